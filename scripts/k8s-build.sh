@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Build kube-apiserver and etcd from the Go module proxy, for tests.
+#
+#   scripts/k8s-build.sh [VERSION]      # default v1.37.2 (K8S_VERSION overrides)
+#
+# Binaries go to ${MESHPEER_CACHE:-$HOME/.cache/meshpeer}/k8s/<VERSION>/bin, outside the
+# repository. When both binaries already exist the script exits at once.
+#
+# k8s.io/kubernetes cannot be required as an ordinary dependency: its go.mod requires every
+# staging module (k8s.io/api, k8s.io/apiserver, ...) at v0.0.0 and replaces it with a path
+# inside its own tree, and a dependency's replace directives are ignored. So we write a small
+# wrapper module that replaces each staging module with its published v0.MINOR.PATCH release,
+# and build the two commands from it. etcd is pinned to the version kubernetes itself uses.
+#
+# Environment:
+#   MESHPEER_CACHE   cache root (default $HOME/.cache/meshpeer)
+#   ETCD_VERSION     build this etcd release instead of the one kubernetes pins
+#   GOTOOLCHAIN      defaults to "local": no toolchain download unless you ask for it
+#   K8S_BUILD_FORCE  =1 rebuilds even when the binaries exist
+set -euo pipefail
+
+VERSION=${1:-${K8S_VERSION:-v1.37.2}}
+case $VERSION in
+  v1.[0-9]*.[0-9]*) ;;
+  *) echo "k8s-build: version must look like v1.37.2, got '$VERSION'" >&2; exit 2 ;;
+esac
+
+CACHE_ROOT=${MESHPEER_CACHE:-$HOME/.cache/meshpeer}
+OUT=$CACHE_ROOT/k8s/$VERSION
+BIN=$OUT/bin
+SRC=$OUT/src
+export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+export GOFLAGS=${GOFLAGS:--buildvcs=false}
+export CGO_ENABLED=${CGO_ENABLED:-0}
+
+log() { printf 'k8s-build: %s\n' "$*" >&2; }
+
+if [[ ${K8S_BUILD_FORCE:-0} != 1 && -x $BIN/kube-apiserver && -x $BIN/etcd ]]; then
+  log "cached: $BIN"
+  exit 0
+fi
+
+command -v go >/dev/null || { log "go is not installed"; exit 1; }
+
+# One build at a time per version: a second caller waits for the first.
+mkdir -p "$OUT"
+exec 9>"$OUT/.build.lock"
+if command -v flock >/dev/null; then
+  flock 9
+  if [[ ${K8S_BUILD_FORCE:-0} != 1 && -x $BIN/kube-apiserver && -x $BIN/etcd ]]; then
+    log "cached (built by a concurrent run): $BIN"
+    exit 0
+  fi
+fi
+
+START=$SECONDS
+MINOR=${VERSION#v1.}
+MINOR=${MINOR%%.*}
+STAGING_VERSION=v0.${VERSION#v1.}
+
+rm -rf "$SRC"
+mkdir -p "$SRC" "$BIN"
+cd "$SRC"
+
+log "resolving k8s.io/kubernetes@$VERSION ($(go version | awk '{print $3}'), GOTOOLCHAIN=$GOTOOLCHAIN)"
+# Outside any module (the directory is empty), `go list -m mod@version` fetches just the .mod.
+KMOD=$(go list -m -f '{{.GoMod}}' "k8s.io/kubernetes@$VERSION")
+KGO=$(go list -m -f '{{.GoVersion}}' "k8s.io/kubernetes@$VERSION")
+[[ -f $KMOD ]] || { log "could not fetch the go.mod of k8s.io/kubernetes@$VERSION"; exit 1; }
+
+# Does the local Go satisfy the go directive of kubernetes?
+HAVE=$(go env GOVERSION)
+HAVE=${HAVE#go}
+if [[ $(printf '%s\n%s\n' "$KGO" "$HAVE" | sort -V | head -n1) != "$KGO" ]]; then
+  log "k8s.io/kubernetes@$VERSION needs go $KGO, this machine has go $HAVE"
+  log "install a newer Go, or let Go fetch one: export GOTOOLCHAIN=go${KGO%.0}.0 (or a later patch)"
+  exit 1
+fi
+
+{
+  echo 'module meshpeer.local/k8s-apiserver-build'
+  echo
+  echo "go $KGO"
+  grep '^godebug ' "$KMOD" || true
+} >go.mod
+
+# Every staging module that kubernetes replaces with ./staging/src/... gets a replace to its
+# published release. Generated from kubernetes' own go.mod: the list changes between minors.
+STAGING=$(awk '
+  /^replace[ \t]*\(/ { inblock = 1; next }
+  inblock && /^\)/ { inblock = 0; next }
+  inblock && $2 == "=>" && $3 ~ /^\.\/staging\// { print $1 }
+  /^replace[ \t]+[^(]/ && $3 == "=>" && $4 ~ /^\.\/staging\// { print $2 }
+' "$KMOD")
+COUNT=0
+for m in $STAGING; do
+  go mod edit "-replace=$m=$m@$STAGING_VERSION"
+  COUNT=$((COUNT + 1))
+done
+[[ $COUNT -gt 0 ]] || { log "found no staging modules in $KMOD"; exit 1; }
+log "wrapper module: go $KGO, $COUNT staging replaces -> $STAGING_VERSION"
+
+log "downloading modules"
+go get "k8s.io/kubernetes/cmd/kube-apiserver@$VERSION"
+PINNED_ETCD=$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+ETCD_VER=${ETCD_VERSION:-$PINNED_ETCD}
+# Always with an explicit version: a bare `go get` would mean @upgrade and move grpc/otel
+# underneath kube-apiserver.
+go get "go.etcd.io/etcd/server/v3@$ETCD_VER"
+log "resolved in $((SECONDS - START)) s; etcd $ETCD_VER (kubernetes pins $PINNED_ETCD)"
+
+# Without these, /version reports a placeholder instead of the real release.
+VX=''
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  VX+=" -X $p.gitVersion=$VERSION -X $p.gitMajor=1 -X $p.gitMinor=$MINOR -X $p.gitTreeState=clean"
+done
+
+T=$SECONDS
+log "building kube-apiserver (several minutes on a cold cache)"
+go build -trimpath -ldflags="-s -w$VX" -o "$BIN/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+log "kube-apiserver built in $((SECONDS - T)) s"
+
+T=$SECONDS
+log "building etcd $ETCD_VER"
+go build -trimpath -ldflags="-s -w" -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3
+log "etcd built in $((SECONDS - T)) s"
+
+mv "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
+mv "$BIN/etcd.tmp" "$BIN/etcd"
+printf 'kubernetes=%s\netcd=%s\ngo=%s\n' "$VERSION" "$ETCD_VER" "$HAVE" >"$OUT/VERSIONS"
+log "done in $((SECONDS - START)) s: $BIN"

@@ -1,0 +1,31 @@
+// The CA domain: roots, leaves, SPIFFE identities and trust bundles. Pure functions over PEM strings;
+// persistence and transport belong to the server and peering modules.
+export { type CertInfo, type CertInput, certInfo, spiffeIdOf } from './inspect.js';
+export {
+  type IssuedCert,
+  issueLeaf,
+  issueServerCert,
+  type LeafOptions,
+  renewAt,
+  type ServerCertOptions,
+} from './leaf.js';
+export { type CreateRootOptions, createRootCa, type RootCa } from './root.js';
+export {
+  parseServiceSpiffeId,
+  parseSpiffeId,
+  type ServerIdentity,
+  type ServiceIdentity,
+  type SpiffeIdentity,
+  serverSpiffeId,
+  serviceSpiffeId,
+  trustDomainSpiffeId,
+} from './spiffe.js';
+export {
+  parseTrustBundle,
+  type TrustBundle,
+  trustBundleSchema,
+  type VerifiedIdentity,
+  verifyChain,
+  verifyIdentity,
+} from './trust-bundle.js';
+export { assertDatacenter, assertTrustDomain, newTrustDomain, peeringServerName } from './trust-domain.js';

@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// The `meshpeer` executable: every subcommand, with process I/O.
+import { demoCommand } from './demo-command.js';
+import { processIo } from './io.js';
+import { run } from './run.js';
+import { serverCommand } from './server-command.js';
+
+// `meshpeer catalog services | head -1`: a reader that goes away ends us quietly, as SIGPIPE would.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
+process.exitCode = await run(process.argv.slice(2), processIo(), {
+  extraCommands: [serverCommand(), demoCommand()],
+});

@@ -1,0 +1,325 @@
+// The in-memory state every backend serves reads from: sorted tables, per-table indexes, waiters.
+// Writes are queued and group-committed once per tick through the backend's Persistence, so many
+// concurrent writers share one fsync while each transaction still gets its own index.
+import { BTree, type SortedMap } from './btree.js';
+import type { CommitBatch, Persistence, TableChange } from './persistence.js';
+import type { ChangeListener, Store, StoredEntry, WriteResult, WriteTxn } from './store.js';
+
+type Table = SortedMap<string, StoredEntry>;
+
+interface PendingWrite {
+  fn: (tx: WriteTxn) => unknown;
+  resolve: (r: WriteResult<unknown>) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Waiter {
+  tables: readonly string[];
+  afterIndex: number;
+  settle: () => void;
+}
+
+interface UndoRecord {
+  table: string;
+  key: string;
+  previous: StoredEntry | undefined;
+  /** The batch's pending change for this key before this write (an earlier transaction's). */
+  previousChange: TableChange | undefined;
+}
+
+const PREFIX_END = '\uffff';
+
+export class StateStore implements Store {
+  private readonly tables = new Map<string, Table>();
+  private readonly tableIndexes = new Map<string, number>();
+  private last = 0;
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly listeners = new Map<string, Set<ChangeListener>>();
+  private waiting = 0;
+
+  constructor(
+    readonly backend: 'memory' | 'sqlite',
+    private readonly persistence: Persistence | undefined,
+  ) {
+    if (persistence !== undefined) {
+      const loaded = persistence.load();
+      for (const { table, entry } of loaded.entries) this.table(table).set(entry.key, entry);
+      for (const [t, i] of loaded.tableIndexes) this.tableIndexes.set(t, i);
+      this.last = loaded.lastIndex;
+    }
+  }
+
+  // ---- reads ----
+
+  get<T>(table: string, key: string): StoredEntry<T> | undefined {
+    return this.tables.get(table)?.get(key) as StoredEntry<T> | undefined;
+  }
+
+  list<T>(table: string, prefix = ''): StoredEntry<T>[] {
+    const out: StoredEntry<T>[] = [];
+    this.forEach<T>(table, prefix, (e) => out.push(e));
+    return out;
+  }
+
+  forEach<T>(table: string, prefix: string, fn: (entry: StoredEntry<T>) => void): void {
+    const t = this.tables.get(table);
+    if (t === undefined) return;
+    if (prefix === '') {
+      t.forEach((entry) => fn(entry as StoredEntry<T>));
+      return;
+    }
+    t.forRange(prefix, prefix + PREFIX_END, false, (_k, entry) => {
+      fn(entry as StoredEntry<T>);
+    });
+  }
+
+  count(table: string, prefix = ''): number {
+    const t = this.tables.get(table);
+    if (t === undefined) return 0;
+    if (prefix === '') return t.size;
+    return t.forRange(prefix, prefix + PREFIX_END, false);
+  }
+
+  tableIndex(table: string): number {
+    return this.tableIndexes.get(table) ?? 0;
+  }
+
+  maxIndex(tables: readonly string[]): number {
+    let max = 0;
+    for (const t of tables) max = Math.max(max, this.tableIndex(t));
+    return Math.max(max, 1);
+  }
+
+  lastIndex(): number {
+    return this.last;
+  }
+
+  // ---- writes ----
+
+  write<R>(fn: (tx: WriteTxn) => R): Promise<WriteResult<R>> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    return new Promise<WriteResult<R>>((resolve, reject) => {
+      this.pending.push({
+        fn,
+        resolve: resolve as (r: WriteResult<unknown>) => void,
+        reject,
+      });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+
+    const undo: UndoRecord[] = [];
+    const changes = new Map<string, TableChange>();
+    const touched = new Set<string>();
+    const savedTableIndexes = new Map(this.tableIndexes);
+    const savedLast = this.last;
+    const outcomes: Array<{ ok: true; result: unknown; index: number } | { ok: false; error: unknown }> = [];
+
+    for (const job of batch) {
+      const mark = undo.length;
+      const jobTables = new Set<string>();
+      const index = this.last + 1;
+      const tx = this.txnView(index, undo, changes, jobTables);
+      try {
+        const result = job.fn(tx);
+        if (jobTables.size > 0) {
+          this.last = index;
+          for (const t of jobTables) {
+            this.tableIndexes.set(t, index);
+            touched.add(t);
+          }
+        }
+        outcomes.push({ ok: true, result, index: this.last });
+      } catch (error) {
+        this.rollback(undo, mark, changes);
+        undo.length = mark;
+        outcomes.push({ ok: false, error });
+      }
+    }
+
+    if (touched.size > 0 && this.persistence !== undefined) {
+      const tableIndexes = new Map<string, number>();
+      for (const t of touched) tableIndexes.set(t, this.tableIndexes.get(t) ?? 0);
+      const commit: CommitBatch = { changes: [...changes.values()], tableIndexes, lastIndex: this.last };
+      try {
+        this.persistence.commit(commit);
+      } catch (error) {
+        this.rollback(undo, 0, changes);
+        this.tableIndexes.clear();
+        for (const [t, i] of savedTableIndexes) this.tableIndexes.set(t, i);
+        this.last = savedLast;
+        for (const job of batch) job.reject(error);
+        return;
+      }
+    }
+
+    batch.forEach((job, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) job.resolve({ result: o.result, index: o.index });
+      else job.reject(o.error);
+    });
+    if (touched.size > 0) this.notify(touched);
+  }
+
+  private txnView(
+    index: number,
+    undo: UndoRecord[],
+    changes: Map<string, TableChange>,
+    jobTables: Set<string>,
+  ): WriteTxn {
+    const record = (table: string, key: string, entry: StoredEntry | undefined): void => {
+      const changeKey = `${table}\u0000${key}`;
+      undo.push({ table, key, previous: this.tables.get(table)?.get(key), previousChange: changes.get(changeKey) });
+      changes.set(changeKey, { table, key, entry });
+      jobTables.add(table);
+    };
+    return {
+      index,
+      get: (table, key) => this.get(table, key),
+      list: (table, prefix) => this.list(table, prefix),
+      put: <T>(table: string, key: string, value: T): StoredEntry<T> => {
+        const existing = this.get(table, key);
+        const entry: StoredEntry<T> = {
+          key,
+          value,
+          createIndex: existing?.createIndex ?? index,
+          modifyIndex: index,
+        };
+        record(table, key, entry);
+        this.table(table).set(key, entry);
+        return entry;
+      },
+      delete: (table, key) => {
+        if (this.get(table, key) === undefined) return false;
+        record(table, key, undefined);
+        this.table(table).delete(key);
+        return true;
+      },
+      deletePrefix: (table, prefix) => {
+        const keys = this.list(table, prefix).map((e) => e.key);
+        for (const key of keys) {
+          record(table, key, undefined);
+          this.table(table).delete(key);
+        }
+        return keys.length;
+      },
+    };
+  }
+
+  private rollback(undo: UndoRecord[], mark: number, changes: Map<string, TableChange>): void {
+    for (let i = undo.length - 1; i >= mark; i--) {
+      const rec = undo[i]!;
+      if (rec.previous === undefined) this.table(rec.table).delete(rec.key);
+      else this.table(rec.table).set(rec.key, rec.previous);
+      const changeKey = `${rec.table}\u0000${rec.key}`;
+      if (rec.previousChange === undefined) changes.delete(changeKey);
+      else changes.set(changeKey, rec.previousChange);
+    }
+  }
+
+  private table(name: string): Table {
+    let t = this.tables.get(name);
+    if (t === undefined) {
+      t = new BTree<string, StoredEntry>();
+      this.tables.set(name, t);
+    }
+    return t;
+  }
+
+  // ---- watches ----
+
+  waitForChange(
+    tables: readonly string[],
+    afterIndex: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    const current = this.maxIndex(tables);
+    if (current > afterIndex || this.closed || signal?.aborted) return Promise.resolve(current);
+    return new Promise<number>((resolve) => {
+      let done = false;
+      const waiter: Waiter = { tables, afterIndex, settle: () => finish() };
+      const timer = setTimeout(() => finish(), Math.max(0, timeoutMs));
+      const onAbort = (): void => finish();
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        for (const t of tables) this.waiters.get(t)?.delete(waiter);
+        this.waiting--;
+        resolve(this.maxIndex(tables));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting++;
+      for (const t of tables) {
+        let set = this.waiters.get(t);
+        if (set === undefined) {
+          set = new Set();
+          this.waiters.set(t, set);
+        }
+        set.add(waiter);
+      }
+    });
+  }
+
+  subscribe(tables: readonly string[], listener: ChangeListener): () => void {
+    for (const t of tables) {
+      let set = this.listeners.get(t);
+      if (set === undefined) {
+        set = new Set();
+        this.listeners.set(t, set);
+      }
+      set.add(listener);
+    }
+    return () => {
+      for (const t of tables) this.listeners.get(t)?.delete(listener);
+    };
+  }
+
+  waitingCount(): number {
+    return this.waiting;
+  }
+
+  private notify(touched: ReadonlySet<string>): void {
+    const toSettle = new Set<Waiter>();
+    const toCall = new Set<ChangeListener>();
+    for (const t of touched) {
+      const index = this.tableIndex(t);
+      for (const w of this.waiters.get(t) ?? []) if (index > w.afterIndex) toSettle.add(w);
+      for (const l of this.listeners.get(t) ?? []) toCall.add(l);
+    }
+    for (const w of toSettle) w.settle();
+    for (const l of toCall) {
+      try {
+        l(this.last, touched);
+      } catch {
+        // A listener's failure is its own; it must not stop other listeners or the writer.
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Let queued writes finish so nothing acknowledged-to-be is lost.
+    while (this.pending.length > 0 || this.flushScheduled) {
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    this.closed = true;
+    for (const set of this.waiters.values()) for (const w of [...set]) w.settle();
+    this.listeners.clear();
+    this.persistence?.close();
+  }
+}
