@@ -73,7 +73,7 @@ HAVE=$(go env GOVERSION)
 HAVE=${HAVE#go}
 if [[ $(printf '%s\n%s\n' "$KGO" "$HAVE" | sort -V | head -n1) != "$KGO" ]]; then
   log "k8s.io/kubernetes@$VERSION needs go $KGO, this machine has go $HAVE"
-  log "install a newer Go, or let Go fetch one: export GOTOOLCHAIN=go${KGO%.0}.0 (or a later patch)"
+  log "install a newer Go, or let Go fetch one: export GOTOOLCHAIN=go$KGO (or a later patch release)"
   exit 1
 fi
 

@@ -17,7 +17,7 @@
 #   K8S_RUN_DIR         parent of the per-cluster directories (default ${TMPDIR:-/tmp}/meshpeer-k8s-$UID)
 #   K8S_READY_TIMEOUT   seconds to wait for /readyz (default 60)
 #   K8S_APISERVER_ARGS  extra kube-apiserver flags, split on spaces
-#   KEEP=1              with --down: keep the directory (logs, etcd data)
+#   KEEP=1              with --down, or when a start fails: keep the directory (logs, etcd data)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -126,7 +126,8 @@ cleanup_on_failure() {
       log "---- last lines of $f"
       tail -n 20 "$f" >&2 || true
     done
-    KEEP=${KEEP:-0} down
+    [[ ${KEEP:-0} == 1 ]] || log "removing $DIR (KEEP=1 keeps it for a look)"
+    down
   fi
 }
 trap cleanup_on_failure EXIT

@@ -62,7 +62,11 @@ TLS {
   }
 }
 `,
-    json: { Kind: 'mesh', Peering: { PeerThroughMeshGateways: true }, TLS: { Incoming: { TLSMinVersion: 'TLSv1_2' } } },
+    json: {
+      Kind: 'mesh',
+      Peering: { PeerThroughMeshGateways: true },
+      TLS: { Incoming: { TLSMinVersion: 'TLSv1_2' } },
+    },
   },
   {
     name: 'mesh, snake_case HCL',
@@ -72,7 +76,11 @@ peering {
 }
 allow_enabling_permissive_mutual_tls = true
 `,
-    json: { Kind: 'mesh', Peering: { PeerThroughMeshGateways: true }, AllowEnablingPermissiveMutualTLS: true },
+    json: {
+      Kind: 'mesh',
+      Peering: { PeerThroughMeshGateways: true },
+      AllowEnablingPermissiveMutualTLS: true,
+    },
   },
   {
     name: 'proxy-defaults with an opaque Config block',
@@ -94,7 +102,11 @@ Meta = {
       Kind: 'proxy-defaults',
       Name: 'global',
       MeshGateway: { Mode: 'local' },
-      Config: { protocol: 'http', envoy_prometheus_bind_addr: '0.0.0.0:9102', local_connect_timeout_ms: 1000 },
+      Config: {
+        protocol: 'http',
+        envoy_prometheus_bind_addr: '0.0.0.0:9102',
+        local_connect_timeout_ms: 1000,
+      },
       Meta: { 'external-source': 'kubernetes' },
     },
   },
@@ -127,7 +139,10 @@ Sources = [
       Name: 'backend',
       Sources: [
         { Name: 'frontend', Peer: 'cluster-02', Action: 'allow' },
-        { Name: 'admin', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/admin', Methods: ['GET', 'PUT'] } }] },
+        {
+          Name: 'admin',
+          Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/admin', Methods: ['GET', 'PUT'] } }],
+        },
       ],
     },
   },
@@ -181,7 +196,9 @@ describe('decodeConfigEntryText', () => {
   });
 
   it('keeps unknown fields for validation to report by name', async () => {
-    const decoded = await decodeConfigEntryText('Kind = "mesh"\nPeerings { PeerThroughMeshGateways = true }\n');
+    const decoded = await decodeConfigEntryText(
+      'Kind = "mesh"\nPeerings { PeerThroughMeshGateways = true }\n',
+    );
     expect(decoded).toEqual({ Kind: 'mesh', Peerings: [{ PeerThroughMeshGateways: true }] });
     expect(() => parseConfigEntry(decoded)).toThrow('Peerings: unknown field');
   });
@@ -218,10 +235,58 @@ describe('decodeConfigEntryText', () => {
   });
 
   it('rejects empty files and anything but one object', async () => {
-    expect(await errorOf('  \n', 'e.hcl')).toBe('e.hcl: the file is empty; expected a config entry in JSON or HCL');
+    expect(await errorOf('  \n', 'e.hcl')).toBe(
+      'e.hcl: the file is empty; expected a config entry in JSON or HCL',
+    );
     expect(await errorOf('[{"Kind": "mesh"}]', 'list.json')).toBe(
       'list.json: expected one config entry (an object with Kind and Name), got a list',
     );
     expect(await errorOf('null', 'null.json')).toContain('got null');
+  });
+});
+
+describe('decodeConfigEntryText with HCL 1 syntax', () => {
+  it("accepts blocks inside list items, as in Consul's documentation", async () => {
+    const hcl = `Kind = "service-intentions"
+Name = "api"
+Sources = [
+  {
+    Name = "admin-dashboard"
+    Permissions = [
+      {
+        Action = "allow"
+        HTTP {
+          PathPrefix = "/v2"
+          Methods    = ["GET", "PUT", "POST", "DELETE", "HEAD"]
+        }
+      }
+    ]
+  }
+]
+`;
+    expect(await decodeConfigEntryText(hcl)).toEqual({
+      Kind: 'service-intentions',
+      Name: 'api',
+      Sources: [
+        {
+          Name: 'admin-dashboard',
+          Permissions: [
+            {
+              Action: 'allow',
+              HTTP: { PathPrefix: '/v2', Methods: ['GET', 'PUT', 'POST', 'DELETE', 'HEAD'] },
+            },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('keeps a block for a list field as a list', async () => {
+    const hcl =
+      'Kind = "exported-services"\nServices = [{\n  Name = "web"\n  Consumers { Peer = "cluster-02" }\n}]\n';
+    expect(await decodeConfigEntryText(hcl)).toEqual({
+      Kind: 'exported-services',
+      Services: [{ Name: 'web', Consumers: [{ Peer: 'cluster-02' }] }],
+    });
   });
 });

@@ -76,7 +76,10 @@ function decodeJson(text: string, name: string): unknown {
 // Several are separated by spaces, and a detail may itself mention a position (without the ": ").
 const HCL_POSITION = `${HCL_PLACEHOLDER_NAME.replace('.', '\\.')}:(\\d+),(\\d+)(?:-(?:\\d+,)?\\d+)?: `;
 const HCL_NEXT_POSITION = HCL_POSITION.replaceAll('(\\d+)', '\\d+');
-const HCL_DIAGNOSTIC = new RegExp(`${HCL_POSITION}([^;]*);\\s*([\\s\\S]*?)(?=\\s+${HCL_NEXT_POSITION}|\\]?$)`, 'g');
+const HCL_DIAGNOSTIC = new RegExp(
+  `${HCL_POSITION}([^;]*);\\s*([\\s\\S]*?)(?=\\s+${HCL_NEXT_POSITION}|\\]?$)`,
+  'g',
+);
 
 function describeHclError(message: string, name: string): string {
   const diagnostics = [...message.matchAll(HCL_DIAGNOSTIC)].map((m) => {
@@ -94,7 +97,9 @@ async function decodeHcl(text: string, name: string): Promise<unknown> {
     const decoded: unknown = await parse(HCL_PLACEHOLDER_NAME, hcl1ObjectBlocksToHcl2(text));
     return decoded;
   } catch (err) {
-    throw invalid(describeHclError(err instanceof Error ? err.message : String(err), name));
+    // Syntax errors come back as "parse config: [...]"; anything else is the parser failing, not the file.
+    if (!(err instanceof Error) || !err.message.startsWith('parse config:')) throw err;
+    throw invalid(describeHclError(err.message, name));
   }
 }
 

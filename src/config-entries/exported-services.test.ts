@@ -50,7 +50,9 @@ describe('exported-services', () => {
   });
 
   it('accepts "*" as the service name', () => {
-    expect(parse({ Services: [{ Name: '*', Consumers: [{ Peer: 'cluster-02' }] }] }).Services[0]?.Name).toBe('*');
+    expect(parse({ Services: [{ Name: '*', Consumers: [{ Peer: 'cluster-02' }] }] }).Services[0]?.Name).toBe(
+      '*',
+    );
   });
 
   it('defaults Name to "default" and Services to an empty list', () => {
@@ -153,7 +155,9 @@ describe('exported-services', () => {
     expect(errorOf({ Services: [{ Name: 7, Consumers: [] }] })).toContain(
       'Services[0].Name: expected a string, got number 7',
     );
-    expect(errorOf({ Services: [{ Consumers: [{ Peer: 'p' }] }] })).toContain('Services[0].Name: is required');
+    expect(errorOf({ Services: [{ Consumers: [{ Peer: 'p' }] }] })).toContain(
+      'Services[0].Name: is required',
+    );
   });
 });
 
@@ -169,7 +173,9 @@ describe('exportedServicesFor', () => {
   }) as ExportedServicesEntry;
 
   it('returns the services listed for that peer only', () => {
-    expect(exportedServicesFor(entry, 'cluster-02', ['backend', 'billing', 'ledger'])).toEqual(new Set(['backend']));
+    expect(exportedServicesFor(entry, 'cluster-02', ['backend', 'billing', 'ledger'])).toEqual(
+      new Set(['backend']),
+    );
     expect(exportedServicesFor(entry, 'cluster-03', [])).toEqual(new Set(['backend', 'billing']));
     expect(exportedServicesFor(entry, 'cluster-09', ['backend'])).toEqual(new Set());
   });
@@ -180,7 +186,9 @@ describe('exportedServicesFor', () => {
 
   it('expands "*" to every known service except consul', () => {
     const wildcard = parse({ Services: [{ Name: '*', Consumers: [{ Peer: 'cluster-02' }] }] });
-    expect(exportedServicesFor(wildcard, 'cluster-02', ['web', 'api', 'consul'])).toEqual(new Set(['web', 'api']));
+    expect(exportedServicesFor(wildcard, 'cluster-02', ['web', 'api', 'consul'])).toEqual(
+      new Set(['web', 'api']),
+    );
     expect(exportedServicesFor(wildcard, 'cluster-03', ['web'])).toEqual(new Set());
   });
 

@@ -35,7 +35,11 @@ describe('mesh', () => {
       TransparentProxy: { MeshDestinationsOnly: true },
       AllowEnablingPermissiveMutualTLS: true,
       TLS: {
-        Incoming: { TLSMinVersion: 'TLSv1_2', TLSMaxVersion: 'TLSv1_3', CipherSuites: ['ECDHE-RSA-AES128-GCM-SHA256'] },
+        Incoming: {
+          TLSMinVersion: 'TLSv1_2',
+          TLSMaxVersion: 'TLSv1_3',
+          CipherSuites: ['ECDHE-RSA-AES128-GCM-SHA256'],
+        },
         Outgoing: { TLSMinVersion: 'TLSv1_3' },
       },
       HTTP: { SanitizeXForwardedClientCert: true },
@@ -60,14 +64,18 @@ describe('mesh', () => {
     expect(errorOf({ Peering: { PeerThroughMeshGateway: true } })).toBe(
       'invalid mesh config entry: Peering.PeerThroughMeshGateway: unknown field',
     );
-    expect(errorOf({ TLS: { Incoming: { MinVersion: 'TLSv1_2' } } })).toContain('TLS.Incoming.MinVersion: unknown field');
+    expect(errorOf({ TLS: { Incoming: { MinVersion: 'TLSv1_2' } } })).toContain(
+      'TLS.Incoming.MinVersion: unknown field',
+    );
   });
 
   it('names the field and expected type for wrong types', () => {
     expect(errorOf({ Peering: { PeerThroughMeshGateways: 'true' } })).toBe(
       'invalid mesh config entry: Peering.PeerThroughMeshGateways: expected a boolean (true or false), got string "true"',
     );
-    expect(errorOf({ TransparentProxy: true })).toContain('TransparentProxy: expected an object, got boolean true');
+    expect(errorOf({ TransparentProxy: true })).toContain(
+      'TransparentProxy: expected an object, got boolean true',
+    );
   });
 
   it('rejects unknown TLS versions, listing the valid ones', () => {
@@ -80,7 +88,9 @@ describe('mesh', () => {
     expect(errorOf({ TLS: { Incoming: { TLSMinVersion: 'TLSv1_3', TLSMaxVersion: 'TLSv1_1' } } })).toContain(
       'TLS.Incoming.TLSMinVersion: TLSv1_3 is newer than TLSMaxVersion TLSv1_1',
     );
-    expect(parse({ TLS: { Incoming: { TLSMinVersion: 'TLSv1_2', TLSMaxVersion: 'TLS_AUTO' } } }).TLS).toBeDefined();
+    expect(
+      parse({ TLS: { Incoming: { TLSMinVersion: 'TLSv1_2', TLSMaxVersion: 'TLS_AUTO' } } }).TLS,
+    ).toBeDefined();
   });
 
   it('rejects cipher suites with TLS 1.3 as the minimum, and duplicates', () => {

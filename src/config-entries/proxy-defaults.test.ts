@@ -56,16 +56,26 @@ describe('proxy-defaults', () => {
       Mode: 'transparent',
       TransparentProxy: { OutboundListenerPort: 15001, DialedDirectly: true },
       MutualTLSMode: 'strict',
-      Expose: { Checks: true, Paths: [{ Path: '/metrics', LocalPathPort: 9090, ListenerPort: 21500, Protocol: 'http' }] },
+      Expose: {
+        Checks: true,
+        Paths: [{ Path: '/metrics', LocalPathPort: 9090, ListenerPort: 21500, Protocol: 'http' }],
+      },
       AccessLogs: { Enabled: true, Type: 'file', Path: '/var/log/envoy.log' },
       EnvoyExtensions: [{ Name: 'builtin/lua', Required: false, Arguments: { Script: 'x' } }],
       PrioritizeByLocality: { Mode: 'failover' },
     };
-    expect(parse(input)).toEqual({ Kind: 'proxy-defaults', Name: 'global', MeshGateway: { Mode: '' }, ...input });
+    expect(parse(input)).toEqual({
+      Kind: 'proxy-defaults',
+      Name: 'global',
+      MeshGateway: { Mode: '' },
+      ...input,
+    });
   });
 
   it('validates Mode, MutualTLSMode and ports', () => {
-    expect(errorOf({ Mode: 'sidecar' })).toContain('Mode: must be one of "", "direct", "transparent" (got "sidecar")');
+    expect(errorOf({ Mode: 'sidecar' })).toContain(
+      'Mode: must be one of "", "direct", "transparent" (got "sidecar")',
+    );
     expect(errorOf({ MutualTLSMode: 'optional' })).toContain('MutualTLSMode: must be one of');
     expect(errorOf({ TransparentProxy: { OutboundListenerPort: 70000 } })).toContain(
       'TransparentProxy.OutboundListenerPort: must be at most 65535',
@@ -82,7 +92,9 @@ describe('proxy-defaults', () => {
   });
 
   it('checks access log settings', () => {
-    expect(errorOf({ AccessLogs: { Type: 'file' } })).toContain('AccessLogs.Path: is required when Type is "file"');
+    expect(errorOf({ AccessLogs: { Type: 'file' } })).toContain(
+      'AccessLogs.Path: is required when Type is "file"',
+    );
     expect(errorOf({ AccessLogs: { Type: 'stdout', Path: '/x' } })).toContain(
       'AccessLogs.Path: can only be set when Type is "file"',
     );

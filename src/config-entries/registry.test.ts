@@ -100,7 +100,9 @@ describe('registry', () => {
   it('rejects input that is not an object', () => {
     expect(errorOf(() => parseConfigEntry([]))).toBe('invalid config entry: expected an object, got a list');
     expect(errorOf(() => parseConfigEntry(null))).toBe('invalid config entry: expected an object, got null');
-    expect(errorOf(() => parseConfigEntry('mesh'))).toBe('invalid config entry: expected an object, got string');
+    expect(errorOf(() => parseConfigEntry('mesh'))).toBe(
+      'invalid config entry: expected an object, got string',
+    );
   });
 
   it('rejects a Kind that disagrees with the one asked for', () => {
@@ -186,20 +188,29 @@ describe('registry', () => {
   });
 
   it('leaves map keys alone and still validates them', () => {
-    expect(errorOf(() => parseConfigEntry({ Kind: 'service-resolver', Name: 'web', Subsets: { V1: {} } }))).toContain(
-      'Subsets.V1: "V1" is not a valid subset name',
-    );
+    expect(
+      errorOf(() => parseConfigEntry({ Kind: 'service-resolver', Name: 'web', Subsets: { V1: {} } })),
+    ).toContain('Subsets.V1: "V1" is not a valid subset name');
   });
 
   it('reports an alias given next to its canonical spelling as unknown', () => {
     expect(
-      errorOf(() => parseConfigEntry({ Kind: 'mesh', Peering: { PeerThroughMeshGateways: true, peer_through_mesh_gateways: false } })),
+      errorOf(() =>
+        parseConfigEntry({
+          Kind: 'mesh',
+          Peering: { PeerThroughMeshGateways: true, peer_through_mesh_gateways: false },
+        }),
+      ),
     ).toBe('invalid mesh config entry: Peering.peer_through_mesh_gateways: unknown field');
   });
 
   it('treats null as not set, as Consul does for JSON', () => {
-    expect(parseConfigEntry({ Kind: 'mesh', Meta: null, Peering: null, TLS: null })).toEqual(parseConfigEntry({ Kind: 'mesh' }));
-    expect(errorOf(() => parseConfigEntry({ Kind: 'service-resolver', Name: null }))).toContain('Name: is required');
+    expect(parseConfigEntry({ Kind: 'mesh', Meta: null, Peering: null, TLS: null })).toEqual(
+      parseConfigEntry({ Kind: 'mesh' }),
+    );
+    expect(errorOf(() => parseConfigEntry({ Kind: 'service-resolver', Name: null }))).toContain(
+      'Name: is required',
+    );
   });
 
   it('accepts and drops the read-only fields Consul returns', () => {
@@ -247,7 +258,9 @@ describe('registry', () => {
   });
 
   it('shapes without validating', () => {
-    expect(normalizeConfigEntryShape({ kind: 'mesh', peering: [{ peer_through_mesh_gateways: true }], Bogus: 1 })).toEqual({
+    expect(
+      normalizeConfigEntryShape({ kind: 'mesh', peering: [{ peer_through_mesh_gateways: true }], Bogus: 1 }),
+    ).toEqual({
       Kind: 'mesh',
       Peering: { PeerThroughMeshGateways: true },
       Bogus: 1,

@@ -18,7 +18,8 @@ function errorOf(input: Record<string, unknown>): string {
 }
 
 const withSources = (...sources: Record<string, unknown>[]) => ({ Name: 'backend', Sources: sources });
-const http = (fields: Record<string, unknown>) => withSources({ Name: 'web', Permissions: [{ Action: 'allow', HTTP: fields }] });
+const http = (fields: Record<string, unknown>) =>
+  withSources({ Name: 'web', Permissions: [{ Action: 'allow', HTTP: fields }] });
 
 describe('service-intentions', () => {
   it('accepts a peer source, defaults Type and computes Precedence', () => {
@@ -45,7 +46,9 @@ describe('service-intentions', () => {
   });
 
   it('replaces a Precedence given by the writer', () => {
-    expect(parse(withSources({ Name: 'web', Action: 'allow', Precedence: 100 })).Sources[0]?.Precedence).toBe(9);
+    expect(parse(withSources({ Name: 'web', Action: 'allow', Precedence: 100 })).Sources[0]?.Precedence).toBe(
+      9,
+    );
   });
 
   it('computes Consul precedence from exact and wildcard names and namespaces', () => {
@@ -73,20 +76,26 @@ describe('service-intentions', () => {
       'invalid service-intentions config entry: Sources[0].Partition: cannot be set together with Peer: ' +
         'a source comes from one peer, partition or sameness group',
     );
-    expect(errorOf(withSources({ Name: 'web', Peer: 'cluster-02', SamenessGroup: 'g', Action: 'allow' }))).toContain(
-      'Sources[0].SamenessGroup: cannot be set together with Peer',
-    );
+    expect(
+      errorOf(withSources({ Name: 'web', Peer: 'cluster-02', SamenessGroup: 'g', Action: 'allow' })),
+    ).toContain('Sources[0].SamenessGroup: cannot be set together with Peer');
   });
 
   it('requires Action unless Permissions are given', () => {
     expect(errorOf(withSources({ Name: 'web' }))).toBe(
       'invalid service-intentions config entry: Sources[0].Action: is required ("allow" or "deny") unless Permissions are given',
     );
-    expect(errorOf(withSources({ Name: 'web', Permissions: [] }))).toContain('Sources[0].Action: is required');
+    expect(errorOf(withSources({ Name: 'web', Permissions: [] }))).toContain(
+      'Sources[0].Action: is required',
+    );
   });
 
   it('rejects Action together with Permissions', () => {
-    const source = { Name: 'web', Action: 'allow', Permissions: [{ Action: 'deny', HTTP: { PathPrefix: '/admin' } }] };
+    const source = {
+      Name: 'web',
+      Action: 'allow',
+      Permissions: [{ Action: 'deny', HTTP: { PathPrefix: '/admin' } }],
+    };
     expect(errorOf(withSources(source))).toContain(
       'Sources[0].Action: must be omitted when Permissions are given (each permission has its own Action)',
     );
@@ -121,7 +130,9 @@ describe('service-intentions', () => {
     expect(errorOf({ Name: 'back*', Sources: [{ Name: 'web', Action: 'allow' }] })).toContain(
       'Name: "back*": a wildcard must be the whole name',
     );
-    expect(errorOf(withSources({ Name: 'we*', Action: 'allow' }))).toContain('Sources[0].Name: "we*": a wildcard');
+    expect(errorOf(withSources({ Name: 'we*', Action: 'allow' }))).toContain(
+      'Sources[0].Name: "we*": a wildcard',
+    );
   });
 
   it('validates peer names of sources', () => {
@@ -144,13 +155,20 @@ describe('service-intentions', () => {
 
   it('accepts L7 permissions', () => {
     const entry = parse(
-      http({ PathPrefix: '/v2', Methods: ['GET', 'POST'], Header: [{ Name: 'x-user', Exact: 'admin', Invert: true }] }),
+      http({
+        PathPrefix: '/v2',
+        Methods: ['GET', 'POST'],
+        Header: [{ Name: 'x-user', Exact: 'admin', Invert: true }],
+      }),
     );
     expect(entry.Sources[0]?.Permissions?.[0]?.HTTP?.Methods).toEqual(['GET', 'POST']);
   });
 
   it('rejects L7 permissions on a wildcard destination', () => {
-    const input = { Name: '*', Sources: [{ Name: 'web', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/' } }] }] };
+    const input = {
+      Name: '*',
+      Sources: [{ Name: 'web', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/' } }] }],
+    };
     expect(errorOf(input)).toContain('Sources[0].Permissions: cannot be used when the destination is "*"');
   });
 
@@ -165,10 +183,16 @@ describe('service-intentions', () => {
 
   it('checks HTTP matches', () => {
     const at = 'Sources[0].Permissions[0].HTTP';
-    expect(errorOf(http({ PathExact: '/a', PathPrefix: '/b' }))).toContain(`${at}: set only one of PathExact, PathPrefix`);
-    expect(errorOf(http({ PathPrefix: 'api' }))).toContain(`${at}.PathPrefix: must begin with "/" (got "api")`);
+    expect(errorOf(http({ PathExact: '/a', PathPrefix: '/b' }))).toContain(
+      `${at}: set only one of PathExact, PathPrefix`,
+    );
+    expect(errorOf(http({ PathPrefix: 'api' }))).toContain(
+      `${at}.PathPrefix: must begin with "/" (got "api")`,
+    );
     expect(errorOf(http({ Methods: ['get'] }))).toContain(`${at}.Methods[0]: "get" is not an HTTP method`);
-    expect(errorOf(http({ Methods: ['GET', 'GET'] }))).toContain(`${at}.Methods[1]: GET is listed more than once`);
+    expect(errorOf(http({ Methods: ['GET', 'GET'] }))).toContain(
+      `${at}.Methods[1]: GET is listed more than once`,
+    );
     expect(errorOf(http({}))).toContain(`${at}: must match on at least one of a path, Methods or Header`);
     expect(errorOf(http({ Header: [{ Name: 'x', Exact: 'a', Prefix: 'b' }] }))).toContain(
       `${at}.Header[0]: set only one of Exact, Prefix`,

@@ -17,7 +17,10 @@ function errorOf(input: Record<string, unknown>): string {
   throw new Error('expected the entry to be rejected');
 }
 
-const subsets = { v1: { Filter: 'Service.Meta.version == v1' }, v2: { Filter: 'Service.Meta.version == v2', OnlyPassing: true } };
+const subsets = {
+  v1: { Filter: 'Service.Meta.version == v1' },
+  v2: { Filter: 'Service.Meta.version == v2', OnlyPassing: true },
+};
 
 describe('service-resolver', () => {
   it('accepts subsets, failover to peers, and timeouts, keeping them as written', () => {
@@ -25,7 +28,9 @@ describe('service-resolver', () => {
       DefaultSubset: 'v1',
       Subsets: subsets,
       Failover: {
-        '*': { Targets: [{ Peer: 'cluster-02' }, { Service: 'web', Peer: 'cluster-03', Namespace: 'default' }] },
+        '*': {
+          Targets: [{ Peer: 'cluster-02' }, { Service: 'web', Peer: 'cluster-03', Namespace: 'default' }],
+        },
         v2: { Service: 'web-backup', Datacenters: ['dc2'] },
       },
       ConnectTimeout: '15s',
@@ -57,8 +62,12 @@ describe('service-resolver', () => {
   });
 
   it('rejects an empty redirect, a subset without a service, and a redirect to itself', () => {
-    expect(errorOf({ Redirect: {} })).toContain('Redirect: is empty: set at least Service, Peer or Datacenter');
-    expect(errorOf({ Redirect: { ServiceSubset: 'v1' } })).toContain('Redirect.ServiceSubset: requires Service to be set');
+    expect(errorOf({ Redirect: {} })).toContain(
+      'Redirect: is empty: set at least Service, Peer or Datacenter',
+    );
+    expect(errorOf({ Redirect: { ServiceSubset: 'v1' } })).toContain(
+      'Redirect.ServiceSubset: requires Service to be set',
+    );
     expect(errorOf({ Redirect: { Service: 'web' } })).toContain('Redirect: redirects the service to itself');
   });
 
@@ -92,9 +101,9 @@ describe('service-resolver', () => {
     expect(errorOf({ Failover: { '*': { Service: 'a', Targets: [{ Peer: 'cluster-02' }] } } })).toContain(
       'Failover["*"].Targets: cannot be combined with Service: put those in the targets instead',
     );
-    expect(errorOf({ Failover: { '*': { Targets: [{ Peer: 'cluster-02', Datacenter: 'dc2' }] } } })).toContain(
-      'Failover["*"].Targets[0].Peer: cannot be set together with Datacenter',
-    );
+    expect(
+      errorOf({ Failover: { '*': { Targets: [{ Peer: 'cluster-02', Datacenter: 'dc2' }] } } }),
+    ).toContain('Failover["*"].Targets[0].Peer: cannot be set together with Datacenter');
     expect(errorOf({ Failover: { '*': { Targets: [{}] } } })).toContain('Failover["*"].Targets[0]: is empty');
     expect(errorOf({ Failover: { '*': { Targets: [{ Peer: 'Cluster-02' }] } } })).toContain(
       'Failover["*"].Targets[0].Peer: "Cluster-02" is not a valid peer name',
@@ -120,7 +129,10 @@ describe('service-resolver', () => {
     const lb = {
       Policy: 'ring_hash',
       RingHashConfig: { MinimumRingSize: 1024, MaximumRingSize: 8192 },
-      HashPolicies: [{ Field: 'cookie', FieldValue: 'session', CookieConfig: { TTL: '10m', Path: '/' } }, { SourceIP: true }],
+      HashPolicies: [
+        { Field: 'cookie', FieldValue: 'session', CookieConfig: { TTL: '10m', Path: '/' } },
+        { SourceIP: true },
+      ],
     };
     expect(parse({ LoadBalancer: lb }).LoadBalancer).toEqual(lb);
     expect(errorOf({ LoadBalancer: { Policy: 'random', RingHashConfig: {} } })).toContain(
@@ -132,12 +144,16 @@ describe('service-resolver', () => {
     expect(errorOf({ LoadBalancer: { Policy: 'maglev', HashPolicies: [{ Field: 'header' }] } })).toContain(
       'LoadBalancer.HashPolicies[0].FieldValue: is required when Field is "header"',
     );
-    expect(errorOf({ LoadBalancer: { Policy: 'round-robin' } })).toContain('LoadBalancer.Policy: must be one of');
+    expect(errorOf({ LoadBalancer: { Policy: 'round-robin' } })).toContain(
+      'LoadBalancer.Policy: must be one of',
+    );
   });
 
   it('lists every peer it may send traffic to', () => {
     const entry = parse({
-      Failover: { '*': { Targets: [{ Peer: 'cluster-02' }, { Peer: 'cluster-03' }, { Peer: 'cluster-02' }] } },
+      Failover: {
+        '*': { Targets: [{ Peer: 'cluster-02' }, { Peer: 'cluster-03' }, { Peer: 'cluster-02' }] },
+      },
     });
     expect(resolverPeers(entry)).toEqual(['cluster-02', 'cluster-03']);
   });

@@ -119,7 +119,15 @@ export class StateStore implements Store {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
+    try {
+      this.applyBatch(batch);
+    } catch (error) {
+      // A bug here must fail the writers, not leave them waiting forever.
+      for (const job of batch) job.reject(error);
+    }
+  }
 
+  private applyBatch(batch: PendingWrite[]): void {
     const undo: UndoRecord[] = [];
     const changes = new Map<string, TableChange>();
     const touched = new Set<string>();
