@@ -1,7 +1,13 @@
 // Domain errors: a kind the HTTP layer maps to a status code once, and a message a user can act on.
 // Domains throw these; nothing below the HTTP/CLI layers knows about status codes.
 
-export type ErrorKind = 'invalid' | 'not-found' | 'conflict' | 'permission-denied' | 'unavailable' | 'too-large';
+export type ErrorKind =
+  | 'invalid'
+  | 'not-found'
+  | 'conflict'
+  | 'permission-denied'
+  | 'unavailable'
+  | 'too-large';
 
 export class MeshpeerError extends Error {
   constructor(

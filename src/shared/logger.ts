@@ -1,5 +1,5 @@
 // The one structured logger: JSON lines on stderr (pino), level from MESHPEER_LOG_LEVEL or --log-level.
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

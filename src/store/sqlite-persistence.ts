@@ -4,8 +4,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { MeshpeerError } from '../shared/errors.js';
-import type { StoredEntry } from './store.js';
 import type { CommitBatch, LoadedState, Persistence } from './persistence.js';
+import type { StoredEntry } from './store.js';
 
 const SCHEMA_VERSION = '1';
 
@@ -80,15 +80,18 @@ export class SqlitePersistence implements Persistence {
     if (row === undefined) {
       this.db.prepare("INSERT INTO meta (k, v) VALUES ('schema_version', ?)").run(SCHEMA_VERSION);
     } else if (row.v !== SCHEMA_VERSION) {
-      throw new Error(`schema version ${row.v} is not supported by this meshpeer (expects ${SCHEMA_VERSION})`);
+      throw new Error(
+        `schema version ${row.v} is not supported by this meshpeer (expects ${SCHEMA_VERSION})`,
+      );
     }
     const check = this.db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
   }
 
   load(): LoadedState {
-    const rows = this.db.prepare('SELECT tbl, key, value, create_index, modify_index FROM kv').iterate() as
-      IterableIterator<KvRow>;
+    const rows = this.db
+      .prepare('SELECT tbl, key, value, create_index, modify_index FROM kv')
+      .iterate() as IterableIterator<KvRow>;
     const entries = (function* () {
       for (const r of rows) {
         const entry: StoredEntry = {
@@ -101,10 +104,15 @@ export class SqlitePersistence implements Persistence {
       }
     })();
     const tableIndexes = new Map<string, number>();
-    for (const r of this.db.prepare('SELECT tbl, idx FROM table_index').all() as { tbl: string; idx: number }[]) {
+    for (const r of this.db.prepare('SELECT tbl, idx FROM table_index').all() as {
+      tbl: string;
+      idx: number;
+    }[]) {
       tableIndexes.set(r.tbl, r.idx);
     }
-    const last = this.db.prepare("SELECT v FROM meta WHERE k = 'last_index'").get() as { v: string } | undefined;
+    const last = this.db.prepare("SELECT v FROM meta WHERE k = 'last_index'").get() as
+      | { v: string }
+      | undefined;
     return { entries, tableIndexes, lastIndex: last === undefined ? 0 : Number(last.v) };
   }
 

@@ -68,7 +68,9 @@ export class StateStore implements Store {
     const t = this.tables.get(table);
     if (t === undefined) return;
     if (prefix === '') {
-      t.forEach((entry) => fn(entry as StoredEntry<T>));
+      t.forEach((entry) => {
+        fn(entry as StoredEntry<T>);
+      });
       return;
     }
     t.forRange(prefix, prefix + PREFIX_END, false, (_k, entry) => {
@@ -189,7 +191,12 @@ export class StateStore implements Store {
   ): WriteTxn {
     const record = (table: string, key: string, entry: StoredEntry | undefined): void => {
       const changeKey = `${table}\u0000${key}`;
-      undo.push({ table, key, previous: this.tables.get(table)?.get(key), previousChange: changes.get(changeKey) });
+      undo.push({
+        table,
+        key,
+        previous: this.tables.get(table)?.get(key),
+        previousChange: changes.get(changeKey),
+      });
       changes.set(changeKey, { table, key, entry });
       jobTables.add(table);
     };

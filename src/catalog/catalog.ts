@@ -1,0 +1,427 @@
+// The catalog: nodes, service instances and health checks, local and imported from peers. Writes are
+// store transactions; reads are served from the store's current state with the catalog tables' index.
+import { notFound } from '../shared/errors.js';
+import type { ReadView, Store, StoredEntry, WriteTxn } from '../store/store.js';
+import {
+  CATALOG_TABLES,
+  CHECKS,
+  CONNECT,
+  checkKey,
+  connectKey,
+  NODE_SERVICES,
+  NODES,
+  nodeChecksPrefix,
+  nodeKey,
+  nodeServiceKey,
+  nodeServicesPrefix,
+  peerPrefix,
+  SERVICES,
+  serviceKey,
+  serviceNamePrefix,
+} from './keys.js';
+import type { CheckDefinition, DeregisterRequest, RegisterRequest, ServiceDefinition } from './requests.js';
+import type { CatalogNode, CheckStatus, HealthCheck, ServiceHealth, ServiceInstance } from './types.js';
+
+export interface ServiceQuery {
+  peer?: string;
+  tag?: string;
+  passing?: boolean;
+}
+
+/** One instance as it crosses a peering: the node, the service and its checks. */
+export interface InstanceRecord {
+  node: CatalogNode;
+  service: ServiceInstance;
+  checks: HealthCheck[];
+}
+
+const stamp = <T extends object>(e: { value: T; createIndex: number; modifyIndex: number }) => ({
+  ...e.value,
+  CreateIndex: e.createIndex,
+  ModifyIndex: e.modifyIndex,
+});
+
+export class Catalog {
+  readonly tables = CATALOG_TABLES;
+
+  constructor(
+    private readonly store: Store,
+    private readonly datacenter: string,
+  ) {}
+
+  // ---- writes (local data) ----
+
+  async register(req: RegisterRequest): Promise<number> {
+    const { index } = await this.store.write((tx) => {
+      if (!req.SkipNodeUpdate || tx.get(NODES, nodeKey('', req.Node)) === undefined) {
+        this.putNode(tx, {
+          ID: req.ID ?? '',
+          Node: req.Node,
+          Address: req.Address,
+          Datacenter: this.datacenter,
+          TaggedAddresses: req.TaggedAddresses ?? {},
+          Meta: req.NodeMeta ?? {},
+        });
+      }
+      let service: ServiceInstance | undefined;
+      if (req.Service) service = this.putService(tx, '', req.Node, toInstance(req.Service));
+      const checks = [...(req.Check ? [req.Check] : []), ...(req.Checks ?? [])];
+      for (const c of checks) this.putCheck(tx, req.Node, c, service);
+    });
+    return index;
+  }
+
+  async deregister(req: DeregisterRequest): Promise<number> {
+    const { index } = await this.store.write((tx) => {
+      if (tx.get(NODES, nodeKey('', req.Node)) === undefined) {
+        throw notFound(`Unknown node ${JSON.stringify(req.Node)}`);
+      }
+      if (req.ServiceID !== undefined) this.deleteService(tx, '', req.Node, req.ServiceID);
+      else if (req.CheckID !== undefined) tx.delete(CHECKS, checkKey('', req.Node, req.CheckID));
+      else this.deleteNode(tx, '', req.Node);
+    });
+    return index;
+  }
+
+  /** Registers a service (and its checks) on a node in one transaction, creating the node if needed. */
+  async registerOnNode(
+    node: { Node: string; Address: string },
+    service: ServiceDefinition,
+    checks: CheckDefinition[],
+  ): Promise<ServiceInstance> {
+    const { result } = await this.store.write((tx) => {
+      if (tx.get(NODES, nodeKey('', node.Node)) === undefined) {
+        this.putNode(tx, {
+          ID: '',
+          Node: node.Node,
+          Address: node.Address,
+          Datacenter: this.datacenter,
+          TaggedAddresses: {},
+          Meta: {},
+        });
+      }
+      const instance = this.putService(tx, '', node.Node, toInstance(service));
+      for (const c of checks) this.putCheck(tx, node.Node, c, instance);
+      return instance;
+    });
+    return result;
+  }
+
+  async deregisterService(node: string, serviceID: string): Promise<void> {
+    await this.store.write((tx) => {
+      if (!this.deleteService(tx, '', node, serviceID)) {
+        throw notFound(`Unknown service ID ${JSON.stringify(serviceID)}`);
+      }
+    });
+  }
+
+  async updateCheck(node: string, checkID: string, status: CheckStatus, output?: string): Promise<void> {
+    await this.store.write((tx) => {
+      const key = checkKey('', node, checkID);
+      const existing = tx.get<HealthCheck>(CHECKS, key);
+      if (existing === undefined) throw notFound(`Unknown check ID ${JSON.stringify(checkID)}`);
+      if (existing.value.Status === status && (output === undefined || existing.value.Output === output))
+        return;
+      tx.put<HealthCheck>(CHECKS, key, {
+        ...existing.value,
+        Status: status,
+        Output: output ?? existing.value.Output,
+      });
+    });
+  }
+
+  // ---- writes (imported data) ----
+
+  /**
+   * Makes the peer's imported data exactly `records`: adds, changes and removes entries so the
+   * catalog matches; writes nothing when it already does (so blocking queries do not wake).
+   */
+  replaceImported(tx: WriteTxn, peer: string, records: readonly InstanceRecord[]): void {
+    const desired = new Map<string, Map<string, unknown>>();
+    const want = (table: string, key: string, value: unknown): void => {
+      let m = desired.get(table);
+      if (m === undefined) {
+        m = new Map();
+        desired.set(table, m);
+      }
+      m.set(key, value);
+    };
+    for (const r of records) {
+      const node = { ...r.node, PeerName: peer };
+      const service = { ...r.service, PeerName: peer };
+      want(NODES, nodeKey(peer, node.Node), node);
+      want(SERVICES, serviceKey(peer, service.Service, node.Node, service.ID), service);
+      want(NODE_SERVICES, nodeServiceKey(peer, node.Node, service.ID), service.Service);
+      const destination = connectDestination(service);
+      if (destination !== undefined) {
+        want(CONNECT, connectKey(peer, destination, node.Node, service.ID), service.Service);
+      }
+      for (const c of r.checks) want(CHECKS, checkKey(peer, node.Node, c.CheckID), { ...c, PeerName: peer });
+    }
+    for (const table of CATALOG_TABLES) {
+      const wanted = desired.get(table) ?? new Map<string, unknown>();
+      for (const existing of tx.list(table, peerPrefix(peer))) {
+        if (!wanted.has(existing.key)) tx.delete(table, existing.key);
+      }
+      for (const [key, value] of wanted) {
+        const existing = tx.get(table, key);
+        if (existing === undefined || JSON.stringify(existing.value) !== JSON.stringify(value)) {
+          tx.put(table, key, value);
+        }
+      }
+    }
+  }
+
+  removeImported(tx: WriteTxn, peer: string): void {
+    for (const table of CATALOG_TABLES) tx.deletePrefix(table, peerPrefix(peer));
+  }
+
+  // ---- reads ----
+
+  index(view: ReadView = this.store): number {
+    return view.maxIndex(CATALOG_TABLES);
+  }
+
+  /** GET /v1/catalog/services: service name → union of tags. */
+  services(peer = ''): Record<string, string[]> {
+    const out = new Map<string, Set<string>>();
+    this.store.forEach<ServiceInstance>(SERVICES, peerPrefix(peer), (e) => {
+      let tags = out.get(e.value.Service);
+      if (tags === undefined) {
+        tags = new Set();
+        out.set(e.value.Service, tags);
+      }
+      for (const t of e.value.Tags) tags.add(t);
+    });
+    return Object.fromEntries([...out].map(([n, tags]) => [n, [...tags].sort()]));
+  }
+
+  nodes(peer = ''): Array<CatalogNode & { CreateIndex: number; ModifyIndex: number }> {
+    return this.store.list<CatalogNode>(NODES, peerPrefix(peer)).map(stamp);
+  }
+
+  node(name: string, peer = ''): CatalogNode | undefined {
+    return this.store.get<CatalogNode>(NODES, nodeKey(peer, name))?.value;
+  }
+
+  /** GET /v1/catalog/service/:name in Consul's flattened CatalogService shape. */
+  serviceNodes(name: string, query: ServiceQuery = {}): Array<Record<string, unknown>> {
+    return this.healthService(name, { ...query, passing: false }).map(({ Node, Service }) => ({
+      ID: Node.ID,
+      Node: Node.Node,
+      Address: Node.Address,
+      Datacenter: Node.Datacenter,
+      TaggedAddresses: Node.TaggedAddresses,
+      NodeMeta: Node.Meta,
+      ServiceKind: Service.Kind,
+      ServiceID: Service.ID,
+      ServiceName: Service.Service,
+      ServiceTags: Service.Tags,
+      ServiceAddress: Service.Address,
+      ServiceTaggedAddresses: Service.TaggedAddresses,
+      ServiceWeights: Service.Weights,
+      ServiceMeta: Service.Meta,
+      ServicePort: Service.Port,
+      ServiceEnableTagOverride: Service.EnableTagOverride,
+      ServiceProxy: Service.Proxy ?? {},
+      ServiceConnect: Service.Connect ?? {},
+      ...(Service.PeerName ? { PeerName: Service.PeerName } : {}),
+      CreateIndex: Service.CreateIndex,
+      ModifyIndex: Service.ModifyIndex,
+    }));
+  }
+
+  /** GET /v1/health/service/:name */
+  healthService(name: string, query: ServiceQuery = {}): ServiceHealth[] {
+    const peer = query.peer ?? '';
+    const out: ServiceHealth[] = [];
+    this.store.forEach<ServiceInstance>(SERVICES, serviceNamePrefix(peer, name), (e) => {
+      if (e.value.Service !== name) return;
+      const h = this.withHealth(peer, e);
+      if (h !== undefined && matches(h, query)) out.push(h);
+    });
+    return out;
+  }
+
+  /** GET /v1/health/connect/:name: the proxies (and native services) that front `name`. */
+  healthConnect(name: string, query: ServiceQuery = {}): ServiceHealth[] {
+    const peer = query.peer ?? '';
+    const out: ServiceHealth[] = [];
+    this.store.forEach<string>(CONNECT, serviceNamePrefix(peer, name), (c) => {
+      const [, node, id] = c.key.slice(peerPrefix(peer).length).split('/').map(decodeURIComponent);
+      const svc = this.store.get<ServiceInstance>(SERVICES, serviceKey(peer, c.value, node ?? '', id ?? ''));
+      if (svc === undefined) return;
+      const h = this.withHealth(peer, svc);
+      if (h !== undefined && matches(h, query)) out.push(h);
+    });
+    return out;
+  }
+
+  /** GET /v1/health/checks/:name */
+  serviceChecks(name: string, peer = ''): Array<HealthCheck & { CreateIndex: number; ModifyIndex: number }> {
+    const out: Array<HealthCheck & { CreateIndex: number; ModifyIndex: number }> = [];
+    for (const h of this.healthService(name, { peer })) {
+      for (const c of h.Checks) if (c.ServiceID === h.Service.ID) out.push(c);
+    }
+    return out;
+  }
+
+  /** The local instances of the given services, for export to a peer. */
+  localInstances(names: Iterable<string>): InstanceRecord[] {
+    const out: InstanceRecord[] = [];
+    for (const name of names) {
+      for (const h of this.healthService(name)) {
+        out.push({ node: strip(h.Node), service: strip(h.Service), checks: h.Checks.map(strip) });
+      }
+    }
+    return out;
+  }
+
+  /** Local service names that are registered (any kind). */
+  localServiceNames(): string[] {
+    return Object.keys(this.services(''));
+  }
+
+  // ---- helpers ----
+
+  private withHealth(peer: string, e: StoredEntry<ServiceInstance>): ServiceHealth | undefined {
+    const svc = e.value;
+    const node = this.store.get<CatalogNode>(NODES, nodeKey(peer, nodeOf(e, peer)));
+    if (node === undefined) return undefined;
+    const checks = this.store
+      .list<HealthCheck>(CHECKS, nodeChecksPrefix(peer, node.value.Node))
+      .filter((c) => c.value.ServiceID === '' || c.value.ServiceID === svc.ID)
+      .map(stamp);
+    return { Node: stamp(node), Service: stamp(e), Checks: checks };
+  }
+
+  private putNode(tx: WriteTxn, node: CatalogNode): void {
+    const key = nodeKey('', node.Node);
+    const existing = tx.get<CatalogNode>(NODES, key);
+    if (existing !== undefined && JSON.stringify(existing.value) === JSON.stringify(node)) return;
+    tx.put(NODES, key, node);
+  }
+
+  private putService(tx: WriteTxn, peer: string, node: string, svc: ServiceInstance): ServiceInstance {
+    const previousName = tx.get<string>(NODE_SERVICES, nodeServiceKey(peer, node, svc.ID))?.value;
+    if (previousName !== undefined && previousName !== svc.Service)
+      this.deleteService(tx, peer, node, svc.ID);
+    const key = serviceKey(peer, svc.Service, node, svc.ID);
+    const existing = tx.get<ServiceInstance>(SERVICES, key);
+    if (existing === undefined || JSON.stringify(existing.value) !== JSON.stringify(svc)) {
+      tx.put(SERVICES, key, svc);
+      if (previousName === undefined) tx.put(NODE_SERVICES, nodeServiceKey(peer, node, svc.ID), svc.Service);
+    }
+    const destination = connectDestination(svc);
+    if (
+      destination !== undefined &&
+      tx.get(CONNECT, connectKey(peer, destination, node, svc.ID)) === undefined
+    ) {
+      tx.put(CONNECT, connectKey(peer, destination, node, svc.ID), svc.Service);
+    }
+    return svc;
+  }
+
+  private putCheck(
+    tx: WriteTxn,
+    node: string,
+    c: CheckDefinition,
+    service: ServiceInstance | undefined,
+  ): void {
+    const serviceID = c.ServiceID ?? service?.ID ?? '';
+    let svc = service;
+    if (serviceID !== '' && svc?.ID !== serviceID) {
+      const name = tx.get<string>(NODE_SERVICES, nodeServiceKey('', node, serviceID))?.value;
+      if (name === undefined)
+        throw notFound(`Check.ServiceID: unknown service ID ${JSON.stringify(serviceID)}`);
+      svc = tx.get<ServiceInstance>(SERVICES, serviceKey('', name, node, serviceID))?.value;
+    }
+    const check: HealthCheck = {
+      Node: node,
+      CheckID: c.CheckID ?? (serviceID ? `service:${serviceID}` : c.Name),
+      Name: c.Name,
+      Status: c.Status ?? 'critical',
+      Notes: c.Notes ?? '',
+      Output: c.Output ?? '',
+      ServiceID: serviceID,
+      ServiceName: svc?.Service ?? '',
+      ServiceTags: svc?.Tags ?? [],
+      Type: c.Type ?? '',
+    };
+    const key = checkKey('', node, check.CheckID);
+    const existing = tx.get<HealthCheck>(CHECKS, key);
+    if (existing === undefined || JSON.stringify(existing.value) !== JSON.stringify(check))
+      tx.put(CHECKS, key, check);
+  }
+
+  private deleteService(tx: WriteTxn, peer: string, node: string, id: string): boolean {
+    const name = tx.get<string>(NODE_SERVICES, nodeServiceKey(peer, node, id))?.value;
+    if (name === undefined) return false;
+    const svc = tx.get<ServiceInstance>(SERVICES, serviceKey(peer, name, node, id))?.value;
+    tx.delete(SERVICES, serviceKey(peer, name, node, id));
+    tx.delete(NODE_SERVICES, nodeServiceKey(peer, node, id));
+    const destination = svc === undefined ? undefined : connectDestination(svc);
+    if (destination !== undefined) tx.delete(CONNECT, connectKey(peer, destination, node, id));
+    for (const c of tx.list<HealthCheck>(CHECKS, nodeChecksPrefix(peer, node))) {
+      if (c.value.ServiceID === id) tx.delete(CHECKS, c.key);
+    }
+    return true;
+  }
+
+  private deleteNode(tx: WriteTxn, peer: string, node: string): void {
+    for (const s of tx.list(NODE_SERVICES, nodeServicesPrefix(peer, node))) {
+      const id = decodeURIComponent(s.key.slice(nodeServicesPrefix(peer, node).length));
+      this.deleteService(tx, peer, node, id);
+    }
+    tx.deletePrefix(CHECKS, nodeChecksPrefix(peer, node));
+    tx.delete(NODES, nodeKey(peer, node));
+  }
+}
+
+function toInstance(s: ServiceDefinition): ServiceInstance {
+  const instance: ServiceInstance = {
+    ID: s.ID && s.ID !== '' ? s.ID : s.Service,
+    Service: s.Service,
+    Kind: s.Kind === 'typical' ? '' : (s.Kind ?? ''),
+    Tags: s.Tags ?? [],
+    Address: s.Address ?? '',
+    TaggedAddresses: s.TaggedAddresses ?? {},
+    Meta: s.Meta ?? {},
+    Port: s.Port ?? 0,
+    Weights: s.Weights ?? { Passing: 1, Warning: 1 },
+    EnableTagOverride: s.EnableTagOverride ?? false,
+  };
+  if (s.Proxy) instance.Proxy = s.Proxy;
+  if (s.Connect) instance.Connect = s.Connect;
+  if (s.Namespace) instance.Namespace = s.Namespace;
+  return instance;
+}
+
+/** The service a connect-proxy fronts; native Connect services front themselves. */
+function connectDestination(s: ServiceInstance): string | undefined {
+  if (s.Kind === 'connect-proxy') {
+    const dest = s.Proxy?.DestinationServiceName;
+    return typeof dest === 'string' && dest !== '' ? dest : undefined;
+  }
+  if (s.Connect?.Native === true) return s.Service;
+  return undefined;
+}
+
+/** The node of a SERVICES entry, from its key (peer/name/node/id). */
+function nodeOf(e: StoredEntry<ServiceInstance>, peer: string): string {
+  const rest = e.key.slice(peerPrefix(peer).length).split('/');
+  return decodeURIComponent(rest[1] ?? '');
+}
+
+function matches(h: ServiceHealth, q: ServiceQuery): boolean {
+  if (q.tag !== undefined && !h.Service.Tags.includes(q.tag)) return false;
+  if (q.passing && h.Checks.some((c) => c.Status !== 'passing')) return false;
+  return true;
+}
+
+function strip<T extends { CreateIndex: number; ModifyIndex: number }>(
+  v: T,
+): Omit<T, 'CreateIndex' | 'ModifyIndex'> {
+  const { CreateIndex: _c, ModifyIndex: _m, ...rest } = v;
+  return rest;
+}

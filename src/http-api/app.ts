@@ -1,0 +1,81 @@
+// Builds the Consul-compatible HTTP API: fastify with JSON bodies of any content type, a body limit,
+// errors mapped once, request metrics, and the /v1 routes of each domain.
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { ApiDeps } from './deps.js';
+import { errorHandler } from './errors.js';
+import { agentRoutes } from './routes/agent.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { configRoutes } from './routes/config.js';
+import { healthRoutes } from './routes/health.js';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export type RouteGroup = (app: FastifyInstance, deps: ApiDeps) => void;
+
+export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = []): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: MAX_BODY_BYTES,
+    // Blocking queries may wait up to 10 minutes plus jitter.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: 65_000,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+
+  // Consul clients send JSON with any content type (often none, or text/plain).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      const e = new Error(
+        `Request decode failed: body is not valid JSON (${(err as Error).message})`,
+      ) as Error & {
+        statusCode: number;
+      };
+      e.statusCode = 400;
+      done(e, undefined);
+    }
+  });
+
+  app.setErrorHandler(errorHandler(deps.logger));
+  app.setNotFoundHandler((req, reply) => {
+    void reply
+      .code(404)
+      .type('text/plain; charset=utf-8')
+      .send(`no such endpoint: ${req.method} ${req.url.split('?')[0]}`);
+  });
+
+  const started = new WeakMap<object, bigint>();
+  app.addHook('onRequest', async (req) => {
+    started.set(req, process.hrtime.bigint());
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = (req.routeOptions.config as { routeName?: string } | undefined)?.routeName ?? 'unmatched';
+    deps.metrics.httpRequests.inc({ method: req.method, route, code: String(reply.statusCode) });
+    const t0 = started.get(req);
+    if (t0 !== undefined) {
+      deps.metrics.httpDuration.observe(
+        { method: req.method, route },
+        Number(process.hrtime.bigint() - t0) / 1e9,
+      );
+    }
+    deps.logger.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    void reply.type(deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+
+  for (const group of [catalogRoutes, healthRoutes, agentRoutes, configRoutes, ...extraRoutes])
+    group(app, deps);
+  return app;
+}

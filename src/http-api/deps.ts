@@ -1,0 +1,18 @@
+// What the HTTP API needs from the server: the domains, and facts about this server.
+import type { Catalog } from '../catalog/catalog.js';
+import type { ConfigEntries } from '../config-entries/config-store.js';
+import type { ServerMetrics } from '../observability/metrics.js';
+import type { Logger } from '../shared/logger.js';
+import type { Store } from '../store/store.js';
+
+export interface ApiDeps {
+  store: Store;
+  catalog: Catalog;
+  config: ConfigEntries;
+  metrics: ServerMetrics;
+  logger: Logger;
+  datacenter: string;
+  /** The node this server registers agent services on. */
+  node: { Node: string; Address: string };
+  version: string;
+}
