@@ -133,43 +133,49 @@ export class Catalog {
   // ---- writes (imported data) ----
 
   /**
-   * Makes the peer's imported data exactly `records`: adds, changes and removes entries so the
-   * catalog matches; writes nothing when it already does (so blocking queries do not wake).
+   * Makes the peer's imported instances of one service exactly `records`: adds, changes and removes
+   * entries so the catalog matches, writing nothing when it already does (blocking queries stay asleep).
+   * Imported nodes live as long as one of their services does.
    */
-  replaceImported(tx: WriteTxn, peer: string, records: readonly InstanceRecord[]): void {
-    const desired = new Map<string, Map<string, unknown>>();
-    const want = (table: string, key: string, value: unknown): void => {
-      let m = desired.get(table);
-      if (m === undefined) {
-        m = new Map();
-        desired.set(table, m);
-      }
-      m.set(key, value);
-    };
+  replaceImportedService(tx: WriteTxn, peer: string, name: string, records: readonly InstanceRecord[]): void {
+    const wanted = new Map<string, InstanceRecord>();
     for (const r of records) {
-      const node = { ...r.node, PeerName: peer };
-      const service = { ...r.service, PeerName: peer };
-      want(NODES, nodeKey(peer, node.Node), node);
-      want(SERVICES, serviceKey(peer, service.Service, node.Node, service.ID), service);
-      want(NODE_SERVICES, nodeServiceKey(peer, node.Node, service.ID), service.Service);
-      const destination = connectDestination(service);
-      if (destination !== undefined) {
-        want(CONNECT, connectKey(peer, destination, node.Node, service.ID), service.Service);
-      }
-      for (const c of r.checks) want(CHECKS, checkKey(peer, node.Node, c.CheckID), { ...c, PeerName: peer });
+      if (r.service.Service !== name) continue;
+      wanted.set(serviceKey(peer, name, r.node.Node, r.service.ID), r);
     }
-    for (const table of CATALOG_TABLES) {
-      const wanted = desired.get(table) ?? new Map<string, unknown>();
-      for (const existing of tx.list(table, peerPrefix(peer))) {
-        if (!wanted.has(existing.key)) tx.delete(table, existing.key);
-      }
-      for (const [key, value] of wanted) {
-        const existing = tx.get(table, key);
-        if (existing === undefined || JSON.stringify(existing.value) !== JSON.stringify(value)) {
-          tx.put(table, key, value);
-        }
+    const touchedNodes = new Set<string>();
+    for (const existing of tx.list<ServiceInstance>(SERVICES, serviceNamePrefix(peer, name))) {
+      if (!wanted.has(existing.key)) {
+        const node = nodeOf(existing, peer);
+        this.deleteService(tx, peer, node, existing.value.ID);
+        touchedNodes.add(node);
       }
     }
+    for (const r of wanted.values()) {
+      const node: CatalogNode = { ...r.node, PeerName: peer };
+      putIfChanged(tx, NODES, nodeKey(peer, node.Node), node);
+      this.putService(tx, peer, node.Node, { ...r.service, PeerName: peer });
+      for (const c of r.checks) {
+        putIfChanged(tx, CHECKS, checkKey(peer, node.Node, c.CheckID), {
+          ...c,
+          Node: node.Node,
+          PeerName: peer,
+        });
+      }
+      const checkIDs = new Set(r.checks.map((c) => c.CheckID));
+      for (const c of tx.list<HealthCheck>(CHECKS, nodeChecksPrefix(peer, node.Node))) {
+        if (c.value.ServiceID === r.service.ID && !checkIDs.has(c.value.CheckID)) tx.delete(CHECKS, c.key);
+      }
+    }
+    for (const node of touchedNodes) {
+      if (tx.list(NODE_SERVICES, nodeServicesPrefix(peer, node)).length === 0)
+        this.deleteNode(tx, peer, node);
+    }
+  }
+
+  /** Names of the services imported from a peer. */
+  importedServiceNames(peer: string): string[] {
+    return Object.keys(this.services(peer));
   }
 
   removeImported(tx: WriteTxn, peer: string): void {
@@ -378,6 +384,12 @@ export class Catalog {
   }
 }
 
+function putIfChanged(tx: WriteTxn, table: string, key: string, value: unknown): void {
+  const existing = tx.get(table, key);
+  if (existing === undefined || JSON.stringify(existing.value) !== JSON.stringify(value))
+    tx.put(table, key, value);
+}
+
 function toInstance(s: ServiceDefinition): ServiceInstance {
   const instance: ServiceInstance = {
     ID: s.ID && s.ID !== '' ? s.ID : s.Service,
@@ -397,8 +409,12 @@ function toInstance(s: ServiceDefinition): ServiceInstance {
   return instance;
 }
 
-/** The service a connect-proxy fronts; native Connect services front themselves. */
+/**
+ * The service a connect-proxy fronts; native Connect services front themselves, and so do services
+ * imported from a peer (they are reached through the peer's mesh gateway).
+ */
 function connectDestination(s: ServiceInstance): string | undefined {
+  if (s.PeerName !== undefined && s.PeerName !== '') return s.Kind === '' ? s.Service : undefined;
   if (s.Kind === 'connect-proxy') {
     const dest = s.Proxy?.DestinationServiceName;
     return typeof dest === 'string' && dest !== '' ? dest : undefined;

@@ -1,7 +1,15 @@
 // `meshpeer server`: starts one cluster's control plane and runs until SIGINT/SIGTERM.
 import { hostname } from 'node:os';
 import { Command } from 'commander';
+import { parseGoDuration } from '../config-entries/duration.js';
 import { startServer } from '../server/server.js';
+
+function durationFlag(value: unknown, flag: string): number {
+  const ms = typeof value === 'string' ? parseGoDuration(value) : undefined;
+  if (ms === undefined || ms <= 0)
+    throw new Error(`${flag} must be a positive duration like 500ms, 15s or 2m`);
+  return ms;
+}
 
 export function serverCommand(): Command {
   return new Command('server')
@@ -15,6 +23,35 @@ export function serverCommand(): Command {
     .option('--dev', 'keep all state in memory (nothing survives a restart)', false)
     .option('--datacenter <name>', 'datacenter (cluster) name', 'dc1')
     .option('--node-name <name>', 'name of the node agent services register on', hostname())
+    .option(
+      '--advertise-grpc <host:port,...>',
+      'gRPC addresses put in peering tokens (default: the bound --grpc-addr)',
+    )
+    .option(
+      '--peering-heartbeat-interval <duration>',
+      'how often each side of a peering stream sends a heartbeat',
+      '15s',
+    )
+    .option(
+      '--peering-heartbeat-timeout <duration>',
+      'silence after which a peering is FAILING and its stream redialed',
+      '2m',
+    )
+    .option(
+      '--peering-redial-max <duration>',
+      'longest wait between redials of a failing peering (backoff with jitter)',
+      '30s',
+    )
+    .option(
+      '--peering-token-ttl <duration>',
+      'how long an unused peering token (establishment secret) stays valid',
+      '24h',
+    )
+    .option(
+      '--peering-max-message-bytes <n>',
+      'largest peering stream message accepted or sent',
+      String(4 * 1024 * 1024),
+    )
     .option(
       '--log-level <level>',
       'trace, debug, info, warn or error',
@@ -35,6 +72,16 @@ export function serverCommand(): Command {
         datacenter: String(o.datacenter),
         nodeName: String(o.nodeName),
         logLevel: String(o.logLevel),
+        ...(typeof o.advertiseGrpc === 'string'
+          ? { advertiseGrpc: o.advertiseGrpc.split(',').filter(Boolean) }
+          : {}),
+        peering: {
+          heartbeatMs: durationFlag(o.peeringHeartbeatInterval, '--peering-heartbeat-interval'),
+          timeoutMs: durationFlag(o.peeringHeartbeatTimeout, '--peering-heartbeat-timeout'),
+          redialMaxMs: durationFlag(o.peeringRedialMax, '--peering-redial-max'),
+          secretTtlMs: durationFlag(o.peeringTokenTtl, '--peering-token-ttl'),
+          maxMessageBytes: Number(o.peeringMaxMessageBytes),
+        },
       });
       await new Promise<void>((resolve) => {
         const stop = (): void => {

@@ -57,7 +57,10 @@ export function parseClientHello(data: Buffer): ClientHelloResult {
   let offset = 0;
   while (offset + RECORD_HEADER <= data.length) {
     if (data[offset] !== CONTENT_HANDSHAKE) {
-      return { kind: 'malformed', detail: 'a record other than a handshake arrived before the ClientHello ended' };
+      return {
+        kind: 'malformed',
+        detail: 'a record other than a handshake arrived before the ClientHello ended',
+      };
     }
     const length = data.readUInt16BE(offset + 3);
     if (length === 0 || length > MAX_RECORD) {

@@ -2,10 +2,17 @@
 // starts them, and stops them in reverse order leaving no socket or timer behind.
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { CertificateAuthority } from '../ca/authority.js';
 import { Catalog } from '../catalog/catalog.js';
 import { ConfigEntries } from '../config-entries/config-store.js';
 import { buildHttpApi } from '../http-api/app.js';
+import { connectRoutes } from '../http-api/routes/connect.js';
+import { peeringRoutes } from '../http-api/routes/peering.js';
 import { createServerMetrics } from '../observability/metrics.js';
+import { DEFAULT_PEERING_OPTIONS, type PeeringOptions, Peerings } from '../peering/peerings.js';
+import { addService, createServer, listen, shutdownServer } from '../peering/transport/grpc-service.js';
+import { PeeringService } from '../peering/transport/protocol.js';
+import { serverCredentials } from '../peering/transport/tls.js';
 import { formatHostPort, parseHostPort } from '../shared/address.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { openStore } from '../store/open-store.js';
@@ -19,6 +26,9 @@ export interface ServerOptions {
   datacenter: string;
   nodeName: string;
   logLevel?: string;
+  peering?: Partial<PeeringOptions>;
+  /** Addresses peers should dial for this server's gRPC port, when the bound one is not reachable. */
+  advertiseGrpc?: string[];
 }
 
 export interface RunningServer {
@@ -51,30 +61,49 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     Address: http.host === '0.0.0.0' || http.host === '::' ? '127.0.0.1' : http.host,
   };
 
-  const app = buildHttpApi({
+  const ca = await CertificateAuthority.open(store, opts.datacenter);
+  const peeringOptions = { ...DEFAULT_PEERING_OPTIONS, ...opts.peering };
+  let grpcAddress = formatHostPort(grpc);
+  const peerings = new Peerings({
     store,
     catalog,
     config,
-    metrics,
-    logger,
+    ca,
+    logger: logger.child({ component: 'peering' }),
     datacenter: opts.datacenter,
-    node,
-    version: VERSION,
+    grpcAddresses: () => (opts.advertiseGrpc?.length ? opts.advertiseGrpc : [grpcAddress]),
+    options: peeringOptions,
+    onMessage: (peer, direction, type) => metrics.replicationMessages.inc({ peer, direction, type }),
   });
+
+  const grpcServer = createServer({ maxMessageBytes: peeringOptions.maxMessageBytes });
+  addService(grpcServer, PeeringService, peerings.grpcImplementation());
+  const app = buildHttpApi(
+    { store, catalog, config, metrics, logger, datacenter: opts.datacenter, node, version: VERSION },
+    [peeringRoutes(peerings), connectRoutes(ca)],
+  );
   try {
+    const grpcPort = await listen(
+      grpcServer,
+      formatHostPort(grpc),
+      serverCredentials({ certChainPem: ca.serverCert.certPem, privateKeyPem: ca.serverCert.keyPem }),
+    );
+    grpcAddress = formatHostPort({ host: grpc.host === '0.0.0.0' ? '127.0.0.1' : grpc.host, port: grpcPort });
     await app.listen({ host: http.host, port: http.port });
   } catch (err) {
+    await shutdownServer(grpcServer, 0);
     await store.close();
     throw err;
   }
   const bound = app.server.address() as AddressInfo;
   const httpAddress = formatHostPort({ host: http.host, port: bound.port });
-  const grpcAddress = formatHostPort(grpc);
+  peerings.start();
   logger.info(
     {
       httpAddress,
       grpcAddress,
       datacenter: opts.datacenter,
+      trustDomain: ca.trustDomain,
       dataDir: opts.dataDir ?? '(memory)',
       index: store.lastIndex(),
     },
@@ -91,7 +120,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (stopped) return;
       stopped = true;
       logger.info('server stopping');
-      await app.close();
+      await peerings.stop();
+      await Promise.all([app.close(), shutdownServer(grpcServer, 500)]);
       await store.close();
       logger.info('server stopped');
       logger.flush();

@@ -1,0 +1,68 @@
+// What a sidecar needs, as one snapshot: its identity, whom to trust, whom to let in and where its
+// upstreams are. Produced by a ProxyConfigSource (HTTP watches in production, fixed in tests).
+import type { TrustBundle } from '../../ca/index.js';
+import type { IntentionAction, MeshGatewayMode, ServiceIntentionsEntry } from '../../config-entries/index.js';
+import type { ConfigSource } from '../config-source.js';
+import type { Endpoint } from '../endpoint.js';
+
+export interface ProxyLeaf {
+  certPem: string;
+  keyPem: string;
+  serialNumber?: string;
+  /** ISO-8601 */
+  validAfter?: string;
+  /** ISO-8601 */
+  validBefore?: string;
+}
+
+/** Where the instances of one upstream are, as the control plane reports them. */
+export interface UpstreamInstances {
+  name: string;
+  /** Set for a service imported from a peer. */
+  peer?: string;
+  /** A local upstream's sidecars; for a peered upstream, the exporting cluster's mesh gateways. */
+  instances: readonly Endpoint[];
+  /** The SNI name the exporter gave a peered service (it names us as the exporter knows us). */
+  sni?: string;
+}
+
+export interface ProxyConfig {
+  /** The service this sidecar fronts. */
+  service: string;
+  namespace?: string;
+  partition?: string;
+  datacenter: string;
+  trustDomain: string;
+  leaf: ProxyLeaf;
+  /** This cluster's CA roots (PEM). */
+  roots: readonly string[];
+  /** The peers' roots, each only for its own trust domain. */
+  peerBundles: readonly TrustBundle[];
+  /** service-intentions entries whose destination is this service or "*". */
+  intentions: readonly ServiceIntentionsEntry[];
+  /** What happens when no intention matches: "allow" with ACLs off, "deny" with a default-deny policy. */
+  defaultIntentionAction: IntentionAction;
+  upstreams: readonly UpstreamInstances[];
+  /** This cluster's mesh gateways, for peered upstreams in `local` mode. */
+  localGateways: readonly Endpoint[];
+  /** proxy-defaults MeshGateway.Mode; an upstream's own mode wins over it. */
+  meshGatewayMode: MeshGatewayMode;
+  /** `Proxy.Config` from proxy-defaults: opaque, passed through; `connect_timeout_ms` is honoured. */
+  proxyConfig: Readonly<Record<string, unknown>>;
+}
+
+export type ProxyConfigSource = ConfigSource<ProxyConfig>;
+
+/** A local listener for one upstream, as given on the command line. */
+export interface UpstreamSpec {
+  name: string;
+  peer?: string;
+  /** Where the app connects: 127.0.0.1:<port>. */
+  bind: Endpoint;
+  /** Overrides proxy-defaults for this upstream. */
+  meshGatewayMode?: MeshGatewayMode;
+}
+
+export function upstreamLabel(spec: { name: string; peer?: string }): string {
+  return spec.peer ? `${spec.name} (peer ${spec.peer})` : spec.name;
+}

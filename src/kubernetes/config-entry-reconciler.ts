@@ -1,0 +1,185 @@
+// A config-entry resource (Mesh, ExportedServices, ProxyDefaults, ServiceIntentions, ServiceResolver):
+// writes its spec to the server as a config entry marked `external-source: kubernetes`, leaves alone
+// an entry someone else made (unless the resource asks to migrate it), and deletes the entry when the
+// resource is deleted. One instance per kind; the kind's table entry says how spec becomes entry.
+import {
+  type ConfigEntryKind,
+  normalizeConfigEntryShape,
+  parseConfigEntryOfKind,
+} from '../config-entries/index.js';
+import { isMeshpeerError } from '../shared/errors.js';
+import type { ConfigEntryResourceKind } from './config-entry-kinds.js';
+import {
+  attempt,
+  ensureFinalizer,
+  finishReconcile,
+  type ReconcileResult,
+  type Reconciler,
+  type ReconcilerDeps,
+  removeFinalizer,
+} from './reconciler.js';
+import {
+  type ConfigEntryStatus,
+  type CustomResource,
+  configEntryStatusSchema,
+  EXTERNAL_SOURCE_KUBERNETES,
+  EXTERNAL_SOURCE_META,
+  isDeleting,
+  MIGRATE_ENTRY_ANNOTATION,
+  SOURCE_DATACENTER_META,
+  splitKey,
+} from './resources.js';
+import type { StoredEntry } from './server-client.js';
+import { Reason, ReconcileError, rfc3339, stableJson, withSynced } from './status.js';
+
+export class ConfigEntryReconciler implements Reconciler {
+  constructor(
+    readonly kind: ConfigEntryResourceKind,
+    private readonly deps: ReconcilerDeps,
+  ) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const { kube } = this.deps;
+    const { namespace, name } = splitKey(key);
+
+    const obj = await kube.getResource(this.kind, namespace, name);
+    if (!obj) return {};
+    const status = parseStatus(obj.status);
+
+    if (isDeleting(obj.metadata)) return this.finalize(obj, status);
+    await ensureFinalizer(kube, this.kind, obj);
+
+    const failure = await attempt(() => this.sync(obj));
+    const now = this.deps.now?.() ?? new Date();
+    const next = {
+      ...status,
+      conditions: withSynced(
+        status.conditions,
+        failure ? { status: 'False', reason: failure.reason, message: failure.message } : { status: 'True' },
+        now,
+      ),
+      ...(failure ? {} : { lastSyncedTime: rfc3339(now) }),
+    };
+    return finishReconcile(this.deps, this.kind, obj, status, next, failure, {
+      requeueAfterMs: this.deps.resyncIntervalMs,
+    });
+  }
+
+  /** Writes the entry unless the server already holds exactly it. */
+  private async sync(obj: CustomResource): Promise<void> {
+    const { server, events } = this.deps;
+    const desired = this.desiredEntry(obj);
+    const entryKind = this.kind.entryKind;
+    const entryName = String(desired.Name);
+
+    const existing = await server.readConfigEntry(entryKind, entryName);
+    if (existing && !this.isOurs(existing) && !wantsMigration(obj)) {
+      throw new ReconcileError(
+        Reason.EntryExists,
+        `config entry ${entryKind}/${entryName} already exists on the server and was not created from Kubernetes; ` +
+          `to manage it from this resource, add the annotation ${MIGRATE_ENTRY_ANNOTATION}: "true"`,
+      );
+    }
+    if (existing && sameEntry(entryKind, existing, desired)) return;
+
+    const written = await server.writeConfigEntry(desired, existing?.ModifyIndex ?? 0);
+    if (!written) {
+      throw new ReconcileError(
+        Reason.ConsulAgentError,
+        `config entry ${entryKind}/${entryName} changed on the server while it was being written; retrying`,
+      );
+    }
+    await events.record(
+      this.kind,
+      obj,
+      'Normal',
+      existing ? 'ConfigEntryUpdated' : 'ConfigEntryCreated',
+      `${existing ? 'updated' : 'created'} config entry ${entryKind}/${entryName} on the server`,
+    );
+  }
+
+  /** The entry this resource describes, validated; a spec that makes no valid entry is the user's to fix. */
+  private desiredEntry(obj: CustomResource): Record<string, unknown> {
+    const name = this.kind.entryName(obj);
+    if (typeof name !== 'string')
+      throw new ReconcileError(Reason.ValidationError, name.problem, { retry: false });
+    const spec = isPlainObject(obj.spec) ? obj.spec : {};
+    const meta: Record<string, string> = { [EXTERNAL_SOURCE_META]: EXTERNAL_SOURCE_KUBERNETES };
+    if (this.deps.datacenter) meta[SOURCE_DATACENTER_META] = this.deps.datacenter;
+    const shaped = normalizeConfigEntryShape({
+      ...this.kind.entryFields(spec),
+      Kind: this.kind.entryKind,
+      Name: name,
+      Meta: meta,
+    });
+    try {
+      parseConfigEntryOfKind(this.kind.entryKind, shaped);
+    } catch (err) {
+      if (!isMeshpeerError(err)) throw err;
+      throw new ReconcileError(Reason.ValidationError, err.message, { retry: false });
+    }
+    return shaped as Record<string, unknown>;
+  }
+
+  /** Made by a controller (of this datacenter, when both sides name one). */
+  private isOurs(entry: StoredEntry): boolean {
+    if (entry.Meta?.[EXTERNAL_SOURCE_META] !== EXTERNAL_SOURCE_KUBERNETES) return false;
+    const theirs = entry.Meta?.[SOURCE_DATACENTER_META];
+    return !this.deps.datacenter || !theirs || theirs === this.deps.datacenter;
+  }
+
+  /** The resource is being deleted: delete its entry (only if a controller made it), then let it go. */
+  private async finalize(obj: CustomResource, status: ConfigEntryStatus): Promise<ReconcileResult> {
+    const { server, kube, events } = this.deps;
+    const failure = await attempt(async () => {
+      const name = this.kind.entryName(obj);
+      if (typeof name === 'string') {
+        const existing = await server.readConfigEntry(this.kind.entryKind, name);
+        if (existing && this.isOurs(existing)) {
+          await server.deleteConfigEntry(this.kind.entryKind, name);
+          await events.record(
+            this.kind,
+            obj,
+            'Normal',
+            'ConfigEntryDeleted',
+            `deleted config entry ${this.kind.entryKind}/${name} from the server`,
+          );
+        }
+      }
+      await removeFinalizer(kube, this.kind, obj);
+    });
+    if (!failure) return {};
+    const next = {
+      ...status,
+      conditions: withSynced(
+        status.conditions,
+        { status: 'False', reason: failure.reason, message: failure.message },
+        this.deps.now?.() ?? new Date(),
+      ),
+    };
+    return finishReconcile(this.deps, this.kind, obj, status, next, failure, {});
+  }
+}
+
+function parseStatus(raw: unknown): ConfigEntryStatus {
+  const result = configEntryStatusSchema.safeParse(raw ?? {});
+  return result.success ? result.data : {};
+}
+
+function wantsMigration(obj: CustomResource): boolean {
+  return obj.metadata.annotations?.[MIGRATE_ENTRY_ANNOTATION] === 'true';
+}
+
+/** Whether the stored entry already says what the resource says (compared after defaults are applied). */
+function sameEntry(kind: ConfigEntryKind, existing: StoredEntry, desired: Record<string, unknown>): boolean {
+  try {
+    const stored = parseConfigEntryOfKind(kind, normalizeConfigEntryShape({ ...existing, Kind: kind }));
+    return stableJson(stored) === stableJson(parseConfigEntryOfKind(kind, desired));
+  } catch {
+    return false;
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,191 @@
+// PeeringAcceptor: keeps a peering token for the peer named metadata.name in the Secret named by
+// spec.peer.secret, and shows the peering's state. A new token is generated only when the peering is
+// gone from the server, the Secret's name or key changed, the Secret was deleted, or the
+// peering-version annotation was raised; never because someone edited the Secret's content.
+import {
+  failed,
+  parseSpec,
+  parseSpecOrUndefined,
+  parseStatus,
+  requestedVersion,
+  streamSummary,
+  withConditions,
+} from './peering-common.js';
+import {
+  attempt,
+  ensureFinalizer,
+  finishReconcile,
+  type ReconcileResult,
+  type Reconciler,
+  type ReconcilerDeps,
+  removeFinalizer,
+} from './reconciler.js';
+import {
+  type CustomResource,
+  isDeleting,
+  PEERING_ACCEPTOR,
+  PEERING_VERSION_ANNOTATION,
+  type PeeringSpec,
+  type PeeringStatus,
+  splitKey,
+} from './resources.js';
+import type { Peering } from './server-client.js';
+import { Reason, ReconcileError, rfc3339, withSynced } from './status.js';
+import { isTokenSecret, tokenHash, tokenSecret } from './token-secret.js';
+
+export class PeeringAcceptorReconciler implements Reconciler {
+  readonly kind = PEERING_ACCEPTOR;
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const { kube } = this.deps;
+    const { namespace, name } = splitKey(key);
+
+    const acceptor = await kube.getResource(this.kind, namespace, name);
+    if (!acceptor) return {};
+    const status = parseStatus(acceptor.status);
+
+    if (isDeleting(acceptor.metadata)) return this.finalize(acceptor, status);
+    await ensureFinalizer(kube, this.kind, acceptor);
+
+    let next: PeeringStatus = status;
+    const failure = await attempt(async () => {
+      next = await this.sync(acceptor, status);
+    });
+    if (failure) {
+      next = { ...status, conditions: withSynced(status.conditions, failed(failure), this.now()) };
+    }
+    return finishReconcile(this.deps, this.kind, acceptor, status, withConditions(next), failure, {
+      requeueAfterMs: this.deps.statusIntervalMs,
+    });
+  }
+
+  /** Makes sure a usable token is in the Secret; returns the status that describes the result. */
+  private async sync(acceptor: CustomResource, status: PeeringStatus): Promise<PeeringStatus> {
+    const { server, kube, events } = this.deps;
+    const { name, namespace = 'default' } = acceptor.metadata;
+    const ref = parseSpec(acceptor).peer.secret;
+    const version = requestedVersion(acceptor);
+
+    const peering = await server.readPeering(name);
+    const secret = await kube.getSecret(namespace, ref.name);
+    const why = regenerationReason(peering, status, ref, secret !== undefined, version);
+
+    if (why === undefined && peering?.State === 'TERMINATED') {
+      throw new ReconcileError(
+        Reason.PeeringTerminated,
+        `peer "${name}" deleted this peering; to peer again, raise the ${PEERING_VERSION_ANNOTATION} annotation ` +
+          'to generate a new token and give it to the peer',
+        { retry: false },
+      );
+    }
+    if (why === undefined) {
+      return this.syncedStatus(
+        status,
+        ref,
+        status.secret?.latestHash,
+        peering,
+        status.latestPeeringVersion ?? version,
+      );
+    }
+
+    if (peering?.State === 'TERMINATED' || peering?.State === 'DELETING') {
+      // The server keeps a terminated peering until it is deleted; a new token needs the name free.
+      await server.deletePeering(name);
+    }
+    const token = await server.generateToken({ PeerName: name });
+    if (secret) await kube.replaceSecret(namespace, tokenSecret(namespace, ref, token, secret));
+    else await kube.createSecret(namespace, tokenSecret(namespace, ref, token));
+    await this.deleteOldSecret(namespace, status, ref.name);
+    await events.record(
+      this.kind,
+      acceptor,
+      'Normal',
+      'PeeringTokenGenerated',
+      `generated a new peering token because ${why}; it is in Secret ${ref.name}, key "${ref.key}"`,
+    );
+    const generated = await server.readPeering(name);
+    return this.syncedStatus(status, ref, tokenHash(token), generated, version);
+  }
+
+  private syncedStatus(
+    status: PeeringStatus,
+    ref: PeeringSpec['peer']['secret'],
+    latestHash: string | undefined,
+    peering: Peering | undefined,
+    version: number,
+  ): PeeringStatus {
+    const state = peering?.State ?? 'PENDING';
+    const now = this.now();
+    return {
+      ...status,
+      latestPeeringVersion: version,
+      secret: { name: ref.name, key: ref.key, backend: ref.backend, ...(latestHash ? { latestHash } : {}) },
+      peeringState: state,
+      lastSyncedTime: rfc3339(now),
+      conditions: withSynced(
+        status.conditions,
+        {
+          status: 'True',
+          message: `the peering token is in Secret ${ref.name}; the peering is ${state}${streamSummary(peering)}`,
+        },
+        now,
+      ),
+    };
+  }
+
+  /** The resource is being deleted: delete the peering and the token Secret, then let it go. */
+  private async finalize(acceptor: CustomResource, status: PeeringStatus): Promise<ReconcileResult> {
+    const { server, kube } = this.deps;
+    const { name, namespace = 'default' } = acceptor.metadata;
+    const failure = await attempt(async () => {
+      await server.deletePeering(name);
+      const secretName = status.secret?.name ?? parseSpecOrUndefined(acceptor)?.peer.secret.name;
+      if (secretName) {
+        const secret = await kube.getSecret(namespace, secretName);
+        if (isTokenSecret(secret)) await kube.deleteSecret(namespace, secretName);
+      }
+      await removeFinalizer(kube, this.kind, acceptor);
+    });
+    if (!failure) return {};
+    const next = { ...status, conditions: withSynced(status.conditions, failed(failure), this.now()) };
+    return finishReconcile(this.deps, this.kind, acceptor, status, withConditions(next), failure, {});
+  }
+
+  /** When the spec moved the token to another Secret, the old one (if the controller made it) goes. */
+  private async deleteOldSecret(namespace: string, status: PeeringStatus, current: string): Promise<void> {
+    const old = status.secret?.name;
+    if (!old || old === current) return;
+    const secret = await this.deps.kube.getSecret(namespace, old);
+    if (isTokenSecret(secret)) await this.deps.kube.deleteSecret(namespace, old);
+  }
+
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+}
+
+/** Why a new token is needed, as the end of a sentence, or undefined when the current one stands. */
+function regenerationReason(
+  peering: Peering | undefined,
+  status: PeeringStatus,
+  ref: PeeringSpec['peer']['secret'],
+  secretExists: boolean,
+  version: number,
+): string | undefined {
+  if (!peering) return 'the peering did not exist on the server';
+  if (!status.secret?.name) return 'no token had been recorded in the status';
+  if (
+    status.secret.name !== ref.name ||
+    status.secret.key !== ref.key ||
+    status.secret.backend !== ref.backend
+  ) {
+    return `spec.peer.secret changed (was ${status.secret.name}, key "${status.secret.key}")`;
+  }
+  if (!secretExists) return `Secret ${ref.name} was deleted`;
+  if (version > (status.latestPeeringVersion ?? 0)) {
+    return `${PEERING_VERSION_ANNOTATION} was raised to ${version}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,69 @@
+// What the two peering resources share: reading their spec, status and version annotation, and the
+// words their Synced condition uses.
+import { describeZodError } from '../shared/zod-message.js';
+import {
+  type CustomResource,
+  type PeeringSpec,
+  type PeeringStatus,
+  peeringSpecSchema,
+  peeringStatusSchema,
+  peeringVersion,
+  SECRET_BACKEND_KUBERNETES,
+} from './resources.js';
+import type { Peering } from './server-client.js';
+import { Reason, ReconcileError } from './status.js';
+
+export function parseStatus(raw: unknown): PeeringStatus {
+  const result = peeringStatusSchema.safeParse(raw ?? {});
+  return result.success ? result.data : {};
+}
+
+/** The spec, checked; a spec the controller cannot use is the user's to fix. */
+export function parseSpec(obj: CustomResource): PeeringSpec {
+  const result = peeringSpecSchema.safeParse(obj.spec);
+  if (!result.success) {
+    throw new ReconcileError(
+      Reason.InvalidSecret,
+      `invalid spec: ${describeZodError(result.error, 'spec')}`,
+      {
+        retry: false,
+      },
+    );
+  }
+  const { backend } = result.data.peer.secret;
+  if (backend !== SECRET_BACKEND_KUBERNETES) {
+    throw new ReconcileError(
+      Reason.InvalidSecret,
+      `spec.peer.secret.backend must be "${SECRET_BACKEND_KUBERNETES}", got ${JSON.stringify(backend)}`,
+      { retry: false },
+    );
+  }
+  return result.data;
+}
+
+export function parseSpecOrUndefined(obj: CustomResource): PeeringSpec | undefined {
+  const result = peeringSpecSchema.safeParse(obj.spec);
+  return result.success ? result.data : undefined;
+}
+
+export function requestedVersion(obj: CustomResource): number {
+  const version = peeringVersion(obj.metadata);
+  if (typeof version === 'number') return version;
+  throw new ReconcileError(Reason.InvalidAnnotation, version.problem, { retry: false });
+}
+
+export function failed(failure: ReconcileError): { status: 'False'; reason: string; message: string } {
+  return { status: 'False', reason: failure.reason, message: failure.message };
+}
+
+export function withConditions(status: PeeringStatus): PeeringStatus & { conditions: unknown } {
+  return { ...status, conditions: status.conditions ?? [] };
+}
+
+/** ", importing 1 and exporting 2 services" when the stream reports them. */
+export function streamSummary(peering: Peering | undefined): string {
+  const imported = peering?.StreamStatus?.ImportedServices?.length ?? 0;
+  const exported = peering?.StreamStatus?.ExportedServices?.length ?? 0;
+  if (!peering?.StreamStatus || (imported === 0 && exported === 0)) return '';
+  return `, importing ${imported} and exporting ${exported} service${imported + exported === 1 ? '' : 's'}`;
+}

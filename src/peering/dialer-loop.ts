@@ -1,0 +1,146 @@
+// The dialer's side of a peering stream: dial the acceptor (every known address in turn), open the
+// stream with the stream secret, run a session until it ends, then redial with exponential backoff
+// and jitter, until stopped or the peering is terminated.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../shared/logger.js';
+import { PeeringService } from './gen/meshpeer/peering/v1/peering_pb.js';
+import type { PeeringRecord } from './records.js';
+import { ReplicationSession, type SessionDeps, type SessionEnd } from './session.js';
+import type { StreamStatus } from './stream-status.js';
+import { createClient } from './transport/grpc-service.js';
+import { dialerCredentials } from './transport/tls.js';
+
+export interface DialerOptions {
+  redialBaseMs: number;
+  redialMaxMs: number;
+  maxMessageBytes: number;
+  localDatacenter: string;
+}
+
+export interface DialerHooks {
+  /** The current record (addresses and secret may change between attempts); undefined stops the loop. */
+  record(): PeeringRecord | undefined;
+  onConnected(session: ReplicationSession): void;
+  /** The acceptor says this peering no longer exists there, or sent Terminated. */
+  onTerminated(reason: string): Promise<void>;
+}
+
+export class DialerLoop {
+  private stopped = false;
+  private session: ReplicationSession | undefined;
+  private wake: (() => void) | undefined;
+  private attempt = 0;
+  private next = 0;
+  readonly finished: Promise<void>;
+
+  constructor(
+    private readonly name: string,
+    private readonly status: StreamStatus,
+    private readonly sessionDeps: SessionDeps,
+    private readonly hooks: DialerHooks,
+    private readonly opts: DialerOptions,
+    private readonly logger: Logger,
+  ) {
+    this.finished = this.run();
+  }
+
+  get current(): ReplicationSession | undefined {
+    return this.session;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.session?.stop();
+    this.wake?.();
+  }
+
+  /** Sends Terminated on the live stream, if any, and stops. */
+  terminate(): void {
+    this.stopped = true;
+    this.session?.terminate();
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      const record = this.hooks.record();
+      if (record === undefined || record.StreamSecret === undefined) return;
+      if (record.State === 'TERMINATED' || record.State === 'DELETING') return;
+      const addresses = record.PeerServerAddresses;
+      const address = addresses[this.next++ % Math.max(1, addresses.length)] ?? '';
+      const end = await this.connectOnce(record, address);
+      if (this.stopped) return;
+      if (end.reason === 'terminated') {
+        await this.hooks.onTerminated('the peer deleted this peering (it sent Terminated)');
+        return;
+      }
+      if (end.reason === 'closed' && end.code === grpc.status.NOT_FOUND) {
+        await this.hooks.onTerminated(`the acceptor no longer has this peering: ${end.message}`);
+        return;
+      }
+      if (end.reason === 'closed') {
+        this.status.lastError = `${address}: ${end.message}`;
+        this.status.lastErrorAt = new Date();
+        this.logger.warn({ peer: this.name, address, error: end.message }, 'peering stream ended; redialing');
+      }
+      await this.backoff();
+    }
+  }
+
+  private async connectOnce(record: PeeringRecord, address: string): Promise<SessionEnd> {
+    let client: ReturnType<typeof createClient<typeof PeeringService>> | undefined;
+    try {
+      const tls = dialerCredentials({ caPems: record.PeerCAPems, serverName: record.PeerServerName });
+      client = createClient(PeeringService, address, tls.credentials, {
+        channelOptions: tls.channelOptions,
+        maxMessageBytes: this.opts.maxMessageBytes,
+      });
+      const call = client.streamResources();
+      call.write({
+        payload: {
+          case: 'open',
+          value: {
+            peerId: record.PeerID,
+            streamSecret: record.StreamSecret ?? '',
+            remoteDatacenter: this.opts.localDatacenter,
+            remotePartition: 'default',
+          },
+        },
+      });
+      const session = new ReplicationSession(this.name, call, this.status, this.sessionDeps);
+      this.session = session;
+      let announced = false;
+      call.on('data', () => {
+        if (announced) return;
+        announced = true;
+        this.attempt = 0;
+        this.status.connectedAt = new Date();
+        this.hooks.onConnected(session);
+      });
+      session.start();
+      return await session.done;
+    } catch (err) {
+      return { reason: 'closed', message: (err as Error).message };
+    } finally {
+      this.session = undefined;
+      client?.close();
+    }
+  }
+
+  private backoff(): Promise<void> {
+    const exp = Math.min(this.opts.redialMaxMs, this.opts.redialBaseMs * 2 ** Math.min(this.attempt, 16));
+    this.attempt++;
+    const delay = exp / 2 + Math.random() * (exp / 2);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, delay);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+}

@@ -1,0 +1,81 @@
+// What this cluster exports to one peer right now: the exported-services entry applied to the local
+// catalog, with instance addresses pointing at the local mesh gateway and the SNI that routes to each.
+import type { Catalog } from '../catalog/catalog.js';
+import type { ServiceInstance } from '../catalog/types.js';
+import type { ConfigEntries } from '../config-entries/config-store.js';
+import { exportedServicesFor } from '../config-entries/exported-services.js';
+import type { ExportedInstance, ExportedServicePayload } from './payloads.js';
+
+export const SNI_META_KEY = 'meshpeer-sni';
+
+export interface ExportSnapshot {
+  services: Map<string, ExportedServicePayload>;
+  warnings: string[];
+}
+
+/** Consul's SNI for a service reached through the exporting cluster's gateway from a peer. */
+export function peeredSni(service: string, peerName: string, trustDomain: string): string {
+  return `${service}.default.default.${peerName}.external.${trustDomain}`;
+}
+
+export function computeExport(
+  catalog: Catalog,
+  config: ConfigEntries,
+  peerName: string,
+  trustDomain: string,
+): ExportSnapshot {
+  const entry = config.get('exported-services', 'default');
+  const names = exportedServicesFor(entry, peerName, catalog.localServiceNames());
+  const gateway = localMeshGateway(catalog);
+  const warnings: string[] = [];
+  const services = new Map<string, ExportedServicePayload>();
+  for (const name of [...names].sort()) {
+    const instances: ExportedInstance[] = [];
+    const all = catalog.healthService(name);
+    // Gateways and sidecars are plumbing, not exports, even under Name "*".
+    if (all.length > 0 && all.every((h) => h.Service.Kind !== '')) continue;
+    for (const h of all) {
+      if (h.Service.Kind !== '') continue;
+      const target = gateway ?? { Address: h.Service.Address || h.Node.Address, Port: h.Service.Port };
+      instances.push({
+        Node: { Node: h.Node.Node, Address: h.Node.Address, Meta: h.Node.Meta },
+        Service: {
+          ID: h.Service.ID,
+          Service: name,
+          Kind: '',
+          Tags: h.Service.Tags,
+          Address: target.Address,
+          Port: target.Port,
+          Meta: { ...h.Service.Meta, [SNI_META_KEY]: peeredSni(name, peerName, trustDomain) },
+        },
+        Checks: h.Checks.map((c) => ({
+          CheckID: c.CheckID,
+          Name: c.Name,
+          Status: c.Status,
+          Output: c.Output,
+        })),
+      });
+    }
+    services.set(name, { Name: name, Instances: instances });
+  }
+  if (services.size > 0 && gateway === undefined) {
+    warnings.push(
+      'no mesh gateway is registered in this cluster: the peer sees the exported services but cannot reach ' +
+        'them; register a service of Kind "mesh-gateway" (meshpeer gateway --register)',
+    );
+  }
+  return { services, warnings };
+}
+
+function localMeshGateway(catalog: Catalog): { Address: string; Port: number } | undefined {
+  for (const name of catalog.localServiceNames()) {
+    for (const h of catalog.healthService(name)) {
+      const s: ServiceInstance = h.Service;
+      if (s.Kind !== 'mesh-gateway') continue;
+      const wan = s.TaggedAddresses.wan ?? s.TaggedAddresses.lan;
+      if (wan !== undefined) return wan;
+      return { Address: s.Address || h.Node.Address, Port: s.Port };
+    }
+  }
+  return undefined;
+}

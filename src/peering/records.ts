@@ -1,0 +1,50 @@
+// What the store keeps about peerings: one record per peering (by local name), the acceptor's secrets
+// (by local peering ID), and each peer's trust bundle.
+export const PEERINGS = 'peerings';
+export const PEERING_SECRETS = 'peering/secrets';
+export const TRUST_BUNDLES = 'peering/trust-bundles';
+export const PEERING_TABLES = [PEERINGS, PEERING_SECRETS, TRUST_BUNDLES] as const;
+
+/** The stored part of a peering's state; ACTIVE vs FAILING is derived from the live stream. */
+export type StoredState = 'PENDING' | 'ESTABLISHING' | 'ACTIVE' | 'DELETING' | 'TERMINATED';
+export type PeeringState = StoredState | 'FAILING';
+
+export interface PeeringRecord {
+  ID: string;
+  Name: string;
+  /** acceptor: generated the token and serves the stream; dialer: established with a token. */
+  Role: 'acceptor' | 'dialer';
+  State: StoredState;
+  /** The peering's ID on the other side (the token's PeerID, for a dialer). */
+  PeerID: string;
+  PeerServerName: string;
+  PeerServerAddresses: string[];
+  PeerCAPems: string[];
+  Remote: { Datacenter: string; Partition: string };
+  Meta: Record<string, string>;
+  /** Dialer only: the stream secret it opens streams with. */
+  StreamSecret?: string;
+  /** When the state last changed (ISO), for status and `peering read`. */
+  StateChangedAt: string;
+  /** Why the peering is in its state, when it is not healthy. */
+  Reason?: string;
+}
+
+export interface PeeringSecrets {
+  PeeringID: string;
+  /** The unused establishment secret, if one was generated and not exchanged yet. */
+  Establishment?: { Secret: string; ExpiresAt: string };
+  /** Establishment secrets already exchanged, to say "already used" rather than "unknown". */
+  UsedEstablishment: string[];
+  /** Secrets replaced by a newer token, to say "replaced" rather than "unknown". */
+  ReplacedEstablishment: string[];
+  Stream?: string;
+}
+
+export interface StoredTrustBundle {
+  PeerName: string;
+  TrustDomain: string;
+  RootPEMs: string[];
+}
+
+export const peeringKey = (name: string): string => encodeURIComponent(name);

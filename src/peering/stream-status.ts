@@ -1,0 +1,22 @@
+// Live facts about one peering's stream, owned by the peering's session and exposed read-only for
+// status. Nothing here is stored: after a restart a stream has to prove itself again.
+export interface StreamStatus {
+  connected: boolean;
+  connectedAt?: Date;
+  lastHeartbeat?: Date;
+  lastReceive?: Date;
+  lastSend?: Date;
+  lastAck?: Date;
+  lastNack?: Date;
+  lastNackMessage?: string;
+  lastError?: string;
+  lastErrorAt?: Date;
+  /** Service names this side last sent to the peer. */
+  exported: string[];
+  /** Problems the peer cannot see (e.g. exporting without a mesh gateway). */
+  warnings: string[];
+}
+
+export function newStreamStatus(): StreamStatus {
+  return { connected: false, exported: [], warnings: [] };
+}
