@@ -1,6 +1,85 @@
-// `meshpeer demo`: two peered clusters on loopback. (Being written by the lead.)
+// `meshpeer demo`: two peered clusters on loopback in one command; prints what cluster-02 sees of
+// cluster-01's exported `backend` and both peerings' status. Runs until Ctrl-C, or verifies and exits
+// with --once.
 import { Command } from 'commander';
+import { call, type Demo, startDemo, waitFor } from '../demo/two-clusters.js';
+
+interface ImportedInstance {
+  Node: { Node: string };
+  Service: { ID: string; Service: string; Address: string; Port: number; PeerName?: string; Meta: Record<string, string> };
+  Checks: Array<{ Status: string }>;
+}
+
+interface PeeringStatus {
+  Name: string;
+  State: string;
+  StreamStatus: { ImportedServices: string[]; ExportedServices: string[]; LastHeartbeat?: string };
+}
 
 export function demoCommand(): Command {
-  return new Command('demo').description('Run two peered meshpeer clusters on loopback');
+  return new Command('demo')
+    .description(
+      'Run two meshpeer clusters (cluster-01, cluster-02) on loopback with temporary data dirs, peer them,\n' +
+        'export service "backend" from cluster-01 to cluster-02, and show what cluster-02 sees.',
+    )
+    .option('--once', 'verify that the import arrived, print the result and exit (0 on success)', false)
+    .option('--log-level <level>', 'server log level (logs go to stderr)', 'warn')
+    .addHelpText('after', '\nExamples:\n  meshpeer demo\n  meshpeer demo --once')
+    .action(async (o: { once: boolean; logLevel: string }) => {
+      const say = (line: string): void => {
+        process.stdout.write(`${line}\n`);
+      };
+      const demo = await startDemo({ logLevel: o.logLevel, say });
+      try {
+        await report(demo, say);
+      } catch (err) {
+        await demo.stop();
+        throw err;
+      }
+      if (o.once) {
+        await demo.stop();
+        say('demo verified; stopped both clusters');
+        return;
+      }
+      const [c1, c2] = demo.clusters;
+      say(`\nrunning. Try:\n  curl '${c2.url}/v1/health/service/backend?peer=cluster-01'\n  MESHPEER_HTTP_ADDR=${c1.url} meshpeer peering list\nCtrl-C stops both clusters.`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          say('\nstopping…');
+          void demo.stop().then(resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}
+
+async function report(demo: Demo, say: (line: string) => void): Promise<void> {
+  const [c1, c2] = demo.clusters;
+  let instances: ImportedInstance[] = [];
+  await waitFor(async () => {
+    instances = (await call(c2.url, 'GET', '/v1/health/service/backend?peer=cluster-01')) as ImportedInstance[];
+    return instances.length > 0;
+  }, 15_000);
+  say('\ncluster-02 sees, imported from peer cluster-01:');
+  for (const i of instances) {
+    const health = i.Checks.every((c) => c.Status === 'passing') ? 'passing' : 'not passing';
+    say(
+      `  ${i.Service.Service} ${i.Service.ID} on ${i.Node.Node} -> ${i.Service.Address}:${i.Service.Port} ` +
+        `(PeerName ${i.Service.PeerName}, ${health}, SNI ${i.Service.Meta['meshpeer-sni'] ?? '-'})`,
+    );
+  }
+  say('\npeerings:');
+  for (const [cluster, peer] of [
+    [c1, 'cluster-02'],
+    [c2, 'cluster-01'],
+  ] as const) {
+    const p = (await call(cluster.url, 'GET', `/v1/peering/${peer}`)) as PeeringStatus & { Reason?: string };
+    say(
+      `  ${cluster.name} -> ${p.Name}: ${p.State}; exports [${p.StreamStatus.ExportedServices.join(', ')}], ` +
+        `imports [${p.StreamStatus.ImportedServices.join(', ')}]${p.Reason ? `; note: ${p.Reason}` : ''}`,
+    );
+  }
 }

@@ -1,0 +1,95 @@
+// A small client of the server's Consul-compatible HTTP API for the data plane: GETs that can block
+// (`?index=N&wait=30s`, answered with `X-Consul-Index`) and the agent registration PUTs.
+import { unavailable } from '../../shared/errors.js';
+
+export interface ConsulApiOptions {
+  /** http(s)://host:port of a meshpeer server. */
+  address: string;
+  /** ACL token, sent as X-Consul-Token. */
+  token?: string;
+}
+
+export interface ApiResponse {
+  status: number;
+  /** Parsed JSON; undefined for a 404. */
+  body: unknown;
+  /** X-Consul-Index, 0 when absent. */
+  index: number;
+}
+
+export interface BlockingOptions {
+  index?: number;
+  waitSeconds?: number;
+  signal?: AbortSignal;
+}
+
+const SLACK_MS = 10_000;
+
+export class ConsulApi {
+  readonly address: string;
+  private readonly token: string | undefined;
+
+  constructor(options: ConsulApiOptions) {
+    this.address = options.address.replace(/\/+$/, '');
+    this.token = options.token || undefined;
+  }
+
+  /** A GET, blocking when `index` is given; 404 is an answer (body undefined), not an error. */
+  async get(path: string, options: BlockingOptions = {}): Promise<ApiResponse> {
+    const url = new URL(`${this.address}${path}`);
+    const waitSeconds = options.waitSeconds ?? 30;
+    if (options.index) {
+      url.searchParams.set('index', String(options.index));
+      url.searchParams.set('wait', `${waitSeconds}s`);
+    }
+    // The server may hold the request for `wait` plus up to wait/16 of jitter, as Consul does.
+    const timeout = AbortSignal.timeout(waitSeconds * 1000 * (17 / 16) + SLACK_MS);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    const response = await this.request('GET', url, undefined, signal);
+    const index = Number(response.headers.get('x-consul-index') ?? 0);
+    const text = await response.text();
+    if (response.status === 404)
+      return { status: 404, body: undefined, index: Number.isFinite(index) ? index : 0 };
+    if (!response.ok)
+      throw unavailable(`GET ${path}: HTTP ${response.status}: ${text.trim() || response.statusText}`);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw unavailable(`GET ${path}: the answer is not JSON`);
+    }
+    return { status: response.status, body, index: Number.isFinite(index) ? index : 0 };
+  }
+
+  async put(path: string, body?: unknown): Promise<void> {
+    const response = await this.request(
+      'PUT',
+      new URL(`${this.address}${path}`),
+      body,
+      AbortSignal.timeout(SLACK_MS),
+    );
+    if (!response.ok) {
+      throw unavailable(`PUT ${path}: HTTP ${response.status}: ${(await response.text()).trim()}`);
+    }
+  }
+
+  private async request(method: string, url: URL, body: unknown, signal: AbortSignal): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers['X-Consul-Token'] = this.token;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    try {
+      return await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError') throw err;
+      const cause = (err as Error).cause as Error | undefined;
+      throw unavailable(
+        `${method} ${url.pathname} on ${this.address}: ${cause?.message ?? (err as Error).message}`,
+      );
+    }
+  }
+}

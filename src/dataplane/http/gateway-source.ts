@@ -1,0 +1,128 @@
+// The mesh gateway's configuration from the server's HTTP API: exports, the sidecars of exported
+// services, peers (trust domains from their bundles, gateways from what they export to us, servers
+// from the peering) and the mesh and proxy-defaults entries, kept current with blocking queries.
+import { exportedServicesFor, peerThroughMeshGateways } from '../../config-entries/index.js';
+import type { Logger } from '../../shared/logger.js';
+import { silentLogger } from '../../shared/logger.js';
+import { type ConfigSource, StaticConfigSource, type Unsubscribe } from '../config-source.js';
+import type { Endpoint } from '../endpoint.js';
+import type { GatewayConfig, GatewayPeer } from '../gateway/config.js';
+import type { ConsulApi } from './consul-api.js';
+import {
+  caRootsSchema,
+  catalogServicesSchema,
+  dedupe,
+  endpointsFrom,
+  healthServiceSchema,
+  healthyEndpoints,
+  peeringsSchema,
+  trustBundlesSchema,
+} from './responses.js';
+import { configEntryWatch, jsonWatch, type Watch, withPeer } from './watch.js';
+import { WatchSet, type WatchSetOptions } from './watch-set.js';
+
+export interface HttpGatewayConfigSourceOptions {
+  api: ConsulApi;
+  /** This cluster's datacenter, for `server.<dc>.peering.<trust-domain>`. */
+  datacenter: string;
+  /** The local servers' gRPC addresses, for peering streams through the gateway. */
+  localServers: readonly Endpoint[];
+  logger?: Logger;
+  watch?: WatchSetOptions;
+}
+
+const roots = jsonWatch('/v1/connect/ca/roots', caRootsSchema);
+const bundles = jsonWatch('/v1/internal/meshpeer/trust-bundles', trustBundlesSchema);
+const services = jsonWatch('/v1/catalog/services', catalogServicesSchema);
+const peerings = jsonWatch('/v1/peerings', peeringsSchema);
+const exported = configEntryWatch('exported-services', 'default');
+const mesh = configEntryWatch('mesh', 'mesh');
+const proxyDefaults = configEntryWatch('proxy-defaults', 'global');
+const STATIC: readonly Watch<unknown>[] = [roots, bundles, services, peerings, exported, mesh, proxyDefaults];
+
+const healthWatch = (service: string, peer?: string) =>
+  jsonWatch(withPeer(`/v1/health/connect/${encodeURIComponent(service)}`, peer), healthServiceSchema);
+const peerServicesWatch = (peer: string) =>
+  jsonWatch(withPeer('/v1/catalog/services', peer), catalogServicesSchema);
+
+export class HttpGatewayConfigSource implements ConfigSource<GatewayConfig> {
+  private readonly out = new StaticConfigSource<GatewayConfig>();
+  private readonly watches: WatchSet;
+  private readonly logger: Logger;
+  private scheduled = false;
+  private started = false;
+
+  constructor(private readonly options: HttpGatewayConfigSourceOptions) {
+    this.logger = options.logger ?? silentLogger();
+    this.watches = new WatchSet(options.api, () => this.schedule(), this.logger, options.watch);
+  }
+
+  subscribe(onSnapshot: (snapshot: GatewayConfig) => void): Unsubscribe {
+    if (!this.started) {
+      this.started = true;
+      this.watches.keep(STATIC);
+    }
+    return this.out.subscribe(onSnapshot);
+  }
+
+  stop(): void {
+    this.watches.stop();
+  }
+
+  /** Coalesces the changes of one tick into one rebuild. */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.rebuild();
+    });
+  }
+
+  private rebuild(): void {
+    const w = this.watches;
+    if (!w.ready(STATIC)) return;
+    const exportedEntry = w.value(exported);
+    const localNames = Object.keys(w.value(services) ?? {});
+    const peerNames = (w.value(bundles) ?? []).map((b) => b.PeerName);
+    const exportedNames = new Set(
+      peerNames.flatMap((peer) => [...exportedServicesFor(exportedEntry, peer, localNames)]),
+    );
+    const local = [...exportedNames].map((name) => ({ name, watch: healthWatch(name) }));
+    const peerLists = peerNames.map((peer) => ({ peer, watch: peerServicesWatch(peer) }));
+    const imported = peerLists.flatMap(({ peer, watch }) =>
+      w.ready([watch])
+        ? Object.keys(w.value(watch) ?? {}).map((name) => ({ peer, watch: healthWatch(name, peer) }))
+        : [],
+    );
+    const dynamic = [...local, ...peerLists, ...imported].map((d) => d.watch);
+    w.keep([...STATIC, ...dynamic]);
+    if (!w.ready(dynamic)) return;
+
+    const localServices = new Map(
+      local.map(({ name, watch }) => [name, healthyEndpoints(w.value(watch) ?? [])]),
+    );
+    const peers: GatewayPeer[] = (w.value(bundles) ?? []).map((bundle) => ({
+      name: bundle.PeerName,
+      trustDomain: bundle.TrustDomain,
+      gateways: dedupe(
+        imported
+          .filter((i) => i.peer === bundle.PeerName)
+          .flatMap((i) => healthyEndpoints(w.value(i.watch) ?? [])),
+      ),
+      servers: endpointsFrom(
+        (w.value(peerings) ?? []).find((p) => p.Name === bundle.PeerName)?.PeerServerAddresses ?? [],
+      ),
+    }));
+    this.out.set({
+      trustDomain: w.value(roots).TrustDomain,
+      datacenter: this.options.datacenter,
+      exportedServices: exportedEntry,
+      localServices,
+      peers,
+      peerThroughMeshGateways: peerThroughMeshGateways(w.value(mesh)),
+      localServers: this.options.localServers,
+      proxyConfig: w.value(proxyDefaults)?.Config ?? {},
+    });
+  }
+}

@@ -1,0 +1,189 @@
+// A sidecar's configuration from the server's HTTP API: its leaf (re-asked when due for renewal), the
+// roots and peers' trust bundles, the intentions for its service, proxy-defaults, this cluster's mesh
+// gateways and the instances of each upstream — local sidecars, or a peer's gateway with its SNI name.
+import { parseSpiffeId, parseTrustBundle, renewAt, type TrustBundle } from '../../ca/index.js';
+import type { IntentionAction } from '../../config-entries/index.js';
+import type { Logger } from '../../shared/logger.js';
+import { silentLogger } from '../../shared/logger.js';
+import { type ConfigSource, StaticConfigSource, type Unsubscribe } from '../config-source.js';
+import type { ProxyConfig, UpstreamInstances, UpstreamSpec } from '../proxy/config.js';
+import type { ConsulApi } from './consul-api.js';
+import {
+  caRootsSchema,
+  catalogServiceSchema,
+  dedupe,
+  healthServiceSchema,
+  healthyEndpoints,
+  type LeafResponse,
+  leafSchema,
+  trustBundlesSchema,
+} from './responses.js';
+import { configEntryWatch, jsonWatch, type Watch, withPeer } from './watch.js';
+import { WatchSet, type WatchSetOptions } from './watch-set.js';
+
+/** The Service.Meta key under which the exporting cluster gives the SNI name of an imported instance. */
+export const SNI_META_KEY = 'meshpeer-sni';
+
+export interface HttpProxyConfigSourceOptions {
+  api: ConsulApi;
+  service: string;
+  upstreams: readonly UpstreamSpec[];
+  /** The name this cluster's mesh gateways are registered under. Default "mesh-gateway". */
+  meshGatewayService?: string;
+  /** When no intention matches. Default "allow" (ACLs off), as in Consul. */
+  defaultIntentionAction?: IntentionAction;
+  logger?: Logger;
+  watch?: WatchSetOptions;
+  /** For tests: when to re-ask for the leaf. Default renewAt(). */
+  renewAt?: (leaf: LeafResponse) => Date;
+}
+
+// setTimeout keeps at most a signed 32-bit delay.
+const MAX_TIMER_MS = 2_147_483_647;
+
+export class HttpProxyConfigSource implements ConfigSource<ProxyConfig> {
+  private readonly out = new StaticConfigSource<ProxyConfig>();
+  private readonly watches: WatchSet;
+  private readonly logger: Logger;
+  private readonly fixed: Record<'roots' | 'leaf' | 'bundles' | 'gateways', Watch<unknown>> & {
+    intentions: Watch<unknown>;
+    anyIntentions: Watch<unknown>;
+    proxyDefaults: Watch<unknown>;
+  };
+  private scheduled = false;
+  private started = false;
+  private renewal: NodeJS.Timeout | undefined;
+  private renewingSerial: string | undefined;
+
+  constructor(private readonly options: HttpProxyConfigSourceOptions) {
+    this.logger = options.logger ?? silentLogger();
+    this.watches = new WatchSet(options.api, () => this.schedule(), this.logger, options.watch);
+    this.fixed = {
+      roots: rootsWatch,
+      leaf: leafWatch(options.service),
+      bundles: bundlesWatch,
+      gateways: gatewaysWatch(options.meshGatewayService ?? 'mesh-gateway'),
+      intentions: configEntryWatch('service-intentions', options.service),
+      anyIntentions: configEntryWatch('service-intentions', '*'),
+      proxyDefaults: configEntryWatch('proxy-defaults', 'global'),
+    };
+  }
+
+  subscribe(onSnapshot: (snapshot: ProxyConfig) => void): Unsubscribe {
+    if (!this.started) {
+      this.started = true;
+      this.watches.keep(this.all());
+    }
+    return this.out.subscribe(onSnapshot);
+  }
+
+  stop(): void {
+    clearTimeout(this.renewal);
+    this.watches.stop();
+  }
+
+  private all(): Watch<unknown>[] {
+    const upstreams = this.options.upstreams.map((spec) => upstreamWatch(spec.name, spec.peer));
+    return [...Object.values(this.fixed), ...upstreams];
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.rebuild();
+    });
+  }
+
+  private rebuild(): void {
+    const w = this.watches;
+    if (!w.ready(this.all())) return;
+    const rootsAnswer = w.value(rootsWatch);
+    const leaf = w.value(leafWatch(this.options.service));
+    this.scheduleRenewal(leaf);
+    const identity = parseSpiffeId(leaf.ServiceURI);
+    const defaults = w.value(configEntryWatch('proxy-defaults', 'global'));
+    this.out.set({
+      service: this.options.service,
+      datacenter: identity.datacenter,
+      trustDomain: rootsAnswer.TrustDomain,
+      leaf: {
+        certPem: leaf.CertPEM,
+        keyPem: leaf.PrivateKeyPEM,
+        serialNumber: leaf.SerialNumber,
+        validAfter: leaf.ValidAfter,
+        validBefore: leaf.ValidBefore,
+      },
+      roots: (rootsAnswer.Roots ?? []).map((r) => r.RootCert),
+      peerBundles: this.bundles(),
+      intentions: [
+        w.value(configEntryWatch('service-intentions', this.options.service)),
+        w.value(configEntryWatch('service-intentions', '*')),
+      ].filter((e) => e !== undefined),
+      defaultIntentionAction: this.options.defaultIntentionAction ?? 'allow',
+      upstreams: this.options.upstreams.map((spec) => this.instancesOf(spec)),
+      localGateways: dedupe(
+        (w.value(gatewaysWatch(this.options.meshGatewayService ?? 'mesh-gateway')) ?? [])
+          .filter((g) => !g.ServiceKind || g.ServiceKind === 'mesh-gateway')
+          .map((g) => ({ host: g.ServiceAddress || g.Address || '', port: g.ServicePort }))
+          .filter((g) => g.host !== '' && g.port > 0),
+      ),
+      meshGatewayMode: defaults?.MeshGateway.Mode ?? '',
+      proxyConfig: defaults?.Config ?? {},
+    });
+  }
+
+  private bundles(): TrustBundle[] {
+    return (this.watches.value(bundlesWatch) ?? []).flatMap((b) => {
+      try {
+        return [
+          parseTrustBundle({ peerName: b.PeerName, trustDomain: b.TrustDomain, rootPems: b.RootPEMs ?? [] }),
+        ];
+      } catch (err) {
+        this.logger.warn(
+          { peer: b.PeerName, err: (err as Error).message },
+          'ignoring an invalid trust bundle',
+        );
+        return [];
+      }
+    });
+  }
+
+  private instancesOf(spec: UpstreamSpec): UpstreamInstances {
+    const entries = this.watches.value(upstreamWatch(spec.name, spec.peer)) ?? [];
+    const instances = healthyEndpoints(entries);
+    if (!spec.peer) return { name: spec.name, instances };
+    const sni = entries.map((e) => e.Service.Meta?.[SNI_META_KEY]).find((s) => s !== undefined && s !== '');
+    return { name: spec.name, peer: spec.peer, instances, ...(sni ? { sni } : {}) };
+  }
+
+  /** Asks for the leaf again once it is due for renewal, rather than waiting to be told. */
+  private scheduleRenewal(leaf: LeafResponse): void {
+    if (this.renewingSerial === leaf.SerialNumber) return;
+    this.renewingSerial = leaf.SerialNumber;
+    clearTimeout(this.renewal);
+    const at = (this.options.renewAt ?? renewAt)(leaf).getTime();
+    this.renewal = setTimeout(
+      () => {
+        this.logger.info(
+          { serial: leaf.SerialNumber },
+          'leaf certificate due for renewal; asking for a new one',
+        );
+        this.renewingSerial = undefined;
+        this.watches.refresh(leafWatch(this.options.service));
+      },
+      Math.min(Math.max(at - Date.now(), 0), MAX_TIMER_MS),
+    );
+    this.renewal.unref();
+  }
+}
+
+const rootsWatch = jsonWatch('/v1/connect/ca/roots', caRootsSchema);
+const bundlesWatch = jsonWatch('/v1/internal/meshpeer/trust-bundles', trustBundlesSchema);
+const leafWatch = (service: string) =>
+  jsonWatch(`/v1/agent/connect/ca/leaf/${encodeURIComponent(service)}`, leafSchema);
+const gatewaysWatch = (name: string) =>
+  jsonWatch(`/v1/catalog/service/${encodeURIComponent(name)}`, catalogServiceSchema);
+const upstreamWatch = (service: string, peer?: string) =>
+  jsonWatch(withPeer(`/v1/health/connect/${encodeURIComponent(service)}`, peer), healthServiceSchema);

@@ -1,0 +1,99 @@
+// The shapes of the answers the data plane reads, as Consul (and meshpeer) sends them. Loose: fields
+// the data plane does not use are let through, so a newer server does not break an older proxy.
+import { z } from 'zod';
+import { type Endpoint, parseEndpoint } from '../endpoint.js';
+
+export const caRootsSchema = z.looseObject({
+  ActiveRootID: z.string(),
+  TrustDomain: z.string(),
+  Roots: z
+    .array(z.looseObject({ ID: z.string(), RootCert: z.string(), Active: z.boolean().optional() }))
+    .nullable(),
+});
+export type CaRoots = z.output<typeof caRootsSchema>;
+
+export const leafSchema = z.looseObject({
+  SerialNumber: z.string(),
+  CertPEM: z.string(),
+  PrivateKeyPEM: z.string(),
+  Service: z.string(),
+  ServiceURI: z.string(),
+  ValidAfter: z.string(),
+  ValidBefore: z.string(),
+});
+export type LeafResponse = z.output<typeof leafSchema>;
+
+export const trustBundlesSchema = z
+  .array(
+    z.looseObject({
+      PeerName: z.string(),
+      TrustDomain: z.string(),
+      RootPEMs: z.array(z.string()).nullable(),
+    }),
+  )
+  .nullable();
+
+const checkSchema = z.looseObject({ Status: z.string().optional() });
+
+export const healthServiceSchema = z
+  .array(
+    z.looseObject({
+      Node: z.looseObject({ Node: z.string().optional(), Address: z.string().optional() }).nullish(),
+      Service: z.looseObject({
+        ID: z.string().optional(),
+        Service: z.string(),
+        Kind: z.string().optional(),
+        Address: z.string().optional(),
+        Port: z.number().int(),
+        Meta: z.record(z.string(), z.string()).nullish(),
+        Proxy: z.looseObject({ DestinationServiceName: z.string().optional() }).nullish(),
+      }),
+      Checks: z.array(checkSchema).nullish(),
+    }),
+  )
+  .nullable();
+export type HealthService = NonNullable<z.output<typeof healthServiceSchema>>[number];
+
+export const catalogServiceSchema = z
+  .array(
+    z.looseObject({
+      Address: z.string().optional(),
+      ServiceKind: z.string().optional(),
+      ServiceAddress: z.string().optional(),
+      ServicePort: z.number().int(),
+    }),
+  )
+  .nullable();
+
+export const catalogServicesSchema = z.record(z.string(), z.array(z.string()).nullable()).nullable();
+
+export const peeringsSchema = z
+  .array(z.looseObject({ Name: z.string(), PeerServerAddresses: z.array(z.string()).nullish() }))
+  .nullable();
+
+/** Instances that can take traffic: no critical check. Warning still serves, as in Consul. */
+export function healthyEndpoints(entries: readonly HealthService[]): Endpoint[] {
+  return dedupe(
+    entries
+      .filter((e) => !(e.Checks ?? []).some((c) => c.Status === 'critical'))
+      .map((e) => ({ host: e.Service.Address || e.Node?.Address || '', port: e.Service.Port }))
+      .filter((e) => e.host !== '' && e.port > 0),
+  );
+}
+
+export function dedupe(endpoints: readonly Endpoint[]): Endpoint[] {
+  const seen = new Map<string, Endpoint>();
+  for (const e of endpoints) seen.set(`${e.host}|${e.port}`, e);
+  return [...seen.values()];
+}
+
+/** `host:port` strings from the server; ones that do not parse are dropped. */
+export function endpointsFrom(addresses: readonly string[]): Endpoint[] {
+  return addresses.flatMap((address) => {
+    try {
+      return [parseEndpoint(address)];
+    } catch {
+      return [];
+    }
+  });
+}

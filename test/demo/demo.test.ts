@@ -1,0 +1,55 @@
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { CLI } from '../support/meshpeer-process.js';
+
+function runCli(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`timed out:\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('meshpeer demo', () => {
+  it('peers two clusters and shows cluster-01’s exported backend in cluster-02', async () => {
+    const r = await runCli(['demo', '--once'], 60_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/peering ACTIVE after \d+ ms/);
+    expect(r.stdout).toMatch(/cluster-02 sees, imported from peer cluster-01:\n\s+backend backend-1 .*PeerName cluster-01, passing/);
+    expect(r.stdout).toMatch(/cluster-01 -> cluster-02: ACTIVE; exports \[backend\]/);
+    expect(r.stdout).toMatch(/cluster-02 -> cluster-01: ACTIVE; exports \[\], imports \[backend\]/);
+    expect(r.stdout).toContain('demo verified');
+  });
+
+  it('stops both clusters on SIGINT and exits cleanly', async () => {
+    const child = spawn(process.execPath, [CLI, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}`)), 30_000);
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('Ctrl-C stops both clusters')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+  });
+});
