@@ -2,7 +2,7 @@
 // cluster-01's exported `backend` and both peerings' status. Runs until Ctrl-C, or verifies and exits
 // with --once.
 import { Command } from 'commander';
-import { call, type Demo, startDemo, waitFor } from '../demo/two-clusters.js';
+import type { Demo } from '../demo/two-clusters.js';
 
 interface ImportedInstance {
   Node: { Node: string };
@@ -29,6 +29,7 @@ export function demoCommand(): Command {
       const say = (line: string): void => {
         process.stdout.write(`${line}\n`);
       };
+      const { startDemo } = await import('../demo/two-clusters.js');
       const demo = await startDemo({ logLevel: o.logLevel, say });
       try {
         await report(demo, say);
@@ -57,6 +58,7 @@ export function demoCommand(): Command {
 }
 
 async function report(demo: Demo, say: (line: string) => void): Promise<void> {
+  const { call, waitFor } = await import('../demo/two-clusters.js');
   const [c1, c2] = demo.clusters;
   let instances: ImportedInstance[] = [];
   await waitFor(async () => {

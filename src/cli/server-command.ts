@@ -2,7 +2,6 @@
 import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { parseGoDuration } from '../config-entries/duration.js';
-import { startServer } from '../server/server.js';
 
 function durationFlag(value: unknown, flag: string): number {
   const ms = typeof value === 'string' ? parseGoDuration(value) : undefined;
@@ -65,6 +64,8 @@ export function serverCommand(): Command {
       if (!o.dev && typeof o.dataDir !== 'string') {
         throw new Error('give --data-dir DIR for durable state, or --dev to keep state in memory');
       }
+      // Loaded on use: client commands should not pay for the server's modules at start-up.
+      const { startServer } = await import('../server/server.js');
       const server = await startServer({
         httpAddr: String(o.httpAddr),
         grpcAddr: String(o.grpcAddr),
