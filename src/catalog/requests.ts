@@ -25,7 +25,19 @@ export const serviceDefinitionSchema = z.object({
     .optional(),
   Tags: z.array(z.string()).nullish(),
   Address: z.string().optional(),
-  TaggedAddresses: z.record(z.string(), z.object({ Address: z.string(), Port: port })).nullish(),
+  // Consul documents these as {"address", "port"} and also accepts the capitalised spelling.
+  TaggedAddresses: z
+    .record(
+      z.string(),
+      z.preprocess(
+        (v) =>
+          v !== null && typeof v === 'object' && !Array.isArray(v)
+            ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k.charAt(0).toUpperCase() + k.slice(1), x]))
+            : v,
+        z.object({ Address: z.string(), Port: port }),
+      ),
+    )
+    .nullish(),
   Meta: stringMap.nullish(),
   Port: port.optional(),
   Weights: z.object({ Passing: z.number().int().min(1), Warning: z.number().int().min(0) }).nullish(),

@@ -22,6 +22,7 @@ interface ControllerFlags {
   context?: string;
   server: string;
   token?: string;
+  tokenFile?: string;
   namespace?: string;
   datacenter?: string;
   leaderElect?: boolean;
@@ -39,7 +40,7 @@ interface ControllerFlags {
 export function controllerCommand(): Command {
   return new Command('controller')
     .description(
-      'Run the Kubernetes controller: reconcile PeeringAcceptor, PeeringDialer, Mesh, ExportedServices,\n' +
+      'Run the Kubernetes controller: reconcile PeeringAcceptor, PeeringDialer, Mesh, ExportedServices, ' +
         'ProxyDefaults, ServiceIntentions and ServiceResolver resources against a meshpeer server',
     )
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
@@ -50,6 +51,11 @@ export function controllerCommand(): Command {
         .default('http://127.0.0.1:8500'),
     )
     .addOption(new Option('--token <token>', 'ACL token for the server').env('MESHPEER_HTTP_TOKEN'))
+    .addOption(
+      new Option('--token-file <path>', 'file holding the ACL token (a mounted Secret)').env(
+        'MESHPEER_HTTP_TOKEN_FILE',
+      ),
+    )
     .option('--namespace <name>', 'watch only this namespace (default: all namespaces)')
     .option('--datacenter <name>', 'recorded in config entries as consul.hashicorp.com/source-datacenter')
     .option('--leader-elect', 'run as one of several replicas; only the holder of the Lease reconciles')
@@ -65,7 +71,11 @@ export function controllerCommand(): Command {
       'time between attempts to take or renew the Lease',
       '2s',
     )
-    .option('--status-interval <duration>', 'how often peering resources re-read the peering state', '10s')
+    .option(
+      '--status-interval <duration>',
+      'how often peering resources re-read the peering (changes on the server are also watched)',
+      '30s',
+    )
     .option('--resync-period <duration>', 'how often every resource is reconciled without a change', '1m')
     .option('--workers <n>', 'concurrent reconciles per kind', '1')
     .option('--metrics-addr <host:port>', 'serve Prometheus metrics on http://host:port/metrics')
@@ -92,11 +102,13 @@ async function runController(flags: ControllerFlags): Promise<void> {
   if (!Number.isInteger(workers) || workers < 1) throw new UsageError('--workers must be a positive integer');
   const logger = createLogger({ name: 'controller', ...(flags.logLevel ? { level: flags.logLevel } : {}) });
   const kubeConfig = loadKubeConfig(flags);
+  const token = flags.token ?? (flags.tokenFile ? readToken(flags.tokenFile) : undefined);
+  const serverAddress = /^https?:\/\//.test(flags.server) ? flags.server : `http://${flags.server}`;
   const identity = `${os.hostname()}_${process.pid}`;
   const metrics = new ControllerMetrics();
   const manager = new ControllerManager({
     kubeConfig,
-    server: new ServerClient({ address: flags.server, ...(flags.token ? { token: flags.token } : {}) }),
+    server: new ServerClient({ address: serverAddress, ...(token ? { token } : {}) }),
     logger,
     statusIntervalMs: durations.status,
     resyncIntervalMs: durations.resync,
@@ -119,6 +131,7 @@ async function runController(flags: ControllerFlags): Promise<void> {
   );
 
   const stopped = untilSignal(logger);
+  let clean: boolean;
   if (flags.leaderElect) {
     const elector = new LeaderElector({
       kubeConfig,
@@ -142,18 +155,30 @@ async function runController(flags: ControllerFlags): Promise<void> {
     });
     const campaign = elector.run();
     await Promise.race([stopped, campaign]);
-    await withDeadline(elector.stop(), logger);
+    clean = await withDeadline(elector.stop(), logger);
   } else {
     metrics.leading(true);
     void manager
       .start()
       .catch((err: unknown) => logger.error({ err: String(err) }, 'controller failed to start'));
     await stopped;
-    await withDeadline(manager.stop(), logger);
+    clean = await withDeadline(manager.stop(), logger);
   }
   await metricsServer?.close();
   logger.info('controller stopped');
   logger.flush();
+  // Reconciles stuck past the grace period hold sockets open; they must not keep the process alive.
+  if (!clean) setTimeout(() => process.exit(1), 100).unref();
+}
+
+function readToken(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(
+      `cannot read --token-file ${path}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
 }
 
 function duration(text: string, flag: string): number {
@@ -205,14 +230,16 @@ function untilSignal(logger: Logger): Promise<void> {
   });
 }
 
-async function withDeadline(stopping: Promise<void>, logger: Logger): Promise<void> {
+/** True when `stopping` finished within the grace period. */
+async function withDeadline(stopping: Promise<void>, logger: Logger): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve) => {
+  const deadline = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => {
       logger.warn({ afterMs: SHUTDOWN_GRACE_MS }, 'reconciles still running at shutdown; leaving them');
-      resolve();
+      resolve(false);
     }, SHUTDOWN_GRACE_MS);
   });
-  await Promise.race([stopping, deadline]);
+  const clean = await Promise.race([stopping.then(() => true), deadline]);
   clearTimeout(timer);
+  return clean;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `meshpeer` executable: every subcommand, with process I/O.
 import { demoCommand } from './demo-command.js';
+import { gatewayCommand } from './gateway-command.js';
+import { proxyCommand } from './proxy-command.js';
 import { processIo } from './io.js';
 import { run } from './run.js';
 import { serverCommand } from './server-command.js';
@@ -12,5 +14,5 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 process.exitCode = await run(process.argv.slice(2), processIo(), {
-  extraCommands: [serverCommand(), demoCommand()],
+  extraCommands: [serverCommand(), demoCommand(), gatewayCommand(), proxyCommand()],
 });

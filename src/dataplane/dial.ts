@@ -52,3 +52,12 @@ function dialOne<S extends net.Socket>(endpoint: Endpoint, dial: Dialer<S>, time
     });
   });
 }
+
+/** The dial timeout `Proxy.Config` asks for (`connect_timeout_ms`, as Consul's Envoy option), if sensible. */
+export function connectTimeoutFrom(
+  proxyConfig: Readonly<Record<string, unknown>>,
+  fallbackMs: number,
+): number {
+  const value = proxyConfig.connect_timeout_ms;
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallbackMs;
+}

@@ -32,17 +32,19 @@ export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = []): Fas
       done(null, undefined);
       return;
     }
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch (err) {
-      const e = new Error(
-        `Request decode failed: body is not valid JSON (${(err as Error).message})`,
-      ) as Error & {
-        statusCode: number;
-      };
-      e.statusCode = 400;
-      done(e, undefined);
+      done(decodeError(`body is not valid JSON (${(err as Error).message})`), undefined);
+      return;
     }
+    const problem = jsonProblem(parsed, 0);
+    if (problem !== undefined) {
+      done(decodeError(problem), undefined);
+      return;
+    }
+    done(null, parsed);
   });
 
   app.setErrorHandler(errorHandler(deps.logger));
@@ -78,4 +80,41 @@ export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = []): Fas
   for (const group of [catalogRoutes, healthRoutes, agentRoutes, configRoutes, ...extraRoutes])
     group(app, deps);
   return app;
+}
+
+function decodeError(message: string): Error {
+  const e = new Error(`Request decode failed: ${message}`) as Error & { statusCode: number };
+  e.statusCode = 400;
+  return e;
+}
+
+/** Deeper bodies are refused: no meshpeer request nests this far, and deep values overflow the stack. */
+export const MAX_JSON_DEPTH = 64;
+// With the u flag, a surrogate range matches only unpaired surrogates (paired ones are one code point).
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
+/**
+ * Why a parsed body cannot be accepted, or undefined: too deeply nested, or holding a string that is
+ * not well-formed Unicode (a lone surrogate cannot be stored as a key or encoded into a URL).
+ */
+function jsonProblem(value: unknown, depth: number): string | undefined {
+  if (typeof value === 'string') {
+    return LONE_SURROGATE.test(value)
+      ? 'a string holds an unpaired UTF-16 surrogate (invalid Unicode)'
+      : undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  if (depth >= MAX_JSON_DEPTH) return `body is nested more than ${MAX_JSON_DEPTH} levels deep`;
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const p = jsonProblem(v, depth + 1);
+      if (p !== undefined) return p;
+    }
+    return undefined;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    const p = jsonProblem(k, depth) ?? jsonProblem(v, depth + 1);
+    if (p !== undefined) return p;
+  }
+  return undefined;
 }

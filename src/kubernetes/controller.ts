@@ -17,8 +17,16 @@ import { ClientNodeKubeApi, type KubeApi } from './kube-api.js';
 import type { ControllerMetrics } from './metrics.js';
 import { PeeringAcceptorReconciler } from './peering-acceptor-reconciler.js';
 import { PeeringDialerReconciler } from './peering-dialer-reconciler.js';
+import { PeeringWatch } from './peering-watch.js';
 import type { Reconciler, ReconcilerDeps } from './reconciler.js';
-import { GROUP, objectKey, type ResourceKind, VERSION } from './resources.js';
+import {
+  GROUP,
+  objectKey,
+  PEERING_ACCEPTOR,
+  PEERING_DIALER,
+  type ResourceKind,
+  VERSION,
+} from './resources.js';
 import type { MeshServer } from './server-client.js';
 import { ReconcileError } from './status.js';
 import { WorkQueue } from './work-queue.js';
@@ -51,6 +59,7 @@ interface KindLoop {
 export class ControllerManager {
   private readonly loops: KindLoop[] = [];
   private secrets: ResilientInformer<KubernetesObject> | undefined;
+  private peeringWatch: PeeringWatch | undefined;
   private readonly logger: Logger;
   private running = false;
 
@@ -84,6 +93,7 @@ export class ControllerManager {
       const queue = new WorkQueue({
         onDepthChange: (depth) => this.options.metrics?.queueDepth(kind.kind, depth),
       });
+      this.options.metrics?.queueDepth(kind.kind, 0);
       const informer = new ResilientInformer<KubernetesObject>({
         name: kind.plural,
         kubeConfig,
@@ -117,6 +127,12 @@ export class ControllerManager {
     }
     await Promise.all([...this.loops.map((l) => l.informer.start()), this.secrets.start()]);
     if (this.running) {
+      this.peeringWatch = new PeeringWatch({
+        server: this.options.server,
+        onChange: (names) => this.wakePeeringResources(new Set(names)),
+        logger: this.logger,
+      });
+      this.peeringWatch.start();
       this.logger.info(
         { namespace: namespace ?? '(all)', kinds: this.loops.length },
         'caches synced; reconciling',
@@ -128,7 +144,12 @@ export class ControllerManager {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    await Promise.all([...this.loops.map((l) => l.informer.stop()), this.secrets?.stop()]);
+    await Promise.all([
+      ...this.loops.map((l) => l.informer.stop()),
+      this.secrets?.stop(),
+      this.peeringWatch?.stop(),
+    ]);
+    this.peeringWatch = undefined;
     for (const loop of this.loops) loop.queue.shutDown();
     await Promise.all(this.loops.flatMap((l) => l.workers));
     this.loops.length = 0;
@@ -173,14 +194,27 @@ export class ControllerManager {
     }
   }
 
+  /** Peerings changed on the server: reconcile the acceptors and dialers of those names. */
+  private wakePeeringResources(names: ReadonlySet<string>): void {
+    for (const loop of this.peeringLoops()) {
+      for (const obj of loop.informer.list()) {
+        if (obj.metadata?.name && names.has(obj.metadata.name)) loop.queue.add(objectKey(obj.metadata));
+      }
+    }
+  }
+
+  private peeringLoops(): KindLoop[] {
+    return this.loops.filter(
+      (l) => l.reconciler.kind === PEERING_ACCEPTOR || l.reconciler.kind === PEERING_DIALER,
+    );
+  }
+
   /** A Secret changed: reconcile every peering resource that names it (in its spec or its status). */
   private wakeSecretUsers(secret: KubernetesObject): void {
     const namespace = secret.metadata?.namespace;
     const name = secret.metadata?.name;
     if (!namespace || !name) return;
-    for (const loop of this.loops) {
-      const plural = loop.reconciler.kind.plural;
-      if (plural !== 'peeringacceptors' && plural !== 'peeringdialers') continue;
+    for (const loop of this.peeringLoops()) {
       for (const obj of loop.informer.list(namespace)) {
         if (namesSecret(obj, name) && obj.metadata) loop.queue.add(objectKey(obj.metadata));
       }

@@ -90,10 +90,6 @@ export class PeeringAcceptorReconciler implements Reconciler {
       );
     }
 
-    if (peering?.State === 'TERMINATED' || peering?.State === 'DELETING') {
-      // The server keeps a terminated peering until it is deleted; a new token needs the name free.
-      await server.deletePeering(name);
-    }
     const token = await server.generateToken({ PeerName: name });
     if (secret) await kube.replaceSecret(namespace, tokenSecret(namespace, ref, token, secret));
     else await kube.createSecret(namespace, tokenSecret(namespace, ref, token));

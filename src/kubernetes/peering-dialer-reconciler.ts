@@ -91,10 +91,6 @@ export class PeeringDialerReconciler implements Reconciler {
       );
     }
 
-    if (peering?.State === 'TERMINATED' || peering?.State === 'DELETING') {
-      // A terminated peering keeps its name until deleted; establishing again needs the name free.
-      await server.deletePeering(name);
-    }
     await server.establish({ PeerName: name, PeeringToken: token });
     await events.record(
       this.kind,

@@ -69,9 +69,24 @@ export interface ServerClientOptions {
   timeoutMs?: number;
 }
 
+export interface PeeringList {
+  peerings: Peering[];
+  /** X-Consul-Index of the answer; undefined when the server sent none. */
+  index: number | undefined;
+}
+
+export interface BlockingOptions {
+  /** Wait until the server's index passes this one (0: answer at once). */
+  index: number;
+  waitMs: number;
+  signal?: AbortSignal;
+}
+
 /** What the reconcilers need from the server; an interface so tests can stand in for it. */
 export interface MeshServer {
   readonly address: string;
+  /** All peerings; a blocking query when `options.index` is above 0. */
+  listPeerings(options: BlockingOptions): Promise<PeeringList>;
   generateToken(req: GenerateTokenRequest): Promise<string>;
   establish(req: EstablishRequest): Promise<void>;
   readPeering(name: string): Promise<Peering | undefined>;
@@ -91,6 +106,23 @@ export class ServerClient implements MeshServer {
     this.address = options.address.replace(/\/+$/, '');
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  async listPeerings(options: BlockingOptions): Promise<PeeringList> {
+    const wait = `${Math.max(1, Math.round(options.waitMs / 1000))}s`;
+    const path = options.index > 0 ? `/v1/peerings?index=${options.index}&wait=${wait}` : '/v1/peerings';
+    const res = await this.request('GET', path, undefined, [], {
+      // The server answers within `wait` (plus Consul's jitter of up to wait/16).
+      timeoutMs: options.waitMs * 1.1 + this.timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const header = Number(res.headers.get('x-consul-index'));
+    const peerings = this.parse(
+      z.array(peeringSchema).nullable(),
+      await readJson(res, 'GET /v1/peerings'),
+      'GET /v1/peerings',
+    );
+    return { peerings: peerings ?? [], index: Number.isFinite(header) && header > 0 ? header : undefined };
   }
 
   async generateToken(req: GenerateTokenRequest): Promise<string> {
@@ -140,6 +172,7 @@ export class ServerClient implements MeshServer {
     path: string,
     body?: unknown,
     acceptedStatuses: number[] = [],
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -150,9 +183,10 @@ export class ServerClient implements MeshServer {
         method,
         headers,
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: withTimeout(options.timeoutMs ?? this.timeoutMs, options.signal),
       });
     } catch (err) {
+      if (options.signal?.aborted) throw new ServerError('request cancelled', undefined);
       throw new ServerError(
         `cannot reach the meshpeer server at ${this.address} (${transportReason(err)})`,
         undefined,
@@ -181,6 +215,11 @@ async function readJson(res: Response, what: string): Promise<unknown> {
   } catch {
     throw new ServerError(`unexpected answer to ${what}: not JSON: ${text.slice(0, 200)}`, res.status);
   }
+}
+
+function withTimeout(ms: number, signal: AbortSignal | undefined): AbortSignal {
+  const timeout = AbortSignal.timeout(ms);
+  return signal ? AbortSignal.any([timeout, signal]) : timeout;
 }
 
 function transportReason(err: unknown): string {

@@ -54,11 +54,13 @@ export class DialerLoop {
     this.wake?.();
   }
 
-  /** Sends Terminated on the live stream, if any, and stops. */
-  terminate(): void {
+  /** Sends Terminated on the live stream, if any, and stops; resolves when the loop has finished. */
+  async terminate(): Promise<void> {
     this.stopped = true;
-    this.session?.terminate();
     this.wake?.();
+    await this.session?.terminate();
+    this.session?.stop();
+    await this.finished;
   }
 
   private async run(): Promise<void> {

@@ -3,7 +3,7 @@
 import type { Catalog } from '../catalog/catalog.js';
 import type { ServiceInstance } from '../catalog/types.js';
 import type { ConfigEntries } from '../config-entries/config-store.js';
-import { exportedServicesFor } from '../config-entries/exported-services.js';
+import { type ExportedServicesEntry, exportedServicesFor } from '../config-entries/exported-services.js';
 import type { ExportedInstance, ExportedServicePayload } from './payloads.js';
 
 export const SNI_META_KEY = 'meshpeer-sni';
@@ -18,56 +18,83 @@ export function peeredSni(service: string, peerName: string, trustDomain: string
   return `${service}.default.default.${peerName}.external.${trustDomain}`;
 }
 
+export const NO_GATEWAY_WARNING =
+  'no mesh gateway is registered in this cluster: the peer sees the exported services but cannot reach ' +
+  'them; register a service of Kind "mesh-gateway" (meshpeer gateway --register)';
+
+export interface ExportContext {
+  entry: ExportedServicesEntry | undefined;
+  /** Where exported instances point: the local mesh gateway, when there is one. */
+  gateway: { Address: string; Port: number } | undefined;
+  peerName: string;
+  trustDomain: string;
+}
+
+export function exportContext(
+  catalog: Catalog,
+  config: ConfigEntries,
+  peerName: string,
+  trustDomain: string,
+  gateway = localMeshGateway(catalog),
+): ExportContext {
+  return { entry: config.get('exported-services', 'default'), gateway, peerName, trustDomain };
+}
+
 export function computeExport(
   catalog: Catalog,
   config: ConfigEntries,
   peerName: string,
   trustDomain: string,
+  gateway = localMeshGateway(catalog),
 ): ExportSnapshot {
-  const entry = config.get('exported-services', 'default');
-  const names = exportedServicesFor(entry, peerName, catalog.localServiceNames());
-  const gateway = localMeshGateway(catalog);
-  const warnings: string[] = [];
+  const ctx = exportContext(catalog, config, peerName, trustDomain, gateway);
+  const names = exportedServicesFor(ctx.entry, peerName, catalog.localServiceNames());
   const services = new Map<string, ExportedServicePayload>();
   for (const name of [...names].sort()) {
-    const instances: ExportedInstance[] = [];
-    const all = catalog.healthService(name);
-    // Gateways and sidecars are plumbing, not exports, even under Name "*".
-    if (all.length > 0 && all.every((h) => h.Service.Kind !== '')) continue;
-    for (const h of all) {
-      if (h.Service.Kind !== '') continue;
-      const target = gateway ?? { Address: h.Service.Address || h.Node.Address, Port: h.Service.Port };
-      instances.push({
-        Node: { Node: h.Node.Node, Address: h.Node.Address, Meta: h.Node.Meta },
-        Service: {
-          ID: h.Service.ID,
-          Service: name,
-          Kind: '',
-          Tags: h.Service.Tags,
-          Address: target.Address,
-          Port: target.Port,
-          Meta: { ...h.Service.Meta, [SNI_META_KEY]: peeredSni(name, peerName, trustDomain) },
-        },
-        Checks: h.Checks.map((c) => ({
-          CheckID: c.CheckID,
-          Name: c.Name,
-          Status: c.Status,
-          Output: c.Output,
-        })),
-      });
-    }
-    services.set(name, { Name: name, Instances: instances });
+    const payload = computeServiceExport(catalog, ctx, name);
+    if (payload !== undefined) services.set(name, payload);
   }
-  if (services.size > 0 && gateway === undefined) {
-    warnings.push(
-      'no mesh gateway is registered in this cluster: the peer sees the exported services but cannot reach ' +
-        'them; register a service of Kind "mesh-gateway" (meshpeer gateway --register)',
-    );
-  }
+  const warnings = services.size > 0 && gateway === undefined ? [NO_GATEWAY_WARNING] : [];
   return { services, warnings };
 }
 
-function localMeshGateway(catalog: Catalog): { Address: string; Port: number } | undefined {
+/** What the peer gets of one service now, or undefined when it is not exported to the peer. */
+export function computeServiceExport(
+  catalog: Catalog,
+  ctx: ExportContext,
+  name: string,
+): ExportedServicePayload | undefined {
+  const all = catalog.healthService(name);
+  if (!exportedServicesFor(ctx.entry, ctx.peerName, all.length > 0 ? [name] : []).has(name)) return undefined;
+  // Gateways and sidecars are plumbing, not exports, even under Name "*".
+  if (all.length > 0 && all.every((h) => h.Service.Kind !== '')) return undefined;
+  const instances: ExportedInstance[] = [];
+  for (const h of all) {
+    if (h.Service.Kind !== '') continue;
+    const target = ctx.gateway ?? { Address: h.Service.Address || h.Node.Address, Port: h.Service.Port };
+    instances.push({
+      Node: { Node: h.Node.Node, Address: h.Node.Address, Meta: h.Node.Meta },
+      Service: {
+        ID: h.Service.ID,
+        Service: name,
+        Kind: '',
+        Tags: h.Service.Tags,
+        Address: target.Address,
+        Port: target.Port,
+        Meta: { ...h.Service.Meta, [SNI_META_KEY]: peeredSni(name, ctx.peerName, ctx.trustDomain) },
+      },
+      Checks: h.Checks.map((c) => ({
+        CheckID: c.CheckID,
+        Name: c.Name,
+        Status: c.Status,
+        Output: c.Output,
+      })),
+    });
+  }
+  return { Name: name, Instances: instances };
+}
+
+export function localMeshGateway(catalog: Catalog): { Address: string; Port: number } | undefined {
   for (const name of catalog.localServiceNames()) {
     for (const h of catalog.healthService(name)) {
       const s: ServiceInstance = h.Service;

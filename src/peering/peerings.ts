@@ -227,6 +227,7 @@ export class Peerings {
         PeerServerAddresses: tokenAddresses(token),
         PeerCAPems: token.CA,
         Remote: token.Remote,
+        ...(token.ManualServerAddresses?.length ? { ManualServerAddresses: true } : {}),
         StreamSecret: streamSecret,
       };
       tx.put(PEERINGS, peeringKey(rec.Name), rec);
@@ -248,6 +249,7 @@ export class Peerings {
   ): Promise<string> {
     const tls = dialerCredentials({ caPems: ca, serverName });
     const failures: string[] = [];
+    const unverified: string[] = [];
     for (const address of addresses) {
       const client = createClient(PeeringService, address, tls.credentials, {
         channelOptions: tls.channelOptions,
@@ -267,10 +269,19 @@ export class Peerings {
         ) {
           throw invalid(`PeeringToken: the peer refused it: ${e.details}`);
         }
-        failures.push(`${address}: ${e.details || e.message}`);
+        const detail = grpcDetail(e);
+        if (isTlsVerificationFailure(detail)) unverified.push(`${address}: ${detail}`);
+        else failures.push(`${address}: ${detail}`);
       } finally {
         client.close();
       }
+    }
+    if (unverified.length > 0) {
+      throw invalid(
+        `PeeringToken: could not verify the peer (${unverified.join('; ')}): the server there does not present a ` +
+          `certificate for ${JSON.stringify(serverName)} signed by the CA in the token. The token was altered, or ` +
+          'its address now belongs to another server; generate a new token on the accepting cluster',
+      );
     }
     throw unavailable(
       `cannot reach the peer at any address in the token (${failures.join('; ')}). Check that this cluster can ` +
@@ -324,8 +335,8 @@ export class Peerings {
         });
     });
     const live = this.live.get(name);
-    if (live?.session && !live.session.isEnded) live.session.terminate();
-    else if (live?.dialer?.current) live.dialer.terminate();
+    if (live?.dialer) await live.dialer.terminate();
+    else if (live?.session && !live.session.isEnded) await live.session.terminate();
     this.stopLive(name);
     await this.d.store.write((tx) => this.removeAll(tx, existing));
     this.d.logger.info(
@@ -492,11 +503,14 @@ export class Peerings {
         UsedEstablishment: [...secrets.UsedEstablishment, secret].slice(-20),
         Stream: streamSecret,
       });
-      tx.put(PEERINGS, peeringKey(record.Name), {
-        ...record,
-        State: record.State === 'PENDING' ? 'ACTIVE' : record.State,
-        StateChangedAt: new Date().toISOString(),
-      });
+      // ACTIVE once the dialer opens the stream (acceptStream); until then it is being established.
+      if (record.State === 'PENDING') {
+        tx.put(PEERINGS, peeringKey(record.Name), {
+          ...record,
+          State: 'ESTABLISHING',
+          StateChangedAt: new Date().toISOString(),
+        });
+      }
       return record.Name;
     });
     // A new stream secret replaces the old one: a stream opened with it must reconnect.
@@ -570,6 +584,7 @@ export class Peerings {
     }
     this.d.logger.info({ peer: name }, 'accepted a peering stream');
     session.start();
+    void this.markActive(name);
     void session.done.then((end) => {
       if (live.session === session) live.session = undefined;
       if (end.reason === 'terminated')
@@ -593,6 +608,19 @@ function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
   if (err instanceof GrpcFailure) return { code: err.code, details: err.message };
   if (err instanceof MeshpeerError) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
   return { code: grpc.status.INTERNAL, details: 'internal error on the accepting server' };
+}
+
+/** A grpc-js error's details without its boilerplate. */
+function grpcDetail(e: grpc.ServiceError): string {
+  return (e.details || e.message)
+    .replace(/^No connection established\. Last error: (Error( \[[A-Z_]+\])?: )?/, '')
+    .replace(/\s*Resolution note:\s*$/, '')
+    .trim();
+}
+
+/** TLS failures that mean the peer is not who the token says (wrong CA or server name), not unreachable. */
+function isTlsVerificationFailure(detail: string): boolean {
+  return /unable to verify|self[- ]signed|certificate|altnames|ERR_TLS_CERT|CERT_/i.test(detail);
 }
 
 function sameSecret(a: string, b: string): boolean {

@@ -22,6 +22,11 @@ export interface PeeringRecord {
   PeerCAPems: string[];
   Remote: { Datacenter: string; Partition: string };
   Meta: Record<string, string>;
+  /**
+   * Dialer only: the token named ManualServerAddresses (the operator's externally reachable addresses);
+   * the addresses the acceptor replicates are then not added, they are probably unreachable from here.
+   */
+  ManualServerAddresses?: boolean;
   /** Dialer only: the stream secret it opens streams with. */
   StreamSecret?: string;
   /** When the state last changed (ISO), for status and `peering read`. */

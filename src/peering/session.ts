@@ -6,8 +6,14 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { Catalog, InstanceRecord } from '../catalog/catalog.js';
 import type { ConfigEntries } from '../config-entries/config-store.js';
 import type { Logger } from '../shared/logger.js';
-import type { Store } from '../store/store.js';
-import { computeExport } from './exporter.js';
+import type { Store, WriteTxn } from '../store/store.js';
+import {
+  computeExport,
+  computeServiceExport,
+  exportContext,
+  localMeshGateway,
+  NO_GATEWAY_WARNING,
+} from './exporter.js';
 import {
   Operation,
   type ReplicationMessage,
@@ -40,7 +46,8 @@ export interface MessageStream {
   end(): void;
   on(event: 'data', listener: (m: ReplicationMessage) => void): unknown;
   on(event: 'error', listener: (err: Error & { code?: number; details?: string }) => void): unknown;
-  on(event: 'end' | 'close', listener: () => void): unknown;
+  /** 'cancelled': grpc-js server streams, when the client cancels the call. */
+  on(event: 'end' | 'close' | 'cancelled', listener: () => void): unknown;
   cancel?(): void;
 }
 
@@ -62,19 +69,32 @@ export type SessionEnd =
   | { reason: 'closed'; message: string; code?: number | undefined }
   | { reason: 'stopped' };
 
+/** Most resources applied in one transaction. */
+const MAX_BATCH = 500;
+
 const TABLES_TO_WATCH = ['catalog/services', 'catalog/checks', 'catalog/nodes', 'config-entries', 'ca'];
 
 export class ReplicationSession {
   readonly done: Promise<SessionEnd>;
   private finish!: (end: SessionEnd) => void;
   private ended = false;
+  private terminating = false;
+  /** What the peer has of each service we export: the JSON last sent. */
   private readonly sent = new Map<string, string>();
+  /** The store index our export was last computed at (-1: never). */
+  private exportCursor = -1;
+  private exportEntryIndex = -1;
+  private gateway: { Address: string; Port: number } | undefined;
+  private listSent = false;
+  private rootsSent = '';
   private exportScheduled = false;
   private exportRunning = false;
   private unsubscribe: (() => void) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
-  private incoming: Promise<void> = Promise.resolve();
+  /** Responses from the peer not applied yet, in arrival order. */
+  private pending: ReplicationMessage_Response[] = [];
+  private draining = false;
   private startedAt = Date.now();
 
   constructor(
@@ -91,16 +111,14 @@ export class ReplicationSession {
       this.end({ reason: 'closed', message: err.details ?? err.message, code: err.code }),
     );
     stream.on('end', () => this.end({ reason: 'closed', message: 'the peer closed the stream' }));
+    stream.on('cancelled', () => this.end({ reason: 'closed', message: 'the peer cancelled the stream' }));
   }
 
   /** Starts replicating: everything we export now, then every change, plus heartbeats both ways. */
   start(): void {
     this.startedAt = Date.now();
     this.unsubscribe = this.deps.store.subscribe(TABLES_TO_WATCH, () => this.scheduleExport());
-    this.sendResource(ResourceTypes.PeeringTrustBundle, 'roots', {
-      TrustDomain: this.deps.trustDomain,
-      RootPEMs: this.deps.rootPems(),
-    });
+    this.sendTrustBundle(this.deps.rootPems());
     this.sendResource(ResourceTypes.ServerAddresses, 'servers', { Addresses: this.deps.serverAddresses() });
     this.scheduleExport();
     this.heartbeat = setInterval(
@@ -113,10 +131,18 @@ export class ReplicationSession {
     );
   }
 
-  /** Tells the peer this peering is deleted, then ends the stream. */
-  terminate(): void {
+  /**
+   * Tells the peer this peering is deleted, then ends the stream. Resolves once the peer closed its side
+   * (it got the message) or after graceMs: cancelling at once could discard the unsent Terminated.
+   */
+  async terminate(graceMs = 1000): Promise<void> {
+    if (this.ended) return;
+    this.terminating = true;
     this.send({ payload: { case: 'terminated', value: {} } }, 'terminated');
-    this.end({ reason: 'stopped' });
+    // The peer ends the stream when it gets the message; ending ours first could drop it.
+    const timer = setTimeout(() => this.end({ reason: 'stopped' }), graceMs);
+    await this.done;
+    clearTimeout(timer);
   }
 
   stop(): void {
@@ -147,30 +173,77 @@ export class ReplicationSession {
     });
   }
 
+  /**
+   * Sends the peer what changed in our export. The first run (and any change of the exported-services
+   * entry or of the mesh gateway) recomputes everything; otherwise only the services the catalog says
+   * were touched since the last run are recomputed, so a change costs the same with 10 or 10,000
+   * exported services.
+   */
   private exportChanges(): void {
     if (this.ended) return;
-    const snapshot = computeExport(this.deps.catalog, this.deps.config, this.peer, this.deps.trustDomain);
-    this.status.warnings = snapshot.warnings;
-    let changed = false;
-    for (const [name, payload] of snapshot.services) {
-      const body = JSON.stringify(payload);
-      if (this.sent.get(name) === body) continue;
-      this.sent.set(name, body);
-      this.sendResponse(ResourceTypes.ExportedService, name, Operation.UPSERT, body);
-      changed = true;
+    const { catalog, config, store, trustDomain } = this.deps;
+    const index = store.lastIndex();
+    const entryIndex = config.get('exported-services', 'default')?.ModifyIndex ?? 0;
+    const changes = this.exportCursor < 0 ? undefined : catalog.localChangesSince(this.exportCursor);
+    let full = changes === undefined || entryIndex !== this.exportEntryIndex;
+    if (!full && changes?.gateway) {
+      const gateway = localMeshGateway(catalog);
+      full = JSON.stringify(gateway ?? null) !== JSON.stringify(this.gateway ?? null);
     }
-    for (const name of [...this.sent.keys()]) {
-      if (snapshot.services.has(name)) continue;
-      this.sent.delete(name);
-      this.sendResponse(ResourceTypes.ExportedService, name, Operation.DELETE, '');
-      changed = true;
+    let namesChanged = false;
+    if (full) {
+      this.gateway = localMeshGateway(catalog);
+      const snapshot = computeExport(catalog, config, this.peer, trustDomain, this.gateway);
+      for (const [name, payload] of snapshot.services) {
+        if (!this.sent.has(name)) namesChanged = true;
+        this.sendService(name, payload);
+      }
+      for (const name of [...this.sent.keys()]) {
+        if (snapshot.services.has(name)) continue;
+        this.sendService(name, undefined);
+        namesChanged = true;
+      }
+    } else if (changes !== undefined && changes.names.size > 0) {
+      const ctx = exportContext(catalog, config, this.peer, trustDomain, this.gateway);
+      for (const name of changes.names) {
+        const payload = computeServiceExport(catalog, ctx, name);
+        if (this.sent.has(name) !== (payload !== undefined)) namesChanged = true;
+        this.sendService(name, payload);
+      }
     }
-    if (changed || this.status.exported.length === 0) {
+    this.exportCursor = index;
+    this.exportEntryIndex = entryIndex;
+    this.status.warnings = this.sent.size > 0 && this.gateway === undefined ? [NO_GATEWAY_WARNING] : [];
+    if (namesChanged || !this.listSent) {
       const names = [...this.sent.keys()].sort();
       this.status.exported = names;
       // The authoritative list lets the importer drop anything a previous stream left behind.
       this.sendResource(ResourceTypes.ExportedServiceList, 'all', { Names: names });
+      this.listSent = true;
     }
+    const roots = this.deps.rootPems();
+    if (JSON.stringify(roots) !== this.rootsSent) this.sendTrustBundle(roots);
+  }
+
+  /** Sends one service's export (or its removal) if it differs from what the peer has. */
+  private sendService(name: string, payload: ExportedServicePayload | undefined): void {
+    if (payload === undefined) {
+      if (!this.sent.delete(name)) return;
+      this.sendResponse(ResourceTypes.ExportedService, name, Operation.DELETE, '');
+      return;
+    }
+    const body = JSON.stringify(payload);
+    if (this.sent.get(name) === body) return;
+    this.sent.set(name, body);
+    this.sendResponse(ResourceTypes.ExportedService, name, Operation.UPSERT, body);
+  }
+
+  private sendTrustBundle(roots: string[]): void {
+    this.rootsSent = JSON.stringify(roots);
+    this.sendResource(ResourceTypes.PeeringTrustBundle, 'roots', {
+      TrustDomain: this.deps.trustDomain,
+      RootPEMs: roots,
+    });
   }
 
   private sendResource(url: string, id: string, doc: unknown): void {
@@ -236,9 +309,9 @@ export class ReplicationSession {
         return;
       }
       case 'response': {
-        const response = m.payload.value;
-        // Apply in order, one at a time: a later message may depend on an earlier one.
-        this.incoming = this.incoming.then(() => this.apply(response));
+        // Applied in order; whatever queued up meanwhile goes in one transaction.
+        this.pending.push(m.payload.value);
+        if (!this.draining) void this.drain();
         return;
       }
       default:
@@ -246,92 +319,120 @@ export class ReplicationSession {
     }
   }
 
-  private async apply(r: ReplicationMessage_Response): Promise<void> {
-    if (this.ended) return;
-    let error: string | undefined;
+  private async drain(): Promise<void> {
+    this.draining = true;
     try {
-      error = await this.applyResource(r);
-    } catch (err) {
-      error = `cannot apply: ${(err as Error).message}`;
-      this.deps.logger.error({ peer: this.peer, err }, 'applying a replicated resource failed');
+      while (this.pending.length > 0 && !this.ended) {
+        await this.applyBatch(this.pending.splice(0, MAX_BATCH));
+      }
+    } finally {
+      this.draining = false;
     }
-    if (error !== undefined) {
-      this.status.lastError = error;
-      this.status.lastErrorAt = new Date();
-    }
-    this.send(
-      {
-        payload: {
-          case: 'request',
-          value: {
-            resourceUrl: r.resourceUrl,
-            responseNonce: r.nonce,
-            ...(error !== undefined ? { error: { code: 3, message: error } } : {}),
-          },
-        },
-      },
-      error === undefined ? 'ack' : 'nack',
-    );
   }
 
-  /** Applies one resource from the peer; returns a NACK message, or undefined when applied. */
-  private async applyResource(r: ReplicationMessage_Response): Promise<string | undefined> {
-    if (!isResourceType(r.resourceUrl)) return `unknown resource type ${JSON.stringify(r.resourceUrl)}`;
+  /**
+   * Validates each resource, applies the valid ones in one store transaction (one commit for a burst,
+   * as during a full resync), then ACKs or NACKs each. If the transaction fails, each is retried alone
+   * so only the culprit is NACKed.
+   */
+  private async applyBatch(batch: ReplicationMessage_Response[]): Promise<void> {
+    const prepared = batch.map((r) => ({ r, ...this.prepare(r) }));
+    const ops = prepared.filter((p) => p.op !== undefined);
+    if (ops.length > 0) {
+      try {
+        await this.deps.store.write((tx) => {
+          for (const p of ops) p.op?.(tx);
+        });
+      } catch {
+        for (const p of ops) {
+          try {
+            await this.deps.store.write((tx) => p.op?.(tx));
+          } catch (err) {
+            p.error = `cannot apply: ${(err as Error).message}`;
+            this.deps.logger.error({ peer: this.peer, err }, 'applying a replicated resource failed');
+          }
+        }
+      }
+    }
+    if (this.ended) return;
+    for (const { r, error } of prepared) {
+      if (error !== undefined) {
+        this.status.lastError = error;
+        this.status.lastErrorAt = new Date();
+      }
+      this.send(
+        {
+          payload: {
+            case: 'request',
+            value: {
+              resourceUrl: r.resourceUrl,
+              responseNonce: r.nonce,
+              ...(error !== undefined ? { error: { code: 3, message: error } } : {}),
+            },
+          },
+        },
+        error === undefined ? 'ack' : 'nack',
+      );
+    }
+  }
+
+  /** Validates one resource from the peer: the write that applies it, or why it is refused (NACK). */
+  private prepare(r: ReplicationMessage_Response): { op?: (tx: WriteTxn) => void; error?: string } {
+    if (!isResourceType(r.resourceUrl)) return { error: `unknown resource type ${JSON.stringify(r.resourceUrl)}` };
     const doc = r.operation === Operation.DELETE ? undefined : parseJson(r.resource);
-    if (r.operation !== Operation.DELETE && doc === undefined) return 'resource is not valid JSON';
+    if (r.operation !== Operation.DELETE && doc === undefined) return { error: 'resource is not valid JSON' };
     const peer = this.peer;
+    const catalog = this.deps.catalog;
     switch (r.resourceUrl) {
       case ResourceTypes.ExportedService: {
         if (r.operation === Operation.DELETE) {
-          await this.deps.store.write((tx) =>
-            this.deps.catalog.replaceImportedService(tx, peer, r.resourceId, []),
-          );
-          return undefined;
+          return { op: (tx) => catalog.replaceImportedService(tx, peer, r.resourceId, []) };
         }
         const parsed = exportedServiceSchema.safeParse(doc);
         if (!parsed.success)
-          return `invalid exported service: ${parsed.error.issues[0]?.message ?? 'bad shape'}`;
-        if (parsed.data.Name !== r.resourceId) return 'resource ID does not match the service name';
+          return { error: `invalid exported service: ${parsed.error.issues[0]?.message ?? 'bad shape'}` };
+        if (parsed.data.Name !== r.resourceId) return { error: 'resource ID does not match the service name' };
         const records = toRecords(parsed.data);
-        await this.deps.store.write((tx) =>
-          this.deps.catalog.replaceImportedService(tx, peer, parsed.data.Name, records),
-        );
-        return undefined;
+        return { op: (tx) => catalog.replaceImportedService(tx, peer, parsed.data.Name, records) };
       }
       case ResourceTypes.ExportedServiceList: {
         const parsed = exportedServiceListSchema.safeParse(doc);
-        if (!parsed.success) return 'invalid exported service list';
+        if (!parsed.success) return { error: 'invalid exported service list' };
         const keep = new Set(parsed.data.Names);
-        await this.deps.store.write((tx) => {
-          for (const name of this.deps.catalog.importedServiceNames(peer)) {
-            if (!keep.has(name)) this.deps.catalog.replaceImportedService(tx, peer, name, []);
-          }
-        });
-        return undefined;
+        return {
+          op: (tx) => {
+            for (const name of catalog.importedServiceNames(peer, tx)) {
+              if (!keep.has(name)) catalog.replaceImportedService(tx, peer, name, []);
+            }
+          },
+        };
       }
       case ResourceTypes.PeeringTrustBundle: {
         const parsed = trustBundleSchema.safeParse(doc);
-        if (!parsed.success) return 'invalid trust bundle';
+        if (!parsed.success) return { error: 'invalid trust bundle' };
         const bundle: StoredTrustBundle = { PeerName: peer, ...parsed.data };
-        await this.deps.store.write((tx) => {
-          const existing = tx.get<StoredTrustBundle>(TRUST_BUNDLES, peeringKey(peer));
-          if (JSON.stringify(existing?.value) !== JSON.stringify(bundle))
-            tx.put(TRUST_BUNDLES, peeringKey(peer), bundle);
-        });
-        return undefined;
+        return {
+          op: (tx) => {
+            const existing = tx.get<StoredTrustBundle>(TRUST_BUNDLES, peeringKey(peer));
+            if (JSON.stringify(existing?.value) !== JSON.stringify(bundle))
+              tx.put(TRUST_BUNDLES, peeringKey(peer), bundle);
+          },
+        };
       }
       case ResourceTypes.ServerAddresses: {
         const parsed = serverAddressesSchema.safeParse(doc);
-        if (!parsed.success) return 'invalid server addresses';
-        await this.deps.store.write((tx) => {
-          const rec = tx.get<PeeringRecord>(PEERINGS, peeringKey(peer));
-          if (rec === undefined || rec.value.Role !== 'dialer') return;
-          const merged = [...new Set([...rec.value.PeerServerAddresses, ...parsed.data.Addresses])];
-          if (merged.length !== rec.value.PeerServerAddresses.length) {
-            tx.put(PEERINGS, peeringKey(peer), { ...rec.value, PeerServerAddresses: merged });
-          }
-        });
-        return undefined;
+        if (!parsed.success) return { error: 'invalid server addresses' };
+        return {
+          op: (tx) => {
+            const rec = tx.get<PeeringRecord>(PEERINGS, peeringKey(peer));
+            // Manual addresses are what the acceptor's operator said is reachable from here: keep to them.
+            if (rec === undefined || rec.value.Role !== 'dialer' || rec.value.ManualServerAddresses) return;
+            const merged = [...new Set([...rec.value.PeerServerAddresses, ...parsed.data.Addresses])];
+            if (merged.length !== rec.value.PeerServerAddresses.length) {
+              tx.put(PEERINGS, peeringKey(peer), { ...rec.value, PeerServerAddresses: merged });
+            }
+          },
+        };
       }
     }
   }
@@ -348,8 +449,10 @@ export class ReplicationSession {
     }
   }
 
-  private end(end: SessionEnd): void {
+  private end(given: SessionEnd): void {
     if (this.ended) return;
+    // Once we sent Terminated, however the stream closes is our own doing.
+    const end: SessionEnd = this.terminating ? { reason: 'stopped' } : given;
     this.ended = true;
     this.status.connected = false;
     if (end.reason === 'closed') {

@@ -62,6 +62,10 @@ export function explainState(
     case 'PENDING':
       return 'waiting for the peer to establish with the token generated here';
     case 'ESTABLISHING':
+      if (record.Role === 'acceptor')
+        return status?.lastError
+          ? `the peer exchanged the token; waiting for its stream: ${status.lastError}`
+          : 'the peer exchanged the token; waiting for it to open the stream';
       return status?.lastError ? `connecting to the peer: ${status.lastError}` : 'connecting to the peer';
     case 'FAILING':
       if (status?.lastError) return `stream down: ${status.lastError}`;

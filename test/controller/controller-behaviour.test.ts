@@ -5,9 +5,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KubeApiServer, kubectl, kubectlOk } from '../support/kube-apiserver.js';
 import { type FakeMeshServer, startFakeMeshServer } from './support/fake-mesh-server.js';
-import { getJson, type KubeObject, type Proc, startCluster, startController, synced, waitFor } from './support/processes.js';
+import {
+  getJson,
+  type KubeObject,
+  type Proc,
+  startCluster,
+  startController,
+  synced,
+  waitFor,
+} from './support/processes.js';
 
-const acceptorYaml = (name: string, secret = 'peering-token', version?: number): string => `apiVersion: consul.hashicorp.com/v1alpha1
+const acceptorYaml = (
+  name: string,
+  secret = 'peering-token',
+  version?: number,
+): string => `apiVersion: consul.hashicorp.com/v1alpha1
 kind: PeeringAcceptor
 metadata:
   name: ${name}
@@ -37,7 +49,13 @@ function tokenIn(secret: KubeObject | undefined): string | undefined {
 }
 
 async function eventReasons(kc: string, name: string, namespace = 'default'): Promise<string[]> {
-  const list = await getJson(kc, ['events', '-n', namespace, '--field-selector', `involvedObject.name=${name}`]);
+  const list = await getJson(kc, [
+    'events',
+    '-n',
+    namespace,
+    '--field-selector',
+    `involvedObject.name=${name}`,
+  ]);
   return (list?.items ?? []).map((e) => String(e.reason));
 }
 
@@ -64,6 +82,8 @@ describe('meshpeer controller against a real kube-apiserver', () => {
       '500ms',
       '--resync-period',
       '2s',
+      '--metrics-addr',
+      '127.0.0.1:0',
     ]);
   }, 180_000);
 
@@ -95,6 +115,29 @@ describe('meshpeer controller against a real kube-apiserver', () => {
     expect(await eventReasons(kc, 'cluster-02')).toContain('PeeringTokenGenerated');
     const columns = await kubectlOk(kc, ['get', 'peering-acceptor', 'cluster-02', '--no-headers']);
     expect(columns).toMatch(/^cluster-02\s+True\s+\S+\s+PENDING\s+/);
+  });
+
+  it('serves Prometheus metrics: reconciles by kind and result, queue depth', async () => {
+    const address = await waitFor(
+      () => /"address":"([^"]+)","msg":"serving metrics"/.exec(logs())?.[1] ?? false,
+      {
+        what: 'the metrics address in the log',
+        onTimeout: logs,
+      },
+    );
+    const text = await waitFor(
+      async () => {
+        const body = await (await fetch(`http://${address}/metrics`)).text();
+        return body.includes('meshpeer_controller_reconcile_total{kind="PeeringAcceptor",result="success"}')
+          ? body
+          : false;
+      },
+      { what: 'a successful acceptor reconcile in the metrics', onTimeout: logs },
+    );
+    expect(text).toMatch(/^meshpeer_controller_queue_depth\{kind="ServiceResolver"\} 0$/m);
+    expect(text).toMatch(/^meshpeer_controller_queue_depth\{kind="PeeringAcceptor"\} \d+$/m);
+    expect(text).toContain('meshpeer_controller_reconcile_duration_seconds_bucket');
+    expect(text).toMatch(/^meshpeer_controller_leader 1$/m);
   });
 
   it('leaves an edited Secret alone but regenerates when the Secret is deleted or the version is raised', async () => {
@@ -148,7 +191,9 @@ describe('meshpeer controller against a real kube-apiserver', () => {
     await waitFor(async () => (await getJson(kc, ['secret', 'peering-token'])) === undefined, {
       what: 'the old Secret to be deleted',
     });
-    expect(tokenIn(await getJson(kc, ['secret', 'moved-token']))).toBe(fake.peerings.get('cluster-02')?.Token);
+    expect(tokenIn(await getJson(kc, ['secret', 'moved-token']))).toBe(
+      fake.peerings.get('cluster-02')?.Token,
+    );
   });
 
   it('shows ConsulAgentError with the server message while the server refuses, then recovers', async () => {
@@ -169,11 +214,14 @@ describe('meshpeer controller against a real kube-apiserver', () => {
       fake.failWith = undefined;
     }
     // Backoff is capped at 5 s.
-    await waitFor(async () => synced(await getJson(kc, ['peeringacceptor', 'cluster-03']))?.status === 'True', {
-      what: 'recovery after the server answers again',
-      timeoutMs: 15_000,
-      onTimeout: logs,
-    });
+    await waitFor(
+      async () => synced(await getJson(kc, ['peeringacceptor', 'cluster-03']))?.status === 'True',
+      {
+        what: 'recovery after the server answers again',
+        timeoutMs: 15_000,
+        onTimeout: logs,
+      },
+    );
   });
 
   it('reports InvalidSecret for a dialer whose Secret is missing or lacks the key, and establishes once it is right', async () => {
@@ -190,7 +238,8 @@ describe('meshpeer controller against a real kube-apiserver', () => {
 
     await kubectlOk(kc, ['create', 'secret', 'generic', 'dial-token', '--from-literal=other=x']);
     await waitFor(
-      async () => synced(await getJson(kc, ['peeringdialer', 'cluster-09']))?.message?.includes('no key "data"'),
+      async () =>
+        synced(await getJson(kc, ['peeringdialer', 'cluster-09']))?.message?.includes('no key "data"'),
       { what: 'InvalidSecret naming the missing key', onTimeout: logs },
     );
 
@@ -220,7 +269,10 @@ describe('meshpeer controller against a real kube-apiserver', () => {
   it('establishes again when the peering disappears from the server', async () => {
     const before = fake.requests.filter((r) => r === 'POST /v1/peering/establish').length;
     fake.peerings.delete('cluster-09');
-    await waitFor(() => fake.peerings.get('cluster-09')?.State === 'ACTIVE', { what: 're-establish', onTimeout: logs });
+    await waitFor(() => fake.peerings.get('cluster-09')?.State === 'ACTIVE', {
+      what: 're-establish',
+      onTimeout: logs,
+    });
     expect(fake.requests.filter((r) => r === 'POST /v1/peering/establish').length).toBe(before + 1);
   });
 
@@ -267,7 +319,9 @@ spec:
       Meta: { 'external-source': 'kubernetes' },
       Peering: { PeerThroughMeshGateways: true },
     });
-    await waitFor(() => fake.entries.has('service-intentions/backend'), { what: 'intentions named after the destination' });
+    await waitFor(() => fake.entries.has('service-intentions/backend'), {
+      what: 'intentions named after the destination',
+    });
     expect(fake.entries.get('service-intentions/backend')).toMatchObject({
       Sources: [{ Name: 'frontend', Peer: 'cluster-01', Action: 'allow' }],
     });
@@ -381,10 +435,13 @@ spec:
     extra.push(second);
 
     await kubectlOk(kc, ['apply', '-n', 'ha', '-f', '-'], acceptorYaml('cluster-ha', 'ha-token'));
-    await waitFor(async () => synced(await getJson(kc, ['-n', 'ha', 'peeringacceptor', 'cluster-ha']))?.status === 'True', {
-      what: 'the leader to reconcile',
-      onTimeout: first.output,
-    });
+    await waitFor(
+      async () => synced(await getJson(kc, ['-n', 'ha', 'peeringacceptor', 'cluster-ha']))?.status === 'True',
+      {
+        what: 'the leader to reconcile',
+        onTimeout: first.output,
+      },
+    );
     expect(second.output()).not.toContain('became the leader');
 
     const stopped = Date.now();
@@ -392,9 +449,9 @@ spec:
     expect(first.output()).toContain('released the lease');
     await waitFor(
       async () =>
-        String((await getJson(kc, ['lease', '-n', 'ha', 'meshpeer-controller-lock']))?.spec?.holderIdentity).endsWith(
-          `_${second.pid}`,
-        ),
+        String(
+          (await getJson(kc, ['lease', '-n', 'ha', 'meshpeer-controller-lock']))?.spec?.holderIdentity,
+        ).endsWith(`_${second.pid}`),
       { what: 'the second replica to take over', onTimeout: second.output },
     );
     // Released, so no wait for the 3 s lease to expire.
@@ -407,5 +464,10 @@ spec:
     });
     const r = await kubectl(kc, ['get', 'events', '-n', 'ha', '-o', 'name']);
     expect(r.code).toBe(0);
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    expect(await controller?.stop('SIGTERM')).toBe(0);
+    expect(logs()).toContain('controller stopped');
   });
 });

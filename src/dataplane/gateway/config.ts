@@ -29,9 +29,3 @@ export interface GatewayConfig {
   /** `Proxy.Config` from proxy-defaults: opaque, passed through; `connect_timeout_ms` is honoured. */
   proxyConfig: Readonly<Record<string, unknown>>;
 }
-
-/** The dial timeout `Proxy.Config` asks for, if it asks for a sensible one. */
-export function connectTimeoutFrom(proxyConfig: Readonly<Record<string, unknown>>, fallback: number): number {
-  const value = proxyConfig.connect_timeout_ms;
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback;
-}

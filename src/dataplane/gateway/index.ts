@@ -1,5 +1,5 @@
 // The mesh gateway: SNI routing between peers, its configuration and its metrics.
-export { connectTimeoutFrom, type GatewayConfig, type GatewayPeer } from './config.js';
+export type { GatewayConfig, GatewayPeer } from './config.js';
 export { MeshGateway, type MeshGatewayOptions } from './mesh-gateway.js';
 export { GatewayMetrics } from './metrics.js';
 export { type RefusalReason, type Route, type RouteKind, routeFor } from './routes.js';

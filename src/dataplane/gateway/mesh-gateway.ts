@@ -2,15 +2,14 @@
 // the current routing snapshot and splices the bytes there without terminating TLS. It holds no
 // state beyond live connections, so any number of replicas can serve the same cluster.
 import * as net from 'node:net';
-import type { Logger } from '../../shared/logger.js';
-import { silentLogger } from '../../shared/logger.js';
+import { type Logger, silentLogger } from '../../shared/logger.js';
 import { type ConfigSource, subscribeFromFirst, type Unsubscribe } from '../config-source.js';
-import { dialAny, plainDialer } from '../dial.js';
+import { connectTimeoutFrom, dialAny, plainDialer } from '../dial.js';
 import type { Endpoint } from '../endpoint.js';
 import { ConnectionSet, closeServer, listenOn } from '../listen.js';
 import { peekServerName } from '../sni.js';
 import { splice } from '../splice.js';
-import { connectTimeoutFrom, type GatewayConfig } from './config.js';
+import type { GatewayConfig } from './config.js';
 import { GatewayMetrics } from './metrics.js';
 import { routeFor } from './routes.js';
 

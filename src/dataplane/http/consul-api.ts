@@ -61,6 +61,14 @@ export class ConsulApi {
     return { status: response.status, body, index: Number.isFinite(index) ? index : 0 };
   }
 
+  /** The server's datacenter, from /v1/agent/self. */
+  async datacenter(): Promise<string> {
+    const { body } = await this.get('/v1/agent/self');
+    const config = (body as { Config?: { Datacenter?: unknown } } | undefined)?.Config;
+    if (typeof config?.Datacenter !== 'string') throw unavailable('GET /v1/agent/self: no Config.Datacenter');
+    return config.Datacenter;
+  }
+
   async put(path: string, body?: unknown): Promise<void> {
     const response = await this.request(
       'PUT',

@@ -2,9 +2,7 @@
 // services, peers (trust domains from their bundles, gateways from what they export to us, servers
 // from the peering) and the mesh and proxy-defaults entries, kept current with blocking queries.
 import { exportedServicesFor, peerThroughMeshGateways } from '../../config-entries/index.js';
-import type { Logger } from '../../shared/logger.js';
-import { silentLogger } from '../../shared/logger.js';
-import { type ConfigSource, StaticConfigSource, type Unsubscribe } from '../config-source.js';
+import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { Endpoint } from '../endpoint.js';
 import type { GatewayConfig, GatewayPeer } from '../gateway/config.js';
 import type { ConsulApi } from './consul-api.js';
@@ -19,7 +17,8 @@ import {
   trustBundlesSchema,
 } from './responses.js';
 import { configEntryWatch, jsonWatch, type Watch, withPeer } from './watch.js';
-import { WatchSet, type WatchSetOptions } from './watch-set.js';
+import type { WatchSetOptions } from './watch-set.js';
+import { WatchedSource } from './watched-source.js';
 
 export interface HttpGatewayConfigSourceOptions {
   api: ConsulApi;
@@ -45,43 +44,18 @@ const healthWatch = (service: string, peer?: string) =>
 const peerServicesWatch = (peer: string) =>
   jsonWatch(withPeer('/v1/catalog/services', peer), catalogServicesSchema);
 
-export class HttpGatewayConfigSource implements ConfigSource<GatewayConfig> {
-  private readonly out = new StaticConfigSource<GatewayConfig>();
-  private readonly watches: WatchSet;
-  private readonly logger: Logger;
-  private scheduled = false;
-  private started = false;
-
+export class HttpGatewayConfigSource extends WatchedSource<GatewayConfig> {
   constructor(private readonly options: HttpGatewayConfigSourceOptions) {
-    this.logger = options.logger ?? silentLogger();
-    this.watches = new WatchSet(options.api, () => this.schedule(), this.logger, options.watch);
+    super(options.api, options.logger ?? silentLogger(), options.watch);
   }
 
-  subscribe(onSnapshot: (snapshot: GatewayConfig) => void): Unsubscribe {
-    if (!this.started) {
-      this.started = true;
-      this.watches.keep(STATIC);
-    }
-    return this.out.subscribe(onSnapshot);
+  protected initialWatches(): Watch<unknown>[] {
+    return [...STATIC];
   }
 
-  stop(): void {
-    this.watches.stop();
-  }
-
-  /** Coalesces the changes of one tick into one rebuild. */
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.rebuild();
-    });
-  }
-
-  private rebuild(): void {
+  protected build(): GatewayConfig | undefined {
     const w = this.watches;
-    if (!w.ready(STATIC)) return;
+    if (!w.ready(STATIC)) return undefined;
     const exportedEntry = w.value(exported);
     const localNames = Object.keys(w.value(services) ?? {});
     const peerNames = (w.value(bundles) ?? []).map((b) => b.PeerName);
@@ -97,7 +71,7 @@ export class HttpGatewayConfigSource implements ConfigSource<GatewayConfig> {
     );
     const dynamic = [...local, ...peerLists, ...imported].map((d) => d.watch);
     w.keep([...STATIC, ...dynamic]);
-    if (!w.ready(dynamic)) return;
+    if (!w.ready(dynamic)) return undefined;
 
     const localServices = new Map(
       local.map(({ name, watch }) => [name, healthyEndpoints(w.value(watch) ?? [])]),
@@ -114,7 +88,7 @@ export class HttpGatewayConfigSource implements ConfigSource<GatewayConfig> {
         (w.value(peerings) ?? []).find((p) => p.Name === bundle.PeerName)?.PeerServerAddresses ?? [],
       ),
     }));
-    this.out.set({
+    return {
       trustDomain: w.value(roots).TrustDomain,
       datacenter: this.options.datacenter,
       exportedServices: exportedEntry,
@@ -123,6 +97,6 @@ export class HttpGatewayConfigSource implements ConfigSource<GatewayConfig> {
       peerThroughMeshGateways: peerThroughMeshGateways(w.value(mesh)),
       localServers: this.options.localServers,
       proxyConfig: w.value(proxyDefaults)?.Config ?? {},
-    });
+    };
   }
 }

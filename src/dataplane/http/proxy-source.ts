@@ -3,9 +3,7 @@
 // gateways and the instances of each upstream — local sidecars, or a peer's gateway with its SNI name.
 import { parseSpiffeId, parseTrustBundle, renewAt, type TrustBundle } from '../../ca/index.js';
 import type { IntentionAction } from '../../config-entries/index.js';
-import type { Logger } from '../../shared/logger.js';
-import { silentLogger } from '../../shared/logger.js';
-import { type ConfigSource, StaticConfigSource, type Unsubscribe } from '../config-source.js';
+import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { ProxyConfig, UpstreamInstances, UpstreamSpec } from '../proxy/config.js';
 import type { ConsulApi } from './consul-api.js';
 import {
@@ -19,7 +17,8 @@ import {
   trustBundlesSchema,
 } from './responses.js';
 import { configEntryWatch, jsonWatch, type Watch, withPeer } from './watch.js';
-import { WatchSet, type WatchSetOptions } from './watch-set.js';
+import type { WatchSetOptions } from './watch-set.js';
+import { WatchedSource } from './watched-source.js';
 
 /** The Service.Meta key under which the exporting cluster gives the SNI name of an imported instance. */
 export const SNI_META_KEY = 'meshpeer-sni';
@@ -35,76 +34,57 @@ export interface HttpProxyConfigSourceOptions {
   logger?: Logger;
   watch?: WatchSetOptions;
   /** For tests: when to re-ask for the leaf. Default renewAt(). */
-  renewAt?: (leaf: LeafResponse) => Date;
+  renewAt?: (leaf: { validAfter: string; validBefore: string }) => Date;
 }
 
 // setTimeout keeps at most a signed 32-bit delay.
 const MAX_TIMER_MS = 2_147_483_647;
 
-export class HttpProxyConfigSource implements ConfigSource<ProxyConfig> {
-  private readonly out = new StaticConfigSource<ProxyConfig>();
-  private readonly watches: WatchSet;
-  private readonly logger: Logger;
-  private readonly fixed: Record<'roots' | 'leaf' | 'bundles' | 'gateways', Watch<unknown>> & {
-    intentions: Watch<unknown>;
-    anyIntentions: Watch<unknown>;
-    proxyDefaults: Watch<unknown>;
-  };
-  private scheduled = false;
-  private started = false;
+export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
+  private readonly fixed: readonly Watch<unknown>[];
   private renewal: NodeJS.Timeout | undefined;
   private renewingSerial: string | undefined;
 
   constructor(private readonly options: HttpProxyConfigSourceOptions) {
-    this.logger = options.logger ?? silentLogger();
-    this.watches = new WatchSet(options.api, () => this.schedule(), this.logger, options.watch);
-    this.fixed = {
-      roots: rootsWatch,
-      leaf: leafWatch(options.service),
-      bundles: bundlesWatch,
-      gateways: gatewaysWatch(options.meshGatewayService ?? 'mesh-gateway'),
-      intentions: configEntryWatch('service-intentions', options.service),
-      anyIntentions: configEntryWatch('service-intentions', '*'),
-      proxyDefaults: configEntryWatch('proxy-defaults', 'global'),
-    };
+    super(options.api, options.logger ?? silentLogger(), options.watch);
+    this.fixed = [
+      rootsWatch,
+      bundlesWatch,
+      leafWatch(options.service),
+      gatewaysWatch(this.gatewayService),
+      configEntryWatch('service-intentions', options.service),
+      configEntryWatch('service-intentions', '*'),
+      configEntryWatch('proxy-defaults', 'global'),
+    ];
   }
 
-  subscribe(onSnapshot: (snapshot: ProxyConfig) => void): Unsubscribe {
-    if (!this.started) {
-      this.started = true;
-      this.watches.keep(this.all());
-    }
-    return this.out.subscribe(onSnapshot);
+  private get gatewayService(): string {
+    return this.options.meshGatewayService ?? 'mesh-gateway';
   }
 
-  stop(): void {
+  override stop(): void {
     clearTimeout(this.renewal);
-    this.watches.stop();
+    super.stop();
+  }
+
+  protected initialWatches(): Watch<unknown>[] {
+    return this.all();
   }
 
   private all(): Watch<unknown>[] {
     const upstreams = this.options.upstreams.map((spec) => upstreamWatch(spec.name, spec.peer));
-    return [...Object.values(this.fixed), ...upstreams];
+    return [...this.fixed, ...upstreams];
   }
 
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.rebuild();
-    });
-  }
-
-  private rebuild(): void {
+  protected build(): ProxyConfig | undefined {
     const w = this.watches;
-    if (!w.ready(this.all())) return;
+    if (!w.ready(this.all())) return undefined;
     const rootsAnswer = w.value(rootsWatch);
     const leaf = w.value(leafWatch(this.options.service));
     this.scheduleRenewal(leaf);
     const identity = parseSpiffeId(leaf.ServiceURI);
     const defaults = w.value(configEntryWatch('proxy-defaults', 'global'));
-    this.out.set({
+    return {
       service: this.options.service,
       datacenter: identity.datacenter,
       trustDomain: rootsAnswer.TrustDomain,
@@ -124,14 +104,14 @@ export class HttpProxyConfigSource implements ConfigSource<ProxyConfig> {
       defaultIntentionAction: this.options.defaultIntentionAction ?? 'allow',
       upstreams: this.options.upstreams.map((spec) => this.instancesOf(spec)),
       localGateways: dedupe(
-        (w.value(gatewaysWatch(this.options.meshGatewayService ?? 'mesh-gateway')) ?? [])
+        (w.value(gatewaysWatch(this.gatewayService)) ?? [])
           .filter((g) => !g.ServiceKind || g.ServiceKind === 'mesh-gateway')
           .map((g) => ({ host: g.ServiceAddress || g.Address || '', port: g.ServicePort }))
           .filter((g) => g.host !== '' && g.port > 0),
       ),
       meshGatewayMode: defaults?.MeshGateway.Mode ?? '',
       proxyConfig: defaults?.Config ?? {},
-    });
+    };
   }
 
   private bundles(): TrustBundle[] {
@@ -163,7 +143,10 @@ export class HttpProxyConfigSource implements ConfigSource<ProxyConfig> {
     if (this.renewingSerial === leaf.SerialNumber) return;
     this.renewingSerial = leaf.SerialNumber;
     clearTimeout(this.renewal);
-    const at = (this.options.renewAt ?? renewAt)(leaf).getTime();
+    const at = (this.options.renewAt ?? renewAt)({
+      validAfter: leaf.ValidAfter,
+      validBefore: leaf.ValidBefore,
+    });
     this.renewal = setTimeout(
       () => {
         this.logger.info(
@@ -173,7 +156,7 @@ export class HttpProxyConfigSource implements ConfigSource<ProxyConfig> {
         this.renewingSerial = undefined;
         this.watches.refresh(leafWatch(this.options.service));
       },
-      Math.min(Math.max(at - Date.now(), 0), MAX_TIMER_MS),
+      Math.min(Math.max(at.getTime() - Date.now(), 0), MAX_TIMER_MS),
     );
     this.renewal.unref();
   }

@@ -97,9 +97,10 @@ export class WatchSet {
     let backoffMs = 500;
     while (!running.stopped) {
       const started = Date.now();
+      const asked = running.index;
       try {
         const response = await this.api.get(running.watch.path, {
-          index: running.index,
+          index: asked,
           waitSeconds: this.waitSeconds,
           signal: running.controller.signal,
         });
@@ -107,13 +108,14 @@ export class WatchSet {
         const changed = !running.ready || raw !== running.raw;
         if (changed) running.value = running.watch.read(response);
         // An index that goes backwards (a restored server) restarts from a full read.
-        running.index = response.index < running.index ? 0 : response.index;
+        running.index = response.index < asked ? 0 : response.index;
         backoffMs = 500;
         if (changed && !running.stopped) {
           running.raw = raw;
           running.ready = true;
           this.onChange();
-        } else {
+        } else if (response.index <= asked) {
+          // Same index, same answer: the server did not block (or the wait ran out), so do not spin.
           await this.pause(running, this.minIntervalMs - (Date.now() - started));
         }
       } catch (err) {

@@ -2,21 +2,22 @@
 // the roots of its own trust domain, intentions enforced, then the bytes go to the local app.
 import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
-import { type VerifiedIdentity, verifyIdentity } from '../../ca/index.js';
+import type { VerifiedIdentity } from '../../ca/index.js';
 import type { Logger } from '../../shared/logger.js';
-import { dialAny, plainDialer } from '../dial.js';
+import { connectTimeoutFrom, dialAny, plainDialer } from '../dial.js';
 import type { Endpoint } from '../endpoint.js';
-import { connectTimeoutFrom } from '../gateway/config.js';
 import { ConnectionSet, closeServer, listenOn } from '../listen.js';
 import { splice } from '../splice.js';
 import { authorize } from './intentions.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyState } from './state.js';
+import type { TlsMaterial } from './tls-contexts.js';
 
 export class InboundListener {
   private readonly connections = new ConnectionSet();
   private readonly server: tls.Server;
-  private tlsKey: unknown;
+  /** The TLS material the server presents now. */
+  private applied: TlsMaterial;
 
   constructor(
     private readonly state: () => ProxyState,
@@ -32,7 +33,7 @@ export class InboundListener {
       allowHalfOpen: true,
       noDelay: true,
     });
-    this.tlsKey = material;
+    this.applied = material;
     this.server.on('connection', (socket: Socket) => this.connections.add(socket));
     this.server.on('secureConnection', (socket) => void this.handle(socket));
     this.server.on('tlsClientError', (err, socket) => {
@@ -48,8 +49,8 @@ export class InboundListener {
   /** New handshakes use the new leaf and roots; established connections keep theirs. */
   refresh(): void {
     const { tls: material } = this.state();
-    if (material === this.tlsKey) return;
-    this.tlsKey = material;
+    if (material === this.applied) return;
+    this.applied = material;
     this.server.setSecureContext(material.serverOptions());
   }
 
@@ -59,16 +60,12 @@ export class InboundListener {
 
   private async handle(socket: tls.TLSSocket): Promise<void> {
     socket.on('error', () => {});
-    const { config } = this.state();
+    const { config, tls: material } = this.state();
     const peerCert = socket.getPeerX509Certificate();
     if (!peerCert) return this.refuse(socket, 'no-client-certificate', 'the caller sent no certificate');
     let caller: VerifiedIdentity;
     try {
-      caller = verifyIdentity(
-        peerCert.toString(),
-        { trustDomain: config.trustDomain, rootPems: [...config.roots] },
-        config.peerBundles,
-      );
+      caller = material.callers.verify(peerCert);
     } catch (err) {
       return this.refuse(socket, 'untrusted-identity', (err as Error).message);
     }

@@ -6,6 +6,7 @@ export type {
   UpstreamInstances,
   UpstreamSpec,
 } from './config.js';
+export { upstreamLabel } from './config.js';
 export { authorize, type IntentionDecision } from './intentions.js';
 export { ProxyMetrics } from './metrics.js';
 export { Sidecar, type SidecarAddresses, type SidecarOptions } from './sidecar.js';

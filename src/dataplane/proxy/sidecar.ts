@@ -1,8 +1,7 @@
 // The sidecar: one inbound mTLS listener in front of the app and one plain listener per upstream,
 // all driven by the latest ProxyConfig snapshot. A new snapshot (a renewed leaf, new roots, moved
 // instances, changed intentions) applies to new connections; live ones carry on untouched.
-import type { Logger } from '../../shared/logger.js';
-import { silentLogger } from '../../shared/logger.js';
+import { type Logger, silentLogger } from '../../shared/logger.js';
 import { subscribeFromFirst, type Unsubscribe } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
 import type { ProxyConfig, ProxyConfigSource, UpstreamSpec } from './config.js';

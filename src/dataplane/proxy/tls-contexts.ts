@@ -7,8 +7,9 @@ import {
   type SecureContext,
   type SecureContextOptions,
 } from 'node:tls';
-import { parseSpiffeId, spiffeIdOf } from '../../ca/index.js';
+import { parseSpiffeId } from '../../ca/index.js';
 import type { ProxyConfig } from './config.js';
+import { CallerVerifier, spiffeIdOfPeer } from './identities.js';
 import type { ExpectedIdentity } from './upstream-plan.js';
 
 // TLS 1.2 is the floor, as in Consul's default for mesh traffic.
@@ -16,8 +17,12 @@ const MIN_VERSION = 'TLSv1.2';
 
 export class TlsMaterial {
   private readonly clientContexts = new Map<string, SecureContext>();
+  /** Callers verified against this generation's roots and bundles. */
+  readonly callers: CallerVerifier;
 
-  constructor(private readonly config: ProxyConfig) {}
+  constructor(private readonly config: ProxyConfig) {
+    this.callers = new CallerVerifier(config);
+  }
 
   /** Options for the inbound listener: our leaf, and every root a caller may chain to. */
   serverOptions(): SecureContextOptions {
@@ -52,7 +57,8 @@ export function expectServer(
 ): (host: string, cert: PeerCertificate) => Error | undefined {
   return (_host, cert) => {
     try {
-      const id = parseSpiffeId(spiffeIdOf(cert.raw));
+      const spiffeId = spiffeIdOfPeer(cert);
+      const id = parseSpiffeId(spiffeId);
       if (
         id.kind === 'service' &&
         id.trustDomain === expected.trustDomain &&
@@ -61,16 +67,9 @@ export function expectServer(
       ) {
         return undefined;
       }
-      return new Error(
-        `the server is ${spiffeIdOf(cert.raw)}, not ${expected.service} of ${expected.trustDomain}`,
-      );
+      return new Error(`the server is ${spiffeId}, not ${expected.service} of ${expected.trustDomain}`);
     } catch (err) {
       return err as Error;
     }
   };
-}
-
-/** A key that changes whenever the TLS material of a snapshot does. */
-export function tlsKey(config: ProxyConfig): string {
-  return JSON.stringify([config.leaf.certPem, config.roots, config.peerBundles]);
 }

@@ -3,9 +3,8 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from '../../shared/logger.js';
-import { type Dialer, dialAny } from '../dial.js';
+import { connectTimeoutFrom, type Dialer, dialAny } from '../dial.js';
 import type { Endpoint } from '../endpoint.js';
-import { connectTimeoutFrom } from '../gateway/config.js';
 import { ConnectionSet, closeServer, listenOn } from '../listen.js';
 import { splice } from '../splice.js';
 import { type UpstreamSpec, upstreamLabel } from './config.js';

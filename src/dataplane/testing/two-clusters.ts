@@ -49,7 +49,11 @@ export interface TwoClustersOptions {
 
 const LOOPBACK: Endpoint = { host: '127.0.0.1', port: 0 };
 
-async function cluster(peerName: string, clusterName: string, datacenter: string): Promise<TestCluster> {
+export async function testCluster(
+  peerName: string,
+  clusterName: string,
+  datacenter: string,
+): Promise<TestCluster> {
   const root = await createRootCa({ clusterName, trustDomain: newTrustDomain() });
   return {
     peerName,
@@ -59,7 +63,7 @@ async function cluster(peerName: string, clusterName: string, datacenter: string
   };
 }
 
-async function leafFor(cluster: TestCluster, service: string, ttlHours = 72): Promise<ProxyLeaf> {
+export async function leafFor(cluster: TestCluster, service: string, ttlHours = 72): Promise<ProxyLeaf> {
   const issued = await issueLeaf(cluster.root, { service, datacenter: cluster.datacenter, ttlHours });
   return {
     certPem: issued.certPem,
@@ -80,8 +84,8 @@ export function exportsTo(service: string, peer: string): ExportedServicesEntry 
 
 export async function startTwoClusters(options: TwoClustersOptions = {}): Promise<TwoClusters> {
   // Each is named as the other cluster knows it: cluster-01 calls its peer "cluster-02" and vice versa.
-  const exporter = await cluster('cluster-01', 'cluster-01', 'dc1');
-  const importer = await cluster('cluster-02', 'cluster-02', 'dc2');
+  const exporter = await testCluster('cluster-01', 'cluster-01', 'dc1');
+  const importer = await testCluster('cluster-02', 'cluster-02', 'dc2');
   const echo = await startEchoServer();
   const stoppers: (() => Promise<void>)[] = [() => echo.close()];
   const close = async (): Promise<void> => {
@@ -166,7 +170,7 @@ export async function startTwoClusters(options: TwoClustersOptions = {}): Promis
   }
 }
 
-function baseProxyConfig(cluster: TestCluster, service: string, leaf: ProxyLeaf): ProxyConfig {
+export function baseProxyConfig(cluster: TestCluster, service: string, leaf: ProxyLeaf): ProxyConfig {
   return {
     service,
     datacenter: cluster.datacenter,
@@ -183,7 +187,7 @@ function baseProxyConfig(cluster: TestCluster, service: string, leaf: ProxyLeaf)
   };
 }
 
-function baseGatewayConfig(cluster: TestCluster): GatewayConfig {
+export function baseGatewayConfig(cluster: TestCluster): GatewayConfig {
   return {
     trustDomain: cluster.root.trustDomain,
     datacenter: cluster.datacenter,

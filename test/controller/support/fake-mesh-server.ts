@@ -47,12 +47,12 @@ export async function startFakeMeshServer(): Promise<FakeMeshServer> {
         const url = new URL(req.url ?? '/', 'http://fake');
         state.requests.push(`${req.method} ${url.pathname}`);
         if (state.failWith) return send(res, state.failWith.status, state.failWith.message);
-        route(req.method ?? 'GET', url, body, res);
+        return route(req.method ?? 'GET', url, body, res);
       })
       .catch((err: unknown) => send(res, 500, String(err)));
   });
 
-  function route(method: string, url: URL, body: unknown, res: ServerResponse): void {
+  function route(method: string, url: URL, body: unknown, res: ServerResponse): true {
     const path = url.pathname;
     const peering = /^\/v1\/peering\/([^/]+)$/.exec(path);
     const entry = /^\/v1\/config\/([^/]+)\/([^/]+)$/.exec(path);
@@ -62,7 +62,12 @@ export async function startFakeMeshServer(): Promise<FakeMeshServer> {
       const token = Buffer.from(
         JSON.stringify({ PeerID: existing?.ID ?? randomUUID(), Secret: randomBytes(8).toString('hex') }),
       ).toString('base64');
-      state.peerings.set(PeerName, { ID: existing?.ID ?? randomUUID(), Name: PeerName, State: 'PENDING', Token: token });
+      state.peerings.set(PeerName, {
+        ID: existing?.ID ?? randomUUID(),
+        Name: PeerName,
+        State: 'PENDING',
+        Token: token,
+      });
       return send(res, 200, { PeeringToken: token });
     }
     if (method === 'POST' && path === '/v1/peering/establish') {
@@ -82,10 +87,15 @@ export async function startFakeMeshServer(): Promise<FakeMeshServer> {
       });
       return send(res, 200, {});
     }
+    if (method === 'GET' && path === '/v1/peerings') {
+      res.setHeader('x-consul-index', String(index));
+      return send(res, 200, [...state.peerings.values()]);
+    }
     if (peering?.[1]) {
       const name = decodeURIComponent(peering[1]);
       const found = state.peerings.get(name);
-      if (method === 'GET') return found ? send(res, 200, found) : send(res, 404, `no peering named "${name}"`);
+      if (method === 'GET')
+        return found ? send(res, 200, found) : send(res, 404, `no peering named "${name}"`);
       if (method === 'DELETE') {
         state.peerings.delete(name);
         return send(res, 200, '');
@@ -110,7 +120,7 @@ export async function startFakeMeshServer(): Promise<FakeMeshServer> {
         return send(res, 200, true);
       }
     }
-    send(res, 404, `no route for ${method} ${path}`);
+    return send(res, 404, `no route for ${method} ${path}`);
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -151,8 +161,9 @@ function readBody(req: IncomingMessage): Promise<unknown> {
   });
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown): true {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json' });
   res.end(text);
+  return true;
 }

@@ -92,37 +92,7 @@ export async function startController(args: string[], env: NodeJS.ProcessEnv = {
   const entry =
     `import { controllerCommand } from ${JSON.stringify(commandJs)};` +
     'await controllerCommand().parseAsync(process.argv.slice(1), { from: "user" });';
-  return startProcess(['--input-type=module', '-e', entry, ...args], common);
-}
-
-export interface MeshServerProc extends Proc {
-  http: string;
-  grpc: string;
-}
-
-/** `meshpeer server --dev` on free loopback ports; resolves once its HTTP API answers. */
-export async function startMeshServer(datacenter: string): Promise<MeshServerProc> {
-  const [httpPort, grpcPort] = [await freePort(), await freePort()];
-  const proc = startProcess([
-    mainJs,
-    'server',
-    '--dev',
-    '--http-addr',
-    `127.0.0.1:${httpPort}`,
-    '--grpc-addr',
-    `127.0.0.1:${grpcPort}`,
-    '--datacenter',
-    datacenter,
-  ]);
-  const http = `http://127.0.0.1:${httpPort}`;
-  await waitFor(
-    async () => {
-      const res = await fetch(`${http}/v1/peerings`).catch(() => undefined);
-      return res?.ok === true;
-    },
-    { timeoutMs: 30_000, what: `meshpeer server ${datacenter} to answer`, onTimeout: () => proc.output() },
-  );
-  return { ...proc, http, grpc: `127.0.0.1:${grpcPort}` };
+  return startProcess(['--input-type=module', '-e', entry, '--', ...args], common);
 }
 
 export function freePort(): Promise<number> {
@@ -141,20 +111,29 @@ export function freePort(): Promise<number> {
 export async function startCluster(name: string): Promise<KubeApiServer> {
   const api = await startKubeApiServer(name);
   await kubectlOk(api.kubeconfigPath, ['apply', '-f', crdDir]);
-  await kubectlOk(api.kubeconfigPath, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  await kubectlOk(api.kubeconfigPath, [
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd',
+    '--all',
+  ]);
   return api;
 }
 
 /**
- * Stops the cluster's kube-apiserver and starts it again with the same flags (same port, same etcd),
- * as an API server upgrade or crash would. Returns once /readyz answers again.
+ * Kills the cluster's kube-apiserver and starts it again with the same flags (same port, same etcd),
+ * as after a crash. Returns once /readyz answers again.
  */
 export async function restartApiServer(api: KubeApiServer, downMs = 1_000): Promise<void> {
   const pidFile = path.join(api.dir, 'kube-apiserver.pid');
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
-  process.kill(pid, 'SIGTERM');
-  await waitFor(() => !isAlive(pid), { timeoutMs: 20_000, what: 'kube-apiserver to stop' });
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    .split('\0')
+    .filter((a) => a !== '');
+  // A crash rather than a graceful stop: a terminating kube-apiserver drains watches for up to a minute.
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => !isAlive(pid), { timeoutMs: 10_000, what: 'kube-apiserver to stop' });
   await sleep(downMs);
   const log = openSync(path.join(api.dir, 'kube-apiserver.log'), 'a');
   const [command, ...args] = argv;
@@ -196,7 +175,10 @@ export interface WaitOptions {
 }
 
 /** Polls `check` until it returns true (or a non-false value, which is returned). */
-export async function waitFor<T>(check: () => Promise<T | false> | T | false, options: WaitOptions): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | false> | T | false,
+  options: WaitOptions,
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   let lastError: unknown;
   for (;;) {
@@ -248,6 +230,8 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
-export function synced(obj: KubeObject | undefined): { status: string; reason?: string; message?: string } | undefined {
+export function synced(
+  obj: KubeObject | undefined,
+): { status: string; reason?: string; message?: string } | undefined {
   return obj?.status?.conditions?.find((c) => c.type === 'Synced');
 }

@@ -1,0 +1,149 @@
+// `meshpeer gateway`: runs a mesh gateway against a meshpeer server until SIGINT/SIGTERM.
+// Also holds the flag handling `meshpeer proxy` shares with it.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { RunningComponent } from '../dataplane/component-process.js';
+import { type Endpoint, formatEndpoint, parseEndpoint } from '../dataplane/endpoint.js';
+import { untilShutdownSignal } from '../dataplane/process.js';
+import { runGateway } from '../dataplane/run-gateway.js';
+import { invalid, isMeshpeerError } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { DEFAULT_HTTP_ADDR, normalizeHttpAddr } from './http-client.js';
+import { CliError } from './io.js';
+
+interface GatewayFlags extends ProcessFlags {
+  listen: Endpoint;
+  serviceName: string;
+  register?: boolean;
+  advertise?: Endpoint;
+  datacenter?: string;
+  serverGrpc?: Endpoint[];
+}
+
+export function gatewayCommand(): Command {
+  const command = new Command('gateway')
+    .description(
+      'Run a mesh gateway: accepts TLS connections and routes them by SNI, without terminating them, to ' +
+        'local services exported to the calling peer, to peer gateways (local mode) and, when ' +
+        'Mesh.Peering.PeerThroughMeshGateways is on, to the peering servers. Stateless: run any number.',
+    )
+    .addOption(
+      new Option('--listen <host:port>', 'address the gateway accepts connections on')
+        .argParser(endpointOption(true))
+        .default({ host: '127.0.0.1', port: 8443 }, '127.0.0.1:8443'),
+    )
+    .option('--service-name <name>', 'name the gateway registers under', 'mesh-gateway')
+    .option('--register', 'register as a Kind "mesh-gateway" service on start, deregister on stop')
+    .option(
+      '--advertise <host:port>',
+      'address peers and sidecars dial, when registering (default: --listen)',
+      endpointOption(false),
+    )
+    .option(
+      '--datacenter <dc>',
+      "this cluster's datacenter, as in server.<dc>.peering.<trust-domain> (default: the server's)",
+    )
+    .option(
+      '--server-grpc <host:port,...>',
+      "local servers' gRPC addresses, for peering streams through the gateway (default: --server's host, port 8502)",
+      endpointsOption,
+    );
+  return withProcessOptions(command).action(async (flags: GatewayFlags) => {
+    const settings = processSettings(flags, 'gateway');
+    await serveUntilSignal('mesh gateway', settings.logger, async () => {
+      const gateway = await runGateway({
+        ...settings,
+        listen: flags.listen,
+        serviceName: flags.serviceName,
+        register: flags.register ? { advertise: flags.advertise } : undefined,
+        datacenter: flags.datacenter,
+        localServers: flags.serverGrpc ?? [{ host: new URL(settings.server).hostname, port: 8502 }],
+      });
+      return { running: gateway, lines: [`mesh gateway listening on ${formatEndpoint(gateway.started)}`] };
+    });
+  });
+}
+
+// ---- shared with `meshpeer proxy` ----
+
+export interface ProcessFlags {
+  server?: string;
+  token?: string;
+  metrics?: Endpoint;
+  drainSeconds: number;
+  configTimeoutSeconds: number;
+  logLevel?: string;
+}
+
+/** The flags every data-plane process takes: where the server is, metrics, shutdown and logging. */
+export function withProcessOptions(command: Command): Command {
+  return command
+    .option(
+      '--server <url>',
+      `meshpeer server HTTP address (env MESHPEER_HTTP_ADDR; default ${DEFAULT_HTTP_ADDR})`,
+    )
+    .option('--token <token>', 'ACL token for the server API (env MESHPEER_HTTP_TOKEN)')
+    .option(
+      '--metrics <host:port>',
+      'serve Prometheus metrics at http://<host:port>/metrics',
+      endpointOption(true),
+    )
+    .option('--drain-seconds <n>', 'on SIGINT/SIGTERM, how long live connections may finish', seconds, 10)
+    .option(
+      '--config-timeout-seconds <n>',
+      'how long to wait for the first configuration from the server',
+      seconds,
+      120,
+    )
+    .option('--log-level <level>', 'trace, debug, info, warn or error (env MESHPEER_LOG_LEVEL)');
+}
+
+export function processSettings(flags: ProcessFlags, name: string) {
+  return {
+    server: normalizeHttpAddr(flags.server ?? process.env.MESHPEER_HTTP_ADDR ?? DEFAULT_HTTP_ADDR),
+    token: flags.token ?? process.env.MESHPEER_HTTP_TOKEN,
+    metrics: flags.metrics,
+    drainMs: flags.drainSeconds * 1000,
+    configTimeoutMs: flags.configTimeoutSeconds * 1000,
+    logger: createLogger({ name, level: flags.logLevel }),
+  };
+}
+
+/** Starts a component, prints where it listens, and stops it gracefully on SIGINT/SIGTERM. */
+export async function serveUntilSignal<T>(
+  what: string,
+  logger: Logger,
+  start: () => Promise<{ running: RunningComponent<T>; lines: string[] }>,
+): Promise<void> {
+  const { running, lines } = await start().catch((err: unknown) => {
+    throw isMeshpeerError(err) ? new CliError(`${what} did not start: ${err.message}`) : err;
+  });
+  for (const line of lines) process.stderr.write(`${line}\n`);
+  const signal = await untilShutdownSignal();
+  logger.info({ signal }, 'shutting down');
+  await running.stop();
+}
+
+/** A commander value parser from a domain parser: its `invalid` errors become usage errors (exit 2). */
+export function flagValue<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      if (isMeshpeerError(err)) throw new InvalidArgumentError(err.message);
+      throw err;
+    }
+  };
+}
+
+/** host:port; port 0 (any free port) only where the flag is a listen address. */
+export function endpointOption(listen: boolean): (value: string) => Endpoint {
+  return flagValue((value) => parseEndpoint(value, { allowZero: listen }));
+}
+
+const endpointsOption = flagValue((value: string) => value.split(',').map((v) => parseEndpoint(v)));
+
+const seconds = flagValue((value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw invalid(`expected a number of seconds, got "${value}"`);
+  return n;
+});

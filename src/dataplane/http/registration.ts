@@ -1,0 +1,53 @@
+// Registering a gateway or sidecar with the local agent API, and taking it away again on shutdown.
+import type { Endpoint } from '../endpoint.js';
+import type { ConsulApi } from './consul-api.js';
+
+export interface Registration {
+  id: string;
+  name: string;
+  kind: 'mesh-gateway' | 'connect-proxy';
+  address: Endpoint;
+  /** For a sidecar: the service it fronts, its app port and its upstreams. */
+  proxy?: {
+    destinationServiceName: string;
+    localServicePort?: number;
+    upstreams?: { destinationName: string; destinationPeer?: string; localBindPort: number }[];
+  };
+  meta?: Record<string, string>;
+}
+
+/** The agent registration body, in Consul's JSON shape. */
+export function registrationBody(r: Registration): Record<string, unknown> {
+  // Capitalised as Consul's Go structs spell them (Consul's JSON decoding accepts either case).
+  const address = { Address: r.address.host, Port: r.address.port };
+  return {
+    ID: r.id,
+    Name: r.name,
+    Kind: r.kind,
+    Address: r.address.host,
+    Port: r.address.port,
+    ...(r.kind === 'mesh-gateway' ? { TaggedAddresses: { lan: address, wan: address } } : {}),
+    ...(r.meta ? { Meta: r.meta } : {}),
+    ...(r.proxy
+      ? {
+          Proxy: {
+            DestinationServiceName: r.proxy.destinationServiceName,
+            ...(r.proxy.localServicePort ? { LocalServicePort: r.proxy.localServicePort } : {}),
+            Upstreams: (r.proxy.upstreams ?? []).map((u) => ({
+              DestinationName: u.destinationName,
+              ...(u.destinationPeer ? { DestinationPeer: u.destinationPeer } : {}),
+              LocalBindPort: u.localBindPort,
+            })),
+          },
+        }
+      : {}),
+  };
+}
+
+export async function register(api: ConsulApi, registration: Registration): Promise<void> {
+  await api.put('/v1/agent/service/register', registrationBody(registration));
+}
+
+export async function deregister(api: ConsulApi, id: string): Promise<void> {
+  await api.put(`/v1/agent/service/deregister/${encodeURIComponent(id)}`);
+}

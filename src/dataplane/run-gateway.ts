@@ -1,0 +1,74 @@
+// A mesh gateway as a process runs it: configuration from the server over HTTP, optionally
+// registered as a `mesh-gateway` service, optionally serving /metrics.
+import type { Logger } from '../shared/logger.js';
+import { type RunningComponent, runComponent } from './component-process.js';
+import type { Endpoint } from './endpoint.js';
+import { MeshGateway } from './gateway/index.js';
+import { ConsulApi, HttpGatewayConfigSource } from './http-config-source.js';
+
+export interface GatewayProcessOptions {
+  server: string;
+  token?: string;
+  listen: Endpoint;
+  serviceName: string;
+  /** Register as a mesh-gateway service at this address (default: the listen address). */
+  register?: { advertise?: Endpoint };
+  /** This cluster's datacenter; asked of the server (/v1/agent/self) when not given. */
+  datacenter?: string;
+  /** The local servers' gRPC addresses, for peering streams through the gateway. */
+  localServers: readonly Endpoint[];
+  metrics?: Endpoint;
+  drainMs: number;
+  configTimeoutMs?: number;
+  logger: Logger;
+}
+
+/** `started` is the address the gateway listens on. */
+export async function runGateway(options: GatewayProcessOptions): Promise<RunningComponent<Endpoint>> {
+  const api = new ConsulApi({ address: options.server, token: options.token });
+  const { localServers, logger, register } = options;
+  const datacenter =
+    options.datacenter ?? (await askDatacenter(api, options.configTimeoutMs ?? 30_000, logger));
+  const source = new HttpGatewayConfigSource({ api, datacenter, localServers, logger });
+  return runComponent({
+    api,
+    component: new MeshGateway({
+      config: source,
+      listen: options.listen,
+      logger,
+      configTimeoutMs: options.configTimeoutMs,
+    }),
+    stopWatching: () => source.stop(),
+    registration: (address) => {
+      if (!register) return undefined;
+      const advertise = register.advertise ?? address;
+      return {
+        // One ID per replica, so any number of them can be registered side by side.
+        id: `${options.serviceName}-${advertise.host}-${advertise.port}`,
+        name: options.serviceName,
+        kind: 'mesh-gateway',
+        address: advertise,
+      };
+    },
+    metrics: options.metrics,
+    drainMs: options.drainMs,
+    logger,
+  });
+}
+
+/** The server's datacenter, retried while the server is not up yet. */
+async function askDatacenter(api: ConsulApi, timeoutMs: number, logger: Logger): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, 5_000)) {
+    try {
+      return await api.datacenter();
+    } catch (err) {
+      if (Date.now() + delayMs > deadline) throw err;
+      logger.warn(
+        { err: (err as Error).message, retryInMs: delayMs },
+        'cannot ask the server for its datacenter yet',
+      );
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}

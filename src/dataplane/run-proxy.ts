@@ -1,0 +1,72 @@
+// A sidecar as a process runs it: configuration from the server over HTTP, optionally registered as
+// the service's `connect-proxy`, optionally serving /metrics.
+import type { IntentionAction } from '../config-entries/index.js';
+import type { Logger } from '../shared/logger.js';
+import { type RunningComponent, runComponent } from './component-process.js';
+import type { Endpoint } from './endpoint.js';
+import { ConsulApi, HttpProxyConfigSource } from './http-config-source.js';
+import { Sidecar, type SidecarAddresses, type UpstreamSpec } from './proxy/index.js';
+
+export interface ProxyProcessOptions {
+  server: string;
+  token?: string;
+  service: string;
+  listen: Endpoint;
+  /** The app's address; without it the sidecar has no inbound listener. */
+  app?: Endpoint;
+  upstreams: readonly UpstreamSpec[];
+  meshGatewayService: string;
+  defaultIntentionAction: IntentionAction;
+  /** Register as `<service>-sidecar-proxy` at this address (default: the listen address). */
+  register?: { advertise?: Endpoint };
+  metrics?: Endpoint;
+  drainMs: number;
+  configTimeoutMs?: number;
+  logger: Logger;
+}
+
+export async function runProxy(options: ProxyProcessOptions): Promise<RunningComponent<SidecarAddresses>> {
+  const api = new ConsulApi({ address: options.server, token: options.token });
+  const { service, upstreams, logger, register, app } = options;
+  const source = new HttpProxyConfigSource({
+    api,
+    service,
+    upstreams,
+    meshGatewayService: options.meshGatewayService,
+    defaultIntentionAction: options.defaultIntentionAction,
+    logger,
+  });
+  return runComponent({
+    api,
+    component: new Sidecar({
+      config: source,
+      inbound: app ? { listen: options.listen, app } : undefined,
+      upstreams,
+      logger,
+      configTimeoutMs: options.configTimeoutMs,
+    }),
+    stopWatching: () => source.stop(),
+    registration: (addresses) => {
+      if (!register || !addresses.inbound) return undefined;
+      const id = `${service}-sidecar-proxy`;
+      return {
+        id,
+        name: id,
+        kind: 'connect-proxy',
+        address: register.advertise ?? addresses.inbound,
+        proxy: {
+          destinationServiceName: service,
+          localServicePort: app?.port,
+          upstreams: addresses.upstreams.map(({ spec, address }) => ({
+            destinationName: spec.name,
+            destinationPeer: spec.peer,
+            localBindPort: address.port,
+          })),
+        },
+      };
+    },
+    metrics: options.metrics,
+    drainMs: options.drainMs,
+    logger,
+  });
+}
