@@ -187,9 +187,12 @@ export class Catalog {
           PeerName: peer,
         });
       }
+      // Drop the instance's checks the peer no longer sends, and node-level checks the node lost (every
+      // service on a node carries the same node checks, so the last one applied is current).
       const checkIDs = new Set(r.checks.map((c) => c.CheckID));
       for (const c of tx.list<HealthCheck>(CHECKS, nodeChecksPrefix(peer, node.Node))) {
-        if (c.value.ServiceID === r.service.ID && !checkIDs.has(c.value.CheckID)) tx.delete(CHECKS, c.key);
+        const ours = c.value.ServiceID === r.service.ID || c.value.ServiceID === '';
+        if (ours && !checkIDs.has(c.value.CheckID)) tx.delete(CHECKS, c.key);
       }
     }
     for (const node of touchedNodes) {

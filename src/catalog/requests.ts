@@ -32,7 +32,9 @@ export const serviceDefinitionSchema = z.object({
       z.preprocess(
         (v) =>
           v !== null && typeof v === 'object' && !Array.isArray(v)
-            ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k.charAt(0).toUpperCase() + k.slice(1), x]))
+            ? Object.fromEntries(
+                Object.entries(v).map(([k, x]) => [k.charAt(0).toUpperCase() + k.slice(1), x]),
+              )
             : v,
         z.object({ Address: z.string(), Port: port }),
       ),

@@ -6,7 +6,14 @@ import type { Demo } from '../demo/two-clusters.js';
 
 interface ImportedInstance {
   Node: { Node: string };
-  Service: { ID: string; Service: string; Address: string; Port: number; PeerName?: string; Meta: Record<string, string> };
+  Service: {
+    ID: string;
+    Service: string;
+    Address: string;
+    Port: number;
+    PeerName?: string;
+    Meta: Record<string, string>;
+  };
   Checks: Array<{ Status: string }>;
 }
 
@@ -31,25 +38,44 @@ export function demoCommand(): Command {
       };
       const { startDemo } = await import('../demo/two-clusters.js');
       const demo = await startDemo({ logLevel: o.logLevel, say });
-      try {
-        await report(demo, say);
-      } catch (err) {
+      const { startTraffic } = await import('../demo/traffic.js');
+      const { createLogger } = await import('../shared/logger.js');
+      let traffic: Awaited<ReturnType<typeof startTraffic>> | undefined;
+      const stopAll = async (): Promise<void> => {
+        await traffic?.stop();
         await demo.stop();
+      };
+      try {
+        say('starting a mesh gateway in each cluster, a sidecar for backend and one for frontend…');
+        traffic = await startTraffic(
+          demo.clusters,
+          demo.backendApp,
+          createLogger({ name: 'dataplane', level: o.logLevel }),
+        );
+        await report(demo, say);
+        await reportTraffic(traffic, say);
+      } catch (err) {
+        await stopAll();
         throw err;
       }
       if (o.once) {
-        await demo.stop();
+        await stopAll();
         say('demo verified; stopped both clusters');
         return;
       }
       const [c1, c2] = demo.clusters;
-      say(`\nrunning. Try:\n  curl '${c2.url}/v1/health/service/backend?peer=cluster-01'\n  MESHPEER_HTTP_ADDR=${c1.url} meshpeer peering list\nCtrl-C stops both clusters.`);
+      const up = traffic?.frontendUpstream;
+      say(
+        `\nrunning. Try:\n  curl '${c2.url}/v1/health/service/backend?peer=cluster-01'\n` +
+          `  curl http://${up?.host}:${up?.port}/   # as frontend in cluster-02, through both gateways\n` +
+          `  MESHPEER_HTTP_ADDR=${c1.url} meshpeer peering list\nCtrl-C stops both clusters.`,
+      );
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
           say('\nstopping…');
-          void demo.stop().then(resolve);
+          void stopAll().then(resolve);
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
@@ -62,7 +88,11 @@ async function report(demo: Demo, say: (line: string) => void): Promise<void> {
   const [c1, c2] = demo.clusters;
   let instances: ImportedInstance[] = [];
   await waitFor(async () => {
-    instances = (await call(c2.url, 'GET', '/v1/health/service/backend?peer=cluster-01')) as ImportedInstance[];
+    instances = (await call(
+      c2.url,
+      'GET',
+      '/v1/health/service/backend?peer=cluster-01',
+    )) as ImportedInstance[];
     return instances.length > 0;
   }, 15_000);
   say('\ncluster-02 sees, imported from peer cluster-01:');
@@ -83,5 +113,32 @@ async function report(demo: Demo, say: (line: string) => void): Promise<void> {
       `  ${cluster.name} -> ${p.Name}: ${p.State}; exports [${p.StreamStatus.ExportedServices.join(', ')}], ` +
         `imports [${p.StreamStatus.ImportedServices.join(', ')}]${p.Reason ? `; note: ${p.Reason}` : ''}`,
     );
+  }
+}
+
+async function reportTraffic(
+  traffic: import('../demo/traffic.js').DemoTraffic,
+  say: (line: string) => void,
+): Promise<void> {
+  const { callBackend, gatewayCounts } = await import('../demo/traffic.js');
+  const answer = await callBackend(traffic);
+  const counts = await gatewayCounts(traffic);
+  const fmt = (e: { host: string; port: number }): string => `${e.host}:${e.port}`;
+  const [gw1, gw2] = traffic.gateways;
+  say('\nfrontend (cluster-02) -> backend (cluster-01):');
+  say(`  answer: ${answer.trim()}`);
+  say('  path:');
+  say(`    frontend app -> frontend sidecar upstream ${fmt(traffic.frontendUpstream)} (cluster-02)`);
+  say(
+    `    -> mesh gateway ${gw2 ? fmt(gw2.address) : '?'} (cluster-02, local mode) -> mesh gateway ${gw1 ? fmt(gw1.address) : '?'} (cluster-01)`,
+  );
+  say(
+    `    -> backend sidecar ${fmt(traffic.backendSidecar)} (mTLS, intention frontend@cluster-02 allowed) -> backend app ${fmt(traffic.backendApp)}`,
+  );
+  for (const c of counts) {
+    const routes = Object.entries(c.routes)
+      .map(([r, n]) => `${r}=${n}`)
+      .join(', ');
+    say(`  ${c.cluster} gateway forwarded: ${routes || 'nothing'}`);
   }
 }

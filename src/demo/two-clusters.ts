@@ -2,6 +2,8 @@
 // exported to cluster-02. Used by `meshpeer demo`; everything it does goes through the public HTTP API,
 // as a user would.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningServer, startServer } from '../server/server.js';
@@ -15,6 +17,8 @@ export interface DemoCluster {
 
 export interface Demo {
   clusters: [DemoCluster, DemoCluster];
+  /** The `backend` application (plain HTTP on loopback) registered in cluster-01. */
+  backendApp: { host: string; port: number };
   stop(): Promise<void>;
 }
 
@@ -25,7 +29,9 @@ export interface DemoOptions {
 
 export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const started: DemoCluster[] = [];
+  let app: Server | undefined;
   const stop = async (): Promise<void> => {
+    if (app) await new Promise((r) => app?.close(r));
     for (const c of started.reverse()) {
       await c.server.stop();
       rmSync(c.dataDir, { recursive: true, force: true });
@@ -44,19 +50,29 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
         peering: { heartbeatMs: 2_000, timeoutMs: 10_000, redialMaxMs: 2_000 },
       });
       started.push({ name, server, url: `http://${server.httpAddress}`, dataDir });
-      opts.say(`started ${name}: HTTP http://${server.httpAddress}, gRPC ${server.grpcAddress}, data ${dataDir}`);
+      opts.say(
+        `started ${name}: HTTP http://${server.httpAddress}, gRPC ${server.grpcAddress}, data ${dataDir}`,
+      );
     }
     const [c1, c2] = started as [DemoCluster, DemoCluster];
 
+    app = createServer((req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end(`hello from backend in cluster-01 (you asked for ${req.url})\n`);
+    });
+    await new Promise<void>((r) => app?.listen(0, '127.0.0.1', r));
+    const backendApp = { host: '127.0.0.1', port: (app.address() as AddressInfo).port };
     await call(c1.url, 'PUT', '/v1/agent/service/register', {
       Name: 'backend',
       ID: 'backend-1',
-      Port: 9090,
-      Address: '127.0.0.1',
+      Port: backendApp.port,
+      Address: backendApp.host,
       Tags: ['v1'],
       Check: { Name: 'backend alive', Status: 'passing' },
     });
-    opts.say('cluster-01: registered service backend (backend-1, 127.0.0.1:9090)');
+    opts.say(
+      `cluster-01: started the backend app and registered it (backend-1, ${backendApp.host}:${backendApp.port})`,
+    );
     await call(c1.url, 'PUT', '/v1/config', {
       Kind: 'exported-services',
       Name: 'default',
@@ -64,7 +80,9 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     });
     opts.say('cluster-01: exported backend to peer cluster-02 (exported-services/default)');
 
-    const { PeeringToken } = (await call(c1.url, 'POST', '/v1/peering/token', { PeerName: 'cluster-02' })) as {
+    const { PeeringToken } = (await call(c1.url, 'POST', '/v1/peering/token', {
+      PeerName: 'cluster-02',
+    })) as {
       PeeringToken: string;
     };
     opts.say(`cluster-01: generated a peering token for cluster-02 (${PeeringToken.length} characters)`);
@@ -76,7 +94,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       return p.State === 'ACTIVE';
     }, 15_000);
     opts.say(`peering ACTIVE after ${Date.now() - t0} ms`);
-    return { clusters: [c1, c2], stop };
+    return { clusters: [c1, c2], backendApp, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -10,6 +10,7 @@ import {
   makeInformer,
 } from '@kubernetes/client-node';
 import type { Logger } from '../shared/logger.js';
+import { toKubeError } from './kube-api.js';
 import { ExponentialBackoff } from './work-queue.js';
 
 export type WatchEvent = 'add' | 'update' | 'delete';
@@ -114,7 +115,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     void failed?.stop();
     const delay = this.backoff.next(name);
     logger.warn(
-      { informer: name, err: err instanceof Error ? err.message : String(err), retryInMs: delay },
+      { informer: name, err: toKubeError(err, `watch ${name}`).message, retryInMs: delay },
       'watch failed; re-listing after a pause',
     );
     this.restartTimer = setTimeout(() => {

@@ -210,6 +210,12 @@ export function toKubeError(err: unknown, what: string): KubeError {
     const code: number = err.code;
     return new KubeError(`cannot ${what}: ${statusMessage(err.body) ?? `HTTP ${code}`}`, code);
   }
+  // A watch that got an HTTP error: client-node's Watch sets statusCode on a plain Error.
+  const statusCode: unknown =
+    err && typeof err === 'object' && 'statusCode' in err ? err.statusCode : undefined;
+  if (typeof statusCode === 'number' && err instanceof Error) {
+    return new KubeError(`cannot ${what}: HTTP ${statusCode} ${err.message}`, statusCode);
+  }
   const reason = err instanceof Error ? (causeCode(err) ?? err.message) : String(err);
   return new KubeError(`cannot ${what}: the Kubernetes API server is unreachable (${reason})`, undefined);
 }

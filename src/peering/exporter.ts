@@ -88,6 +88,7 @@ export function computeServiceExport(
         Name: c.Name,
         Status: c.Status,
         Output: c.Output,
+        ...(c.ServiceID === '' ? { ServiceID: '' } : {}),
       })),
     });
   }

@@ -34,6 +34,8 @@ export const exportedInstanceSchema = z.object({
         Name: z.string(),
         Status: status,
         Output: z.string().default(''),
+        /** '' for a node-level check (it applies to every service on the node); absent: the service's own. */
+        ServiceID: z.string().optional(),
       }),
     )
     .default([]),

@@ -509,9 +509,10 @@ function toRecords(p: ExportedServicePayload): InstanceRecord[] {
       Status: c.Status,
       Notes: '',
       Output: c.Output,
-      ServiceID: i.Service.ID,
-      ServiceName: p.Name,
-      ServiceTags: i.Service.Tags,
+      // A node-level check stays one: it belongs to the node, shared by its services.
+      ...(c.ServiceID === ''
+        ? { ServiceID: '', ServiceName: '', ServiceTags: [] }
+        : { ServiceID: i.Service.ID, ServiceName: p.Name, ServiceTags: i.Service.Tags }),
       Type: '',
     })),
   }));

@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { CLI } from '../support/meshpeer-process.js';
 
-function runCli(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -25,13 +28,19 @@ function runCli(args: string[], timeoutMs: number): Promise<{ code: number | nul
 }
 
 describe('meshpeer demo', () => {
-  it('peers two clusters and shows cluster-01’s exported backend in cluster-02', async () => {
+  it('peers two clusters, shows cluster-01’s exported backend in cluster-02 and calls it through both gateways', async () => {
     const r = await runCli(['demo', '--once'], 60_000);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/peering ACTIVE after \d+ ms/);
-    expect(r.stdout).toMatch(/cluster-02 sees, imported from peer cluster-01:\n\s+backend backend-1 .*PeerName cluster-01, passing/);
+    expect(r.stdout).toMatch(
+      /cluster-02 sees, imported from peer cluster-01:\n\s+backend backend-1 .*PeerName cluster-01, passing/,
+    );
     expect(r.stdout).toMatch(/cluster-01 -> cluster-02: ACTIVE; exports \[backend\]/);
     expect(r.stdout).toMatch(/cluster-02 -> cluster-01: ACTIVE; exports \[\], imports \[backend\]/);
+    // The request really crossed: answered by cluster-01's backend, through both gateways.
+    expect(r.stdout).toContain('answer: hello from backend in cluster-01 (you asked for /hello)');
+    expect(r.stdout).toMatch(/cluster-01 gateway forwarded: inbound=[1-9]/);
+    expect(r.stdout).toMatch(/cluster-02 gateway forwarded: outbound=[1-9]/);
     expect(r.stdout).toContain('demo verified');
   });
 

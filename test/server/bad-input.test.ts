@@ -278,6 +278,7 @@ class Fuzzer {
       () => 'é/..%2F?#&=',
       () => '\u0000\u0001\u001f',
       () => '\ud83d\ude00\u200b\uffff',
+      () => 'lone \ud800 surrogate',
       () => '__proto__',
       () => 'constructor',
       () => 'passing',
@@ -401,7 +402,8 @@ class Fuzzer {
 
   segment(): string {
     return this.pick([
-      () => encodeURIComponent(this.string()),
+      // Percent-encode the UTF-8 bytes (a lone surrogate becomes U+FFFD, as any client sends it).
+      () => [...Buffer.from(this.string())].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''),
       () => this.pick(['%', '%ff', '%E2%82', '..', '.', '%2F', '%00', 'a%20b', '*']),
       () => 'y'.repeat(this.int(3000)),
     ])();
