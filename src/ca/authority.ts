@@ -60,10 +60,15 @@ export class CertificateAuthority {
     return peeringServerName(this.datacenter, this.root.trustDomain);
   }
 
+  /** When a leaf handed out is replaced by a new one (mid-way through its renewal window). */
+  leafRenewalAt(leaf: IssuedCert): Date {
+    return renewAt(leaf, () => 0.5);
+  }
+
   /** A leaf for a service, reused until it is due for renewal. */
   async leaf(service: string): Promise<IssuedCert> {
     const cached = this.leaves.get(service);
-    if (cached !== undefined && renewAt(cached, () => 0.5) > new Date()) return cached;
+    if (cached !== undefined && this.leafRenewalAt(cached) > new Date()) return cached;
     const issued = await issueLeaf(this.root, { service, datacenter: this.datacenter });
     this.leaves.set(service, issued);
     return issued;

@@ -263,7 +263,8 @@ describe('cluster peering on Kubernetes, end to end', () => {
     const indexes = async (): Promise<number[]> =>
       Promise.all(
         ['mesh/mesh', 'exported-services/default'].map(
-          async (path) => (await api<{ ModifyIndex: number }>(`${s1!.url}/v1/config/${path}`)).body.ModifyIndex,
+          async (path) =>
+            (await api<{ ModifyIndex: number }>(`${s1!.url}/v1/config/${path}`)).body.ModifyIndex,
         ),
       );
     const before = await indexes();
@@ -316,14 +317,15 @@ describe('cluster peering on Kubernetes, end to end', () => {
 
   it('a controller killed with SIGKILL in the middle of a reconcile converges once restarted', async () => {
     await kubectlOk(kc1, ['apply', '-f', '-'], acceptorNamed('cluster-04', 'token-04'));
-    // Kill as soon as the server has a peering for it: the controller is between generating the token
-    // and writing the Secret and the status.
+    // Freeze the controller as soon as the server has a peering for it (it is then between generating
+    // the token and writing the Secret and the status), look, and kill it.
     await waitFor(async () => (await peeringOn(s1!, 'cluster-04')) !== undefined, {
       what: 'the token to be generated',
       intervalMs: 2,
     });
-    await c1.stop('SIGKILL');
+    process.kill(c1.pid, 'SIGSTOP');
     const statusAtKill = (await getJson(kc1, ['peeringacceptor', 'cluster-04']))?.status;
+    await c1.stop('SIGKILL');
 
     c1 = await controllerFor(kc1, s1!);
     controllers.push(c1);

@@ -428,12 +428,14 @@ async function sendAll(
   const worker = async (): Promise<void> => {
     while (next < reqs.length) {
       const r = reqs[next++]!;
+      const t0 = Date.now();
       try {
         const res = await request(`${url}${r.path}`, {
           method: r.method,
           ...(r.body !== undefined ? { body: r.body } : {}),
           signal: AbortSignal.timeout(10_000),
         });
+        if (process.env.FUZZ_SLOW && Date.now() - t0 > 200) console.log('SLOW', Date.now() - t0, r.method, r.path.slice(0, 150), res.status);
         if (res.status >= 500 || res.status === 0) failures.push({ ...r, status: res.status, text: res.text });
       } catch (err) {
         failures.push({ ...r, status: 0, text: String(err) });

@@ -4,7 +4,11 @@ import type { CertificateAuthority } from '../../ca/authority.js';
 import { CA_TABLE } from '../../ca/authority.js';
 import { blockingRead } from '../blocking.js';
 import type { ApiDeps } from '../deps.js';
+import { blockingParams, type Query } from '../params.js';
 import { route } from '../route-table.js';
+
+/** A leaf's index: its issue time in seconds, so a renewed leaf always has a larger one. */
+const leafIndex = (leaf: { validAfter: string }): number => Math.floor(Date.parse(leaf.validAfter) / 1000);
 
 export function connectRoutes(ca: CertificateAuthority) {
   return (app: FastifyInstance, d: ApiDeps): void => {
@@ -13,10 +17,30 @@ export function connectRoutes(ca: CertificateAuthority) {
     });
 
     route(app, '/v1/agent/connect/ca/leaf/:service', {
+      // Blocking like Consul's: with ?index= equal to the current leaf's, the answer waits until the
+      // leaf is due for renewal (or the CA changes, or wait elapses) and then carries the new leaf.
       GET: async (req, reply) => {
         const { service } = req.params as { service: string };
-        const leaf = await ca.leaf(service);
-        void reply.header('X-Consul-Index', String(d.store.maxIndex([CA_TABLE])));
+        const { index, waitMs } = blockingParams(req.query as Query);
+        let leaf = await ca.leaf(service);
+        if (index !== undefined && index >= leafIndex(leaf)) {
+          const untilRenewal = Math.max(0, ca.leafRenewalAt(leaf).getTime() - Date.now());
+          const abort = new AbortController();
+          const onClose = (): void => abort.abort();
+          reply.raw.once('close', onClose);
+          try {
+            await d.store.waitForChange(
+              [CA_TABLE],
+              d.store.maxIndex([CA_TABLE]),
+              Math.min(waitMs, untilRenewal + 10),
+              abort.signal,
+            );
+          } finally {
+            reply.raw.off('close', onClose);
+          }
+          leaf = await ca.leaf(service);
+        }
+        void reply.header('X-Consul-Index', String(leafIndex(leaf)));
         return {
           SerialNumber: leaf.serialNumber,
           CertPEM: leaf.certPem,
