@@ -13,19 +13,30 @@ export async function blockingRead<T>(
 ): Promise<T> {
   const { index, waitMs } = blockingParams(req.query as Query);
   if (index !== undefined && index > 0 && store.maxIndex(tables) <= index) {
-    const abort = new AbortController();
-    const onClose = (): void => abort.abort();
-    reply.raw.once('close', onClose);
-    try {
-      const jitter = Math.floor(Math.random() * (waitMs / 16));
-      await store.waitForChange(tables, index, waitMs + jitter, abort.signal);
-    } finally {
-      reply.raw.off('close', onClose);
-    }
+    const jitter = Math.floor(Math.random() * (waitMs / 16));
+    await waitUntilChangeOrClose(store, reply, tables, index, waitMs + jitter);
   }
   const result = compute();
   void reply.header('X-Consul-Index', String(store.maxIndex(tables)));
   void reply.header('X-Consul-KnownLeader', 'true');
   void reply.header('X-Consul-LastContact', '0');
   return result;
+}
+
+/** Waits for the tables to pass afterIndex, for at most timeoutMs, or until the client goes away. */
+export async function waitUntilChangeOrClose(
+  store: Store,
+  reply: FastifyReply,
+  tables: readonly string[],
+  afterIndex: number,
+  timeoutMs: number,
+): Promise<void> {
+  const abort = new AbortController();
+  const onClose = (): void => abort.abort();
+  reply.raw.once('close', onClose);
+  try {
+    await store.waitForChange(tables, afterIndex, timeoutMs, abort.signal);
+  } finally {
+    reply.raw.off('close', onClose);
+  }
 }

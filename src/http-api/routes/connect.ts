@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { CertificateAuthority } from '../../ca/authority.js';
 import { CA_TABLE } from '../../ca/authority.js';
-import { blockingRead } from '../blocking.js';
+import { blockingRead, waitUntilChangeOrClose } from '../blocking.js';
 import type { ApiDeps } from '../deps.js';
 import { blockingParams, type Query } from '../params.js';
 import { route } from '../route-table.js';
@@ -25,19 +25,13 @@ export function connectRoutes(ca: CertificateAuthority) {
         let leaf = await ca.leaf(service);
         if (index !== undefined && index >= leafIndex(leaf)) {
           const untilRenewal = Math.max(0, ca.leafRenewalAt(leaf).getTime() - Date.now());
-          const abort = new AbortController();
-          const onClose = (): void => abort.abort();
-          reply.raw.once('close', onClose);
-          try {
-            await d.store.waitForChange(
-              [CA_TABLE],
-              d.store.maxIndex([CA_TABLE]),
-              Math.min(waitMs, untilRenewal + 10),
-              abort.signal,
-            );
-          } finally {
-            reply.raw.off('close', onClose);
-          }
+          await waitUntilChangeOrClose(
+            d.store,
+            reply,
+            [CA_TABLE],
+            d.store.maxIndex([CA_TABLE]),
+            Math.min(waitMs, untilRenewal + 10),
+          );
           leaf = await ca.leaf(service);
         }
         void reply.header('X-Consul-Index', String(leafIndex(leaf)));
