@@ -191,6 +191,7 @@ export class ReplicationSession {
       full = JSON.stringify(gateway ?? null) !== JSON.stringify(this.gateway ?? null);
     }
     let namesChanged = false;
+    const T0 = performance.now();
     if (full) {
       this.gateway = localMeshGateway(catalog);
       const snapshot = computeExport(catalog, config, this.peer, trustDomain, this.gateway);
@@ -211,6 +212,7 @@ export class ReplicationSession {
         this.sendService(name, payload);
       }
     }
+    if (full) this.deps.logger.info({ ms: performance.now() - T0, n: this.sent.size }, 'DEBUG full export');
     this.exportCursor = index;
     this.exportEntryIndex = entryIndex;
     this.status.warnings = this.sent.size > 0 && this.gateway === undefined ? [NO_GATEWAY_WARNING] : [];
@@ -336,7 +338,9 @@ export class ReplicationSession {
    * so only the culprit is NACKed.
    */
   private async applyBatch(batch: ReplicationMessage_Response[]): Promise<void> {
+    const T0 = performance.now();
     const prepared = batch.map((r) => ({ r, ...this.prepare(r) }));
+    const T1 = performance.now();
     const ops = prepared.filter((p) => p.op !== undefined);
     if (ops.length > 0) {
       try {
@@ -354,6 +358,7 @@ export class ReplicationSession {
         }
       }
     }
+    this.deps.logger.info({ n: batch.length, prep: T1 - T0, write: performance.now() - T1 }, 'DEBUG batch');
     if (this.ended) return;
     for (const { r, error } of prepared) {
       if (error !== undefined) {

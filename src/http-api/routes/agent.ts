@@ -68,7 +68,7 @@ export function agentRoutes(app: FastifyInstance, d: ApiDeps): void {
   });
 
   route(app, '/v1/agent/metrics', {
-    GET: async (req, reply) => {
+    GET: async (_req, reply) => {
       void reply.type(d.metrics.registry.contentType);
       return d.metrics.registry.metrics();
     },
