@@ -1,7 +1,7 @@
 // Control-plane benchmark against a real `meshpeer server` (SQLite store, the default): registrations/s
 // and reads/s over HTTP at 1k, 10k and 100k registered instances, RSS per instance above the
 // baseline, idle CPU and wake-up latency of 1,000 blocking queries. Prints a table and the targets.
-//   npm run build && node dist/bench/control-plane.js [--max 100000] [--concurrency 64]
+//   npm run build && node dist/bench/control-plane.js [--max 100000] [--concurrency 64] [--wake-rounds 5]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
@@ -63,7 +63,7 @@ export async function main(options: ControlPlaneOptions = {}): Promise<ControlPl
   const sizes = (options.sizes ?? [1000, 10_000, 100_000]).filter((n) => n <= max);
   const concurrency = options.concurrency ?? args.concurrency ?? 64;
   const watchers = options.watchers ?? 1000;
-  const wakeRounds = options.wakeRounds ?? 5;
+  const wakeRounds = options.wakeRounds ?? args.wakeRounds ?? 5;
   const phaseTimeMs = options.phaseTimeMs ?? 60_000;
   const readTimeMs = options.readTimeMs ?? 4000;
 
@@ -243,7 +243,8 @@ async function wakeUpLatency(
       const body = JSON.stringify({
         Node: 'watched-node',
         Address: '10.255.0.1',
-        Service: { ID: `watched-${round}`, Service: 'watched', Port: 9000 + round },
+        // One instance whose port changes each round: the watched result keeps its size.
+        Service: { ID: 'watched-1', Service: 'watched', Port: 9000 + round },
       });
       const ack = await writer.request('PUT', '/v1/catalog/register', body);
       if (ack.status !== 200) throw new Error(`write failed: ${ack.status} ${ack.body}`);
@@ -492,12 +493,13 @@ function print(r: ControlPlaneResult, concurrency: number): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-function parseArgs(argv: string[]): { max?: number; concurrency?: number } {
-  const out: { max?: number; concurrency?: number } = {};
+function parseArgs(argv: string[]): { max?: number; concurrency?: number; wakeRounds?: number } {
+  const out: { max?: number; concurrency?: number; wakeRounds?: number } = {};
   for (let i = 0; i < argv.length; i++) {
     const v = Number(argv[i + 1]);
     if (argv[i] === '--max' && Number.isFinite(v)) out.max = v;
     if (argv[i] === '--concurrency' && Number.isFinite(v)) out.concurrency = v;
+    if (argv[i] === '--wake-rounds' && Number.isFinite(v)) out.wakeRounds = v;
   }
   return out;
 }

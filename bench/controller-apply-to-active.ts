@@ -10,7 +10,6 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = `${ROOT}dist/src/cli/main.js`;
-const COMMAND = `${ROOT}dist/src/cli/controller-command.js`;
 
 interface Cluster {
   name: string;
@@ -104,13 +103,7 @@ async function startServer(datacenter: string): Promise<string> {
 
 async function startController(kubeconfig: string, server: string): Promise<void> {
   const args = ['--kubeconfig', kubeconfig, '--server', server];
-  const help = await exec(process.execPath, [CLI, '--help']);
-  if (/^\s+controller\b/m.test(help)) {
-    await startNode([CLI, 'controller', ...args]);
-  } else {
-    const entry = `import { controllerCommand } from ${JSON.stringify(COMMAND)}; await controllerCommand().parseAsync(process.argv.slice(1), { from: 'user' });`;
-    await startNode(['--input-type=module', '-e', entry, '--', ...args]);
-  }
+  await startNode([CLI, 'controller', ...args]);
 }
 
 async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {

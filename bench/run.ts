@@ -22,7 +22,9 @@ export async function runAll(only: readonly string[] = []): Promise<number> {
     .filter((name) => only.length === 0 || only.includes(name))
     .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   if (candidates.length === 0) {
-    process.stderr.write(`no benchmark modules${only.length ? ` named ${only.join(', ')}` : ''} in ${here}\n`);
+    process.stderr.write(
+      `no benchmark modules${only.length ? ` named ${only.join(', ')}` : ''} in ${here}\n`,
+    );
     return 1;
   }
   let failures = 0;

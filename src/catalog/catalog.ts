@@ -101,8 +101,7 @@ export class Catalog {
         const key = checkKey('', req.Node, req.CheckID);
         const check = tx.get<HealthCheck>(CHECKS, key)?.value;
         if (check !== undefined && tx.delete(CHECKS, key)) this.noteCheck(tx, req.Node, check);
-      }
-      else this.deleteNode(tx, '', req.Node);
+      } else this.deleteNode(tx, '', req.Node);
     });
     return index;
   }
@@ -176,7 +175,8 @@ export class Catalog {
         touchedNodes.add(node);
       }
     }
-    for (const r of wanted.values()) {
+    for (const [key, r] of wanted) {
+      const existed = tx.get(SERVICES, key) !== undefined;
       const node: CatalogNode = { ...r.node, PeerName: peer };
       putIfChanged(tx, NODES, nodeKey(peer, node.Node), node);
       this.putService(tx, peer, node.Node, { ...r.service, PeerName: peer });
@@ -188,7 +188,10 @@ export class Catalog {
         });
       }
       // Drop the instance's checks the peer no longer sends, and node-level checks the node lost (every
-      // service on a node carries the same node checks, so the last one applied is current).
+      // service on a node carries the same node checks, so the last one applied is current). A new
+      // instance has no old checks, and when a node loses a node check the peer re-sends every instance
+      // on it, existing ones included: only those need the scan (it is O(checks on the node)).
+      if (!existed) continue;
       const checkIDs = new Set(r.checks.map((c) => c.CheckID));
       for (const c of tx.list<HealthCheck>(CHECKS, nodeChecksPrefix(peer, node.Node))) {
         const ours = c.value.ServiceID === r.service.ID || c.value.ServiceID === '';
@@ -318,9 +321,74 @@ export class Catalog {
     return out;
   }
 
+  /**
+   * Every local service's instances with their checks, by service name, in healthService's order — one
+   * pass over each table. Exporting a whole catalog with healthService per name would cost O(checks on
+   * the node) per instance, as checks are keyed by node.
+   */
+  localHealthByService(): Map<string, ServiceHealth[]> {
+    const local = peerPrefix('');
+    const nodes = new Map<string, CatalogNode & { CreateIndex: number; ModifyIndex: number }>();
+    this.store.forEach<CatalogNode>(NODES, local, (e) => {
+      nodes.set(e.value.Node, stamp(e));
+    });
+    // Per node: its node-level checks and each service's checks, each list in key (CheckID) order.
+    type Stamped = HealthCheck & { CreateIndex: number; ModifyIndex: number };
+    const checks = new Map<string, { node: Stamped[]; services: Map<string, Stamped[]> }>();
+    this.store.forEach<HealthCheck>(CHECKS, local, (e) => {
+      let c = checks.get(e.value.Node);
+      if (c === undefined) {
+        c = { node: [], services: new Map() };
+        checks.set(e.value.Node, c);
+      }
+      if (e.value.ServiceID === '') {
+        c.node.push(stamp(e));
+        return;
+      }
+      let list = c.services.get(e.value.ServiceID);
+      if (list === undefined) {
+        list = [];
+        c.services.set(e.value.ServiceID, list);
+      }
+      list.push(stamp(e));
+    });
+    const out = new Map<string, ServiceHealth[]>();
+    this.store.forEach<ServiceInstance>(SERVICES, local, (e) => {
+      const node = nodes.get(nodeOf(e, ''));
+      if (node === undefined) return;
+      const c = checks.get(node.Node);
+      const own = c?.services.get(e.value.ID) ?? [];
+      const shared = c?.node ?? [];
+      // Merge the two sorted lists, as withHealth's single ordered scan returns them.
+      const merged: Stamped[] = [];
+      let i = 0;
+      let j = 0;
+      while (i < own.length || j < shared.length) {
+        const a = own[i];
+        const b = shared[j];
+        if (b === undefined || (a !== undefined && encodeURIComponent(a.CheckID) < encodeURIComponent(b.CheckID))) {
+          merged.push(a!);
+          i++;
+        } else {
+          merged.push(b);
+          j++;
+        }
+      }
+      let list = out.get(e.value.Service);
+      if (list === undefined) {
+        list = [];
+        out.set(e.value.Service, list);
+      }
+      list.push({ Node: node, Service: stamp(e), Checks: merged });
+    });
+    return out;
+  }
+
   /** GET /v1/health/connect/:name: the proxies (and native services) that front `name`. */
   healthConnect(name: string, query: ServiceQuery = {}): ServiceHealth[] {
     const peer = query.peer ?? '';
+    // An imported service fronts itself (it is reached through the peer's mesh gateway): no index needed.
+    if (peer !== '') return this.healthService(name, query).filter((h) => h.Service.Kind === '');
     const out: ServiceHealth[] = [];
     this.store.forEach<string>(CONNECT, serviceNamePrefix(peer, name), (c) => {
       const [, node, id] = c.key.slice(peerPrefix(peer).length).split('/').map(decodeURIComponent);
@@ -487,11 +555,12 @@ function toInstance(s: ServiceDefinition): ServiceInstance {
 }
 
 /**
- * The service a connect-proxy fronts; native Connect services front themselves, and so do services
- * imported from a peer (they are reached through the peer's mesh gateway).
+ * The service a connect-proxy fronts; native Connect services front themselves. Imported services front
+ * themselves too, but healthConnect answers them from SERVICES: they get no CONNECT entry (one row less
+ * per imported instance to write).
  */
 function connectDestination(s: ServiceInstance): string | undefined {
-  if (s.PeerName !== undefined && s.PeerName !== '') return s.Kind === '' ? s.Service : undefined;
+  if (s.PeerName !== undefined && s.PeerName !== '') return undefined;
   if (s.Kind === 'connect-proxy') {
     const dest = s.Proxy?.DestinationServiceName;
     return typeof dest === 'string' && dest !== '' ? dest : undefined;

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The `meshpeer` executable: every subcommand, with process I/O.
+import { controllerCommand } from './controller-command.js';
 import { demoCommand } from './demo-command.js';
 import { gatewayCommand } from './gateway-command.js';
-import { proxyCommand } from './proxy-command.js';
 import { processIo } from './io.js';
+import { proxyCommand } from './proxy-command.js';
 import { run } from './run.js';
 import { serverCommand } from './server-command.js';
 
@@ -14,5 +15,5 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 process.exitCode = await run(process.argv.slice(2), processIo(), {
-  extraCommands: [serverCommand(), demoCommand(), gatewayCommand(), proxyCommand()],
+  extraCommands: [serverCommand(), controllerCommand(), demoCommand(), gatewayCommand(), proxyCommand()],
 });

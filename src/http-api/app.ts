@@ -72,7 +72,7 @@ export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = []): Fas
     deps.logger.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
   });
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', { config: { routeName: '/metrics' } }, async (_req, reply) => {
     void reply.type(deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();
   });

@@ -12,12 +12,15 @@ export async function blockingRead<T>(
   compute: () => T,
 ): Promise<T> {
   const { index, waitMs } = blockingParams(req.query as Query);
+  let waited = false;
   if (index !== undefined && index > 0 && store.maxIndex(tables) <= index) {
     const jitter = Math.floor(Math.random() * (waitMs / 16));
     await waitUntilChangeOrClose(store, reply, tables, index, waitMs + jitter);
+    waited = true;
   }
-  const result = compute();
-  void reply.header('X-Consul-Index', String(store.maxIndex(tables)));
+  const current = store.maxIndex(tables);
+  const result = waited ? sharedAnswer(store, req, reply, current, compute) : compute();
+  void reply.header('X-Consul-Index', String(current));
   void reply.header('X-Consul-KnownLeader', 'true');
   void reply.header('X-Consul-LastContact', '0');
   return result;
@@ -39,4 +42,54 @@ export async function waitUntilChangeOrClose(
   } finally {
     reply.raw.off('close', onClose);
   }
+}
+
+// One commit often wakes many watchers asking the same question (every sidecar of a service watching
+// its upstream). The first woken computes the answer; the others woken in the same turn of the event
+// loop reuse it, and its JSON. An answer depends on the watched tables, whose index is in the key, and
+// the cache is emptied every turn, so nothing older than the turn is ever served.
+const answers = new WeakMap<Store, Map<string, { index: number; result: unknown }>>();
+const json = new WeakMap<object, string>();
+
+function sharedAnswer<T>(
+  store: Store,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  index: number,
+  compute: () => T,
+): T {
+  let turn = answers.get(store);
+  if (turn === undefined) {
+    const fresh = new Map<string, { index: number; result: unknown }>();
+    answers.set(store, fresh);
+    setImmediate(() => answers.delete(store));
+    turn = fresh;
+  }
+  const key = `${req.method} ${req.url.split('?')[0]}?${questionOf(req.query as Query)}`;
+  let hit = turn.get(key);
+  if (hit === undefined || hit.index !== index) {
+    hit = { index, result: compute() };
+    turn.set(key, hit);
+  }
+  void reply.serializer(serializeOnce);
+  return hit.result as T;
+}
+
+/** The query without the blocking parameters, in a stable order. */
+function questionOf(q: Query): string {
+  return Object.keys(q)
+    .filter((k) => k !== 'index' && k !== 'wait')
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(q[k])}`)
+    .join('&');
+}
+
+function serializeOnce(payload: unknown): string {
+  if (payload === null || typeof payload !== 'object') return JSON.stringify(payload);
+  let text = json.get(payload);
+  if (text === undefined) {
+    text = JSON.stringify(payload);
+    json.set(payload, text);
+  }
+  return text;
 }

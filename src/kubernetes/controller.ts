@@ -62,6 +62,8 @@ export class ControllerManager {
   private peeringWatch: PeeringWatch | undefined;
   private readonly logger: Logger;
   private running = false;
+  /** Which start() is current: a start() overtaken by stop() and a new start() must not finish. */
+  private runId = 0;
 
   constructor(private readonly options: ControllerManagerOptions) {
     this.logger = options.logger;
@@ -71,6 +73,7 @@ export class ControllerManager {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    const runId = ++this.runId;
     const { kubeConfig, namespace } = this.options;
     const kube = this.options.kube ?? new ClientNodeKubeApi(kubeConfig);
     const deps: ReconcilerDeps = {
@@ -126,7 +129,7 @@ export class ControllerManager {
       for (let i = 0; i < workers; i++) loop.workers.push(this.work(loop));
     }
     await Promise.all([...this.loops.map((l) => l.informer.start()), this.secrets.start()]);
-    if (this.running) {
+    if (this.running && runId === this.runId) {
       this.peeringWatch = new PeeringWatch({
         server: this.options.server,
         onChange: (names) => this.wakePeeringResources(new Set(names)),

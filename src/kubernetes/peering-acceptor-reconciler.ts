@@ -3,7 +3,9 @@
 // gone from the server, the Secret's name or key changed, the Secret was deleted, or the
 // peering-version annotation was raised; never because someone edited the Secret's content.
 import {
+  assertSecretNotShared,
   failed,
+  type Observed,
   parseSpec,
   parseSpecOrUndefined,
   parseStatus,
@@ -50,11 +52,16 @@ export class PeeringAcceptorReconciler implements Reconciler {
     await ensureFinalizer(kube, this.kind, acceptor);
 
     let next: PeeringStatus = status;
+    const seen: Observed = {};
     const failure = await attempt(async () => {
-      next = await this.sync(acceptor, status);
+      next = await this.sync(acceptor, status, seen);
     });
     if (failure) {
-      next = { ...status, conditions: withSynced(status.conditions, failed(failure), this.now()) };
+      next = {
+        ...status,
+        ...(seen.state ? { peeringState: seen.state } : {}),
+        conditions: withSynced(status.conditions, failed(failure), this.now()),
+      };
     }
     return finishReconcile(this.deps, this.kind, acceptor, status, withConditions(next), failure, {
       requeueAfterMs: this.deps.statusIntervalMs,
@@ -62,13 +69,19 @@ export class PeeringAcceptorReconciler implements Reconciler {
   }
 
   /** Makes sure a usable token is in the Secret; returns the status that describes the result. */
-  private async sync(acceptor: CustomResource, status: PeeringStatus): Promise<PeeringStatus> {
+  private async sync(
+    acceptor: CustomResource,
+    status: PeeringStatus,
+    seen: Observed,
+  ): Promise<PeeringStatus> {
     const { server, kube, events } = this.deps;
     const { name, namespace = 'default' } = acceptor.metadata;
     const ref = parseSpec(acceptor).peer.secret;
     const version = requestedVersion(acceptor);
+    await assertSecretNotShared(kube, this.kind, acceptor, ref.name);
 
     const peering = await server.readPeering(name);
+    if (peering?.State) seen.state = peering.State;
     const secret = await kube.getSecret(namespace, ref.name);
     const why = regenerationReason(peering, status, ref, secret !== undefined, version);
 

@@ -1,6 +1,7 @@
 // What the two peering resources share: reading their spec, status and version annotation, and the
 // words their Synced condition uses.
 import { describeZodError } from '../shared/zod-message.js';
+import type { KubeApi } from './kube-api.js';
 import {
   type CustomResource,
   type PeeringSpec,
@@ -8,10 +9,16 @@ import {
   peeringSpecSchema,
   peeringStatusSchema,
   peeringVersion,
+  type ResourceKind,
   SECRET_BACKEND_KUBERNETES,
 } from './resources.js';
 import type { Peering } from './server-client.js';
 import { Reason, ReconcileError } from './status.js';
+
+/** What a reconcile saw of the peering before it failed, so the status still shows it. */
+export interface Observed {
+  state?: string;
+}
 
 export function parseStatus(raw: unknown): PeeringStatus {
   const result = peeringStatusSchema.safeParse(raw ?? {});
@@ -66,4 +73,37 @@ export function streamSummary(peering: Peering | undefined): string {
   const exported = peering?.StreamStatus?.ExportedServices?.length ?? 0;
   if (!peering?.StreamStatus || (imported === 0 && exported === 0)) return '';
   return `, importing ${imported} and exporting ${exported} service${imported + exported === 1 ? '' : 's'}`;
+}
+
+/**
+ * Two acceptors (or two dialers) of one namespace must not share a Secret: each would overwrite the
+ * other's token. The oldest keeps it; a later one is refused until it names another Secret.
+ */
+export async function assertSecretNotShared(
+  kube: KubeApi,
+  kind: ResourceKind,
+  obj: CustomResource,
+  secretName: string,
+): Promise<void> {
+  const { items } = await kube.listResources(kind, obj.metadata.namespace);
+  const mine = age(obj);
+  const holder = items.find((other) => {
+    if (other.metadata.name === obj.metadata.name) return false;
+    if (parseSpecOrUndefined(other)?.peer.secret.name !== secretName) return false;
+    const theirs = age(other);
+    return theirs < mine || (theirs === mine && other.metadata.name < obj.metadata.name);
+  });
+  if (holder) {
+    throw new ReconcileError(
+      Reason.InvalidSecret,
+      `Secret ${secretName} is already used by ${kind.kind} ${holder.metadata.name} in this namespace; ` +
+        'give each its own Secret',
+      { retry: false },
+    );
+  }
+}
+
+function age(obj: CustomResource): string {
+  const created = obj.metadata.creationTimestamp;
+  return typeof created === 'string' ? created : '';
 }

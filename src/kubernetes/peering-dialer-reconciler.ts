@@ -3,7 +3,9 @@
 // the server, the Secret changed (its resourceVersion, or it was missing and is back), or the
 // peering-version annotation was raised.
 import {
+  assertSecretNotShared,
   failed,
+  type Observed,
   parseSpec,
   parseStatus,
   requestedVersion,
@@ -49,11 +51,16 @@ export class PeeringDialerReconciler implements Reconciler {
     await ensureFinalizer(kube, this.kind, dialer);
 
     let next: PeeringStatus = status;
+    const seen: Observed = {};
     const failure = await attempt(async () => {
-      next = await this.sync(dialer, status);
+      next = await this.sync(dialer, status, seen);
     });
     if (failure) {
-      next = { ...status, conditions: withSynced(status.conditions, failed(failure), this.now()) };
+      next = {
+        ...status,
+        ...(seen.state ? { peeringState: seen.state } : {}),
+        conditions: withSynced(status.conditions, failed(failure), this.now()),
+      };
     }
     return finishReconcile(this.deps, this.kind, dialer, status, withConditions(next), failure, {
       requeueAfterMs: this.deps.statusIntervalMs,
@@ -61,16 +68,18 @@ export class PeeringDialerReconciler implements Reconciler {
   }
 
   /** Establishes when needed; returns the status that describes the result. */
-  private async sync(dialer: CustomResource, status: PeeringStatus): Promise<PeeringStatus> {
+  private async sync(dialer: CustomResource, status: PeeringStatus, seen: Observed): Promise<PeeringStatus> {
     const { server, kube, events } = this.deps;
     const { name, namespace = 'default' } = dialer.metadata;
     const ref = parseSpec(dialer).peer.secret;
     const version = requestedVersion(dialer);
+    await assertSecretNotShared(kube, this.kind, dialer, ref.name);
 
     const secret = await kube.getSecret(namespace, ref.name);
     const token = readToken(secret, namespace, ref);
     const secretVersion = secret?.metadata?.resourceVersion ?? '';
     const peering = await server.readPeering(name);
+    if (peering?.State) seen.state = peering.State;
     const why = establishReason(peering, status, ref, secretVersion, version);
 
     if (why === undefined && peering?.State === 'TERMINATED') {

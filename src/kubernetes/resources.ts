@@ -31,6 +31,7 @@ export const objectMetaSchema = z.looseObject({
   uid: z.string().optional(),
   resourceVersion: z.string().optional(),
   generation: z.number().optional(),
+  creationTimestamp: z.string().optional(),
   annotations: z.record(z.string(), z.string()).nullish(),
   labels: z.record(z.string(), z.string()).nullish(),
   finalizers: z.array(z.string()).nullish(),

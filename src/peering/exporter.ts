@@ -1,7 +1,7 @@
 // What this cluster exports to one peer right now: the exported-services entry applied to the local
 // catalog, with instance addresses pointing at the local mesh gateway and the SNI that routes to each.
 import type { Catalog } from '../catalog/catalog.js';
-import type { ServiceInstance } from '../catalog/types.js';
+import type { ServiceHealth, ServiceInstance } from '../catalog/types.js';
 import type { ConfigEntries } from '../config-entries/config-store.js';
 import { type ExportedServicesEntry, exportedServicesFor } from '../config-entries/exported-services.js';
 import type { ExportedInstance, ExportedServicePayload } from './payloads.js';
@@ -48,10 +48,11 @@ export function computeExport(
   gateway = localMeshGateway(catalog),
 ): ExportSnapshot {
   const ctx = exportContext(catalog, config, peerName, trustDomain, gateway);
-  const names = exportedServicesFor(ctx.entry, peerName, catalog.localServiceNames());
+  const health = catalog.localHealthByService();
+  const names = exportedServicesFor(ctx.entry, peerName, [...health.keys()]);
   const services = new Map<string, ExportedServicePayload>();
   for (const name of [...names].sort()) {
-    const payload = computeServiceExport(catalog, ctx, name);
+    const payload = computeServiceExport(catalog, ctx, name, health.get(name) ?? []);
     if (payload !== undefined) services.set(name, payload);
   }
   const warnings = services.size > 0 && gateway === undefined ? [NO_GATEWAY_WARNING] : [];
@@ -63,8 +64,8 @@ export function computeServiceExport(
   catalog: Catalog,
   ctx: ExportContext,
   name: string,
+  all: ServiceHealth[] = catalog.healthService(name),
 ): ExportedServicePayload | undefined {
-  const all = catalog.healthService(name);
   if (!exportedServicesFor(ctx.entry, ctx.peerName, all.length > 0 ? [name] : []).has(name)) return undefined;
   // Gateways and sidecars are plumbing, not exports, even under Name "*".
   if (all.length > 0 && all.every((h) => h.Service.Kind !== '')) return undefined;

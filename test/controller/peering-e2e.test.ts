@@ -389,6 +389,9 @@ spec:
       { what: 'the acceptor to report the termination', onTimeout: logs },
     );
     expect(condition.reason).toBe('PeeringTerminated');
+    expect(await kubectlOk(kc1, ['get', 'peering-acceptor', 'cluster-02', '--no-headers'])).toMatch(
+      /^cluster-02\s+False\s+\S+\s+TERMINATED\s/,
+    );
     expect(condition.message).toContain('consul.hashicorp.com/peering-version');
     // Imports from the deleted peering are gone.
     const imported = await api<unknown[]>(`${s2!.url}/v1/health/service/backend?peer=cluster-01`);

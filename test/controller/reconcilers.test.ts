@@ -51,8 +51,10 @@ class MemoryKube implements KubeApi {
     return obj ? structuredClone(obj) : undefined;
   }
 
-  async listResources(): Promise<ResourceList> {
-    return { items: [], resourceVersion: '1' };
+  async listResources(kind: ResourceKind, namespace?: string): Promise<ResourceList> {
+    const prefix = `${kind.kind}/${namespace ?? ''}`;
+    const items = [...this.objects.entries()].filter(([key]) => key.startsWith(prefix)).map(([, obj]) => obj);
+    return { items: structuredClone(items), resourceVersion: String(this.version) };
   }
 
   async setFinalizers(kind: ResourceKind, meta: ObjectMeta, finalizers: string[]): Promise<void> {
@@ -165,6 +167,33 @@ describe('reconcilers with an in-memory Kubernetes API', () => {
     expect(kube.get(PEERING_ACCEPTOR, 'cluster-02')?.status).toMatchObject({
       conditions: [{ type: 'Synced', status: 'False', reason: 'InvalidAnnotation' }],
     });
+  });
+
+  it('acceptor: a second acceptor naming the same Secret is refused; the first keeps its token', async () => {
+    kube.put(PEERING_ACCEPTOR, {
+      metadata: { name: 'cluster-02', creationTimestamp: '2025-01-01T00:00:00Z' },
+      spec: { peer: { secret: secretRef } },
+    });
+    kube.put(PEERING_ACCEPTOR, {
+      metadata: { name: 'cluster-03', creationTimestamp: '2025-01-02T00:00:00Z' },
+      spec: { peer: { secret: secretRef } },
+    });
+    const reconciler = new PeeringAcceptorReconciler(deps);
+    await reconciler.reconcile('default/cluster-03');
+    await reconciler.reconcile('default/cluster-02');
+    expect(kube.get(PEERING_ACCEPTOR, 'cluster-03')?.status).toMatchObject({
+      conditions: [
+        {
+          status: 'False',
+          reason: 'InvalidSecret',
+          message: expect.stringContaining('already used by PeeringAcceptor cluster-02'),
+        },
+      ],
+    });
+    expect(kube.get(PEERING_ACCEPTOR, 'cluster-02')?.status).toMatchObject({
+      conditions: [{ status: 'True' }],
+    });
+    expect(fake.requests.filter((r) => r === 'POST /v1/peering/token')).toHaveLength(1);
   });
 
   it('dialer: an unreachable server is ConsulAgentError, thrown so the queue backs off', async () => {

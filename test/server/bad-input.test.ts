@@ -44,9 +44,21 @@ describe('bad input', () => {
   it('answers 400 naming the field for wrong field types', async () => {
     const cases: Array<[string, unknown, string]> = [
       ['/v1/catalog/register', { Node: 1, Address: '10.0.0.1' }, 'Node'],
-      ['/v1/catalog/register', { Node: 'n', Address: '10.0.0.1', Service: { Service: 'x', Port: '80' } }, 'Port'],
-      ['/v1/catalog/register', { Node: 'n', Address: '10.0.0.1', Service: { Service: 'x', Tags: 'a' } }, 'Tags'],
-      ['/v1/catalog/register', { Node: 'n', Address: '10.0.0.1', Checks: [{ Name: 'c', Status: 'ok' }] }, 'Status'],
+      [
+        '/v1/catalog/register',
+        { Node: 'n', Address: '10.0.0.1', Service: { Service: 'x', Port: '80' } },
+        'Port',
+      ],
+      [
+        '/v1/catalog/register',
+        { Node: 'n', Address: '10.0.0.1', Service: { Service: 'x', Tags: 'a' } },
+        'Tags',
+      ],
+      [
+        '/v1/catalog/register',
+        { Node: 'n', Address: '10.0.0.1', Checks: [{ Name: 'c', Status: 'ok' }] },
+        'Status',
+      ],
       ['/v1/catalog/deregister', { Node: ['n'] }, 'Node'],
       ['/v1/agent/service/register', { Name: 'x', Port: 70000 }, 'Port'],
       ['/v1/agent/service/register', { Name: 'x', Meta: { a: 1 } }, 'Meta'],
@@ -205,7 +217,10 @@ const WRITE_SEEDS: Array<{ method: string; path: string; seeds: unknown[] }> = [
   {
     method: 'PUT',
     path: '/v1/catalog/deregister',
-    seeds: [{ Node: 'fuzz-node', ServiceID: 'web-1' }, { Node: 'fuzz-node', CheckID: 'serfHealth' }],
+    seeds: [
+      { Node: 'fuzz-node', ServiceID: 'web-1' },
+      { Node: 'fuzz-node', CheckID: 'serfHealth' },
+    ],
   },
   {
     method: 'PUT',
@@ -293,7 +308,8 @@ class Fuzzer {
     const kinds: Array<() => Json> = [
       () => null,
       () => this.rand() < 0.5,
-      () => this.pick([0, -1, 1, 1.5, -0, 65535, 65536, 2 ** 31, 2 ** 53 + 1, 1e308, -1e308, Number.MIN_VALUE]),
+      () =>
+        this.pick([0, -1, 1, 1.5, -0, 65535, 65536, 2 ** 31, 2 ** 53 + 1, 1e308, -1e308, Number.MIN_VALUE]),
       () => this.string(),
       () => (depth > 3 ? [] : Array.from({ length: this.int(4) }, () => this.value(depth + 1))),
       () => {
@@ -339,7 +355,9 @@ class Fuzzer {
       const op = this.int(3);
       if (op === 0 && keys.length > 0) target[this.pick(keys)] = this.value();
       else if (op === 1 && keys.length > 0) delete target[this.pick(keys)];
-      else target[this.rand() < 0.5 ? this.string() : this.pick(['ID', 'Name', 'Kind', 'Port', 'Meta'])] = this.value();
+      else
+        target[this.rand() < 0.5 ? this.string() : this.pick(['ID', 'Name', 'Kind', 'Port', 'Meta'])] =
+          this.value();
     }
     return root;
   }
@@ -365,7 +383,20 @@ class Fuzzer {
   }
 
   query(): string {
-    const keys = ['index', 'wait', 'passing', 'tag', 'peer', 'filter', 'dc', 'stale', 'cas', 'near', 'ns', 'x'];
+    const keys = [
+      'index',
+      'wait',
+      'passing',
+      'tag',
+      'peer',
+      'filter',
+      'dc',
+      'stale',
+      'cas',
+      'near',
+      'ns',
+      'x',
+    ];
     const values = [
       '',
       '0',
@@ -434,7 +465,8 @@ async function sendAll(
           ...(r.body !== undefined ? { body: r.body } : {}),
           signal: AbortSignal.timeout(10_000),
         });
-        if (res.status >= 500 || res.status === 0) failures.push({ ...r, status: res.status, text: res.text });
+        if (res.status >= 500 || res.status === 0)
+          failures.push({ ...r, status: res.status, text: res.text });
       } catch (err) {
         failures.push({ ...r, status: 0, text: String(err) });
       }

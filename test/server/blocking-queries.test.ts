@@ -112,6 +112,40 @@ describe('blocking queries', () => {
     expect(entry.ConnectTimeout).toBe('2s');
   });
 
+  it('watchers woken by one write each get the answer to their own question', async () => {
+    const first = await api(`${url}/v1/health/service/web`);
+    const questions = [
+      '/v1/health/service/web',
+      '/v1/health/service/web?passing',
+      '/v1/health/service/web?tag=canary',
+    ];
+    const opened = questions.flatMap((path) =>
+      Array.from({ length: 20 }, () => ({ path, w: watch(path, first.index) })),
+    );
+    await eventually(async () => (await blockingQueries()) >= opened.length);
+    await api(`${url}/v1/catalog/register`, {
+      method: 'PUT',
+      json: {
+        Node: 'n4',
+        Address: '10.0.0.4',
+        Service: { ID: 'web-canary', Service: 'web', Port: 80, Tags: ['canary'] },
+        Check: { Name: 'alive', Status: 'critical', ServiceID: 'web-canary' },
+      },
+    });
+    const expected = new Map<string, string[]>();
+    for (const path of questions) {
+      const now = await api<Array<{ Service: { ID: string } }>>(`${url}${path}`);
+      expected.set(path, now.body.map((h) => h.Service.ID).sort());
+    }
+    expect(expected.get('/v1/health/service/web?tag=canary')).toEqual(['web-canary']);
+    expect(expected.get('/v1/health/service/web?passing')).not.toContain('web-canary');
+    for (const o of opened) {
+      const r = await o.w.done;
+      const ids = (r.body as Array<{ Service: { ID: string } }>).map((h) => h.Service.ID).sort();
+      expect(ids, o.path).toEqual(expected.get(o.path));
+    }
+  });
+
   it('returns the unchanged index when the wait elapses without a change', async () => {
     const first = await api(`${url}/v1/health/service/web`);
     const w = watch('/v1/health/service/web', first.index, '400ms');

@@ -159,7 +159,10 @@ describe('check-and-set', () => {
     const read = await api<Stamped>(`${url}/v1/config/service-resolver/cas-update`);
     const v1 = read.body.ModifyIndex;
 
-    const ok = await put({ Kind: 'service-resolver', Name: 'cas-update', ConnectTimeout: '2s' }, `?cas=${v1}`);
+    const ok = await put(
+      { Kind: 'service-resolver', Name: 'cas-update', ConnectTimeout: '2s' },
+      `?cas=${v1}`,
+    );
     expect(ok.body).toBe(true);
     const after = await api<Stamped & { ConnectTimeout: string }>(
       `${url}/v1/config/service-resolver/cas-update`,
@@ -168,7 +171,10 @@ describe('check-and-set', () => {
     expect(after.body.ModifyIndex).toBeGreaterThan(v1);
     expect(after.body.CreateIndex).toBe(read.body.CreateIndex);
 
-    const stale = await put({ Kind: 'service-resolver', Name: 'cas-update', ConnectTimeout: '3s' }, `?cas=${v1}`);
+    const stale = await put(
+      { Kind: 'service-resolver', Name: 'cas-update', ConnectTimeout: '3s' },
+      `?cas=${v1}`,
+    );
     expect(stale.status).toBe(200);
     expect(stale.body).toBe(false);
     const still = await api<{ ConnectTimeout: string }>(`${url}/v1/config/service-resolver/cas-update`);
@@ -190,7 +196,9 @@ describe('check-and-set', () => {
   it('DELETE ?cas= deletes only at the matching index', async () => {
     await put({ Kind: 'service-resolver', Name: 'cas-delete', ConnectTimeout: '1s' });
     const v = (await api<Stamped>(`${url}/v1/config/service-resolver/cas-delete`)).body.ModifyIndex;
-    const wrong = await api(`${url}/v1/config/service-resolver/cas-delete?cas=${v - 1}`, { method: 'DELETE' });
+    const wrong = await api(`${url}/v1/config/service-resolver/cas-delete?cas=${v - 1}`, {
+      method: 'DELETE',
+    });
     expect(wrong.status).toBe(200);
     expect(wrong.body).toBe(false);
     expect((await api(`${url}/v1/config/service-resolver/cas-delete`)).status).toBe(200);

@@ -14,7 +14,6 @@ import {
 } from '../../support/kube-apiserver.js';
 
 const mainJs = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-const commandJs = path.join(repoRoot, 'dist', 'src', 'cli', 'controller-command.js');
 const crdDir = path.join(repoRoot, 'deploy', 'crds');
 
 export interface Proc {
@@ -79,20 +78,9 @@ function startProcess(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   };
 }
 
-let controllerRegistered: boolean | undefined;
-
-/** `meshpeer controller ...`; through a stand-in entry point until main.ts registers the command. */
+/** `meshpeer controller ...` as a real process. */
 export async function startController(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  if (controllerRegistered === undefined) {
-    const help = await run(process.execPath, [mainJs, '--help']);
-    controllerRegistered = /^\s+controller\b/m.test(help.stdout);
-  }
-  const common = { MESHPEER_LOG_LEVEL: 'debug', ...env };
-  if (controllerRegistered) return startProcess([mainJs, 'controller', ...args], common);
-  const entry =
-    `import { controllerCommand } from ${JSON.stringify(commandJs)};` +
-    'await controllerCommand().parseAsync(process.argv.slice(1), { from: "user" });';
-  return startProcess(['--input-type=module', '-e', entry, '--', ...args], common);
+  return startProcess([mainJs, 'controller', ...args], { MESHPEER_LOG_LEVEL: 'debug', ...env });
 }
 
 export function freePort(): Promise<number> {
