@@ -10,6 +10,7 @@ import {
   parseSpecOrUndefined,
   parseStatus,
   requestedVersion,
+  streamStatusFields,
   streamSummary,
   withConditions,
 } from './peering-common.js';
@@ -132,6 +133,7 @@ export class PeeringAcceptorReconciler implements Reconciler {
       latestPeeringVersion: version,
       secret: { name: ref.name, key: ref.key, backend: ref.backend, ...(latestHash ? { latestHash } : {}) },
       peeringState: state,
+      ...streamStatusFields(peering),
       lastSyncedTime: rfc3339(now),
       conditions: withSynced(
         status.conditions,

@@ -68,6 +68,21 @@ export function withConditions(status: PeeringStatus): PeeringStatus & { conditi
 }
 
 /** ", importing 1 and exporting 2 services" when the stream reports them. */
+/** The live stream facts a peering CRD's status carries (SPEC §7: ACTIVE alone says too little). */
+export function streamStatusFields(peering: Peering | undefined): {
+  importedServices?: number;
+  exportedServices?: number;
+  lastReceiveTime?: string;
+} {
+  const s = peering?.StreamStatus;
+  if (!s) return {};
+  return {
+    importedServices: s.ImportedServices?.length ?? 0,
+    exportedServices: s.ExportedServices?.length ?? 0,
+    ...(s.LastReceive ? { lastReceiveTime: s.LastReceive } : {}),
+  };
+}
+
 export function streamSummary(peering: Peering | undefined): string {
   const imported = peering?.StreamStatus?.ImportedServices?.length ?? 0;
   const exported = peering?.StreamStatus?.ExportedServices?.length ?? 0;

@@ -9,6 +9,7 @@ import {
   parseSpec,
   parseStatus,
   requestedVersion,
+  streamStatusFields,
   streamSummary,
   withConditions,
 } from './peering-common.js';
@@ -133,6 +134,7 @@ export class PeeringDialerReconciler implements Reconciler {
         ...(latestHash ? { latestHash } : {}),
       },
       peeringState: state,
+      ...streamStatusFields(peering),
       lastSyncedTime: rfc3339(now),
       conditions: withSynced(
         status.conditions,

@@ -65,6 +65,9 @@ export const peeringStatusSchema = z.looseObject({
   lastSyncedTime: z.string().optional(),
   latestPeeringVersion: z.number().int().optional(),
   peeringState: z.string().optional(),
+  importedServices: z.number().int().optional(),
+  exportedServices: z.number().int().optional(),
+  lastReceiveTime: z.string().optional(),
   secret: z
     .object({
       name: z.string().optional(),

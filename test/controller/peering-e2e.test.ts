@@ -242,6 +242,21 @@ describe('cluster peering on Kubernetes, end to end', () => {
       { what: 'backend imported into cluster-02', onTimeout: logs },
     );
     expect(imported[0]?.Service).toMatchObject({ Service: 'backend', PeerName: 'cluster-01' });
+    // The dialer's status says more than ACTIVE: how much crosses and when the peer was last heard.
+    const dialerStatus = await waitFor(
+      async () => {
+        const d = (await getJson(kc2, ['peeringdialer', 'cluster-01'])) as
+          | { status?: { importedServices?: number; exportedServices?: number; lastReceiveTime?: string } }
+          | undefined;
+        return (d?.status?.importedServices ?? 0) >= 1 ? d?.status : false;
+      },
+      { what: 'dialer status counting the imported service', onTimeout: logs },
+    );
+    expect(dialerStatus?.exportedServices).toBe(0);
+    expect(Date.parse(dialerStatus?.lastReceiveTime ?? '')).toBeGreaterThan(Date.now() - 120_000);
+    expect(await kubectlOk(kc2, ['get', 'peering-dialer', 'cluster-01', '--no-headers'])).toMatch(
+      /^cluster-01\s+True\s+\S+\s+ACTIVE\s+1\s+0\s/,
+    );
 
     for (const [kc, server] of [
       [kc1, s1!],

@@ -190,13 +190,13 @@ spec:
     expect(sr.spec.failover['*'].targets[1]).toEqual({ peer: 'cluster-04' });
   });
 
-  it('prints Synced, Last Synced, Age, and State for the peering kinds (one object of each kind exists by now)', async () => {
+  it('prints Synced, Last Synced, Age, and State with imported/exported counts for the peering kinds (one object of each kind exists by now)', async () => {
     for (const k of kinds) {
       const header = (await kubectlOk(kc, ['get', k.short])).split('\n')[0] ?? '';
       const columns = header.trim().split(/\s{2,}/);
       expect(columns, k.short).toEqual(
         k.peering
-          ? ['NAME', 'SYNCED', 'LAST SYNCED', 'STATE', 'AGE']
+          ? ['NAME', 'SYNCED', 'LAST SYNCED', 'STATE', 'IMPORTED', 'EXPORTED', 'AGE']
           : ['NAME', 'SYNCED', 'LAST SYNCED', 'AGE'],
       );
     }
