@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..');
+const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const chartDir = join(repoRoot, 'deploy', 'helm', 'meshpeer');
 const buildScript = join(repoRoot, 'scripts', 'helm-build.sh');
 
@@ -262,7 +263,15 @@ describe("helm template with the seed document's values", () => {
 
   it('points the controller at the server and runs it under its own ServiceAccount', () => {
     const deploy = find(objects, 'Deployment', 'consul-controller');
-    expect(commandOf(deploy)).toEqual(['meshpeer', 'controller', '--server', 'http://consul-server:8500']);
+    expect(commandOf(deploy)).toEqual([
+      'meshpeer',
+      'controller',
+      '--server',
+      'http://consul-server:8500',
+      '--leader-elect',
+      '--datacenter',
+      'dc1',
+    ]);
     expect(deploy.spec?.template?.spec.serviceAccountName).toBe('consul-controller');
 
     const binding = find(objects, 'ClusterRoleBinding', 'consul-controller');
@@ -309,6 +318,10 @@ describe("helm template with the seed document's values", () => {
     expect(command.slice(0, 2)).toEqual(['meshpeer', 'gateway']);
     expect(flag(command, '--server')).toBe('http://consul-server:8500');
     expect(flag(command, '--listen')).toBe('0.0.0.0:8443');
+    // It registers itself, advertising the pod IP (expanded by Kubernetes) unless a WAN address is set.
+    expect(command).toContain('--register');
+    expect(flag(command, '--advertise')).toBe('$(POD_IP):8443');
+    expect(flag(command, '--server-grpc')).toBe('consul-server:8502');
     expect(deploy.spec?.replicas).toBe(1);
 
     const svc = find(objects, 'Service', 'consul-mesh-gateway');
@@ -422,14 +435,22 @@ describe('values', () => {
     expect(find(objects, 'Deployment', 'consul-mesh-gateway')).toBeDefined();
   });
 
-  it('runs several servers only against an etcd store', () => {
-    const objects = render({
-      server: { replicas: 3, etcd: { endpoints: ['http://etcd-0:2379', 'http://etcd-1:2379'] } },
-    });
-    const sts = find(objects, 'StatefulSet', 'test-meshpeer-server');
-    expect(sts.spec?.replicas).toBe(3);
-    expect(flag(commandOf(sts), '--store')).toBe('etcd');
-    expect(flag(commandOf(sts), '--etcd-endpoints')).toBe('http://etcd-0:2379,http://etcd-1:2379');
+  it('renders only flags the meshpeer CLI accepts, for every component', () => {
+    const all = render(
+      merge(seedValues, { meshGateway: { wanAddress: { static: 'gw.example.com', port: 443 } } }),
+    );
+    const workloads = all.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+    expect(workloads.length).toBe(3);
+    for (const w of workloads) {
+      const command = commandOf(w);
+      expect(command[0]).toBe('meshpeer');
+      const sub = command[1] ?? '';
+      const help = spawnSync(process.execPath, [cli, sub, '--help'], { encoding: 'utf8' });
+      expect(help.status, `meshpeer ${sub} --help`).toBe(0);
+      for (const f of command.filter((a) => a.startsWith('--'))) {
+        expect(help.stdout, `meshpeer ${sub} has no flag ${f}`).toMatch(new RegExp(`\\s${f}[\\s,=<]`));
+      }
+    }
   });
 });
 
@@ -475,7 +496,7 @@ describe('render-time checks', () => {
   it('refuses several servers on the single-node embedded store', () => {
     const r = template({ server: { replicas: 3 } });
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain('setting server.replicas to 3 requires server.etcd.endpoints to be set');
+    expect(r.stderr).toContain('setting server.replicas to 3 is not supported yet');
   });
 
   it('refuses a gateway nodePort unless the Service is a NodePort', () => {

@@ -63,8 +63,8 @@ values.schema.json, so every value here already has the type it should.
 {{- if and $v.meshGateway.enabled (not $v.connectInject.enabled) -}}
   {{- fail "setting meshGateway.enabled to true requires connectInject.enabled to be true" -}}
 {{- end -}}
-{{- if and (gt (int $v.server.replicas) 1) (empty $v.server.etcd.endpoints) -}}
-  {{- fail (printf "setting server.replicas to %d requires server.etcd.endpoints to be set: the default embedded store keeps one server's state, so set server.replicas to 1 or point the servers at etcd" (int $v.server.replicas)) -}}
+{{- if gt (int $v.server.replicas) 1 -}}
+  {{- fail (printf "setting server.replicas to %d is not supported yet: a meshpeer server keeps its state in an embedded SQLite file, so set server.replicas to 1" (int $v.server.replicas)) -}}
 {{- end -}}
 {{- if and $v.meshGateway.service.nodePort (ne $v.meshGateway.service.type "NodePort") -}}
   {{- fail (printf "setting meshGateway.service.nodePort requires meshGateway.service.type to be NodePort (it is %s)" $v.meshGateway.service.type) -}}
