@@ -113,16 +113,27 @@ export async function main(options: PeeringBenchOptions = {}): Promise<PeeringBe
     const token = await generateToken(exp, 'importer');
     const syncStart = performance.now();
     await establish(imp, 'exporter', token);
-    await waitFor(
-      async () => {
-        const p = await getJson<Peering>(imp, '/v1/peering/exporter');
-        return p.body.StreamStatus.ImportedServices.length >= services;
-      },
-      120_000,
-      100,
-      'initial sync',
-    );
+    // Services are sent in name order: a blocking query on the last one returns when the sync is done
+    // (polling the peering, O(imported instances) per read, would slow the importer it measures).
+    const last = `svc-${String(services - 1).padStart(5, '0')}`;
+    let index = 0;
+    const syncDeadline = Date.now() + 120_000;
+    for (;;) {
+      if (Date.now() > syncDeadline) throw new Error('initial sync: not done in 120 s');
+      const r = await getJson<unknown[]>(
+        imp,
+        `/v1/health/service/${last}?peer=exporter&index=${index}&wait=10s`,
+      );
+      if (r.body.length === perService) break;
+      index = r.index;
+    }
     const syncSeconds = (performance.now() - syncStart) / 1000;
+    const imported = await getJson<Peering>(imp, '/v1/peering/exporter');
+    if (imported.body.StreamStatus.ImportedServices.length !== services) {
+      throw new Error(
+        `${imported.body.StreamStatus.ImportedServices.length} of ${services} services imported`,
+      );
+    }
     // Every instance arrived (spot checks across the range).
     for (const s of [0, Math.floor(services / 2), services - 1]) {
       const name = `svc-${String(s).padStart(5, '0')}`;
@@ -215,8 +226,16 @@ async function replicationLatency(
   updates: number,
 ): Promise<Latency> {
   const path = `/v1/health/service/${service}?peer=${peerName}`;
-  await register(exporter, { ...instance(service, 0, 'lat-node'), Service: { ...instance(service, 0, 'lat-node').Service, Meta: { seq: '-1' } } });
-  await waitFor(async () => seqOf((await getJson<HealthEntry[]>(importer, path)).body) === '-1', 20_000, 20, 'first update');
+  await register(exporter, {
+    ...instance(service, 0, 'lat-node'),
+    Service: { ...instance(service, 0, 'lat-node').Service, Meta: { seq: '-1' } },
+  });
+  await waitFor(
+    async () => seqOf((await getJson<HealthEntry[]>(importer, path)).body) === '-1',
+    20_000,
+    20,
+    'first update',
+  );
   const samples: number[] = [];
   let timeouts = 0;
   const deadline = Date.now() + 120_000;
@@ -271,7 +290,14 @@ interface HealthEntry {
 interface Registration {
   Node: string;
   Address: string;
-  Service: { ID: string; Service: string; Port: number; Address: string; Meta?: Record<string, string>; Kind?: string };
+  Service: {
+    ID: string;
+    Service: string;
+    Port: number;
+    Address: string;
+    Meta?: Record<string, string>;
+    Kind?: string;
+  };
   Checks?: Array<{ CheckID: string; Name: string; Status: string; ServiceID: string }>;
 }
 
@@ -352,7 +378,13 @@ async function registerGateway(server: BenchServer): Promise<void> {
   await register(server, {
     Node: 'gateway-node',
     Address: '127.0.0.1',
-    Service: { ID: 'mesh-gateway', Service: 'mesh-gateway', Kind: 'mesh-gateway', Port: 8443, Address: '127.0.0.1' },
+    Service: {
+      ID: 'mesh-gateway',
+      Service: 'mesh-gateway',
+      Kind: 'mesh-gateway',
+      Port: 8443,
+      Address: '127.0.0.1',
+    },
   });
 }
 
@@ -460,7 +492,8 @@ async function startServer(datacenter: string): Promise<BenchServer> {
 
 function rss(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  const kb = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
 }
 

@@ -366,7 +366,10 @@ export class Catalog {
       while (i < own.length || j < shared.length) {
         const a = own[i];
         const b = shared[j];
-        if (b === undefined || (a !== undefined && encodeURIComponent(a.CheckID) < encodeURIComponent(b.CheckID))) {
+        if (
+          b === undefined ||
+          (a !== undefined && encodeURIComponent(a.CheckID) < encodeURIComponent(b.CheckID))
+        ) {
           merged.push(a!);
           i++;
         } else {

@@ -47,9 +47,15 @@ export async function waitUntilChangeOrClose(
 // One commit often wakes many watchers asking the same question (every sidecar of a service watching
 // its upstream). The first woken computes the answer; the others woken in the same turn of the event
 // loop reuse it, and its JSON. An answer depends on the watched tables, whose index is in the key, and
-// the cache is emptied every turn, so nothing older than the turn is ever served.
-const answers = new WeakMap<Store, Map<string, { index: number; result: unknown }>>();
-const json = new WeakMap<object, string>();
+// the answers are dropped every turn, so nothing older than the turn is ever served.
+interface SharedAnswer {
+  index: number;
+  result: unknown;
+  /** The result's JSON once serialized; any other payload (a handler's own, an error) is serialized as usual. */
+  serialize: (payload: unknown) => string;
+}
+
+const answers = new WeakMap<Store, Map<string, SharedAnswer>>();
 
 function sharedAnswer<T>(
   store: Store,
@@ -60,7 +66,7 @@ function sharedAnswer<T>(
 ): T {
   let turn = answers.get(store);
   if (turn === undefined) {
-    const fresh = new Map<string, { index: number; result: unknown }>();
+    const fresh = new Map<string, SharedAnswer>();
     answers.set(store, fresh);
     setImmediate(() => answers.delete(store));
     turn = fresh;
@@ -68,11 +74,26 @@ function sharedAnswer<T>(
   const key = `${req.method} ${req.url.split('?')[0]}?${questionOf(req.query as Query)}`;
   let hit = turn.get(key);
   if (hit === undefined || hit.index !== index) {
-    hit = { index, result: compute() };
+    hit = answerOf(index, compute());
     turn.set(key, hit);
   }
-  void reply.serializer(serializeOnce);
+  void reply.serializer(hit.serialize).type('application/json; charset=utf-8');
   return hit.result as T;
+}
+
+function answerOf(index: number, result: unknown): SharedAnswer {
+  let text: string | undefined;
+  return {
+    index,
+    result,
+    serialize: (payload) => {
+      // Strings pass as they are: fastify's own rule, and how error bodies are sent.
+      if (typeof payload === 'string') return payload;
+      if (payload !== result) return JSON.stringify(payload);
+      text ??= JSON.stringify(payload);
+      return text;
+    },
+  };
 }
 
 /** The query without the blocking parameters, in a stable order. */
@@ -82,14 +103,4 @@ function questionOf(q: Query): string {
     .sort()
     .map((k) => `${k}=${JSON.stringify(q[k])}`)
     .join('&');
-}
-
-function serializeOnce(payload: unknown): string {
-  if (payload === null || typeof payload !== 'object') return JSON.stringify(payload);
-  let text = json.get(payload);
-  if (text === undefined) {
-    text = JSON.stringify(payload);
-    json.set(payload, text);
-  }
-  return text;
 }

@@ -17,7 +17,7 @@ export function createServerMetrics(read: {
   blocking: () => number;
 }): ServerMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'meshpeer_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'meshpeer_' });
   return {
     registry,
     httpRequests: new Counter({

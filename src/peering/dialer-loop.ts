@@ -10,6 +10,8 @@ import type { StreamStatus } from './stream-status.js';
 import { createClient } from './transport/grpc-service.js';
 import { dialerCredentials } from './transport/tls.js';
 
+const FLOW_CONTROL_WINDOW = 4 * 1024 * 1024;
+
 export interface DialerOptions {
   redialBaseMs: number;
   redialMaxMs: number;
@@ -21,6 +23,8 @@ export interface DialerHooks {
   /** The current record (addresses and secret may change between attempts); undefined stops the loop. */
   record(): PeeringRecord | undefined;
   onConnected(session: ReplicationSession): void;
+  /** A session that had connected ended (the loop redials unless stopped). */
+  onDisconnected(): void;
   /** The acceptor says this peering no longer exists there, or sent Terminated. */
   onTerminated(reason: string): Promise<void>;
 }
@@ -94,7 +98,9 @@ export class DialerLoop {
     try {
       const tls = dialerCredentials({ caPems: record.PeerCAPems, serverName: record.PeerServerName });
       client = createClient(PeeringService, address, tls.credentials, {
-        channelOptions: tls.channelOptions,
+        // A larger HTTP/2 window than the 64 KiB default lets a full resync stream in without a stall
+        // per window (the importer applies whatever arrived in one transaction).
+        channelOptions: process.env.MESHPEER_FCW ? { ...tls.channelOptions, 'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW } : tls.channelOptions,
         maxMessageBytes: this.opts.maxMessageBytes,
       });
       const call = client.streamResources();
@@ -120,7 +126,9 @@ export class DialerLoop {
         this.hooks.onConnected(session);
       });
       session.start();
-      return await session.done;
+      const end = await session.done;
+      if (announced) this.hooks.onDisconnected();
+      return end;
     } catch (err) {
       return { reason: 'closed', message: (err as Error).message };
     } finally {

@@ -47,16 +47,31 @@ export function computeExport(
   trustDomain: string,
   gateway = localMeshGateway(catalog),
 ): ExportSnapshot {
+  const services = new Map(exportAll(catalog, config, peerName, trustDomain, gateway));
+  const warnings = services.size > 0 && gateway === undefined ? [NO_GATEWAY_WARNING] : [];
+  return { services, warnings };
+}
+
+/**
+ * Every service exported to the peer now, in name order, built one at a time as the caller consumes
+ * them (a whole catalog's payloads never sit in memory together). One pass over the catalog.
+ */
+export function* exportAll(
+  catalog: Catalog,
+  config: ConfigEntries,
+  peerName: string,
+  trustDomain: string,
+  gateway = localMeshGateway(catalog),
+): Generator<[string, ExportedServicePayload]> {
   const ctx = exportContext(catalog, config, peerName, trustDomain, gateway);
   const health = catalog.localHealthByService();
   const names = exportedServicesFor(ctx.entry, peerName, [...health.keys()]);
-  const services = new Map<string, ExportedServicePayload>();
   for (const name of [...names].sort()) {
-    const payload = computeServiceExport(catalog, ctx, name, health.get(name) ?? []);
-    if (payload !== undefined) services.set(name, payload);
+    const all = health.get(name) ?? [];
+    health.delete(name);
+    const payload = computeServiceExport(catalog, ctx, name, all);
+    if (payload !== undefined) yield [name, payload];
   }
-  const warnings = services.size > 0 && gateway === undefined ? [NO_GATEWAY_WARNING] : [];
-  return { services, warnings };
 }
 
 /** What the peer gets of one service now, or undefined when it is not exported to the peer. */

@@ -18,7 +18,9 @@ import {
   type PeeringRecord,
   type PeeringSecrets,
   peeringKey,
+  STREAM_EVENTS,
   type StoredTrustBundle,
+  type StreamEvent,
   TRUST_BUNDLES,
 } from './records.js';
 import { type MessageStream, ReplicationSession, type SessionDeps } from './session.js';
@@ -169,27 +171,33 @@ export class Peerings {
 
   /** The addresses a token tells the dialer to use: the gateways when peering goes through them. */
   private advertisedAddresses(): string[] {
-    const mesh = this.d.config.get('mesh', 'mesh');
-    if (mesh?.Peering?.PeerThroughMeshGateways) {
-      const gateways = this.d.catalog
-        .localServiceNames()
-        .flatMap((n) => this.d.catalog.healthService(n))
-        .filter((h) => h.Service.Kind === 'mesh-gateway')
-        .map((h) => {
-          const wan = h.Service.TaggedAddresses.wan;
-          return wan
-            ? `${wan.Address}:${wan.Port}`
-            : `${h.Service.Address || h.Node.Address}:${h.Service.Port}`;
-        });
-      if (gateways.length === 0) {
-        throw invalid(
-          'the mesh config entry sets Peering.PeerThroughMeshGateways but no mesh gateway is registered: ' +
-            'start a mesh gateway (meshpeer gateway --register) before generating the token',
-        );
-      }
-      return gateways;
+    const addresses = this.peeringAddresses();
+    if (addresses.length === 0) {
+      throw invalid(
+        'the mesh config entry sets Peering.PeerThroughMeshGateways but no mesh gateway is registered: ' +
+          'start a mesh gateway (meshpeer gateway --register) before generating the token',
+      );
     }
-    return this.d.grpcAddresses();
+    return addresses;
+  }
+
+  /**
+   * Where peers should dial this cluster's servers: the registered mesh gateways when the mesh entry
+   * says peering goes through them (never the servers themselves then), the gRPC addresses otherwise.
+   */
+  private peeringAddresses(): string[] {
+    const mesh = this.d.config.get('mesh', 'mesh');
+    if (!mesh?.Peering?.PeerThroughMeshGateways) return this.d.grpcAddresses();
+    return this.d.catalog
+      .localServiceNames()
+      .flatMap((n) => this.d.catalog.healthService(n))
+      .filter((h) => h.Service.Kind === 'mesh-gateway')
+      .map((h) => {
+        const wan = h.Service.TaggedAddresses.wan;
+        return wan
+          ? `${wan.Address}:${wan.Port}`
+          : `${h.Service.Address || h.Node.Address}:${h.Service.Port}`;
+      });
   }
 
   async establish(req: EstablishRequest): Promise<void> {
@@ -367,6 +375,7 @@ export class Peerings {
     tx.delete(PEERINGS, peeringKey(record.Name));
     tx.delete(PEERING_SECRETS, record.ID);
     tx.delete(TRUST_BUNDLES, peeringKey(record.Name));
+    tx.delete(STREAM_EVENTS, peeringKey(record.Name));
     this.d.catalog.removeImported(tx, record.Name);
   }
 
@@ -397,7 +406,7 @@ export class Peerings {
       logger: this.d.logger,
       trustDomain: this.d.ca.trustDomain,
       rootPems: () => [this.d.ca.root.certPem],
-      serverAddresses: () => this.d.grpcAddresses(),
+      serverAddresses: () => this.peeringAddresses(),
       heartbeatMs: this.d.options.heartbeatMs,
       timeoutMs: this.d.options.timeoutMs,
       onMessage: (direction, type) => this.d.onMessage?.(name, direction, type),
@@ -419,7 +428,9 @@ export class Peerings {
           live.session = session;
           this.d.logger.info({ peer: name }, 'peering stream connected');
           void this.markActive(name);
+          this.noteStream(name, true);
         },
+        onDisconnected: () => this.noteStream(name, false),
         onTerminated: (reason) => this.terminatedByPeer(name, reason),
       },
       {
@@ -431,6 +442,18 @@ export class Peerings {
       this.d.logger,
     );
     live.dialer = loop;
+  }
+
+  /** Records a stream (dis)connection so blocking reads of the peering wake on the state change. */
+  private noteStream(name: string, connected: boolean): void {
+    if (this.stopped) return;
+    void this.d.store
+      .write((tx) => {
+        if (tx.get(PEERINGS, peeringKey(name)) === undefined) return;
+        const event: StreamEvent = { Connected: connected, At: new Date().toISOString() };
+        tx.put(STREAM_EVENTS, peeringKey(name), event);
+      })
+      .catch((err: unknown) => this.d.logger.warn({ peer: name, err }, 'cannot record a stream event'));
   }
 
   private async markActive(name: string): Promise<void> {
@@ -585,8 +608,10 @@ export class Peerings {
     this.d.logger.info({ peer: name }, 'accepted a peering stream');
     session.start();
     void this.markActive(name);
+    this.noteStream(name, true);
     void session.done.then((end) => {
       if (live.session === session) live.session = undefined;
+      if (end.reason !== 'terminated') this.noteStream(name, false);
       if (end.reason === 'terminated')
         void this.terminatedByPeer(name, 'the peer deleted this peering (it sent Terminated)');
       else if (end.reason === 'closed')

@@ -3,7 +3,17 @@
 export const PEERINGS = 'peerings';
 export const PEERING_SECRETS = 'peering/secrets';
 export const TRUST_BUNDLES = 'peering/trust-bundles';
-export const PEERING_TABLES = [PEERINGS, PEERING_SECRETS, TRUST_BUNDLES] as const;
+/**
+ * When each peering's stream last connected or disconnected. Views never read it (live status is the
+ * source); writing it makes those transitions wake blocking reads of /v1/peering(s).
+ */
+export const STREAM_EVENTS = 'peering/stream-events';
+export const PEERING_TABLES = [PEERINGS, PEERING_SECRETS, TRUST_BUNDLES, STREAM_EVENTS] as const;
+
+export interface StreamEvent {
+  Connected: boolean;
+  At: string;
+}
 
 /** The stored part of a peering's state; ACTIVE vs FAILING is derived from the live stream. */
 export type StoredState = 'PENDING' | 'ESTABLISHING' | 'ACTIVE' | 'DELETING' | 'TERMINATED';

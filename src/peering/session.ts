@@ -1,15 +1,15 @@
 // One replication session over one bidirectional stream, the same on both sides: it sends what this
 // cluster exports to the peer (driven by store watches), applies what the peer exports to us, ACKs or
 // NACKs every response, sends heartbeats and ends the stream when the peer falls silent.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { Catalog, InstanceRecord } from '../catalog/catalog.js';
 import type { ConfigEntries } from '../config-entries/config-store.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store, WriteTxn } from '../store/store.js';
 import {
-  computeExport,
   computeServiceExport,
+  exportAll,
   exportContext,
   localMeshGateway,
   NO_GATEWAY_WARNING,
@@ -48,6 +48,9 @@ export interface MessageStream {
   on(event: 'error', listener: (err: Error & { code?: number; details?: string }) => void): unknown;
   /** 'cancelled': grpc-js server streams, when the client cancels the call. */
   on(event: 'end' | 'close' | 'cancelled', listener: () => void): unknown;
+  /** 'drain': the write buffer emptied after write() returned false. */
+  once(event: 'drain', listener: () => void): unknown;
+  removeListener(event: 'drain', listener: () => void): unknown;
   cancel?(): void;
 }
 
@@ -79,7 +82,7 @@ export class ReplicationSession {
   private finish!: (end: SessionEnd) => void;
   private ended = false;
   private terminating = false;
-  /** What the peer has of each service we export: the JSON last sent. */
+  /** What the peer has of each service we export: a digest of the JSON last sent. */
   private readonly sent = new Map<string, string>();
   /** The store index our export was last computed at (-1: never). */
   private exportCursor = -1;
@@ -89,6 +92,8 @@ export class ReplicationSession {
   private rootsSent = '';
   private exportScheduled = false;
   private exportRunning = false;
+  private exportAgain = false;
+  private backlogged = false;
   private unsubscribe: (() => void) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -161,16 +166,37 @@ export class ReplicationSession {
     setImmediate(() => {
       this.exportScheduled = false;
       if (this.exportRunning) {
-        this.scheduleExport();
+        // The running export picks up from its start index; run once more when it is done.
+        this.exportAgain = true;
         return;
       }
       this.exportRunning = true;
-      try {
-        this.exportChanges();
-      } finally {
-        this.exportRunning = false;
-      }
+      this.exportChanges()
+        .catch((err: unknown) =>
+          this.deps.logger.error({ peer: this.peer, err }, 'exporting to the peer failed'),
+        )
+        .finally(() => {
+          this.exportRunning = false;
+          if (this.exportAgain) {
+            this.exportAgain = false;
+            this.scheduleExport();
+          }
+        });
     });
+  }
+
+  /** Resolves when the stream's write buffer has room again (or the session ended). */
+  private async writable(): Promise<void> {
+    if (!this.backlogged || this.ended) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.stream.removeListener('drain', done);
+        resolve();
+      };
+      this.stream.once('drain', done);
+      void this.done.then(done);
+    });
+    this.backlogged = false;
   }
 
   /**
@@ -179,7 +205,7 @@ export class ReplicationSession {
    * were touched since the last run are recomputed, so a change costs the same with 10 or 10,000
    * exported services.
    */
-  private exportChanges(): void {
+  private async exportChanges(): Promise<void> {
     if (this.ended) return;
     const { catalog, config, store, trustDomain } = this.deps;
     const index = store.lastIndex();
@@ -191,16 +217,19 @@ export class ReplicationSession {
       full = JSON.stringify(gateway ?? null) !== JSON.stringify(this.gateway ?? null);
     }
     let namesChanged = false;
-    const T0 = performance.now();
     if (full) {
       this.gateway = localMeshGateway(catalog);
-      const snapshot = computeExport(catalog, config, this.peer, trustDomain, this.gateway);
-      for (const [name, payload] of snapshot.services) {
+      const exported = new Set<string>();
+      for (const [name, payload] of exportAll(catalog, config, this.peer, trustDomain, this.gateway)) {
+        exported.add(name);
         if (!this.sent.has(name)) namesChanged = true;
         this.sendService(name, payload);
+        // A whole catalog is sent at the pace the peer takes it, not buffered here at once.
+        await this.writable();
+        if (this.ended) return;
       }
       for (const name of [...this.sent.keys()]) {
-        if (snapshot.services.has(name)) continue;
+        if (exported.has(name)) continue;
         this.sendService(name, undefined);
         namesChanged = true;
       }
@@ -212,7 +241,6 @@ export class ReplicationSession {
         this.sendService(name, payload);
       }
     }
-    if (full) this.deps.logger.info({ ms: performance.now() - T0, n: this.sent.size }, 'DEBUG full export');
     this.exportCursor = index;
     this.exportEntryIndex = entryIndex;
     this.status.warnings = this.sent.size > 0 && this.gateway === undefined ? [NO_GATEWAY_WARNING] : [];
@@ -235,8 +263,9 @@ export class ReplicationSession {
       return;
     }
     const body = JSON.stringify(payload);
-    if (this.sent.get(name) === body) return;
-    this.sent.set(name, body);
+    const digest = createHash('sha1').update(body).digest('base64');
+    if (this.sent.get(name) === digest) return;
+    this.sent.set(name, digest);
     this.sendResponse(ResourceTypes.ExportedService, name, Operation.UPSERT, body);
   }
 
@@ -273,7 +302,7 @@ export class ReplicationSession {
   private send(message: Outgoing, type: string): void {
     if (this.ended) return;
     try {
-      this.stream.write(message);
+      if (!this.stream.write(message)) this.backlogged = true;
       this.status.lastSend = new Date();
       this.deps.onMessage?.('sent', type);
     } catch (err) {
@@ -338,9 +367,7 @@ export class ReplicationSession {
    * so only the culprit is NACKed.
    */
   private async applyBatch(batch: ReplicationMessage_Response[]): Promise<void> {
-    const T0 = performance.now();
     const prepared = batch.map((r) => ({ r, ...this.prepare(r) }));
-    const T1 = performance.now();
     const ops = prepared.filter((p) => p.op !== undefined);
     if (ops.length > 0) {
       try {
@@ -358,7 +385,6 @@ export class ReplicationSession {
         }
       }
     }
-    this.deps.logger.info({ n: batch.length, prep: T1 - T0, write: performance.now() - T1 }, 'DEBUG batch');
     if (this.ended) return;
     for (const { r, error } of prepared) {
       if (error !== undefined) {
@@ -383,7 +409,8 @@ export class ReplicationSession {
 
   /** Validates one resource from the peer: the write that applies it, or why it is refused (NACK). */
   private prepare(r: ReplicationMessage_Response): { op?: (tx: WriteTxn) => void; error?: string } {
-    if (!isResourceType(r.resourceUrl)) return { error: `unknown resource type ${JSON.stringify(r.resourceUrl)}` };
+    if (!isResourceType(r.resourceUrl))
+      return { error: `unknown resource type ${JSON.stringify(r.resourceUrl)}` };
     const doc = r.operation === Operation.DELETE ? undefined : parseJson(r.resource);
     if (r.operation !== Operation.DELETE && doc === undefined) return { error: 'resource is not valid JSON' };
     const peer = this.peer;
@@ -396,7 +423,8 @@ export class ReplicationSession {
         const parsed = exportedServiceSchema.safeParse(doc);
         if (!parsed.success)
           return { error: `invalid exported service: ${parsed.error.issues[0]?.message ?? 'bad shape'}` };
-        if (parsed.data.Name !== r.resourceId) return { error: 'resource ID does not match the service name' };
+        if (parsed.data.Name !== r.resourceId)
+          return { error: 'resource ID does not match the service name' };
         const records = toRecords(parsed.data);
         return { op: (tx) => catalog.replaceImportedService(tx, peer, parsed.data.Name, records) };
       }

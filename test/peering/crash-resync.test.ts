@@ -108,4 +108,51 @@ describe('kill -9 and resync', () => {
     // The acceptor still has the dialer's export, and it is current.
     await converge(() => importSnapshot(acc, 'dialer'), await localSnapshot(dial, ['reports']));
   });
+
+  it('a large export (400 services) resyncs exactly after the dialer was down while a tenth of it changed', async () => {
+    const acc = await cluster.start('big-acc', { dataDir: cluster.dir() });
+    const dialDir = cluster.dir();
+    let dial = await cluster.start('big-dial', { dataDir: dialDir });
+    await peer(acc, dial, 'acceptor', 'dialer');
+    await registerGateway(acc);
+    const name = (i: number) => `svc-${String(i).padStart(3, '0')}`;
+    await inParallel(400, 16, async (i) => {
+      await register(acc, { node: `node-${i % 20}`, service: name(i), id: `${name(i)}-a` });
+      await register(acc, { node: `node-${(i + 7) % 20}`, service: name(i), id: `${name(i)}-b` });
+    });
+    await exportServices(acc, { '*': ['dialer'] });
+    const all = Array.from({ length: 400 }, (_, i) => name(i));
+    await converge(() => importSnapshot(dial, 'acceptor'), await localSnapshot(acc, all), 20_000);
+
+    await dial.kill();
+    await inParallel(40, 8, async (k) => {
+      const i = k * 10;
+      if (k % 3 === 0) await deregister(acc, `node-${i % 20}`, `${name(i)}-a`);
+      else if (k % 3 === 1)
+        await register(acc, {
+          node: `node-${i % 20}`,
+          service: name(i),
+          id: `${name(i)}-a`,
+          status: 'critical',
+        });
+      else await register(acc, { node: 'node-new', service: name(i), id: `${name(i)}-c` });
+    });
+    await deregister(acc, `node-${(5 + 7) % 20}`, `${name(5)}-b`);
+    await deregister(acc, `node-${5 % 20}`, `${name(5)}-a`);
+    const want = await localSnapshot(acc, all);
+    expect(Object.keys(want)).toHaveLength(399);
+
+    dial = await cluster.start('big-dial', { dataDir: dialDir });
+    await waitState(dial, 'acceptor', 'ACTIVE', 10_000);
+    await converge(() => importSnapshot(dial, 'acceptor'), want, 20_000);
+  });
 });
+
+async function inParallel(n: number, width: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}

@@ -113,7 +113,9 @@ describe('two servers peer', () => {
     const rootsB = await api<{ Roots: Array<{ RootCert: string }> }>(`${b.url}/v1/connect/ca/roots`);
     if (rootsA.status === 200 && rootsB.status === 200) {
       const norm = (s: string) => s.trim();
-      expect(d.PeerCAPems.map(norm)).toEqual(expect.arrayContaining([norm(rootsA.body.Roots[0]?.RootCert ?? '')]));
+      expect(d.PeerCAPems.map(norm)).toEqual(
+        expect.arrayContaining([norm(rootsA.body.Roots[0]?.RootCert ?? '')]),
+      );
       expect(acc.PeerCAPems.map(norm)).toEqual(
         expect.arrayContaining([norm(rootsB.body.Roots[0]?.RootCert ?? '')]),
       );
@@ -233,7 +235,10 @@ describe('one acceptor, two dialers', () => {
       ['spoke-1', 'ACTIVE'],
       ['spoke-2', 'ACTIVE'],
     ]);
-    const [p1, p2] = [list.body.find((p) => p.Name === 'spoke-1'), list.body.find((p) => p.Name === 'spoke-2')];
+    const [p1, p2] = [
+      list.body.find((p) => p.Name === 'spoke-1'),
+      list.body.find((p) => p.Name === 'spoke-2'),
+    ];
     expect(p1?.ID).not.toBe(p2?.ID);
     expect(p1?.Remote.Datacenter).toBe('spoke-1');
     expect(p2?.Remote.Datacenter).toBe('spoke-2');
@@ -246,7 +251,9 @@ describe('one acceptor, two dialers', () => {
     await waitUntil(async () =>
       JSON.stringify(await importedServices(d1, 'hub')) === '["both","only-one"]' ? true : undefined,
     );
-    await waitUntil(async () => (JSON.stringify(await importedServices(d2, 'hub')) === '["both"]' ? true : undefined));
+    await waitUntil(async () =>
+      JSON.stringify(await importedServices(d2, 'hub')) === '["both"]' ? true : undefined,
+    );
     // spoke-2 never sees only-one.
     expect((await health(d2, 'only-one', 'hub')).body).toEqual([]);
 

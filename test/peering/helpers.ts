@@ -179,7 +179,9 @@ export async function register(server: ServerProcess, i: Instance): Promise<void
       Node: i.node,
       Address: i.address ?? '10.0.0.1',
       Service: { ID: id, Service: i.service, Port: i.port ?? 8080, Address: i.address ?? '10.0.0.1' },
-      Checks: [{ CheckID: `check:${id}`, Name: `${id} health`, Status: i.status ?? 'passing', ServiceID: id }],
+      Checks: [
+        { CheckID: `check:${id}`, Name: `${id} health`, Status: i.status ?? 'passing', ServiceID: id },
+      ],
     },
   });
   if (r.status !== 200) throw new Error(`register: ${r.status} ${r.text}`);
@@ -200,14 +202,23 @@ export async function registerGateway(server: ServerProcess, port = 8443): Promi
     json: {
       Node: 'gateway-node',
       Address: '127.0.0.1',
-      Service: { ID: 'mesh-gateway', Service: 'mesh-gateway', Kind: 'mesh-gateway', Port: port, Address: '127.0.0.1' },
+      Service: {
+        ID: 'mesh-gateway',
+        Service: 'mesh-gateway',
+        Kind: 'mesh-gateway',
+        Port: port,
+        Address: '127.0.0.1',
+      },
     },
   });
   if (r.status !== 200) throw new Error(`register gateway: ${r.status} ${r.text}`);
 }
 
 /** Writes the exported-services entry: service name → the peers it is exported to. */
-export async function exportServices(server: ServerProcess, exports: Record<string, string[]>): Promise<void> {
+export async function exportServices(
+  server: ServerProcess,
+  exports: Record<string, string[]>,
+): Promise<void> {
   const r = await api(`${server.url}/v1/config`, {
     method: 'PUT',
     json: {
@@ -247,7 +258,11 @@ export async function importedServices(server: ServerProcess, peerName: string):
  * A canonical description of what a server holds for a service (local when peerName is ''):
  * "node/id:status" per instance, sorted, for exact set comparisons across clusters.
  */
-export async function instanceSet(server: ServerProcess, service: string, peerName: string): Promise<string[]> {
+export async function instanceSet(
+  server: ServerProcess,
+  service: string,
+  peerName: string,
+): Promise<string[]> {
   const { body } = await health(server, service, peerName);
   return body
     .map((h) => {
@@ -261,7 +276,10 @@ export async function instanceSet(server: ServerProcess, service: string, peerNa
 }
 
 /** Every imported service and its instances, keyed by service name. */
-export async function importSnapshot(server: ServerProcess, peerName: string): Promise<Record<string, string[]>> {
+export async function importSnapshot(
+  server: ServerProcess,
+  peerName: string,
+): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
   for (const name of await importedServices(server, peerName)) {
     out[name] = await instanceSet(server, name, peerName);
@@ -270,7 +288,10 @@ export async function importSnapshot(server: ServerProcess, peerName: string): P
 }
 
 /** The same shape for the local services listed. */
-export async function localSnapshot(server: ServerProcess, names: string[]): Promise<Record<string, string[]>> {
+export async function localSnapshot(
+  server: ServerProcess,
+  names: string[],
+): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
   for (const name of [...names].sort()) {
     const set = await instanceSet(server, name, '');

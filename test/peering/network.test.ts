@@ -5,12 +5,14 @@
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  api,
   Cluster,
   converge,
   exportServices,
   importSnapshot,
   instanceSet,
   localSnapshot,
+  type Peering,
   peer,
   portOf,
   readPeering,
@@ -135,24 +137,40 @@ describe('a TCP proxy between the peers', () => {
     await waitState(acc, 'dialer', 'ACTIVE', 10_000);
     await converge(() => importSnapshot(dial, 'acceptor'), await localSnapshot(acc, ['catalogue']));
     await register(acc, { node: 'n3', service: 'catalogue', id: 'catalogue-3' });
-    await converge(() => instanceSet(dial, 'catalogue', 'acceptor'), [
-      'n1/catalogue-1:passing',
-      'n2/catalogue-2:passing',
-      'n3/catalogue-3:passing',
-    ]);
+    await converge(
+      () => instanceSet(dial, 'catalogue', 'acceptor'),
+      ['n1/catalogue-1:passing', 'n2/catalogue-2:passing', 'n3/catalogue-3:passing'],
+    );
   });
 
   it('silently dropped traffic: the heartbeat timeout marks both sides FAILING; then it recovers', async () => {
-    await waitState(dial, 'acceptor', 'ACTIVE');
+    const active = await waitState(dial, 'acceptor', 'ACTIVE');
+    const list = await api<Peering[]>(`${acc.url}/v1/peerings`);
+    expect(list.body.map((p) => p.State)).toEqual(['ACTIVE']);
+    const blocked = api<Peering[]>(`${acc.url}/v1/peerings?index=${list.index}&wait=20s`);
     proxy.blackhole(true);
     const started = Date.now();
+    // The acceptor's blocking list wakes when the peering goes FAILING (within the 1.5 s timeout).
+    const listed = await blocked;
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(listed.body.map((p) => p.State)).toEqual(['FAILING']);
+    expect(active.State).toBe('ACTIVE');
     const failing = await waitState(dial, 'acceptor', 'FAILING', 6000);
     // Timeout is 1.5 s: not FAILING much before that, and not ACTIVE for minutes either.
     expect(Date.now() - started).toBeGreaterThan(1000);
     expect(failing.Reason).toMatch(/nothing received|stream down/);
     await waitState(acc, 'dialer', 'FAILING', 6000);
 
+    // A blocking read of the peering wakes when its state changes (here: back to ACTIVE), so watchers
+    // such as the Kubernetes controller see transitions without polling.
+    const before = await api<Peering>(`${dial.url}/v1/peering/acceptor`);
+    expect(before.body.State).toBe('FAILING');
+    const woke = api<Peering>(`${dial.url}/v1/peering/acceptor?index=${before.index}&wait=20s`);
+    const t0 = Date.now();
     proxy.blackhole(false);
+    const after = await woke;
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(after.index).toBeGreaterThan(before.index);
     await waitState(dial, 'acceptor', 'ACTIVE', 10_000);
     await waitState(acc, 'dialer', 'ACTIVE', 10_000);
     await register(acc, { node: 'n4', service: 'catalogue', id: 'catalogue-4' });

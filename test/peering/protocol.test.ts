@@ -68,7 +68,12 @@ function openStream(client: PeeringServiceClient, peerId: string, streamSecret: 
   // Keep the acceptor's silence watchdog (1.5 s here) happy.
   timers.push(setInterval(() => call.write({ payload: { case: 'heartbeat', value: {} } }), 200));
   let nonce = 0;
-  const send = (resourceUrl: string, resourceId: string, doc: unknown, operation = Operation.UPSERT): string => {
+  const send = (
+    resourceUrl: string,
+    resourceId: string,
+    doc: unknown,
+    operation = Operation.UPSERT,
+  ): string => {
     const n = `hand-${++nonce}`;
     const body = typeof doc === 'string' ? doc : JSON.stringify(doc);
     call.write({
@@ -234,7 +239,9 @@ describe('the acceptor refuses what it must', () => {
     await stream.ackFor(stream.send('type.meshpeer.io/ExportedService', 'backend', '', Operation.DELETE));
     await stream.ackFor(stream.send('type.meshpeer.io/ExportedService', 'backend', hijack));
     // Server addresses are only for dialers; an acceptor ignores them.
-    await stream.ackFor(stream.send('type.meshpeer.io/ServerAddresses', 'servers', { Addresses: ['6.6.6.6:1'] }));
+    await stream.ackFor(
+      stream.send('type.meshpeer.io/ServerAddresses', 'servers', { Addresses: ['6.6.6.6:1'] }),
+    );
 
     const localAfter = await health(acc, 'backend', '');
     expect(localAfter.body).toEqual(localBefore.body);
@@ -247,7 +254,9 @@ describe('the acceptor refuses what it must', () => {
       ['backend-1', 'hand-evil'],
       ['gw', 'hand-evil'],
     ]);
-    const kinds = await api<Array<{ ServiceKind: string }>>(`${acc.url}/v1/catalog/service/backend?peer=hand-evil`);
+    const kinds = await api<Array<{ ServiceKind: string }>>(
+      `${acc.url}/v1/catalog/service/backend?peer=hand-evil`,
+    );
     expect(kinds.body.map((s) => s.ServiceKind)).toEqual(['', '']);
     const p = await readPeering(acc, 'hand-evil');
     expect(p?.PeerServerAddresses).toEqual([]);
@@ -278,7 +287,11 @@ describe('the acceptor refuses what it must', () => {
 });
 
 /** A fresh establishment for `name` (the previous secret is still valid, but tests should not rely on it). */
-async function readSecretAgain(acc: ServerProcess, client: PeeringServiceClient, name: string): Promise<string> {
+async function readSecretAgain(
+  acc: ServerProcess,
+  client: PeeringServiceClient,
+  name: string,
+): Promise<string> {
   const token = decode(await generateToken(acc, name));
   return exchange(client, token);
 }

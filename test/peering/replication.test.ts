@@ -44,10 +44,10 @@ describe('export and un-export', () => {
     expect(await importedServices(importer, EXPORTER)).toEqual([]);
     await exportServices(exporter, { web: [IMPORTER], api: [IMPORTER] });
     await converge(() => importedServices(importer, EXPORTER), ['api', 'web']);
-    await converge(() => instanceSet(importer, 'web', EXPORTER), [
-      'node-a/web-1:passing',
-      'node-b/web-2:passing',
-    ]);
+    await converge(
+      () => instanceSet(importer, 'web', EXPORTER),
+      ['node-a/web-1:passing', 'node-b/web-2:passing'],
+    );
 
     const { body } = await health(importer, 'web', EXPORTER);
     for (const h of body) {
@@ -90,10 +90,10 @@ describe('export and un-export', () => {
 
   it('a health change propagates and ?passing filters it; recovery propagates back', async () => {
     await register(exporter, { node: 'node-b', service: 'web', id: 'web-2', port: 9002, status: 'critical' });
-    await converge(() => instanceSet(importer, 'web', EXPORTER), [
-      'node-a/web-1:passing',
-      'node-b/web-2:critical',
-    ]);
+    await converge(
+      () => instanceSet(importer, 'web', EXPORTER),
+      ['node-a/web-1:passing', 'node-b/web-2:critical'],
+    );
     const passing = await health(importer, 'web', EXPORTER, '&passing');
     expect(passing.body.map((h) => h.Service.ID)).toEqual(['web-1']);
 
@@ -134,10 +134,10 @@ describe('export and un-export', () => {
 
   it('deregistering an instance removes it from the import', async () => {
     await deregister(exporter, 'node-c', 'web-3');
-    await converge(() => instanceSet(importer, 'web', EXPORTER), [
-      'node-a/web-1:passing',
-      'node-b/web-2:passing',
-    ]);
+    await converge(
+      () => instanceSet(importer, 'web', EXPORTER),
+      ['node-a/web-1:passing', 'node-b/web-2:passing'],
+    );
     // The imported node without services is gone too.
     const nodes = await api<Array<{ Node: string }>>(`${importer.url}/v1/catalog/nodes?peer=${EXPORTER}`);
     expect(nodes.body.map((n) => n.Node).sort()).toEqual(['node-a', 'node-b']);
@@ -165,7 +165,11 @@ describe('export and un-export', () => {
   it('a wildcard export covers every service but not gateways; deregistering the last instance drops it', async () => {
     const r = await api(`${exporter.url}/v1/config`, {
       method: 'PUT',
-      json: { Kind: 'exported-services', Name: 'default', Services: [{ Name: '*', Consumers: [{ Peer: IMPORTER }] }] },
+      json: {
+        Kind: 'exported-services',
+        Name: 'default',
+        Services: [{ Name: '*', Consumers: [{ Peer: IMPORTER }] }],
+      },
     });
     expect(r.status, r.text).toBe(200);
     await converge(() => importedServices(importer, EXPORTER), ['api', 'private', 'web']);
@@ -191,8 +195,9 @@ describe('incremental export follows indirect changes', () => {
     await converge(() => importedServices(importer, 'exporter'), ['alpha', 'beta']);
   });
 
-  const ports = async (service: string) =>
-    [...new Set((await health(importer, service, 'exporter')).body.map((h) => h.Service.Port))];
+  const ports = async (service: string) => [
+    ...new Set((await health(importer, service, 'exporter')).body.map((h) => h.Service.Port)),
+  ];
 
   it('a gateway that moves re-points every exported instance', async () => {
     expect(await ports('alpha')).toEqual([8443]);
@@ -204,7 +209,11 @@ describe('incremental export follows indirect changes', () => {
   it('a node-level check applies to every service on the node', async () => {
     const r = await api(`${exporter.url}/v1/catalog/register`, {
       method: 'PUT',
-      json: { Node: 'n1', Address: '10.0.0.1', Check: { CheckID: 'node-health', Name: 'node', Status: 'critical' } },
+      json: {
+        Node: 'n1',
+        Address: '10.0.0.1',
+        Check: { CheckID: 'node-health', Name: 'node', Status: 'critical' },
+      },
     });
     expect(r.status, r.text).toBe(200);
     const passing = async (service: string) =>

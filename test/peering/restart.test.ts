@@ -69,7 +69,10 @@ describe('graceful restart', () => {
     await converge(() => importSnapshot(acc, 'dialer'), wantOnAcceptor);
 
     // Both restarted at once: still fine, and replication works afterwards.
-    [acc, dial] = await Promise.all([restart(acc, 'restart-acc', accDir), restart(dial, 'restart-dial', dialDir)]);
+    [acc, dial] = await Promise.all([
+      restart(acc, 'restart-acc', accDir),
+      restart(dial, 'restart-dial', dialDir),
+    ]);
     await waitState(dial, 'acceptor', 'ACTIVE', 10_000);
     await waitState(acc, 'dialer', 'ACTIVE', 10_000);
     await register(acc, { node: 'a3', service: 'ledger', id: 'ledger-3' });

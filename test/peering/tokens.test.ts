@@ -92,17 +92,26 @@ describe('bad peering tokens', () => {
 
   it('a token whose server name does not match the certificate: the peer cannot be verified', async () => {
     const token = decode(await generateToken(acceptor, 'tok-sni'));
-    const text = await expect400(encode({ ...token, ServerName: 'server.elsewhere.example' }), /could not verify/i);
+    const text = await expect400(
+      encode({ ...token, ServerName: 'server.elsewhere.example' }),
+      /could not verify/i,
+    );
     expect(text).toMatch(/server\.elsewhere\.example/);
   });
 
   it('a tampered secret', async () => {
     const token = decode(await generateToken(acceptor, 'tok-tamper'));
     const secret = String(token.EstablishmentSecret);
-    const tampered = { ...token, EstablishmentSecret: `${secret.slice(0, -1)}${secret.endsWith('0') ? '1' : '0'}` };
+    const tampered = {
+      ...token,
+      EstablishmentSecret: `${secret.slice(0, -1)}${secret.endsWith('0') ? '1' : '0'}`,
+    };
     await expect400(encode(tampered), /does not match .*altered/);
     // A tampered PeerID names no peering.
-    await expect400(encode({ ...token, PeerID: '00000000-0000-0000-0000-000000000000' }), /no peering with ID/);
+    await expect400(
+      encode({ ...token, PeerID: '00000000-0000-0000-0000-000000000000' }),
+      /no peering with ID/,
+    );
   });
 
   it('an expired secret', async () => {
@@ -135,7 +144,11 @@ describe('bad peering tokens', () => {
 
   it('a token pointing at an unreachable address says so (503) and names the address', async () => {
     const token = decode(await generateToken(acceptor, 'tok-unreachable'));
-    const r = await establish(dialer, 'tok-unreachable', encode({ ...token, ServerAddresses: ['127.0.0.1:1'] }));
+    const r = await establish(
+      dialer,
+      'tok-unreachable',
+      encode({ ...token, ServerAddresses: ['127.0.0.1:1'] }),
+    );
     expect(r.status, r.text).toBe(503);
     expect(r.text).toContain('127.0.0.1:1');
     expect(r.text).toMatch(/cannot reach/);
@@ -143,10 +156,16 @@ describe('bad peering tokens', () => {
 
   it('request validation: missing PeerName or PeeringToken', async () => {
     const token = await generateToken(acceptor, 'tok-fields');
-    const noName = await api(`${dialer.url}/v1/peering/establish`, { method: 'POST', json: { PeeringToken: token } });
+    const noName = await api(`${dialer.url}/v1/peering/establish`, {
+      method: 'POST',
+      json: { PeeringToken: token },
+    });
     expect(noName.status).toBe(400);
     expect(noName.text).toMatch(/PeerName/);
-    const noToken = await api(`${dialer.url}/v1/peering/establish`, { method: 'POST', json: { PeerName: 'x' } });
+    const noToken = await api(`${dialer.url}/v1/peering/establish`, {
+      method: 'POST',
+      json: { PeerName: 'x' },
+    });
     expect(noToken.status).toBe(400);
     expect(noToken.text).toMatch(/PeeringToken/);
   });

@@ -77,6 +77,7 @@ describe('blocking queries', () => {
       const r = await o.w.done;
       expect(r.status, o.path).toBe(200);
       expect(r.index, o.path).toBeGreaterThan(o.index);
+      expect(r.headers.get('content-type'), o.path).toContain('application/json');
     }
     // "As soon as": well under the 30 s wait, measured from the write.
     expect(performance.now() - t0).toBeLessThan(2000);
@@ -144,6 +145,22 @@ describe('blocking queries', () => {
       const ids = (r.body as Array<{ Service: { ID: string } }>).map((h) => h.Service.ID).sort();
       expect(ids, o.path).toEqual(expected.get(o.path));
     }
+  });
+
+  it('a blocking read of a missing config entry wakes on a config write and answers 404 in plain text', async () => {
+    const first = await api(`${url}/v1/config/service-resolver/absent`);
+    expect(first.status).toBe(404);
+    const w = watch('/v1/config/service-resolver/absent', first.index);
+    await eventually(async () => (await blockingQueries()) >= 1);
+    await api(`${url}/v1/config`, {
+      method: 'PUT',
+      json: { Kind: 'service-resolver', Name: 'present', ConnectTimeout: '1s' },
+    });
+    const r = await w.done;
+    expect(r.status).toBe(404);
+    expect(r.index).toBeGreaterThan(first.index);
+    expect(r.headers.get('content-type')).toContain('text/plain');
+    expect(r.text).toBe('Config entry not found for "service-resolver" / "absent"');
   });
 
   it('returns the unchanged index when the wait elapses without a change', async () => {
