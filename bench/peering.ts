@@ -456,8 +456,14 @@ async function startServer(datacenter: string): Promise<BenchServer> {
   );
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const address = await new Promise<string>((resolve, reject) => {
+    const fail = (err: Error): void => {
+      // Never leave a half-started server behind.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+      reject(err);
+    };
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`${datacenter}: server did not start in 20 s`)), 20_000);
+    const timer = setTimeout(() => fail(new Error(`${datacenter}: server did not start in 20 s`)), 20_000);
     child.stderr?.on('data', (c: Buffer) => {
       buf += c.toString();
       const m = /"httpAddress":"([^"]+)"/.exec(buf);
@@ -469,7 +475,7 @@ async function startServer(datacenter: string): Promise<BenchServer> {
     });
     void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`${datacenter}: server exited before it was ready:\n${buf}`));
+      fail(new Error(`${datacenter}: server exited before it was ready:\n${buf}`));
     });
   });
   const i = address.lastIndexOf(':');

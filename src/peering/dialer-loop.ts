@@ -7,10 +7,8 @@ import { PeeringService } from './gen/meshpeer/peering/v1/peering_pb.js';
 import type { PeeringRecord } from './records.js';
 import { ReplicationSession, type SessionDeps, type SessionEnd } from './session.js';
 import type { StreamStatus } from './stream-status.js';
-import { createClient } from './transport/grpc-service.js';
+import { cleanGrpcDetails, createClient } from './transport/grpc-service.js';
 import { dialerCredentials } from './transport/tls.js';
-
-const FLOW_CONTROL_WINDOW = 4 * 1024 * 1024;
 
 export interface DialerOptions {
   redialBaseMs: number;
@@ -85,7 +83,7 @@ export class DialerLoop {
         return;
       }
       if (end.reason === 'closed') {
-        this.status.lastError = `${address}: ${end.message}`;
+        this.status.lastError = `${address}: ${cleanGrpcDetails(end.message)}`;
         this.status.lastErrorAt = new Date();
         this.logger.warn({ peer: this.name, address, error: end.message }, 'peering stream ended; redialing');
       }
@@ -98,9 +96,7 @@ export class DialerLoop {
     try {
       const tls = dialerCredentials({ caPems: record.PeerCAPems, serverName: record.PeerServerName });
       client = createClient(PeeringService, address, tls.credentials, {
-        // A larger HTTP/2 window than the 64 KiB default lets a full resync stream in without a stall
-        // per window (the importer applies whatever arrived in one transaction).
-        channelOptions: process.env.MESHPEER_FCW ? { ...tls.channelOptions, 'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW } : tls.channelOptions,
+        channelOptions: tls.channelOptions,
         maxMessageBytes: this.opts.maxMessageBytes,
       });
       const call = client.streamResources();

@@ -26,7 +26,7 @@ import {
 import { type MessageStream, ReplicationSession, type SessionDeps } from './session.js';
 import { newStreamStatus, type StreamStatus } from './stream-status.js';
 import { decodePeeringToken, encodePeeringToken, tokenAddresses } from './token.js';
-import { createClient } from './transport/grpc-service.js';
+import { cleanGrpcDetails, createClient } from './transport/grpc-service.js';
 import type { PeeringServiceImplementation } from './transport/protocol.js';
 import { dialerCredentials } from './transport/tls.js';
 import { type PeeringView, toView } from './views.js';
@@ -637,10 +637,7 @@ function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
 
 /** A grpc-js error's details without its boilerplate. */
 function grpcDetail(e: grpc.ServiceError): string {
-  return (e.details || e.message)
-    .replace(/^No connection established\. Last error: (Error( \[[A-Z_]+\])?: )?/, '')
-    .replace(/\s*Resolution note:\s*$/, '')
-    .trim();
+  return cleanGrpcDetails(e.details || e.message);
 }
 
 /** TLS failures that mean the peer is not who the token says (wrong CA or server name), not unreachable. */

@@ -67,6 +67,7 @@ export interface HealthEntry {
 export class Cluster {
   private readonly procs = new Set<ServerProcess>();
   private readonly dirs = new Set<string>();
+  private stopped = false;
 
   async start(datacenter: string, opts: StartOptions = {}): Promise<ServerProcess> {
     const p = await startServerProcess({
@@ -74,6 +75,11 @@ export class Cluster {
       ...opts,
       extraArgs: [...FAST_PEERING, ...(opts.extraArgs ?? [])],
     });
+    // A start that finishes after the file's teardown (a sibling in Promise.all failed) must not leak.
+    if (this.stopped) {
+      await p.kill();
+      throw new Error(`${datacenter}: started after the test cluster was stopped`);
+    }
     this.procs.add(p);
     return p;
   }
@@ -86,6 +92,7 @@ export class Cluster {
   }
 
   async stopAll(): Promise<void> {
+    this.stopped = true;
     await Promise.all([...this.procs].map((p) => p.kill()));
     this.procs.clear();
     for (const d of this.dirs) rmSync(d, { recursive: true, force: true });

@@ -98,6 +98,17 @@ export interface ServerOptions {
   grpcOptions?: grpc.ServerOptions;
 }
 
+/**
+ * A grpc-js error text without its boilerplate: "No connection established. Last error: Error: connect
+ * ECONNREFUSED 10.0.0.1:8502. Resolution note: " becomes "connect ECONNREFUSED 10.0.0.1:8502".
+ */
+export function cleanGrpcDetails(text: string): string {
+  return text
+    .replace(/^No connection established\. Last error: (Error( \[[A-Z_]+\])?: )?/, '')
+    .replace(/\.?\s*Resolution note:\s*$/, '')
+    .trim();
+}
+
 /** The gRPC path of a method: `/meshpeer.peering.v1.PeeringService/Exchange`. */
 export function methodPath(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
