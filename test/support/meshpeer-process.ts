@@ -62,10 +62,11 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
   const logs: string[] = [];
   const ready = new Promise<{ httpAddress: string; grpcAddress: string }>((resolveReady, reject) => {
     let buffer = '';
-    const timer = setTimeout(
-      () => reject(new Error(`server did not start in 20s:\n${logs.join('\n')}`)),
-      20_000,
-    );
+    const timer = setTimeout(() => {
+      // Never leave a half-started server behind.
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start in 20s:\n${logs.join('\n')}`));
+    }, 20_000);
     child.stderr?.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       let nl = buffer.indexOf('\n');
