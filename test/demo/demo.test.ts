@@ -47,8 +47,15 @@ describe('meshpeer demo', () => {
   it('stops both clusters on SIGINT and exits cleanly', async () => {
     const child = spawn(process.execPath, [CLI, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.on('exit', (code, signal) => r({ code, signal })),
+    );
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}`)), 30_000);
+      const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}\n${err}`)), 30_000);
       child.stdout.on('data', (c: Buffer) => {
         out += c.toString();
         if (out.includes('Ctrl-C stops both clusters')) {
@@ -57,8 +64,9 @@ describe('meshpeer demo', () => {
         }
       });
     });
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     child.kill('SIGINT');
-    expect(await exited).toBe(0);
+    const result = await exited;
+    expect(result, `stdout:\n${out}\nstderr:\n${err}`).toEqual({ code: 0, signal: null });
+    expect(out).toContain('stopping');
   });
 });
