@@ -2,6 +2,7 @@
 // kube-apiservers (scripts/k8s-up.sh), two `meshpeer server --dev`, two `meshpeer controller`. Each
 // round makes a fresh acceptor on cluster 1, copies its token Secret to cluster 2, then times the
 // dialer's apply until (a) the dialing server reports ACTIVE and (b) the PeeringDialer's status does.
+// Then reconcile throughput: 500 ServiceIntentions applied at once, until all are on the server and Synced.
 //   npm run build && node dist/bench/controller-apply-to-active.js [--rounds 10]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
@@ -196,6 +197,56 @@ async function main(): Promise<void> {
   console.log(`controller: kubectl apply PeeringDialer -> ACTIVE (${rounds} rounds)`);
   console.log(`  server State ACTIVE:      ${fmt(toServer)}`);
   console.log(`  status.peeringState ACTIVE: ${fmt(toStatus)}`);
+  await reconcileThroughput(c1, s1, 500);
+}
+
+/**
+ * Reconcile throughput: one `kubectl apply` of `count` ServiceIntentions, timed until the server holds
+ * every entry and until every resource reports Synced=True.
+ */
+async function reconcileThroughput(cluster: Cluster, server: string, count: number): Promise<void> {
+  const docs = Array.from(
+    { length: count },
+    (_, i) => `apiVersion: consul.hashicorp.com/v1alpha1
+kind: ServiceIntentions
+metadata:
+  name: bench-${i}
+spec:
+  destination: { name: svc-${i} }
+  sources:
+    - { name: frontend, peer: cluster-02, action: allow }
+`,
+  ).join('---\n');
+  const started = performance.now();
+  await exec('kubectl', ['--kubeconfig', cluster.kubeconfig, 'apply', '-f', '-'], docs);
+  const applied = performance.now() - started;
+  await until(async () => {
+    const res = await fetch(`${server}/v1/config/service-intentions`);
+    const entries = (await res.json()) as Array<{ Name: string }>;
+    return entries.filter((e) => e.Name.startsWith('svc-')).length >= count ? true : undefined;
+  }, 300_000);
+  const onServer = performance.now() - started;
+  await until(async () => {
+    const list = (await cluster.custom.listNamespacedCustomObject({
+      group: 'consul.hashicorp.com',
+      version: 'v1alpha1',
+      namespace: 'default',
+      plural: 'serviceintentions',
+    })) as { items: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }> };
+    const synced = list.items.filter((o) =>
+      o.status?.conditions?.some((c) => c.type === 'Synced' && c.status === 'True'),
+    ).length;
+    return synced >= count ? true : undefined;
+  }, 300_000);
+  const allSynced = performance.now() - started;
+  console.log(`controller: reconcile throughput, ${count} ServiceIntentions in one kubectl apply`);
+  console.log(`  kubectl apply returned after ${(applied / 1000).toFixed(2)} s`);
+  console.log(
+    `  all on the server after ${(onServer / 1000).toFixed(2)} s (${(count / (onServer / 1000)).toFixed(0)} resources/s)`,
+  );
+  console.log(
+    `  all Synced=True after ${(allSynced / 1000).toFixed(2)} s (${(count / (allSynced / 1000)).toFixed(0)} resources/s)`,
+  );
 }
 
 async function cleanup(): Promise<void> {

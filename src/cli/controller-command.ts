@@ -65,7 +65,7 @@ export function controllerCommand(): Command {
       '30s',
     )
     .option('--resync-period <duration>', 'how often every resource is reconciled without a change', '1m')
-    .option('--workers <n>', 'concurrent reconciles per kind', '1')
+    .option('--workers <n>', 'concurrent reconciles per kind', '4')
     .option('--metrics-addr <host:port>', 'serve Prometheus metrics on http://host:port/metrics')
     .option('--log-level <level>', 'trace, debug, info, warn or error (default: $MESHPEER_LOG_LEVEL or info)')
     .addHelpText(

@@ -107,6 +107,7 @@ export class DialerLoop {
             peerId: record.PeerID,
             streamSecret: record.StreamSecret ?? '',
             remoteDatacenter: this.opts.localDatacenter,
+            dialerPeeringId: record.ID,
             remotePartition: 'default',
           },
         },

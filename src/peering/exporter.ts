@@ -1,21 +1,15 @@
 // What this cluster exports to one peer right now: the exported-services entry applied to the local
 // catalog, with instance addresses pointing at the local mesh gateway and the SNI that routes to each.
+import { peeredServiceSni, SNI_META_KEY } from '../ca/sni.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { ServiceHealth, ServiceInstance } from '../catalog/types.js';
 import type { ConfigEntries } from '../config-entries/config-store.js';
 import { type ExportedServicesEntry, exportedServicesFor } from '../config-entries/exported-services.js';
 import type { ExportedInstance, ExportedServicePayload } from './payloads.js';
 
-export const SNI_META_KEY = 'meshpeer-sni';
-
 export interface ExportSnapshot {
   services: Map<string, ExportedServicePayload>;
   warnings: string[];
-}
-
-/** Consul's SNI for a service reached through the exporting cluster's gateway from a peer. */
-export function peeredSni(service: string, peerName: string, trustDomain: string): string {
-  return `${service}.default.default.${peerName}.external.${trustDomain}`;
 }
 
 export const NO_GATEWAY_WARNING =
@@ -84,6 +78,7 @@ export function computeServiceExport(
   if (!exportedServicesFor(ctx.entry, ctx.peerName, all.length > 0 ? [name] : []).has(name)) return undefined;
   // Gateways and sidecars are plumbing, not exports, even under Name "*".
   if (all.length > 0 && all.every((h) => h.Service.Kind !== '')) return undefined;
+  const sni = sniFor(name, ctx);
   const instances: ExportedInstance[] = [];
   for (const h of all) {
     if (h.Service.Kind !== '') continue;
@@ -97,7 +92,7 @@ export function computeServiceExport(
         Tags: h.Service.Tags,
         Address: target.Address,
         Port: target.Port,
-        Meta: { ...h.Service.Meta, [SNI_META_KEY]: peeredSni(name, ctx.peerName, ctx.trustDomain) },
+        Meta: sni === undefined ? h.Service.Meta : { ...h.Service.Meta, [SNI_META_KEY]: sni },
       },
       Checks: h.Checks.map((c) => ({
         CheckID: c.CheckID,
@@ -109,6 +104,18 @@ export function computeServiceExport(
     });
   }
   return { Name: name, Instances: instances };
+}
+
+/**
+ * The SNI name peers use to reach the service through our gateway. A name that is not one DNS label
+ * (e.g. with dots) cannot be routed by SNI: it is still exported for discovery, without a route.
+ */
+function sniFor(name: string, ctx: ExportContext): string | undefined {
+  try {
+    return peeredServiceSni({ service: name, peer: ctx.peerName, trustDomain: ctx.trustDomain });
+  } catch {
+    return undefined;
+  }
 }
 
 export function localMeshGateway(catalog: Catalog): { Address: string; Port: number } | undefined {

@@ -583,26 +583,35 @@ export class Peerings {
         );
         return;
       }
-      this.acceptStream(record, open.remoteDatacenter, call);
+      this.acceptStream(record, { datacenter: open.remoteDatacenter, peeringId: open.dialerPeeringId }, call);
     };
     call.on('data', onFirst);
   }
 
-  private acceptStream(record: PeeringRecord, remoteDatacenter: string, call: MessageStream): void {
+  private acceptStream(
+    record: PeeringRecord,
+    dialer: { datacenter: string; peeringId: string },
+    call: MessageStream,
+  ): void {
     const name = record.Name;
     const live = this.liveFor(name);
     live.session?.stop();
     live.status = { ...newStreamStatus(), connected: true, connectedAt: new Date(), lastReceive: new Date() };
     const session = new ReplicationSession(name, call, live.status, this.sessionDeps(name));
     live.session = session;
-    if (remoteDatacenter !== '' && record.Remote.Datacenter !== remoteDatacenter) {
+    // What the dialer says about itself: its datacenter and its own ID for this peering.
+    const datacenter = dialer.datacenter || record.Remote.Datacenter;
+    const peerId = dialer.peeringId || record.PeerID;
+    if (datacenter !== record.Remote.Datacenter || peerId !== record.PeerID) {
       void this.d.store.write((tx) => {
         const cur = tx.get<PeeringRecord>(PEERINGS, peeringKey(name))?.value;
-        if (cur)
+        if (cur) {
           tx.put(PEERINGS, peeringKey(name), {
             ...cur,
-            Remote: { ...cur.Remote, Datacenter: remoteDatacenter },
+            PeerID: peerId,
+            Remote: { ...cur.Remote, Datacenter: datacenter },
           });
+        }
       });
     }
     this.d.logger.info({ peer: name }, 'accepted a peering stream');

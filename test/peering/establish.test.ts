@@ -102,6 +102,8 @@ describe('two servers peer', () => {
 
     expect(dialerSide.Name).toBe('cluster-01');
     expect(d.PeerID).toBe(acc.ID);
+    // The dialer tells the acceptor its own ID for the peering when it opens the stream.
+    expect(acc.PeerID).toBe(d.ID);
     expect(d.PeerServerAddresses).toContain(a.grpcAddress);
     expect(d.PeerServerName).not.toBe('');
     expect(d.Remote.Datacenter).toBe('cluster-01');

@@ -1,7 +1,9 @@
 // A sidecar's configuration from the server's HTTP API: its leaf (re-asked when due for renewal), the
 // roots and peers' trust bundles, the intentions for its service, proxy-defaults, this cluster's mesh
 // gateways and the instances of each upstream — local sidecars, or a peer's gateway with its SNI name.
+
 import { parseSpiffeId, parseTrustBundle, renewAt, type TrustBundle } from '../../ca/index.js';
+import { SNI_META_KEY } from '../../ca/sni.js';
 import type { IntentionAction } from '../../config-entries/index.js';
 import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { ProxyConfig, UpstreamInstances, UpstreamSpec } from '../proxy/config.js';
@@ -21,7 +23,7 @@ import type { WatchSetOptions } from './watch-set.js';
 import { WatchedSource } from './watched-source.js';
 
 /** The Service.Meta key under which the exporting cluster gives the SNI name of an imported instance. */
-export const SNI_META_KEY = 'meshpeer-sni';
+export { SNI_META_KEY };
 
 export interface HttpProxyConfigSourceOptions {
   api: ConsulApi;
