@@ -8,7 +8,10 @@ import { api, CLI, type ServerProcess, startServerProcess } from '../support/mes
 let server: ServerProcess;
 let dir: string;
 
-function meshpeer(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function meshpeer(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: { ...process.env, MESHPEER_HTTP_ADDR: server.url, ...env },
@@ -45,7 +48,9 @@ describe('meshpeer CLI against a real server', () => {
     const list = await meshpeer(['catalog', 'services', '--tags']);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/web\s+blue/);
-    const health = await api<Array<{ Service: { ID: string; Port: number } }>>(`${server.url}/v1/health/service/web`);
+    const health = await api<Array<{ Service: { ID: string; Port: number } }>>(
+      `${server.url}/v1/health/service/web`,
+    );
     expect(health.body.map((h) => [h.Service.ID, h.Service.Port])).toEqual([['web-1', 8080]]);
     const dereg = await meshpeer(['services', 'deregister', '-id', 'web-1']);
     expect(dereg.code, dereg.stderr).toBe(0);
@@ -62,9 +67,19 @@ describe('meshpeer CLI against a real server', () => {
     expect(w.code, w.stderr).toBe(0);
     const r = await meshpeer(['config', 'read', '-kind', 'exported-services', '-name', 'default']);
     expect(r.code).toBe(0);
-    const entry = JSON.parse(r.stdout) as { Services: Array<{ Consumers: Array<{ Peer: string }> }>; ModifyIndex: number };
+    const entry = JSON.parse(r.stdout) as {
+      Services: Array<{ Consumers: Array<{ Peer: string }> }>;
+      ModifyIndex: number;
+    };
     expect(entry.Services[0]?.Consumers[0]?.Peer).toBe('cluster-02');
-    const stale = await meshpeer(['config', 'write', '-cas', '-modify-index', String(entry.ModifyIndex - 1), file]);
+    const stale = await meshpeer([
+      'config',
+      'write',
+      '-cas',
+      '-modify-index',
+      String(entry.ModifyIndex - 1),
+      file,
+    ]);
     expect(stale.code).toBe(1);
     expect(stale.stderr).toMatch(/not updated/);
     const l = await meshpeer(['config', 'list', '-kind', 'exported-services']);
@@ -76,7 +91,10 @@ describe('meshpeer CLI against a real server', () => {
 
   it('shows the server’s validation message for an invalid entry and exits 1', async () => {
     const file = join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify({ Kind: 'proxy-defaults', Name: 'global', MeshGateway: { Mode: 'sideways' } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ Kind: 'proxy-defaults', Name: 'global', MeshGateway: { Mode: 'sideways' } }),
+    );
     const w = await meshpeer(['config', 'write', file]);
     expect(w.code).toBe(1);
     expect(w.stderr).toMatch(/MeshGateway\.Mode/);
@@ -91,7 +109,13 @@ describe('meshpeer CLI against a real server', () => {
   });
 
   it('explains every command with --help', async () => {
-    for (const cmd of [['server'], ['demo'], ['peering', 'establish'], ['config', 'write'], ['catalog', 'services']]) {
+    for (const cmd of [
+      ['server'],
+      ['demo'],
+      ['peering', 'establish'],
+      ['config', 'write'],
+      ['catalog', 'services'],
+    ]) {
       const r = await meshpeer([...cmd, '--help']);
       expect(r.code, cmd.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/Usage: meshpeer/);
