@@ -8,7 +8,7 @@ import {
   type Observed,
   parseSpec,
   parseSpecOrUndefined,
-  parseStatus,
+  reconcilePeering,
   requestedVersion,
   streamStatusFields,
   streamSummary,
@@ -16,7 +16,6 @@ import {
 } from './peering-common.js';
 import {
   attempt,
-  ensureFinalizer,
   finishReconcile,
   type ReconcileResult,
   type Reconciler,
@@ -25,12 +24,10 @@ import {
 } from './reconciler.js';
 import {
   type CustomResource,
-  isDeleting,
   PEERING_ACCEPTOR,
   PEERING_VERSION_ANNOTATION,
   type PeeringSpec,
   type PeeringStatus,
-  splitKey,
 } from './resources.js';
 import type { Peering } from './server-client.js';
 import { Reason, ReconcileError, rfc3339, withSynced } from './status.js';
@@ -41,31 +38,10 @@ export class PeeringAcceptorReconciler implements Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
-  async reconcile(key: string): Promise<ReconcileResult> {
-    const { kube } = this.deps;
-    const { namespace, name } = splitKey(key);
-
-    const acceptor = await kube.getResource(this.kind, namespace, name);
-    if (!acceptor) return {};
-    const status = parseStatus(acceptor.status);
-
-    if (isDeleting(acceptor.metadata)) return this.finalize(acceptor, status);
-    await ensureFinalizer(kube, this.kind, acceptor);
-
-    let next: PeeringStatus = status;
-    const seen: Observed = {};
-    const failure = await attempt(async () => {
-      next = await this.sync(acceptor, status, seen);
-    });
-    if (failure) {
-      next = {
-        ...status,
-        ...(seen.state ? { peeringState: seen.state } : {}),
-        conditions: withSynced(status.conditions, failed(failure), this.now()),
-      };
-    }
-    return finishReconcile(this.deps, this.kind, acceptor, status, withConditions(next), failure, {
-      requeueAfterMs: this.deps.statusIntervalMs,
+  reconcile(key: string): Promise<ReconcileResult> {
+    return reconcilePeering(this.deps, this.kind, key, {
+      sync: (obj, status, seen) => this.sync(obj, status, seen),
+      finalize: (obj, status) => this.finalize(obj, status),
     });
   }
 

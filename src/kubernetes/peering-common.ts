@@ -1,9 +1,17 @@
-// What the two peering resources share: reading their spec, status and version annotation, and the
-// words their Synced condition uses.
+// What the two peering resources share: the shape of their reconcile, reading their spec, status and
+// version annotation, and the words their Synced condition uses.
 import { describeZodError } from '../shared/zod-message.js';
 import type { KubeApi } from './kube-api.js';
 import {
+  attempt,
+  ensureFinalizer,
+  finishReconcile,
+  type ReconcileResult,
+  type ReconcilerDeps,
+} from './reconciler.js';
+import {
   type CustomResource,
+  isDeleting,
   type PeeringSpec,
   type PeeringStatus,
   peeringSpecSchema,
@@ -11,9 +19,10 @@ import {
   peeringVersion,
   type ResourceKind,
   SECRET_BACKEND_KUBERNETES,
+  splitKey,
 } from './resources.js';
 import type { Peering } from './server-client.js';
-import { Reason, ReconcileError } from './status.js';
+import { Reason, ReconcileError, withSynced } from './status.js';
 
 /** What a reconcile saw of the peering before it failed, so the status still shows it. */
 export interface Observed {
@@ -121,4 +130,47 @@ export async function assertSecretNotShared(
 function age(obj: CustomResource): string {
   const created = obj.metadata.creationTimestamp;
   return typeof created === 'string' ? created : '';
+}
+
+export interface PeeringReconcileSteps {
+  /** Makes the server and the Secret what the resource asks for; returns the status that says so. */
+  sync(obj: CustomResource, status: PeeringStatus, seen: Observed): Promise<PeeringStatus>;
+  /** Runs the finalizer of a resource being deleted. */
+  finalize(obj: CustomResource, status: PeeringStatus): Promise<ReconcileResult>;
+}
+
+/**
+ * The reconcile both peering kinds share, top to bottom: fetch, finalize if deleting, make sure of the
+ * finalizer, sync, and write the status once (a failure becomes the Synced condition, keeping the last
+ * peering state seen).
+ */
+export async function reconcilePeering(
+  deps: ReconcilerDeps,
+  kind: ResourceKind,
+  key: string,
+  steps: PeeringReconcileSteps,
+): Promise<ReconcileResult> {
+  const { kube } = deps;
+  const { namespace, name } = splitKey(key);
+  const obj = await kube.getResource(kind, namespace, name);
+  if (!obj) return {};
+  const status = parseStatus(obj.status);
+  if (isDeleting(obj.metadata)) return steps.finalize(obj, status);
+  await ensureFinalizer(kube, kind, obj);
+
+  let next: PeeringStatus = status;
+  const seen: Observed = {};
+  const failure = await attempt(async () => {
+    next = await steps.sync(obj, status, seen);
+  });
+  if (failure) {
+    next = {
+      ...status,
+      ...(seen.state ? { peeringState: seen.state } : {}),
+      conditions: withSynced(status.conditions, failed(failure), deps.now?.() ?? new Date()),
+    };
+  }
+  return finishReconcile(deps, kind, obj, status, withConditions(next), failure, {
+    requeueAfterMs: deps.statusIntervalMs,
+  });
 }

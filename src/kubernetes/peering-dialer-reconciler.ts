@@ -7,7 +7,7 @@ import {
   failed,
   type Observed,
   parseSpec,
-  parseStatus,
+  reconcilePeering,
   requestedVersion,
   streamStatusFields,
   streamSummary,
@@ -15,7 +15,6 @@ import {
 } from './peering-common.js';
 import {
   attempt,
-  ensureFinalizer,
   finishReconcile,
   type ReconcileResult,
   type Reconciler,
@@ -24,12 +23,10 @@ import {
 } from './reconciler.js';
 import {
   type CustomResource,
-  isDeleting,
   PEERING_DIALER,
   PEERING_VERSION_ANNOTATION,
   type PeeringSpec,
   type PeeringStatus,
-  splitKey,
 } from './resources.js';
 import type { Peering } from './server-client.js';
 import { Reason, ReconcileError, rfc3339, withSynced } from './status.js';
@@ -40,31 +37,10 @@ export class PeeringDialerReconciler implements Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
-  async reconcile(key: string): Promise<ReconcileResult> {
-    const { kube } = this.deps;
-    const { namespace, name } = splitKey(key);
-
-    const dialer = await kube.getResource(this.kind, namespace, name);
-    if (!dialer) return {};
-    const status = parseStatus(dialer.status);
-
-    if (isDeleting(dialer.metadata)) return this.finalize(dialer, status);
-    await ensureFinalizer(kube, this.kind, dialer);
-
-    let next: PeeringStatus = status;
-    const seen: Observed = {};
-    const failure = await attempt(async () => {
-      next = await this.sync(dialer, status, seen);
-    });
-    if (failure) {
-      next = {
-        ...status,
-        ...(seen.state ? { peeringState: seen.state } : {}),
-        conditions: withSynced(status.conditions, failed(failure), this.now()),
-      };
-    }
-    return finishReconcile(this.deps, this.kind, dialer, status, withConditions(next), failure, {
-      requeueAfterMs: this.deps.statusIntervalMs,
+  reconcile(key: string): Promise<ReconcileResult> {
+    return reconcilePeering(this.deps, this.kind, key, {
+      sync: (obj, status, seen) => this.sync(obj, status, seen),
+      finalize: (obj, status) => this.finalize(obj, status),
     });
   }
 
