@@ -2,13 +2,15 @@
 // and reads/s over HTTP at 1k, 10k and 100k registered instances, RSS per instance above the
 // baseline, idle CPU and wake-up latency of 1,000 blocking queries. Prints a table and the targets.
 //   npm run build && node dist/bench/control-plane.js [--max 100000] [--concurrency 64] [--wake-rounds 5]
+
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { cpuTimeMs, percentile, processMemory, runWhenInvokedDirectly } from './support/measure.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const KiB = 1024;
@@ -451,25 +453,9 @@ function splitHostPort(address: string): [string, number] {
   return [address.slice(0, i).replace(/^\[|\]$/g, ''), Number(address.slice(i + 1))];
 }
 
-function rssBytes(pid: number): number {
-  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (m === null) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]) * KiB;
-}
-
-function cpuTimeMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
+const rssBytes = (pid: number): number => processMemory(pid).rss;
 
 // ---- output ----
-
-function percentile(samples: number[], q: number): number {
-  if (samples.length === 0) return Number.NaN;
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
 
 function print(r: ControlPlaneResult, concurrency: number): void {
   const f = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d });
@@ -525,12 +511,4 @@ function parseArgs(argv: string[]): { max?: number; concurrency?: number; wakeRo
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runWhenInvokedDirectly(import.meta.url, main);
