@@ -56,6 +56,7 @@ export const peeringStreamStatusSchema = z.looseObject({
   LastHeartbeat: optionalText,
   LastReceive: optionalText,
   LastSend: optionalText,
+  Warnings: stringList,
 });
 
 export const peeringSchema = z.looseObject({

@@ -210,6 +210,7 @@ export function formatPeering(peering: Peering, now: Date): string {
     ['Meta', meta.join(', ')],
     ['Imported Services', serviceList(status?.ImportedServices)],
     ['Exported Services', serviceList(status?.ExportedServices)],
+    ...(status?.Warnings ?? []).map((w): [string, string] => ['Warning', w]),
     ['Last Heartbeat', describeTime(status?.LastHeartbeat, now)],
     ['Last Receive', describeTime(status?.LastReceive, now)],
     ['Last Send', describeTime(status?.LastSend, now)],

@@ -318,7 +318,7 @@ export class Peerings {
     const bundle = this.d.store.get<StoredTrustBundle>(TRUST_BUNDLES, peeringKey(record.Name))?.value;
     const withRoots =
       record.Role === 'acceptor' && bundle ? { ...record, PeerCAPems: bundle.RootPEMs } : record;
-    return toView(
+    const view = toView(
       withRoots,
       stamps,
       live?.status,
@@ -326,6 +326,33 @@ export class Peerings {
       live?.status.exported ?? [],
       this.d.options.timeoutMs,
     );
+    view.StreamStatus.Warnings = [...view.StreamStatus.Warnings, ...this.exportWarnings(record.Name)];
+    return view;
+  }
+
+  /**
+   * Why a service named for this peer in exported-services may not show up (or not be usable) there:
+   * nothing registered under that name, or no instance passing its checks.
+   */
+  private exportWarnings(peer: string): string[] {
+    const entry = this.d.config.get('exported-services', 'default');
+    const named = (entry?.Services ?? []).filter(
+      (s) => s.Name !== '*' && s.Consumers.some((c) => 'Peer' in c && c.Peer === peer),
+    );
+    const warnings: string[] = [];
+    for (const { Name } of named) {
+      const instances = this.d.catalog.healthService(Name).filter((h) => h.Service.Kind === '');
+      if (instances.length === 0) {
+        warnings.push(
+          `${Name} is exported to ${peer} but no instance of it is registered here, so ${peer} imports nothing`,
+        );
+      } else if (!instances.some((h) => h.Checks.every((c) => c.Status === 'passing'))) {
+        warnings.push(
+          `${Name} is exported to ${peer} but none of its ${instances.length} instances is passing its health checks`,
+        );
+      }
+    }
+    return warnings;
   }
 
   // ---- deletion ----
