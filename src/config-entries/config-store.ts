@@ -1,6 +1,6 @@
 // Config entries in the store: one table, keyed kind/name; writes validate and support check-and-set.
 import { notFound } from '../shared/errors.js';
-import type { Store, StoredEntry } from '../store/store.js';
+import type { Store, StoredEntry, WriteTxn } from '../store/store.js';
 import { type ConfigEntry, type ConfigEntryKind, type ConfigEntryOf, parseConfigEntry } from './registry.js';
 
 export const CONFIG_ENTRIES = 'config-entries';
@@ -15,10 +15,22 @@ const stamped = (e: StoredEntry<ConfigEntry>): StampedEntry => ({
   ModifyIndex: e.modifyIndex,
 });
 
+/**
+ * A rule that needs more than the entry itself (e.g. the cluster's peerings); throws `invalid` naming
+ * the field. Runs inside the write transaction, so it sees the state the entry is written against.
+ */
+export type EntryRule = (entry: ConfigEntry, tx: WriteTxn) => void;
+
 export class ConfigEntries {
   readonly tables = [CONFIG_ENTRIES] as const;
+  private readonly rules: EntryRule[] = [];
 
   constructor(private readonly store: Store) {}
+
+  /** Adds a rule every write must pass (the server adds the ones that span domains). */
+  addRule(rule: EntryRule): void {
+    this.rules.push(rule);
+  }
 
   /**
    * Validates and writes an entry. With `cas`, writes only if the entry's ModifyIndex equals it
@@ -27,6 +39,7 @@ export class ConfigEntries {
   async set(input: unknown, cas?: number): Promise<{ written: boolean; entry: ConfigEntry }> {
     const entry = parseConfigEntry(input);
     const { result } = await this.store.write((tx) => {
+      for (const rule of this.rules) rule(entry, tx);
       const k = key(entry.Kind, entry.Name);
       const existing = tx.get<ConfigEntry>(CONFIG_ENTRIES, k);
       if (cas !== undefined && (existing?.modifyIndex ?? 0) !== cas) return false;

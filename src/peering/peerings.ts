@@ -6,6 +6,7 @@ import type { CertificateAuthority } from '../ca/authority.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { ConfigEntries } from '../config-entries/config-store.js';
 import { isValidPeerName, peerNameProblem } from '../config-entries/names.js';
+import type { ConfigEntry } from '../config-entries/registry.js';
 import { conflict, invalid, MeshpeerError, notFound, unavailable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store, WriteTxn } from '../store/store.js';
@@ -89,6 +90,21 @@ export class Peerings {
   private stopped = false;
 
   constructor(private readonly d: PeeringDeps) {}
+
+  /**
+   * Mesh gateway mode `none` in proxy-defaults leaves peered upstreams without a way out: refused
+   * while the cluster has a peering (Consul documents `none` as invalid for peered traffic).
+   */
+  readonly gatewayModeRule = (entry: ConfigEntry, tx: WriteTxn): void => {
+    if (entry.Kind !== 'proxy-defaults' || entry.MeshGateway?.Mode !== 'none') return;
+    const peerings = tx.list<PeeringRecord>(PEERINGS).filter((e) => e.value.State !== 'TERMINATED');
+    if (peerings.length === 0) return;
+    throw invalid(
+      `MeshGateway.Mode: "none" is not valid while this cluster has peerings (${peerings
+        .map((e) => e.value.Name)
+        .join(', ')}): traffic to peers must go through mesh gateways; use "remote" or "local"`,
+    );
+  };
 
   /** Resumes the streams of dialer peerings kept in the store (after a restart). */
   start(): void {

@@ -76,6 +76,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     onMessage: (peer, direction, type) => metrics.replicationMessages.inc({ peer, direction, type }),
   });
 
+  config.addRule(peerings.gatewayModeRule);
+
   const grpcServer = createServer({ maxMessageBytes: peeringOptions.maxMessageBytes });
   addService(grpcServer, PeeringService, peerings.grpcImplementation());
   const app = buildHttpApi(
