@@ -52,6 +52,16 @@ export function serverCommand(): Command {
       String(4 * 1024 * 1024),
     )
     .option(
+      '--acl-enabled',
+      'require ACL tokens (X-Consul-Token or Authorization: Bearer) on the HTTP API',
+      false,
+    )
+    .option(
+      '--acl-initial-management-token <secret>',
+      'secret of the token allowed everything (with --acl-enabled)',
+    )
+    .option('--acl-default-policy <allow|deny>', 'what ACLs allow where no rule applies', 'deny')
+    .option(
       '--log-level <level>',
       'trace, debug, info, warn or error',
       process.env.MESHPEER_LOG_LEVEL ?? 'info',
@@ -64,6 +74,13 @@ export function serverCommand(): Command {
       if (!o.dev && typeof o.dataDir !== 'string') {
         throw new Error('give --data-dir DIR for durable state, or --dev to keep state in memory');
       }
+      const aclDefault = String(o.aclDefaultPolicy);
+      if (aclDefault !== 'allow' && aclDefault !== 'deny') {
+        throw new Error('--acl-default-policy must be allow or deny');
+      }
+      if (!o.aclEnabled && typeof o.aclInitialManagementToken === 'string') {
+        throw new Error('--acl-initial-management-token needs --acl-enabled');
+      }
       // Loaded on use: client commands should not pay for the server's modules at start-up.
       const { startServer } = await import('../server/server.js');
       const server = await startServer({
@@ -75,6 +92,16 @@ export function serverCommand(): Command {
         logLevel: String(o.logLevel),
         ...(typeof o.advertiseGrpc === 'string'
           ? { advertiseGrpc: o.advertiseGrpc.split(',').filter(Boolean) }
+          : {}),
+        ...(o.aclEnabled
+          ? {
+              acl: {
+                defaultPolicy: aclDefault,
+                ...(typeof o.aclInitialManagementToken === 'string' && o.aclInitialManagementToken !== ''
+                  ? { initialManagementToken: o.aclInitialManagementToken }
+                  : {}),
+              },
+            }
           : {}),
         peering: {
           heartbeatMs: durationFlag(o.peeringHeartbeatInterval, '--peering-heartbeat-interval'),

@@ -1,8 +1,10 @@
 // Builds the Consul-compatible HTTP API: fastify with JSON bodies of any content type, a body limit,
 // errors mapped once, request metrics, and the /v1 routes of each domain.
 import Fastify, { type FastifyInstance } from 'fastify';
+import { installAclEnforcement } from '../acl/enforcement.js';
 import type { ApiDeps } from './deps.js';
 import { errorHandler } from './errors.js';
+import { aclRoutes } from './routes/acl.js';
 import { agentRoutes } from './routes/agent.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { configRoutes } from './routes/config.js';
@@ -72,12 +74,17 @@ export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = []): Fas
     deps.logger.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
   });
 
+  // With ACLs on, every route is checked in one place (src/acl/enforcement.ts) before its handler.
+  if (deps.acl !== undefined) {
+    installAclEnforcement(app, { acl: deps.acl, store: deps.store, agentNode: deps.node.Node });
+  }
+
   app.get('/metrics', { config: { routeName: '/metrics' } }, async (_req, reply) => {
     void reply.type(deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();
   });
 
-  for (const group of [catalogRoutes, healthRoutes, agentRoutes, configRoutes, ...extraRoutes])
+  for (const group of [catalogRoutes, healthRoutes, agentRoutes, configRoutes, aclRoutes, ...extraRoutes])
     group(app, deps);
   return app;
 }

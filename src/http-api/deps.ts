@@ -1,4 +1,5 @@
 // What the HTTP API needs from the server: the domains, and facts about this server.
+import type { AclService } from '../acl/acl-service.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { ConfigEntries } from '../config-entries/config-store.js';
 import type { ServerMetrics } from '../observability/metrics.js';
@@ -15,4 +16,6 @@ export interface ApiDeps {
   /** The node this server registers agent services on. */
   node: { Node: string; Address: string };
   version: string;
+  /** Policies and tokens; undefined when ACLs are off (then nothing is checked). */
+  acl?: AclService;
 }

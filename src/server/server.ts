@@ -2,6 +2,7 @@
 // starts them, and stops them in reverse order leaving no socket or timer behind.
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { type AclOptions, AclService } from '../acl/acl-service.js';
 import { CertificateAuthority } from '../ca/authority.js';
 import { Catalog } from '../catalog/catalog.js';
 import { ConfigEntries } from '../config-entries/config-store.js';
@@ -29,6 +30,8 @@ export interface ServerOptions {
   peering?: Partial<PeeringOptions>;
   /** Addresses peers should dial for this server's gRPC port, when the bound one is not reachable. */
   advertiseGrpc?: string[];
+  /** ACLs: undefined leaves them off (every request allowed). */
+  acl?: AclOptions;
 }
 
 export interface RunningServer {
@@ -80,8 +83,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const grpcServer = createServer({ maxMessageBytes: peeringOptions.maxMessageBytes });
   addService(grpcServer, PeeringService, peerings.grpcImplementation());
+  const acl = opts.acl === undefined ? undefined : new AclService(store, opts.acl);
   const app = buildHttpApi(
-    { store, catalog, config, metrics, logger, datacenter: opts.datacenter, node, version: VERSION },
+    {
+      store,
+      catalog,
+      config,
+      metrics,
+      logger,
+      datacenter: opts.datacenter,
+      node,
+      version: VERSION,
+      ...(acl !== undefined ? { acl } : {}),
+    },
     [peeringRoutes(peerings), connectRoutes(ca)],
   );
   try {
@@ -107,6 +121,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       datacenter: opts.datacenter,
       trustDomain: ca.trustDomain,
       dataDir: opts.dataDir ?? '(memory)',
+      acl: opts.acl === undefined ? 'disabled' : `enabled, default ${opts.acl.defaultPolicy}`,
       index: store.lastIndex(),
     },
     'server ready',
