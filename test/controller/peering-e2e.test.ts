@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { seedAcceptor, seedDialer, seedMesh } from '../fixtures/seed.js';
 import { type KubeApiServer, kubectlOk } from '../support/kube-apiserver.js';
 import { api, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
 import {
@@ -19,37 +20,6 @@ import {
   waitFor,
 } from './support/processes.js';
 
-// Verbatim from seeds/cluster-peering-k8s-tech-specs.md, comments included.
-const seedAcceptor = `apiVersion: consul.hashicorp.com/v1alpha1
-kind: PeeringAcceptor
-metadata:
-  name: cluster-02 ## The name of the peer you want to connect to
-spec:
-  peer:
-    secret:
-      name: "peering-token"
-      key: "data"
-      backend: "kubernetes"
-`;
-const seedDialer = `apiVersion: consul.hashicorp.com/v1alpha1
-kind: PeeringDialer
-metadata:
-  name: cluster-01 ## The name of the peer you want to connect to
-spec:
-  peer:
-    secret:
-      name: "peering-token"
-      key: "data"
-      backend: "kubernetes"
-`;
-const seedMesh = `apiVersion: consul.hashicorp.com/v1alpha1
-kind: Mesh
-metadata:
-  name: mesh
-spec:
-  peering:
-    peerThroughMeshGateways: true
-`;
 const exportedServices = `apiVersion: consul.hashicorp.com/v1alpha1
 kind: ExportedServices
 metadata:

@@ -4,6 +4,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedAcceptor, seedDialer, seedMesh } from '../fixtures/seed.js';
 import {
   type KubeApiServer,
   kubectl,
@@ -13,38 +14,6 @@ import {
 } from '../support/kube-apiserver.js';
 
 const crdDir = path.join(repoRoot, 'deploy', 'crds');
-
-// Verbatim from seeds/cluster-peering-k8s-tech-specs.md, comments included.
-const seedAcceptor = `apiVersion: consul.hashicorp.com/v1alpha1
-kind: PeeringAcceptor
-metadata:
-  name: cluster-02 ## The name of the peer you want to connect to
-spec:
-  peer:
-    secret:
-      name: "peering-token"
-      key: "data"
-      backend: "kubernetes"
-`;
-const seedDialer = `apiVersion: consul.hashicorp.com/v1alpha1
-kind: PeeringDialer
-metadata:
-  name: cluster-01 ## The name of the peer you want to connect to
-spec:
-  peer:
-    secret:
-      name: "peering-token"
-      key: "data"
-      backend: "kubernetes"
-`;
-const seedMesh = `apiVersion: consul.hashicorp.com/v1alpha1
-kind: Mesh
-metadata:
-  name: mesh
-spec:
-  peering:
-    peerThroughMeshGateways: true
-`;
 
 const kinds = [
   { plural: 'peeringacceptors', short: 'peering-acceptor', peering: true },
