@@ -60,9 +60,66 @@ export class DialerLoop {
   async terminate(): Promise<void> {
     this.stopped = true;
     this.wake?.();
-    await this.session?.terminate();
-    this.session?.stop();
+    const session = this.session;
+    if (session !== undefined) {
+      await session.terminate();
+      session.stop();
+    } else {
+      // Between redials there is no stream to say it on: open one just for that, so the acceptor
+      // learns now rather than never.
+      await this.sendTerminatedOnce();
+    }
     await this.finished;
+  }
+
+  /** Opens a stream to each known address in turn until one carries Terminated; bounded in time. */
+  private async sendTerminatedOnce(timeoutMs = 2_000): Promise<void> {
+    const record = this.hooks.record();
+    if (record?.StreamSecret === undefined) return;
+    for (const address of record.PeerServerAddresses) {
+      if (await this.sendTerminatedTo(record, address, timeoutMs)) return;
+    }
+    this.logger.warn({ peer: this.name }, 'could not reach the peer to tell it the peering is deleted');
+  }
+
+  private sendTerminatedTo(record: PeeringRecord, address: string, timeoutMs: number): Promise<boolean> {
+    const tls = dialerCredentials({ caPems: record.PeerCAPems, serverName: record.PeerServerName });
+    const client = createClient(PeeringService, address, tls.credentials, {
+      channelOptions: tls.channelOptions,
+    });
+    return new Promise<boolean>((resolve) => {
+      const call = client.streamResources({ deadline: Date.now() + timeoutMs });
+      let delivered = false;
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        client.close();
+        resolve(ok);
+      };
+      // The acceptor answers Terminated by ending the stream; anything it sends first means it accepted us.
+      const timer = setTimeout(() => done(delivered), timeoutMs);
+      call.on('data', () => {
+        delivered = true;
+      });
+      call.on('end', () => done(true));
+      call.on('error', () => done(delivered));
+      call.write(this.openMessage(record));
+      call.write({ payload: { case: 'terminated', value: {} } });
+    });
+  }
+
+  private openMessage(record: PeeringRecord) {
+    return {
+      payload: {
+        case: 'open' as const,
+        value: {
+          peerId: record.PeerID,
+          streamSecret: record.StreamSecret ?? '',
+          remoteDatacenter: this.opts.localDatacenter,
+          dialerPeeringId: record.ID,
+          remotePartition: 'default',
+        },
+      },
+    };
   }
 
   private async run(): Promise<void> {
@@ -100,18 +157,7 @@ export class DialerLoop {
         maxMessageBytes: this.opts.maxMessageBytes,
       });
       const call = client.streamResources();
-      call.write({
-        payload: {
-          case: 'open',
-          value: {
-            peerId: record.PeerID,
-            streamSecret: record.StreamSecret ?? '',
-            remoteDatacenter: this.opts.localDatacenter,
-            dialerPeeringId: record.ID,
-            remotePartition: 'default',
-          },
-        },
-      });
+      call.write(this.openMessage(record));
       const session = new ReplicationSession(this.name, call, this.status, this.sessionDeps);
       this.session = session;
       let announced = false;

@@ -105,4 +105,22 @@ describe('deletion', () => {
     const missing = await api(`${acc.url}/v1/peering/never-existed`, { method: 'DELETE' });
     expect(missing.status).toBe(404);
   });
+
+  it('DELETE on a dialer waiting to redial still tells the acceptor, which becomes TERMINATED', async () => {
+    const dir = cluster.dir();
+    let acc = await cluster.start('del-gap-acc', { dataDir: dir });
+    const dial = await cluster.start('del-gap-dial', { extraArgs: ['--peering-redial-max', '30s'] });
+    await peer(acc, dial, 'acceptor', 'dialer');
+    const grpc = acc.grpcAddress;
+    await acc.kill();
+    await waitState(dial, 'acceptor', 'FAILING');
+    // Long enough for the dialer's backoff to grow past the seconds the rest of the test takes.
+    await new Promise((r) => setTimeout(r, 7_000));
+    acc = await cluster.start('del-gap-acc', { dataDir: dir, grpcAddr: grpc });
+    const del = await api(`${dial.url}/v1/peering/acceptor`, { method: 'DELETE' });
+    expect(del.status).toBe(200);
+    expect(await readPeering(dial, 'acceptor')).toBeUndefined();
+    const terminated = await readPeering(acc, 'dialer');
+    expect(terminated?.State).toBe('TERMINATED');
+  }, 40_000);
 });
