@@ -108,7 +108,7 @@ export async function main(options: ControlPlaneOptions = {}): Promise<ControlPl
       await sleep(1000);
       const rss = rssBytes(server.pid);
       const metrics = (await pool[0]!.request('GET', '/metrics')).body;
-      const heap = Number(/^meshpeer_process_nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1]);
+      const heap = Number(/^meshpeer_nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1]);
       results.push({
         heapUsedMiB: heap / MiB,
         instances: registered,
