@@ -43,6 +43,8 @@ export async function runController(flags: ControllerFlags): Promise<void> {
     ...(flags.namespace ? { namespace: flags.namespace } : {}),
     ...(flags.datacenter ? { datacenter: flags.datacenter } : {}),
   });
+  // Signals are handled before anything is logged or served, so none can hit the default handler.
+  const stopped = untilSignal(logger);
   const metricsServer = flags.metricsAddr ? await metrics.serve(flags.metricsAddr) : undefined;
   if (metricsServer) logger.info({ address: metricsServer.address }, 'serving metrics');
   logger.info(
@@ -55,7 +57,6 @@ export async function runController(flags: ControllerFlags): Promise<void> {
     'starting controller',
   );
 
-  const stopped = untilSignal(logger);
   let clean: boolean;
   if (flags.leaderElect) {
     const elector = new LeaderElector({

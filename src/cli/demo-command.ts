@@ -65,12 +65,9 @@ export function demoCommand(): Command {
       }
       const [c1, c2] = demo.clusters;
       const up = traffic?.frontendUpstream;
-      say(
-        `\nrunning. Try:\n  curl '${c2.url}/v1/health/service/backend?peer=cluster-01'\n` +
-          `  curl http://${up?.host}:${up?.port}/   # as frontend in cluster-02, through both gateways\n` +
-          `  MESHPEER_HTTP_ADDR=${c1.url} meshpeer peering list\nCtrl-C stops both clusters.`,
-      );
-      await new Promise<void>((resolve) => {
+      // Listen for Ctrl-C before saying so: a signal sent the moment the line appears must not find
+      // the default handler still in place.
+      const stopped = new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
@@ -80,6 +77,12 @@ export function demoCommand(): Command {
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
+      say(
+        `\nrunning. Try:\n  curl '${c2.url}/v1/health/service/backend?peer=cluster-01'\n` +
+          `  curl http://${up?.host}:${up?.port}/   # as frontend in cluster-02, through both gateways\n` +
+          `  MESHPEER_HTTP_ADDR=${c1.url} meshpeer peering list\nCtrl-C stops both clusters.`,
+      );
+      await stopped;
     });
 }
 

@@ -114,11 +114,14 @@ export async function serveUntilSignal<T>(
   logger: Logger,
   start: () => Promise<{ running: RunningComponent<T>; lines: string[] }>,
 ): Promise<void> {
+  // Listening for signals before starting: one sent the moment the "listening" lines appear (or while
+  // starting) must stop the component, not kill the process with the default handler.
+  const shutdown = untilShutdownSignal();
   const { running, lines } = await start().catch((err: unknown) => {
     throw isMeshpeerError(err) ? new CliError(`${what} did not start: ${err.message}`) : err;
   });
   for (const line of lines) process.stderr.write(`${line}\n`);
-  const signal = await untilShutdownSignal();
+  const signal = await shutdown;
   logger.info({ signal }, 'shutting down');
   await running.stop();
 }

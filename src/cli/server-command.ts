@@ -81,6 +81,19 @@ export function serverCommand(): Command {
       if (!o.aclEnabled && typeof o.aclInitialManagementToken === 'string') {
         throw new Error('--acl-initial-management-token needs --acl-enabled');
       }
+      // Signals are handled from the start: one that arrives while the server starts (or the moment it
+      // logs "server ready") stops it once it is up, instead of killing it half-way.
+      let signalled!: () => void;
+      const signal = new Promise<void>((resolve) => {
+        signalled = resolve;
+      });
+      const onSignal = (): void => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        signalled();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       // Loaded on use: client commands should not pay for the server's modules at start-up.
       const { startServer } = await import('../server/server.js');
       const server = await startServer({
@@ -111,14 +124,7 @@ export function serverCommand(): Command {
           maxMessageBytes: Number(o.peeringMaxMessageBytes),
         },
       });
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          void server.stop().then(resolve);
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await signal;
+      await server.stop();
     });
 }
