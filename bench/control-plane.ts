@@ -3,16 +3,13 @@
 // baseline, idle CPU and wake-up latency of 1,000 blocking queries. Prints a table and the targets.
 //   npm run build && node dist/bench/control-plane.js [--max 100000] [--concurrency 64] [--wake-rounds 5]
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { cpuTimeMs, percentile, processMemory, runWhenInvokedDirectly } from './support/measure.js';
+import { type BenchServer, startBenchServer } from './support/server-process.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const _CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const KiB = 1024;
 const MiB = 1024 * 1024;
 
@@ -76,8 +73,8 @@ export async function main(options: ControlPlaneOptions = {}): Promise<ControlPl
   const phaseTimeMs = options.phaseTimeMs ?? 60_000;
   const readTimeMs = options.readTimeMs ?? 4000;
 
-  const server = await startServer();
-  const [host, port] = splitHostPort(server.address);
+  const server = await startBenchServer('bench');
+  const { host, port } = server;
   const pool = await Promise.all(Array.from({ length: concurrency }, () => RawConnection.open(host, port)));
   try {
     // Warm up the JIT and the connections (reads, and registrations that are then removed), then take
@@ -228,7 +225,7 @@ async function wakeUpLatency(
   rounds: number,
   instances: number,
 ): Promise<WakeResult> {
-  const [host, port] = splitHostPort(server.address);
+  const { host, port } = server;
   const conns = await Promise.all(Array.from({ length: watchers }, () => RawConnection.open(host, port)));
   const writer = await RawConnection.open(host, port);
   const samples: number[] = [];
@@ -386,72 +383,6 @@ class RawConnection {
 }
 
 // ---- the server process ----
-
-interface BenchServer {
-  pid: number;
-  address: string;
-  url: string;
-  stop(): Promise<void>;
-}
-
-async function startServer(): Promise<BenchServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'meshpeer-bench-'));
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      // e.g. MESHPEER_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the server.
-      ...(process.env.MESHPEER_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
-      CLI,
-      'server',
-      '--http-addr',
-      '127.0.0.1:0',
-      '--grpc-addr',
-      '127.0.0.1:0',
-      '--data-dir',
-      dataDir,
-      '--datacenter',
-      'bench',
-      '--node-name',
-      'bench-node',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHPEER_LOG_LEVEL: 'info' } },
-  );
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const address = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('server did not start in 20 s')), 20_000);
-    child.stderr?.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const m = /"httpAddress":"([^"]+)"[^\n]*"msg":"server ready"/.exec(buf);
-      if (m?.[1] !== undefined) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-      if (buf.length > 1 * MiB) buf = buf.slice(-64 * KiB);
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${code}) before it was ready:\n${buf}`));
-    });
-  });
-  return {
-    pid: child.pid!,
-    address,
-    url: `http://${address}`,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-function splitHostPort(address: string): [string, number] {
-  const i = address.lastIndexOf(':');
-  return [address.slice(0, i).replace(/^\[|\]$/g, ''), Number(address.slice(i + 1))];
-}
 
 const rssBytes = (pid: number): number => processMemory(pid).rss;
 

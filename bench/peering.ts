@@ -7,16 +7,13 @@
 //   4. CPU of 100 idle peerings over 10 s (both servers).
 //   npm run build && node dist/bench/peering.js [--services 10000] [--updates 1000]
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { cpuTimeMs, percentile, processMemory, runWhenInvokedDirectly } from './support/measure.js';
+import { type BenchServer, startBenchServer } from './support/server-process.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const _CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const MiB = 1024 * 1024;
 
 const TARGETS = {
@@ -72,7 +69,7 @@ export async function main(options: PeeringBenchOptions = {}): Promise<PeeringBe
 
   const servers: BenchServer[] = [];
   const start = async (dc: string): Promise<BenchServer> => {
-    const s = await startServer(dc);
+    const s = await startBenchServer(dc);
     servers.push(s);
     return s;
   };
@@ -428,75 +425,6 @@ async function waitFor(
 }
 
 // ---- the server processes ----
-
-interface BenchServer {
-  pid: number;
-  host: string;
-  port: number;
-  stop(): Promise<void>;
-}
-
-async function startServer(datacenter: string): Promise<BenchServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'meshpeer-bench-peering-'));
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      CLI,
-      'server',
-      '--http-addr',
-      '127.0.0.1:0',
-      '--grpc-addr',
-      '127.0.0.1:0',
-      '--data-dir',
-      dataDir,
-      '--datacenter',
-      datacenter,
-      '--node-name',
-      `${datacenter}-node`,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHPEER_LOG_LEVEL: 'info' } },
-  );
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const address = await new Promise<string>((resolve, reject) => {
-    const fail = (err: Error): void => {
-      // Never leave a half-started server behind.
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      rmSync(dataDir, { recursive: true, force: true });
-      reject(err);
-    };
-    let buf = '';
-    const timer = setTimeout(() => fail(new Error(`${datacenter}: server did not start in 20 s`)), 20_000);
-    child.stderr?.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const m = /"httpAddress":"([^"]+)"/.exec(buf);
-      if (m?.[1] !== undefined) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-      if (buf.length > MiB) buf = buf.slice(-64 * 1024);
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      fail(new Error(`${datacenter}: server exited before it was ready:\n${buf}`));
-    });
-  });
-  const i = address.lastIndexOf(':');
-  let stopped = false;
-  return {
-    pid: child.pid!,
-    host: address.slice(0, i),
-    port: Number(address.slice(i + 1)),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
 
 const rss = processMemory;
 
