@@ -118,15 +118,26 @@ function sniFor(name: string, ctx: ExportContext): string | undefined {
   }
 }
 
-export function localMeshGateway(catalog: Catalog): { Address: string; Port: number } | undefined {
+/**
+ * Where peers reach this cluster's mesh gateways: each registered gateway's WAN tagged address, else
+ * its LAN one, else its service (or node) address.
+ */
+export function localMeshGateways(catalog: Catalog): Array<{ Address: string; Port: number }> {
+  const out: Array<{ Address: string; Port: number }> = [];
   for (const name of catalog.localServiceNames()) {
     for (const h of catalog.healthService(name)) {
       const s: ServiceInstance = h.Service;
       if (s.Kind !== 'mesh-gateway') continue;
-      const wan = s.TaggedAddresses.wan ?? s.TaggedAddresses.lan;
-      if (wan !== undefined) return wan;
-      return { Address: s.Address || h.Node.Address, Port: s.Port };
+      out.push(
+        s.TaggedAddresses.wan ??
+          s.TaggedAddresses.lan ?? { Address: s.Address || h.Node.Address, Port: s.Port },
+      );
     }
   }
-  return undefined;
+  return out;
+}
+
+/** The gateway exported instances point at: the first registered one. */
+export function localMeshGateway(catalog: Catalog): { Address: string; Port: number } | undefined {
+  return localMeshGateways(catalog)[0];
 }

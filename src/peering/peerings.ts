@@ -11,6 +11,7 @@ import { conflict, invalid, MeshpeerError, notFound, unavailable } from '../shar
 import type { Logger } from '../shared/logger.js';
 import type { Store, WriteTxn } from '../store/store.js';
 import { DialerLoop } from './dialer-loop.js';
+import { localMeshGateways } from './exporter.js';
 import { PeeringService, type ReplicationMessage } from './gen/meshpeer/peering/v1/peering_pb.js';
 import {
   PEERING_SECRETS,
@@ -204,16 +205,7 @@ export class Peerings {
   private peeringAddresses(): string[] {
     const mesh = this.d.config.get('mesh', 'mesh');
     if (!mesh?.Peering?.PeerThroughMeshGateways) return this.d.grpcAddresses();
-    return this.d.catalog
-      .localServiceNames()
-      .flatMap((n) => this.d.catalog.healthService(n))
-      .filter((h) => h.Service.Kind === 'mesh-gateway')
-      .map((h) => {
-        const wan = h.Service.TaggedAddresses.wan;
-        return wan
-          ? `${wan.Address}:${wan.Port}`
-          : `${h.Service.Address || h.Node.Address}:${h.Service.Port}`;
-      });
+    return localMeshGateways(this.d.catalog).map((g) => `${g.Address}:${g.Port}`);
   }
 
   async establish(req: EstablishRequest): Promise<void> {
