@@ -1,10 +1,34 @@
 // The one place ACLs are enforced on the HTTP API: a table from route pattern + method to the permission
 // a request needs, checked before the handler runs, and a table of list reads whose answers are
 // filtered down to what the token may read (as Consul does) instead of refused.
-// Routes missing from the table need a management token: a new route is closed until it is listed here.
+//
+// Decode once; authorize exactly the decoded value the handler will write. A rule never sees the raw
+// body: it gets the value the route's own decoder produced (`withBody(decode, handle)` in
+// src/http-api/route-table.ts), the same value the handler then writes, and reads it with
+// `bodyAs(r, decode)`, which fails unless the route really decoded with that decoder.
+//
+// Listing a new route: add `'<the path exactly as given to route()>': { <METHOD>: (r) => requirement }`
+// to ROUTE_PERMISSIONS. A requirement is a permission (`perm('service', 'read', r.params.name)`), a list
+// of them (all needed), `anyOf(...)`, `'any-token'`, `'management'` or `'open'`. If the rule depends on
+// the body, give the route's handler with `withBody(decodeX, ...)` and read it here with
+// `bodyAs(r, decodeX)`. Routes missing from the table need a management token: a new route is closed
+// until it is listed here. Then add the route's row to the expected table of test/security/matrix.test.ts.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { CHECKS, checkKey, NODE_SERVICES, nodeServiceKey } from '../catalog/keys.js';
-import type { HealthCheck } from '../catalog/types.js';
+import {
+  checkServiceID,
+  connectDestination,
+  registrationChangesNode,
+  toInstance,
+} from '../catalog/catalog.js';
+import { CHECKS, checkKey, NODE_SERVICES, NODES, nodeKey, nodeServiceKey } from '../catalog/keys.js';
+import {
+  decodeAgentRegistration,
+  decodeDeregisterRequest,
+  decodeRegisterRequest,
+} from '../catalog/requests.js';
+import type { CatalogNode, HealthCheck, ServiceInstance } from '../catalog/types.js';
+import { parseConfigEntry } from '../config-entries/registry.js';
+import { type BodyDecoder, decodedBody } from '../http-api/route-table.js';
 import { permissionDenied } from '../shared/errors.js';
 import type { ReadView } from '../store/store.js';
 import type { AclService, Identity } from './acl-service.js';
@@ -17,12 +41,26 @@ export interface Permission {
   name?: string;
 }
 
-/** What a request needs: a permission (or several), any valid token, management, or nothing at all. */
-export type Requirement = Permission | Permission[] | 'any-token' | 'management' | 'open';
+/** Any one of these permissions is enough. */
+export interface AnyOf {
+  anyOf: Permission[];
+}
+
+/** What a request needs: a permission (or several, all needed), one of several, any valid token, management, or nothing at all. */
+export type Requirement =
+  | Permission
+  | Array<Permission | AnyOf>
+  | AnyOf
+  | 'any-token'
+  | 'management'
+  | 'open';
 
 export interface RequestFacts {
   params: Record<string, string>;
+  /** The body as the route's decoder returned it (undefined when the route takes no body). */
   body: unknown;
+  /** The decoder that produced `body`. */
+  decoder: BodyDecoder<unknown> | undefined;
   store: ReadView;
   /** The node agent endpoints act on. */
   agentNode: string;
@@ -33,16 +71,21 @@ type Rule = (r: RequestFacts) => Requirement;
 
 const MESH_KINDS = new Set(['mesh', 'proxy-defaults', 'exported-services']);
 
-const perm = (resource: Resource, level: Level, name?: string): Permission =>
+export const perm = (resource: Resource, level: Level, name?: string): Permission =>
   name === undefined ? { resource, level } : { resource, level, name };
 
-function field(value: unknown, key: string): unknown {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const k = Object.keys(value).find((x) => x.toLowerCase() === key.toLowerCase());
-  return k === undefined ? undefined : (value as Record<string, unknown>)[k];
-}
+export const anyOf = (...permissions: Permission[]): AnyOf => ({ anyOf: permissions });
 
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+/** The decoded body of the request, as `decoder` produced it; throws if the route decoded otherwise. */
+export function bodyAs<T>(r: RequestFacts, decoder: BodyDecoder<T>): T {
+  if (r.decoder !== decoder) {
+    throw new Error(
+      `ACL rule expects the body decoded by ${decoder.name || 'its decoder'}, ` +
+        `but the route decodes with ${r.decoder?.name || 'nothing'}`,
+    );
+  }
+  return r.body as T;
+}
 
 /**
  * A config entry's permission by kind: mesh-wide kinds need mesh, per-service kinds need service on
@@ -52,9 +95,9 @@ export function configPermission(kind: string, name: string, level: Level): Perm
   return MESH_KINDS.has(kind) ? perm('mesh', level) : perm('service', level, name);
 }
 
-/** The service a local agent service ID belongs to (the ID itself when it is not registered). */
-function serviceOfId(r: RequestFacts, id: string): string {
-  return r.store.get<string>(NODE_SERVICES, nodeServiceKey('', r.agentNode, id))?.value ?? id;
+/** The name of the service registered under `id` on `node`, if any. */
+function serviceNameOf(store: ReadView, node: string, id: string): string | undefined {
+  return store.get<string>(NODE_SERVICES, nodeServiceKey('', node, id))?.value;
 }
 
 function checkUpdate(r: RequestFacts): Requirement {
@@ -64,18 +107,73 @@ function checkUpdate(r: RequestFacts): Requirement {
     : perm('node', 'write', r.agentNode);
 }
 
-function catalogRegister(r: RequestFacts): Requirement {
-  const service = field(r.body, 'Service');
-  const name = str(field(service, 'Service'));
-  return name !== '' ? perm('service', 'write', name) : perm('node', 'write', str(field(r.body, 'Node')));
+/**
+ * Registering an instance, as Consul vets it: write on its service, on the service an existing instance
+ * with the same ID on that node belongs to (it is replaced), and on the destination of a connect-proxy
+ * (the proxy is discovered as an instance of it).
+ */
+function instancePermissions(store: ReadView, node: string, instance: ServiceInstance): Permission[] {
+  const out = [perm('service', 'write', instance.Service)];
+  const replaced = serviceNameOf(store, node, instance.ID);
+  if (replaced !== undefined && replaced !== instance.Service) out.push(perm('service', 'write', replaced));
+  const destination = connectDestination(instance);
+  if (destination !== undefined && destination !== instance.Service) {
+    out.push(perm('service', 'write', destination));
+  }
+  return out;
 }
 
+function agentRegister(r: RequestFacts): Requirement {
+  const body = bodyAs(r, decodeAgentRegistration);
+  // Its checks all belong to the service itself. The agent's own node is created implicitly, as
+  // Consul's agent node always exists.
+  return instancePermissions(r.store, r.agentNode, toInstance(body.service));
+}
+
+/**
+ * Consul's rules for PUT /v1/catalog/register: node:write to create or change the node; the instance's
+ * permissions (above); for each check, node:write for a node check and service:write on the service a
+ * service check belongs to.
+ */
+function catalogRegister(r: RequestFacts): Requirement {
+  const body = bodyAs(r, decodeRegisterRequest);
+  const out: Permission[] = [];
+  const node = perm('node', 'write', body.Node);
+  const existing = r.store.get<CatalogNode>(NODES, nodeKey('', body.Node))?.value;
+  if (registrationChangesNode(body, existing)) out.push(node);
+  const instance = body.Service ? toInstance(body.Service) : undefined;
+  if (instance !== undefined) out.push(...instancePermissions(r.store, body.Node, instance));
+  for (const check of [...(body.Check ? [body.Check] : []), ...(body.Checks ?? [])]) {
+    const serviceID = checkServiceID(check, instance);
+    if (serviceID === '') out.push(node);
+    else if (serviceID !== instance?.ID) {
+      // A check for another instance: write on that instance's service (an unknown ID is refused by
+      // the handler; the ID stands in for the name until then).
+      out.push(perm('service', 'write', serviceNameOf(r.store, body.Node, serviceID) ?? serviceID));
+    }
+  }
+  return out;
+}
+
+/**
+ * Consul's rules for PUT /v1/catalog/deregister: node:write on the node allows everything; otherwise
+ * service:write on the service of the instance (or of the check) removed. Removing a node, a node check
+ * or an unknown instance needs node:write.
+ */
 function catalogDeregister(r: RequestFacts): Requirement {
-  const node = str(field(r.body, 'Node'));
-  const id = str(field(r.body, 'ServiceID'));
-  if (id === '') return perm('node', 'write', node);
-  const name = r.store.get<string>(NODE_SERVICES, nodeServiceKey('', node, id))?.value ?? id;
-  return perm('service', 'write', name);
+  const body = bodyAs(r, decodeDeregisterRequest);
+  const node = perm('node', 'write', body.Node);
+  if (body.ServiceID !== undefined) {
+    const name = serviceNameOf(r.store, body.Node, body.ServiceID);
+    return name === undefined ? node : anyOf(node, perm('service', 'write', name));
+  }
+  if (body.CheckID !== undefined) {
+    const check = r.store.get<HealthCheck>(CHECKS, checkKey('', body.Node, body.CheckID))?.value;
+    return check !== undefined && check.ServiceID !== '' && check.ServiceName !== ''
+      ? anyOf(node, perm('service', 'write', check.ServiceName))
+      : node;
+  }
+  return node;
 }
 
 export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = {
@@ -83,9 +181,10 @@ export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = 
   '/v1/status/leader': { GET: () => 'open' },
   '/v1/agent/self': { GET: (r) => perm('node', 'read', r.agentNode) },
   '/v1/agent/metrics': { GET: () => perm('operator', 'read') },
-  '/v1/agent/service/register': { PUT: (r) => perm('service', 'write', str(field(r.body, 'Name'))) },
+  '/v1/agent/service/register': { PUT: agentRegister },
   '/v1/agent/service/deregister/:id': {
-    PUT: (r) => perm('service', 'write', serviceOfId(r, r.params.id ?? '')),
+    PUT: (r) =>
+      perm('service', 'write', serviceNameOf(r.store, r.agentNode, r.params.id ?? '') ?? r.params.id),
   },
   '/v1/agent/check/pass/:id': { PUT: checkUpdate },
   '/v1/agent/check/warn/:id': { PUT: checkUpdate },
@@ -100,7 +199,10 @@ export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = 
   '/v1/health/connect/:name': { GET: (r) => perm('service', 'read', r.params.name) },
   '/v1/health/checks/:name': { GET: (r) => perm('service', 'read', r.params.name) },
   '/v1/config': {
-    PUT: (r) => configPermission(str(field(r.body, 'Kind')), str(field(r.body, 'Name')), 'write'),
+    PUT: (r) => {
+      const entry = bodyAs(r, parseConfigEntry);
+      return configPermission(entry.Kind, entry.Name, 'write');
+    },
   },
   '/v1/config/:kind': { GET: () => 'any-token' },
   '/v1/config/:kind/:name': {
@@ -115,10 +217,14 @@ export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = 
   '/v1/peering/:name': { GET: () => perm('peering', 'read'), DELETE: () => perm('peering', 'write') },
   // Trust bundles are public CA certificates, like /v1/connect/ca/roots.
   '/v1/internal/meshpeer/trust-bundles': { GET: () => 'any-token' },
+  // Which peers a service is exported to: asked by its sidecars, as Consul's TrustBundleListByService.
+  '/v1/internal/meshpeer/trust-bundles/:service': { GET: (r) => perm('service', 'write', r.params.service) },
   '/v1/acl/token/self': { GET: () => 'any-token' },
 };
 
 type Filter = (payload: unknown, authz: Authorizer) => unknown;
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** List reads answered with only what the token may read. */
 export const LIST_FILTERS: Record<string, Filter> = {
@@ -128,12 +234,12 @@ export const LIST_FILTERS: Record<string, Filter> = {
       : payload,
   '/v1/catalog/nodes': (payload, authz) =>
     Array.isArray(payload)
-      ? payload.filter((n: unknown) => authz.allowed('node', 'read', str(field(n, 'Node'))))
+      ? payload.filter((n: { Node?: unknown }) => authz.allowed('node', 'read', str(n.Node)))
       : payload,
   '/v1/config/:kind': (payload, authz) =>
     Array.isArray(payload)
-      ? payload.filter((e: unknown) => {
-          const p = configPermission(str(field(e, 'Kind')), str(field(e, 'Name')), 'read');
+      ? payload.filter((e: { Kind?: unknown; Name?: unknown }) => {
+          const p = configPermission(str(e.Kind), str(e.Name), 'read');
           return authz.allowed(p.resource, p.level, p.name);
         })
       : payload,
@@ -153,13 +259,22 @@ export function enforce(identity: Identity, requirement: Requirement): void {
     );
   if (requirement === 'management') throw lacks("'acl:write'");
   if (requirement === 'any-token') return;
-  for (const p of Array.isArray(requirement) ? requirement : [requirement]) {
-    if (!identity.authorizer.allowed(p.resource, p.level, p.name)) throw lacks(describe(p));
+  const allowed = (p: Permission) => identity.authorizer.allowed(p.resource, p.level, p.name);
+  for (const item of Array.isArray(requirement) ? requirement : [requirement]) {
+    if ('anyOf' in item) {
+      if (!item.anyOf.some(allowed)) throw lacks(item.anyOf.map(describe).join(' or '));
+    } else if (!allowed(item)) throw lacks(describe(item));
   }
 }
 
-/** The secret a request carries: X-Consul-Token, or Authorization: Bearer. */
+/**
+ * The secret a request carries, in Consul's order: the `token` query parameter, X-Consul-Token, or
+ * Authorization: Bearer.
+ */
 export function requestSecret(req: FastifyRequest): string | undefined {
+  const query = (req.query ?? {}) as Record<string, unknown>;
+  const fromQuery = Array.isArray(query.token) ? query.token[0] : query.token;
+  if (typeof fromQuery === 'string' && fromQuery !== '') return fromQuery;
   const header = req.headers['x-consul-token'];
   const token = Array.isArray(header) ? header[0] : header;
   if (token !== undefined && token !== '') return token;
@@ -188,12 +303,14 @@ export function installAclEnforcement(app: FastifyInstance, opts: EnforcementOpt
     const rule = rules?.[method];
     const identity = opts.acl.resolve(requestSecret(req));
     identities.set(req, identity);
+    const body = decodedBody(req);
     const requirement =
       rule === undefined
         ? 'management'
         : rule({
             params: (req.params ?? {}) as Record<string, string>,
-            body: req.body,
+            body: body?.value,
+            decoder: body?.decoder,
             store: opts.store,
             agentNode: opts.agentNode,
           });

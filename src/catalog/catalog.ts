@@ -74,14 +74,7 @@ export class Catalog {
   async register(req: RegisterRequest): Promise<number> {
     const { index } = await this.store.write((tx) => {
       if (!req.SkipNodeUpdate || tx.get(NODES, nodeKey('', req.Node)) === undefined) {
-        this.putNode(tx, {
-          ID: req.ID ?? '',
-          Node: req.Node,
-          Address: req.Address,
-          Datacenter: this.datacenter,
-          TaggedAddresses: req.TaggedAddresses ?? {},
-          Meta: req.NodeMeta ?? {},
-        });
+        this.putNode(tx, registeredNode(req, this.datacenter));
       }
       let service: ServiceInstance | undefined;
       if (req.Service) service = this.putService(tx, '', req.Node, toInstance(req.Service));
@@ -476,7 +469,7 @@ export class Catalog {
     c: CheckDefinition,
     service: ServiceInstance | undefined,
   ): void {
-    const serviceID = c.ServiceID ?? service?.ID ?? '';
+    const serviceID = checkServiceID(c, service);
     let svc = service;
     if (serviceID !== '' && svc?.ID !== serviceID) {
       const name = tx.get<string>(NODE_SERVICES, nodeServiceKey('', node, serviceID))?.value;
@@ -538,7 +531,35 @@ function putIfChanged(tx: WriteTxn, table: string, key: string, value: unknown):
     tx.put(table, key, value);
 }
 
-function toInstance(s: ServiceDefinition): ServiceInstance {
+/** The node record a catalog registration writes (when it writes the node at all). */
+export function registeredNode(req: RegisterRequest, datacenter: string): CatalogNode {
+  return {
+    ID: req.ID ?? '',
+    Node: req.Node,
+    Address: req.Address,
+    Datacenter: datacenter,
+    TaggedAddresses: req.TaggedAddresses ?? {},
+    Meta: req.NodeMeta ?? {},
+  };
+}
+
+/**
+ * Whether a registration writes the node: it does not exist yet, or the request changes it (unless
+ * SkipNodeUpdate). putNode writes nothing for an identical record, so this is exactly when it writes.
+ */
+export function registrationChangesNode(req: RegisterRequest, existing: CatalogNode | undefined): boolean {
+  if (existing === undefined) return true;
+  if (req.SkipNodeUpdate) return false;
+  return JSON.stringify(registeredNode(req, existing.Datacenter)) !== JSON.stringify(existing);
+}
+
+/** The service ID a registered check belongs to ('' for a node check). */
+export function checkServiceID(c: CheckDefinition, service: ServiceInstance | undefined): string {
+  return c.ServiceID ?? service?.ID ?? '';
+}
+
+/** The instance a service definition is stored as. */
+export function toInstance(s: ServiceDefinition): ServiceInstance {
   const instance: ServiceInstance = {
     ID: s.ID && s.ID !== '' ? s.ID : s.Service,
     Service: s.Service,
@@ -562,7 +583,7 @@ function toInstance(s: ServiceDefinition): ServiceInstance {
  * themselves too, but healthConnect answers them from SERVICES: they get no CONNECT entry (one row less
  * per imported instance to write).
  */
-function connectDestination(s: ServiceInstance): string | undefined {
+export function connectDestination(s: ServiceInstance): string | undefined {
   if (s.PeerName !== undefined && s.PeerName !== '') return undefined;
   if (s.Kind === 'connect-proxy') {
     const dest = s.Proxy?.DestinationServiceName;

@@ -1,16 +1,27 @@
-// Request bodies of the catalog's write endpoints, validated with zod. Wrong types are refused with the
-// field named; unknown fields are ignored, as Consul's catalog endpoints do.
+// Request bodies of the catalog's write endpoints, validated with zod. Keys are matched ignoring case,
+// `_` and `-` (as Consul's decoder does) and brought to their PascalCase spelling before validation;
+// wrong types and values past the limits of src/config-entries/limits.ts are refused with the field
+// named; unknown fields are ignored, as Consul's catalog endpoints do.
 import { z } from 'zod';
+import { metaSchema } from '../config-entries/common.js';
+import { durationSchema } from '../config-entries/duration.js';
+import { limitedId, limitedName, tagsSchema } from '../config-entries/limits.js';
+import { canonicalize } from '../config-entries/shape.js';
 import { invalid } from '../shared/errors.js';
 import { describeZodError } from '../shared/zod-message.js';
 
 const stringMap = z.record(z.string(), z.string());
 const checkStatus = z.enum(['passing', 'warning', 'critical', 'maintenance']);
-const name = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters');
+const name = limitedName;
 const port = z.number().int('must be an integer').min(0).max(65535);
+/** Check output is kept up to Consul's default check_output_max_size. */
+const MAX_CHECK_OUTPUT = 4096;
+const output = z
+  .string()
+  .transform((text) => (text.length > MAX_CHECK_OUTPUT ? text.slice(0, MAX_CHECK_OUTPUT) : text));
 
 export const serviceDefinitionSchema = z.object({
-  ID: z.string().max(256).optional(),
+  ID: limitedId.optional(),
   Service: name,
   Kind: z
     .enum([
@@ -23,8 +34,8 @@ export const serviceDefinitionSchema = z.object({
       'api-gateway',
     ])
     .optional(),
-  Tags: z.array(z.string()).nullish(),
-  Address: z.string().optional(),
+  Tags: tagsSchema.nullish(),
+  Address: limitedId.optional(),
   // Consul documents these as {"address", "port"} and also accepts the capitalised spelling.
   TaggedAddresses: z
     .record(
@@ -40,7 +51,7 @@ export const serviceDefinitionSchema = z.object({
       ),
     )
     .nullish(),
-  Meta: stringMap.nullish(),
+  Meta: metaSchema.nullish(),
   Port: port.optional(),
   Weights: z.object({ Passing: z.number().int().min(1), Warning: z.number().int().min(0) }).nullish(),
   EnableTagOverride: z.boolean().optional(),
@@ -51,25 +62,25 @@ export const serviceDefinitionSchema = z.object({
 export type ServiceDefinition = z.infer<typeof serviceDefinitionSchema>;
 
 export const checkDefinitionSchema = z.object({
-  Node: z.string().optional(),
-  CheckID: z.string().optional(),
+  Node: limitedId.optional(),
+  CheckID: limitedId.optional(),
   Name: name,
   Notes: z.string().optional(),
-  Output: z.string().optional(),
+  Output: output.optional(),
   Status: checkStatus.optional(),
-  ServiceID: z.string().optional(),
+  ServiceID: limitedId.optional(),
   Type: z.string().optional(),
   Definition: z.record(z.string(), z.unknown()).optional(),
 });
 export type CheckDefinition = z.infer<typeof checkDefinitionSchema>;
 
 export const registerRequestSchema = z.object({
-  ID: z.string().optional(),
+  ID: limitedId.optional(),
   Node: name,
-  Address: z.string().min(1, 'must not be empty'),
+  Address: limitedName,
   Datacenter: z.string().optional(),
   TaggedAddresses: stringMap.nullish(),
-  NodeMeta: stringMap.nullish(),
+  NodeMeta: metaSchema.nullish(),
   Service: serviceDefinitionSchema.nullish(),
   Check: checkDefinitionSchema.nullish(),
   Checks: z.array(checkDefinitionSchema).nullish(),
@@ -80,24 +91,24 @@ export type RegisterRequest = z.infer<typeof registerRequestSchema>;
 export const deregisterRequestSchema = z.object({
   Node: name,
   Datacenter: z.string().optional(),
-  ServiceID: z.string().optional(),
-  CheckID: z.string().optional(),
+  ServiceID: limitedId.optional(),
+  CheckID: limitedId.optional(),
 });
 export type DeregisterRequest = z.infer<typeof deregisterRequestSchema>;
 
 /** Agent-style check: Consul's agent accepts TTL/HTTP/TCP definitions; meshpeer records, not runs, them. */
 export const agentCheckSchema = z.object({
-  CheckID: z.string().optional(),
-  ID: z.string().optional(),
-  Name: z.string().optional(),
+  CheckID: limitedId.optional(),
+  ID: limitedId.optional(),
+  Name: limitedId.optional(),
   Notes: z.string().optional(),
   Status: checkStatus.optional(),
-  TTL: z.string().optional(),
+  TTL: durationSchema.optional(),
   HTTP: z.string().optional(),
   TCP: z.string().optional(),
-  Interval: z.string().optional(),
-  Timeout: z.string().optional(),
-  DeregisterCriticalServiceAfter: z.string().optional(),
+  Interval: durationSchema.optional(),
+  Timeout: durationSchema.optional(),
+  DeregisterCriticalServiceAfter: durationSchema.optional(),
 });
 
 export const agentServiceSchema = serviceDefinitionSchema.omit({ Service: true }).extend({
@@ -107,11 +118,44 @@ export const agentServiceSchema = serviceDefinitionSchema.omit({ Service: true }
 });
 export type AgentServiceRequest = z.infer<typeof agentServiceSchema>;
 
+/**
+ * Decodes a request body with `schema`: keys brought to the schema's spelling (case, `_` and `-`
+ * ignored; the parser has already refused bodies where two keys differ only so), then validated.
+ */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw invalid(`Request decode failed: ${what} must be a JSON object`);
   }
-  const r = schema.safeParse(body);
+  const r = schema.safeParse(canonicalize(schema, body));
   if (!r.success) throw invalid(`Request decode failed: ${describeZodError(r.error)}`);
   return r.data;
+}
+
+export const decodeRegisterRequest = (raw: unknown): RegisterRequest =>
+  parseBody(registerRequestSchema, raw, 'the registration');
+
+export const decodeDeregisterRequest = (raw: unknown): DeregisterRequest =>
+  parseBody(deregisterRequestSchema, raw, 'the deregistration');
+
+/** PUT /v1/agent/service/register, decoded into exactly what is written: the service and its checks. */
+export interface AgentRegistration {
+  service: ServiceDefinition & { ID: string };
+  checks: CheckDefinition[];
+}
+
+export function decodeAgentRegistration(raw: unknown): AgentRegistration {
+  const s = parseBody(agentServiceSchema, raw, 'the service definition');
+  const id = s.ID && s.ID !== '' ? s.ID : s.Name;
+  const { Name, Check, Checks, ...rest } = s;
+  const checks: CheckDefinition[] = [...(Check ? [Check] : []), ...(Checks ?? [])].map((c, i, all) => ({
+    CheckID: c.CheckID ?? c.ID ?? (all.length > 1 ? `service:${id}:${i + 1}` : `service:${id}`),
+    Name: c.Name ?? `Service '${Name}' check`,
+    Notes: c.Notes ?? '',
+    // A TTL check starts critical until it is updated; a check meshpeer does not run is recorded
+    // as its given Status, or passing (meshpeer does not probe HTTP/TCP endpoints).
+    Status: c.Status ?? (c.TTL !== undefined ? 'critical' : 'passing'),
+    ServiceID: id,
+    Type: c.TTL !== undefined ? 'ttl' : c.HTTP !== undefined ? 'http' : c.TCP !== undefined ? 'tcp' : '',
+  }));
+  return { service: { ...rest, ID: id, Service: Name }, checks };
 }

@@ -1,7 +1,70 @@
 // `meshpeer server`: starts one cluster's control plane and runs until SIGINT/SIGTERM.
+import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { parseGoDuration } from '../config-entries/duration.js';
+
+export const MANAGEMENT_TOKEN_ENV = 'MESHPEER_ACL_INITIAL_MANAGEMENT_TOKEN';
+
+function positiveIntFlag(value: unknown, flag: string): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} must be a positive whole number`);
+  return n;
+}
+
+/**
+ * The initial management token, from exactly one of: --acl-initial-management-token-file (the file's
+ * content, surrounding whitespace trimmed), --acl-initial-management-token (visible to every local
+ * user in `ps`, so a warning is logged), or the MESHPEER_ACL_INITIAL_MANAGEMENT_TOKEN variable.
+ */
+function managementToken(o: Record<string, unknown>, warnings: string[]): string | undefined {
+  const flag = typeof o.aclInitialManagementToken === 'string' ? o.aclInitialManagementToken : undefined;
+  const file =
+    typeof o.aclInitialManagementTokenFile === 'string' ? o.aclInitialManagementTokenFile : undefined;
+  if (flag !== undefined && file !== undefined) {
+    throw new Error(
+      'give the management token once: --acl-initial-management-token or --acl-initial-management-token-file',
+    );
+  }
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(
+        `--acl-initial-management-token-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
+    }
+    const secret = text.trim();
+    if (secret === '') throw new Error(`--acl-initial-management-token-file ${file} is empty`);
+    if ((statSync(file).mode & 0o077) !== 0) {
+      warnings.push(
+        `the management token file ${file} can be read by other users; chmod 600 it to keep the secret private`,
+      );
+    }
+    return secret;
+  }
+  if (flag !== undefined && flag !== '') {
+    warnings.push(
+      '--acl-initial-management-token puts the secret on the command line, where every local user can ' +
+        `read it (ps); prefer --acl-initial-management-token-file or ${MANAGEMENT_TOKEN_ENV}`,
+    );
+    return flag;
+  }
+  const env = process.env[MANAGEMENT_TOKEN_ENV]?.trim();
+  return env === undefined || env === '' ? undefined : env;
+}
+
+/** --http-tls-cert and --http-tls-key: both or neither; the server reads the files at start. */
+function httpTlsFlags(o: Record<string, unknown>): { httpTls?: { certFile: string; keyFile: string } } {
+  const certFile = typeof o.httpTlsCert === 'string' ? o.httpTlsCert : undefined;
+  const keyFile = typeof o.httpTlsKey === 'string' ? o.httpTlsKey : undefined;
+  if (certFile === undefined && keyFile === undefined) return {};
+  if (certFile === undefined || keyFile === undefined) {
+    throw new Error('--http-tls-cert and --http-tls-key go together: give both');
+  }
+  return { httpTls: { certFile, keyFile } };
+}
 
 function durationFlag(value: unknown, flag: string): number {
   const ms = typeof value === 'string' ? parseGoDuration(value) : undefined;
@@ -60,7 +123,32 @@ export function serverCommand(): Command {
       '--acl-initial-management-token <secret>',
       'secret of the token allowed everything (with --acl-enabled)',
     )
+    .option(
+      '--acl-initial-management-token-file <path>',
+      `file holding that secret (kept out of ps); or set ${MANAGEMENT_TOKEN_ENV}`,
+    )
     .option('--acl-default-policy <allow|deny>', 'what ACLs allow where no rule applies', 'deny')
+    .option(
+      '--allow-insecure-data-dir',
+      'start even if other users can access --data-dir (it holds CA keys and ACL/peering secrets)',
+      false,
+    )
+    .option(
+      '--http-header-timeout <duration>',
+      'close an HTTP connection whose request line and headers have not arrived in this time',
+      '10s',
+    )
+    .option(
+      '--http-request-timeout <duration>',
+      'close an HTTP connection whose whole request (headers and body) has not arrived in this time; ' +
+        'blocking queries wait after their request has arrived and are not limited by it',
+      '30s',
+    )
+    .option(
+      '--http-max-connections <n>',
+      'most HTTP connections open at once; more are closed as they arrive',
+      '4096',
+    )
     .option(
       '--log-level <level>',
       'trace, debug, info, warn or error',
@@ -78,8 +166,22 @@ export function serverCommand(): Command {
       if (aclDefault !== 'allow' && aclDefault !== 'deny') {
         throw new Error('--acl-default-policy must be allow or deny');
       }
-      if (!o.aclEnabled && typeof o.aclInitialManagementToken === 'string') {
-        throw new Error('--acl-initial-management-token needs --acl-enabled');
+      if (
+        !o.aclEnabled &&
+        (typeof o.aclInitialManagementToken === 'string' ||
+          typeof o.aclInitialManagementTokenFile === 'string')
+      ) {
+        throw new Error('--acl-initial-management-token and its -file variant need --acl-enabled');
+      }
+      const warnings: string[] = [];
+      const initialManagementToken = o.aclEnabled ? managementToken(o, warnings) : undefined;
+      const httpLimits = {
+        headersTimeoutMs: durationFlag(o.httpHeaderTimeout, '--http-header-timeout'),
+        requestTimeoutMs: durationFlag(o.httpRequestTimeout, '--http-request-timeout'),
+        maxConnections: positiveIntFlag(o.httpMaxConnections, '--http-max-connections'),
+      };
+      if (httpLimits.headersTimeoutMs > httpLimits.requestTimeoutMs) {
+        throw new Error('--http-header-timeout must not be longer than --http-request-timeout');
       }
       // Signals are handled from the start: one that arrives while the server starts (or the moment it
       // logs "server ready") stops it once it is up, instead of killing it half-way.
@@ -110,12 +212,13 @@ export function serverCommand(): Command {
           ? {
               acl: {
                 defaultPolicy: aclDefault,
-                ...(typeof o.aclInitialManagementToken === 'string' && o.aclInitialManagementToken !== ''
-                  ? { initialManagementToken: o.aclInitialManagementToken }
-                  : {}),
+                ...(initialManagementToken !== undefined ? { initialManagementToken } : {}),
               },
             }
           : {}),
+        allowInsecureDataDir: o.allowInsecureDataDir === true,
+        httpLimits,
+        warnings,
         peering: {
           heartbeatMs: durationFlag(o.peeringHeartbeatInterval, '--peering-heartbeat-interval'),
           timeoutMs: durationFlag(o.peeringHeartbeatTimeout, '--peering-heartbeat-timeout'),

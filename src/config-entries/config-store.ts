@@ -37,7 +37,11 @@ export class ConfigEntries {
    * (0: only if it does not exist) and returns false otherwise, as Consul does.
    */
   async set(input: unknown, cas?: number): Promise<{ written: boolean; entry: ConfigEntry }> {
-    const entry = parseConfigEntry(input);
+    return this.write(parseConfigEntry(input), cas);
+  }
+
+  /** `set` for an entry already decoded with parseConfigEntry (the HTTP API decodes bodies once). */
+  async write(entry: ConfigEntry, cas?: number): Promise<{ written: boolean; entry: ConfigEntry }> {
     const { result } = await this.store.write((tx) => {
       for (const rule of this.rules) rule(entry, tx);
       const k = key(entry.Kind, entry.Name);

@@ -1,5 +1,6 @@
 // Go duration strings ("15s", "1m30s", "250ms", "1.5h"), as Consul writes timeouts in config entries.
 import { z } from 'zod';
+import { MAX_DURATION_MS } from './limits.js';
 
 const UNIT_MS: Record<string, number> = {
   ns: 1e-6,
@@ -37,5 +38,10 @@ export const durationSchema = z.string().superRefine((text, ctx) => {
     });
   } else if (ms < 0) {
     ctx.addIssue({ code: 'custom', message: `must not be negative (got ${JSON.stringify(text)})` });
+  } else if (ms > MAX_DURATION_MS) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(text)} is longer than the longest duration (2562047h47m16.854775807s)`,
+    });
   }
 });

@@ -1,5 +1,6 @@
 // Rules for the names that appear inside config entries: peer names, subset names, wildcards.
 import { z } from 'zod';
+import { MAX_NAME_LENGTH } from './limits.js';
 
 export const WILDCARD = '*';
 
@@ -39,7 +40,8 @@ export function isSet(value: string | undefined): value is string {
   return value !== undefined && value !== '';
 }
 
-export const nonEmptyString = z.string().min(1);
+/** A non-empty name, at most MAX_NAME_LENGTH characters. */
+export const nonEmptyString = z.string().min(1).max(MAX_NAME_LENGTH);
 
 /** A peer name; the empty string is accepted and means "no peer". */
 export const peerNameSchema = z.string().superRefine((name, ctx) => {

@@ -2,6 +2,7 @@
 // the mesh gateway mode and the opaque proxy `Config` passed through to the data plane.
 import { z } from 'zod';
 import { commonFields, fixedNameSchema } from './common.js';
+import { proxyConfigSchema } from './limits.js';
 import { meshGatewayConfigSchema } from './mesh-gateway-mode.js';
 
 export const PROXY_DEFAULTS_KIND = 'proxy-defaults';
@@ -64,7 +65,7 @@ export const proxyDefaultsSchema = z.strictObject({
   ...commonFields(PROXY_DEFAULTS_KIND),
   Name: fixedNameSchema(PROXY_DEFAULTS_KIND, PROXY_DEFAULTS_NAME),
   /** Opaque proxy parameters (protocol, envoy_* settings, ...): kept exactly as given. */
-  Config: z.record(z.string(), z.unknown()).optional(),
+  Config: proxyConfigSchema.optional(),
   Mode: z.enum(['', 'direct', 'transparent']).optional(),
   TransparentProxy: z
     .strictObject({

@@ -1,9 +1,12 @@
 // Builds the Consul-compatible HTTP API: fastify with JSON bodies of any content type, a body limit,
-// errors mapped once, request metrics, and the /v1 routes of each domain.
+// header/request timeouts and a connection cap, errors mapped once, request metrics, and the /v1
+// routes of each domain.
+import { isUtf8 } from 'node:buffer';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { installAclEnforcement } from '../acl/enforcement.js';
 import type { ApiDeps } from './deps.js';
 import { errorHandler } from './errors.js';
+import { redactUrl } from './params.js';
 import { aclRoutes } from './routes/acl.js';
 import { agentRoutes } from './routes/agent.js';
 import { catalogRoutes } from './routes/catalog.js';
@@ -12,24 +15,70 @@ import { healthRoutes } from './routes/health.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+/** How long a client may take to send a request, and how many connections may be open at once. */
+export interface HttpLimits {
+  /** Time to send the request line and headers. */
+  headersTimeoutMs: number;
+  /** Time to send the whole request (headers and body); a blocking query's wait is not counted. */
+  requestTimeoutMs: number;
+  /** Open connections beyond this are closed as they arrive. */
+  maxConnections: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  maxConnections: 4096,
+};
+
 export type RouteGroup = (app: FastifyInstance, deps: ApiDeps) => void;
 
-export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = []): FastifyInstance {
+/** HTTPS for the API: a PEM certificate chain and key. Without it the API is plain HTTP. */
+export interface HttpTls {
+  cert: string;
+  key: string;
+}
+
+export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = [], tls?: HttpTls): FastifyInstance {
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...deps.httpLimits };
   const app = Fastify({
+    // Typed as the http flavour: everything done with the server here is the same for https.
+    ...(tls ? ({ https: { cert: tls.cert, key: tls.key } } as object) : {}),
     logger: false,
     bodyLimit: MAX_BODY_BYTES,
-    // Blocking queries may wait up to 10 minutes plus jitter.
-    requestTimeout: 0,
+    // Node measures both timeouts only until the request has arrived: a blocking query may then wait
+    // its up to 10 minutes. The socket itself has no idle timeout for the same reason.
+    requestTimeout: limits.requestTimeoutMs,
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      // How often Node looks for connections past those timeouts.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
     forceCloseConnections: true,
   });
+  app.server.maxConnections = limits.maxConnections;
+  let lastDropWarning = 0;
+  app.server.on('drop', () => {
+    if (Date.now() - lastDropWarning < 60_000) return;
+    lastDropWarning = Date.now();
+    deps.logger.warn(
+      { maxConnections: limits.maxConnections },
+      'HTTP connection refused: the API has as many open connections as --http-max-connections allows',
+    );
+  });
 
   // Consul clients send JSON with any content type (often none, or text/plain).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    const text = String(body);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
+    const bytes = body as Buffer;
+    if (!isUtf8(bytes)) {
+      done(decodeError('the body is not valid UTF-8; send JSON encoded as UTF-8'), undefined);
+      return;
+    }
+    const text = bytes.toString('utf8');
     if (text.trim() === '') {
       done(null, undefined);
       return;
@@ -41,7 +90,7 @@ export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = []): Fas
       done(decodeError(`body is not valid JSON (${(err as Error).message})`), undefined);
       return;
     }
-    const problem = jsonProblem(parsed, 0);
+    const problem = jsonProblem(parsed, 0, '');
     if (problem !== undefined) {
       done(decodeError(problem), undefined);
       return;
@@ -71,7 +120,7 @@ export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = []): Fas
         Number(process.hrtime.bigint() - t0) / 1e9,
       );
     }
-    deps.logger.debug({ method: req.method, url: req.url, status: reply.statusCode }, 'request');
+    deps.logger.debug({ method: req.method, url: redactUrl(req.url), status: reply.statusCode }, 'request');
   });
 
   // With ACLs on, every route is checked in one place (src/acl/enforcement.ts) before its handler.
@@ -100,27 +149,44 @@ export const MAX_JSON_DEPTH = 64;
 // With the u flag, a surrogate range matches only unpaired surrogates (paired ones are one code point).
 const LONE_SURROGATE = /[\ud800-\udfff]/u;
 
+/** The spelling-insensitive form of a key: `Service_ID`, `serviceid` and `ServiceID` fold alike. */
+const foldKey = (key: string): string => key.replace(/[_-]/g, '').toLowerCase();
+
+const at = (path: string): string => (path === '' ? '' : ` (at ${path})`);
+
 /**
- * Why a parsed body cannot be accepted, or undefined: too deeply nested, or holding a string that is
- * not well-formed Unicode (a lone surrogate cannot be stored as a key or encoded into a URL).
+ * Why a parsed body cannot be accepted, or undefined: too deeply nested, holding a string that is not
+ * well-formed Unicode (a lone surrogate cannot be stored as a key or encoded into a URL), or an object
+ * with two keys that differ only in case, `_` or `-` (decoders match keys that way, so such a body
+ * would have two readings; it is refused instead of picking one).
  */
-function jsonProblem(value: unknown, depth: number): string | undefined {
+function jsonProblem(value: unknown, depth: number, path: string): string | undefined {
   if (typeof value === 'string') {
     return LONE_SURROGATE.test(value)
-      ? 'a string holds an unpaired UTF-16 surrogate (invalid Unicode)'
+      ? `a string${at(path)} holds an unpaired UTF-16 surrogate (invalid Unicode)`
       : undefined;
   }
   if (value === null || typeof value !== 'object') return undefined;
   if (depth >= MAX_JSON_DEPTH) return `body is nested more than ${MAX_JSON_DEPTH} levels deep`;
   if (Array.isArray(value)) {
-    for (const v of value) {
-      const p = jsonProblem(v, depth + 1);
+    for (const [i, v] of value.entries()) {
+      const p = jsonProblem(v, depth + 1, `${path}[${i}]`);
       if (p !== undefined) return p;
     }
     return undefined;
   }
+  const seen = new Map<string, string>();
   for (const [k, v] of Object.entries(value)) {
-    const p = jsonProblem(k, depth) ?? jsonProblem(v, depth + 1);
+    const folded = foldKey(k);
+    const other = seen.get(folded);
+    if (other !== undefined) {
+      return (
+        `keys ${JSON.stringify(other)} and ${JSON.stringify(k)}${at(path)} differ only in case, "_" or "-" ` +
+        'and would be read as the same field; give it once'
+      );
+    }
+    seen.set(folded, k);
+    const p = jsonProblem(k, depth, path) ?? jsonProblem(v, depth + 1, path === '' ? k : `${path}.${k}`);
     if (p !== undefined) return p;
   }
   return undefined;

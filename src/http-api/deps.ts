@@ -5,6 +5,7 @@ import type { ConfigEntries } from '../config-entries/config-store.js';
 import type { ServerMetrics } from '../observability/metrics.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
+import type { HttpLimits } from './app.js';
 
 export interface ApiDeps {
   store: Store;
@@ -18,4 +19,6 @@ export interface ApiDeps {
   version: string;
   /** Policies and tokens; undefined when ACLs are off (then nothing is checked). */
   acl?: AclService;
+  /** Header/request timeouts and the connection cap (defaults: DEFAULT_HTTP_LIMITS). */
+  httpLimits?: Partial<HttpLimits>;
 }

@@ -2,6 +2,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorKind, isMeshpeerError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { redactUrl } from './params.js';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
@@ -23,7 +24,7 @@ export function errorHandler(logger: Logger) {
       status = err.statusCode;
       message = fastifyMessage(err as FastifyError);
     }
-    if (status >= 500) logger.error({ err, method: req.method, url: req.url }, 'request failed');
+    if (status >= 500) logger.error({ err, method: req.method, url: redactUrl(req.url) }, 'request failed');
     void reply.code(status).type('text/plain; charset=utf-8').send(message);
   };
 }

@@ -65,3 +65,10 @@ export function rejectUnsupported(q: Query): void {
     throw invalid('the filter query parameter is not supported by meshpeer; filter on the client');
   }
 }
+
+/** A request URL fit for logs: the value of a `token` query parameter (an ACL secret) replaced. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  return url.slice(0, q) + url.slice(q).replace(/([?&]token=)[^&]*/gi, '$1redacted');
+}

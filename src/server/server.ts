@@ -6,7 +6,7 @@ import { type AclOptions, AclService } from '../acl/acl-service.js';
 import { CertificateAuthority } from '../ca/authority.js';
 import { Catalog } from '../catalog/catalog.js';
 import { ConfigEntries } from '../config-entries/config-store.js';
-import { buildHttpApi } from '../http-api/app.js';
+import { buildHttpApi, type HttpLimits } from '../http-api/app.js';
 import { connectRoutes } from '../http-api/routes/connect.js';
 import { peeringRoutes } from '../http-api/routes/peering.js';
 import { createServerMetrics } from '../observability/metrics.js';
@@ -16,6 +16,7 @@ import { PeeringService } from '../peering/transport/protocol.js';
 import { serverCredentials } from '../peering/transport/tls.js';
 import { formatHostPort, parseHostPort } from '../shared/address.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { prepareDataDir } from '../store/data-dir.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 
@@ -32,6 +33,12 @@ export interface ServerOptions {
   advertiseGrpc?: string[];
   /** ACLs: undefined leaves them off (every request allowed). */
   acl?: AclOptions;
+  /** Start on a data dir other users can access (with a warning) instead of refusing. */
+  allowInsecureDataDir?: boolean;
+  /** Said once at start-up, at warn level (e.g. a secret given on the command line). */
+  warnings?: string[];
+  /** HTTP API header/request timeouts and connection cap. */
+  httpLimits?: Partial<HttpLimits>;
 }
 
 export interface RunningServer {
@@ -50,6 +57,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const logger = createLogger({ name: 'server', ...(opts.logLevel ? { level: opts.logLevel } : {}) });
   const http = parseHostPort(opts.httpAddr, '--http-addr');
   const grpc = parseHostPort(opts.grpcAddr, '--grpc-addr');
+  for (const warning of opts.warnings ?? []) logger.warn(warning);
+  if (opts.dataDir !== undefined) {
+    const { warning } = prepareDataDir(opts.dataDir, opts.allowInsecureDataDir === true);
+    if (warning !== undefined) logger.warn({ dataDir: opts.dataDir }, warning);
+  }
   const store = openStore(
     opts.dataDir === undefined ? { backend: 'memory' } : { backend: 'sqlite', dataDir: opts.dataDir },
   );
@@ -95,6 +107,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       node,
       version: VERSION,
       ...(acl !== undefined ? { acl } : {}),
+      ...(opts.httpLimits !== undefined ? { httpLimits: opts.httpLimits } : {}),
     },
     [peeringRoutes(peerings), connectRoutes(ca)],
   );

@@ -26,7 +26,7 @@ export class SqlitePersistence implements Persistence {
   private readonly commitTxn: (batch: CommitBatch) => void;
 
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     try {
       this.db = new Database(path);
       this.db.pragma('journal_mode = WAL');

@@ -1,37 +1,26 @@
 // /v1/agent/*: the server is also the agent of its own node: services registered here live on it.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { CheckDefinition } from '../../catalog/requests.js';
-import { agentServiceSchema, parseBody } from '../../catalog/requests.js';
+import { decodeAgentRegistration, parseBody } from '../../catalog/requests.js';
 import type { CheckStatus } from '../../catalog/types.js';
 import type { ApiDeps } from '../deps.js';
 import { type Query, single } from '../params.js';
-import { route } from '../route-table.js';
+import { route, withBody } from '../route-table.js';
 
 const checkUpdateSchema = z.object({
   Status: z.enum(['passing', 'warning', 'critical']),
   Output: z.string().optional(),
 });
 
+export const decodeCheckUpdate = (raw: unknown): z.infer<typeof checkUpdateSchema> =>
+  parseBody(checkUpdateSchema, raw, 'the check update');
+
 export function agentRoutes(app: FastifyInstance, d: ApiDeps): void {
   route(app, '/v1/agent/service/register', {
-    PUT: async (req) => {
-      const s = parseBody(agentServiceSchema, req.body, 'the service definition');
-      const id = s.ID && s.ID !== '' ? s.ID : s.Name;
-      const { Name, Check, Checks, ...rest } = s;
-      const checks: CheckDefinition[] = [...(Check ? [Check] : []), ...(Checks ?? [])].map((c, i, all) => ({
-        CheckID: c.CheckID ?? c.ID ?? (all.length > 1 ? `service:${id}:${i + 1}` : `service:${id}`),
-        Name: c.Name ?? `Service '${Name}' check`,
-        Notes: c.Notes ?? '',
-        // A TTL check starts critical until it is updated; a check meshpeer does not run is recorded
-        // as its given Status, or passing (meshpeer does not probe HTTP/TCP endpoints).
-        Status: c.Status ?? (c.TTL !== undefined ? 'critical' : 'passing'),
-        ServiceID: id,
-        Type: c.TTL !== undefined ? 'ttl' : c.HTTP !== undefined ? 'http' : c.TCP !== undefined ? 'tcp' : '',
-      }));
-      await d.catalog.registerOnNode(d.node, { ...rest, ID: id, Service: Name }, checks);
+    PUT: withBody(decodeAgentRegistration, async (_req, _reply, body) => {
+      await d.catalog.registerOnNode(d.node, body.service, body.checks);
       return '';
-    },
+    }),
   });
 
   route(app, '/v1/agent/service/deregister/:id', {
@@ -52,12 +41,11 @@ export function agentRoutes(app: FastifyInstance, d: ApiDeps): void {
   route(app, '/v1/agent/check/warn/:id', { PUT: ttlUpdate('warning') });
   route(app, '/v1/agent/check/fail/:id', { PUT: ttlUpdate('critical') });
   route(app, '/v1/agent/check/update/:id', {
-    PUT: async (req) => {
+    PUT: withBody(decodeCheckUpdate, async (req, _reply, body) => {
       const { id } = req.params as { id: string };
-      const body = parseBody(checkUpdateSchema, req.body, 'the check update');
       await d.catalog.updateCheck(d.node.Node, id, body.Status, body.Output);
       return '';
-    },
+    }),
   });
 
   route(app, '/v1/agent/self', {

@@ -1,31 +1,29 @@
 // /v1/catalog/*: register, deregister and the catalog reads (local or ?peer=).
 import type { FastifyInstance } from 'fastify';
-import { deregisterRequestSchema, parseBody, registerRequestSchema } from '../../catalog/requests.js';
+import { decodeDeregisterRequest, decodeRegisterRequest } from '../../catalog/requests.js';
 import { invalid } from '../../shared/errors.js';
 import { blockingRead } from '../blocking.js';
 import type { ApiDeps } from '../deps.js';
 import { peerParam, type Query, rejectUnsupported, single } from '../params.js';
-import { route } from '../route-table.js';
+import { route, withBody } from '../route-table.js';
 
 export function catalogRoutes(app: FastifyInstance, d: ApiDeps): void {
   const tables = d.catalog.tables;
 
   route(app, '/v1/catalog/register', {
-    PUT: async (req) => {
-      const body = parseBody(registerRequestSchema, req.body, 'the registration');
+    PUT: withBody(decodeRegisterRequest, async (_req, _reply, body) => {
       checkDatacenter(d, body.Datacenter);
       await d.catalog.register(body);
       return true;
-    },
+    }),
   });
 
   route(app, '/v1/catalog/deregister', {
-    PUT: async (req) => {
-      const body = parseBody(deregisterRequestSchema, req.body, 'the deregistration');
+    PUT: withBody(decodeDeregisterRequest, async (_req, _reply, body) => {
       checkDatacenter(d, body.Datacenter);
       await d.catalog.deregister(body);
       return true;
-    },
+    }),
   });
 
   route(app, '/v1/catalog/services', {

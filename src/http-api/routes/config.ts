@@ -1,21 +1,21 @@
 // /v1/config: config entries with check-and-set and blocking reads.
 import type { FastifyInstance } from 'fastify';
-import { parseConfigEntryKind } from '../../config-entries/registry.js';
+import { parseConfigEntry, parseConfigEntryKind } from '../../config-entries/registry.js';
 import { notFound } from '../../shared/errors.js';
 import { blockingRead } from '../blocking.js';
 import type { ApiDeps } from '../deps.js';
 import { nonNegativeInt, type Query } from '../params.js';
-import { route } from '../route-table.js';
+import { route, withBody } from '../route-table.js';
 
 export function configRoutes(app: FastifyInstance, d: ApiDeps): void {
   const tables = d.config.tables;
 
   route(app, '/v1/config', {
-    PUT: async (req) => {
+    PUT: withBody(parseConfigEntry, async (req, _reply, entry) => {
       const cas = nonNegativeInt(req.query as Query, 'cas');
-      const { written } = await d.config.set(req.body, cas);
+      const { written } = await d.config.write(entry, cas);
       return written;
-    },
+    }),
   });
 
   route(app, '/v1/config/:kind', {
