@@ -147,6 +147,7 @@ async function startMesh(): Promise<BenchMesh> {
       config: {
         ...baseProxyConfig(exporter, 'backend', await leafFor(exporter, 'backend')),
         peerBundles: [importer.bundle],
+        inboundPeerBundles: [importer.bundle],
       },
       app: echo.address,
       upstreams: [],

@@ -112,6 +112,11 @@ export class AclService {
         : uuidFromHash(`meshpeer-initial-management:${options.initialManagementToken}`);
   }
 
+  /** What applies where no rule does (reported in /v1/agent/self; sidecars default intentions to it). */
+  get defaultPolicy(): 'allow' | 'deny' {
+    return this.options.defaultPolicy;
+  }
+
   /** The identity of a request's secret (undefined: none given, the anonymous token). */
   resolve(secret: string | undefined): Identity {
     if (secret === undefined || secret === '' || secret === 'anonymous') {

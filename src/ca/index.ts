@@ -9,6 +9,7 @@ export {
   renewAt,
   type ServerCertOptions,
 } from './leaf.js';
+export { ownerOfTrustDomain, type TrustDomainOwner } from './peer-identity.js';
 export { type CreateRootOptions, createRootCa, type RootCa } from './root.js';
 export {
   parseServiceSpiffeId,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { invalid, permissionDenied } from '../shared/errors.js';
 import { describeZodError } from '../shared/zod-message.js';
 import { parseCert, spiffeIdOf } from './inspect.js';
+import { ownerOfTrustDomain } from './peer-identity.js';
 import { parseSpiffeId, type SpiffeIdentity } from './spiffe.js';
 import { assertTrustDomain } from './trust-domain.js';
 
@@ -86,8 +87,9 @@ export interface VerifiedIdentity {
 
 /**
  * Peering-aware verification: the leaf's own trust domain picks the roots it is checked against —
- * ours for our trust domain, a peer's bundle for that peer's. So a peer can vouch only for
- * identities in its own trust domain and can never mint one of ours or another peer's.
+ * ours for our trust domain, a peer's bundle for that peer's (ownerOfTrustDomain). So a peer can
+ * vouch only for identities in its own trust domain and can never mint one of ours or another
+ * peer's; a trust domain claimed by two peers is refused rather than attributed to either.
  */
 export function verifyIdentity(
   leafPem: string,
@@ -96,16 +98,25 @@ export function verifyIdentity(
   now: Date = new Date(),
 ): VerifiedIdentity {
   const identity = parseSpiffeId(spiffeIdOf(leafPem));
-  if (identity.trustDomain === local.trustDomain) {
-    return { spiffeId: verifyChain(leafPem, local.rootPems, now), identity };
+  const owner = ownerOfTrustDomain(identity.trustDomain, local.trustDomain, bundles);
+  switch (owner.kind) {
+    case 'local':
+      return { spiffeId: verifyChain(leafPem, local.rootPems, now), identity };
+    case 'peer':
+      return {
+        spiffeId: verifyChain(leafPem, owner.bundle.rootPems, now),
+        identity,
+        peerName: owner.bundle.peerName,
+      };
+    case 'ambiguous':
+      throw permissionDenied(
+        `trust domain ${identity.trustDomain} is claimed by several peers (${owner.peers.join(', ')}), so it identifies none`,
+      );
+    case 'unknown':
+      throw permissionDenied(
+        `trust domain ${identity.trustDomain} is neither ours nor that of any peer with a trust bundle`,
+      );
   }
-  const bundle = bundles.find((b) => b.trustDomain === identity.trustDomain);
-  if (!bundle) {
-    throw permissionDenied(
-      `trust domain ${identity.trustDomain} is neither ours nor that of any peer with a trust bundle`,
-    );
-  }
-  return { spiffeId: verifyChain(leafPem, bundle.rootPems, now), identity, peerName: bundle.peerName };
 }
 
 function toNode(pem: string, what: string): NodeX509Certificate {

@@ -22,7 +22,7 @@ interface ProxyFlags extends ProcessFlags {
   upstream: UpstreamSpec[];
   meshGatewayMode?: 'remote' | 'local' | 'none';
   meshGatewayService: string;
-  defaultIntention: IntentionAction;
+  defaultIntention?: IntentionAction;
   register?: boolean;
   advertise?: Endpoint;
 }
@@ -83,9 +83,11 @@ export function proxyCommand(): Command {
       'mesh-gateway',
     )
     .addOption(
-      new Option('--default-intention <action>', 'what happens when no intention matches a caller')
-        .choices(['allow', 'deny'])
-        .default('allow'),
+      new Option(
+        '--default-intention <action>',
+        "what happens when no intention matches a caller; default: the server's ACL default policy when " +
+          'ACLs are enabled (deny unless configured otherwise), allow when they are not',
+      ).choices(['allow', 'deny']),
     )
     .option(
       '--register',

@@ -16,7 +16,8 @@ export interface ProxyProcessOptions {
   app?: Endpoint;
   upstreams: readonly UpstreamSpec[];
   meshGatewayService: string;
-  defaultIntentionAction: IntentionAction;
+  /** Overrides the default intention action the server's ACL state implies (see HttpProxyConfigSource). */
+  defaultIntentionAction?: IntentionAction;
   /** Register as `<service>-sidecar-proxy` at this address (default: the listen address). */
   register?: { advertise?: Endpoint };
   metrics?: Endpoint;

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 interface Entry {
   body: unknown;
   index: number;
+  status: number;
 }
 
 export class FakeConsul {
@@ -36,10 +37,10 @@ export class FakeConsul {
   }
 
   /** Sets (or with undefined, removes) the answer at `path`, waking blocked queries. */
-  set(path: string, body: unknown): void {
+  set(path: string, body: unknown, status = 200): void {
     this.index++;
     if (body === undefined) this.entries.delete(path);
-    else this.entries.set(path, { body, index: this.index });
+    else this.entries.set(path, { body, index: this.index, status });
     for (const wake of [...this.waiters]) wake();
   }
 
@@ -59,6 +60,10 @@ export class FakeConsul {
     res.setHeader('X-Consul-Index', String(this.indexOf(key)));
     if (!entry) {
       res.writeHead(404).end(`no ${key}`);
+      return;
+    }
+    if (entry.status !== 200) {
+      res.writeHead(entry.status).end(String(entry.body));
       return;
     }
     res.setHeader('Content-Type', 'application/json');

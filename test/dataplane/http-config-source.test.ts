@@ -42,6 +42,7 @@ async function side(): Promise<Side> {
     Roots: [{ ID: root.id, RootCert: root.certPem, Active: true }],
   });
   fake.set('/v1/catalog/service/mesh-gateway', []);
+  fake.set('/v1/agent/self', agentSelf(false));
   return { fake, root, api: new ConsulApi({ address: url }) };
 }
 
@@ -61,6 +62,14 @@ async function leafAnswer(
     ValidBefore: leaf.validBefore,
   };
 }
+
+const agentSelf = (aclsEnabled: boolean, defaultPolicy = 'deny') => ({
+  Config: { Datacenter: 'dc1' },
+  DebugConfig: {
+    ACLsEnabled: aclsEnabled,
+    ACLResolverSettings: { ACLsEnabled: aclsEnabled, ACLDefaultPolicy: defaultPolicy },
+  },
+});
 
 const bundleOf = (peer: string, s: Side) => ({
   PeerName: peer,
@@ -89,6 +98,9 @@ beforeAll(async () => {
   stops.push(() => echo.close());
   a.fake.set('/v1/internal/meshpeer/trust-bundles', [bundleOf('cluster-02', b)]);
   b.fake.set('/v1/internal/meshpeer/trust-bundles', [bundleOf('cluster-01', a)]);
+  // backend is exported to cluster-02; frontend to nobody.
+  a.fake.set('/v1/internal/meshpeer/trust-bundles/backend', [bundleOf('cluster-02', b)]);
+  b.fake.set('/v1/internal/meshpeer/trust-bundles/frontend', []);
   a.fake.set('/v1/agent/connect/ca/leaf/backend', await leafAnswer(a.root, 'backend', 'dc1'));
   b.fake.set('/v1/agent/connect/ca/leaf/frontend', await leafAnswer(b.root, 'frontend', 'dc2'));
   a.fake.set('/v1/config/exported-services/default', exportsBackend);
@@ -221,6 +233,59 @@ describe('config sources over the HTTP API', () => {
     b.fake.set('/v1/agent/connect/ca/leaf/frontend', renewed);
     await eventually(() => expect(frontend.leafSerial).toBe(renewed.SerialNumber));
     expect((await echoOnce(upstream(), 'renewed')).toString()).toBe('renewed');
+  });
+});
+
+describe("HttpProxyConfigSource's default intention", () => {
+  async function firstSnapshot(
+    override?: 'allow' | 'deny',
+  ): Promise<{ action: string; reason: string | undefined }> {
+    const source = new HttpProxyConfigSource({
+      api: a.api,
+      service: 'backend',
+      upstreams: [],
+      ...(override ? { defaultIntentionAction: override } : {}),
+    });
+    try {
+      return await new Promise((resolve) => {
+        source.subscribe((s) =>
+          resolve({ action: s.defaultIntentionAction, reason: s.defaultIntentionReason }),
+        );
+      });
+    } finally {
+      source.stop();
+    }
+  }
+  afterAll(() => a.fake.set('/v1/agent/self', agentSelf(false)));
+
+  it("follows the server's ACL state: allow when off, the default policy when on", async () => {
+    a.fake.set('/v1/agent/self', agentSelf(false));
+    expect(await firstSnapshot()).toEqual({ action: 'allow', reason: 'ACLs are disabled on the server' });
+    a.fake.set('/v1/agent/self', agentSelf(true, 'deny'));
+    expect(await firstSnapshot()).toEqual({
+      action: 'deny',
+      reason: 'ACLs are enabled on the server with default policy deny',
+    });
+    a.fake.set('/v1/agent/self', agentSelf(true, 'allow'));
+    expect((await firstSnapshot()).action).toBe('allow');
+  });
+
+  it('fails closed when the server refuses to say or does not report it', async () => {
+    a.fake.set('/v1/agent/self', 'Permission denied', 403);
+    expect(await firstSnapshot()).toMatchObject({
+      action: 'deny',
+      reason: expect.stringMatching(/HTTP 403/),
+    });
+    a.fake.set('/v1/agent/self', { Config: { Datacenter: 'dc1' } });
+    expect(await firstSnapshot()).toMatchObject({
+      action: 'deny',
+      reason: expect.stringMatching(/fails closed/),
+    });
+  });
+
+  it('lets a flag override the server, and says so', async () => {
+    a.fake.set('/v1/agent/self', agentSelf(true, 'deny'));
+    expect(await firstSnapshot('allow')).toEqual({ action: 'allow', reason: 'set by --default-intention' });
   });
 });
 

@@ -21,6 +21,8 @@ export interface BlockingOptions {
   index?: number;
   waitSeconds?: number;
   signal?: AbortSignal;
+  /** Error statuses that are an answer (body: the text) rather than a failure, e.g. 403. */
+  answerStatuses?: readonly number[];
 }
 
 const SLACK_MS = 10_000;
@@ -50,6 +52,8 @@ export class ConsulApi {
     const text = await response.text();
     if (response.status === 404)
       return { status: 404, body: undefined, index: Number.isFinite(index) ? index : 0 };
+    if (!response.ok && options.answerStatuses?.includes(response.status))
+      return { status: response.status, body: text.trim(), index: 0 };
     if (!response.ok)
       throw unavailable(`GET ${path}: HTTP ${response.status}: ${text.trim() || response.statusText}`);
     let body: unknown;

@@ -1,14 +1,18 @@
 // A sidecar's configuration from the server's HTTP API: its leaf (re-asked when due for renewal), the
-// roots and peers' trust bundles, the intentions for its service, proxy-defaults, this cluster's mesh
-// gateways and the instances of each upstream — local sidecars, or a peer's gateway with its SNI name.
+// roots and peers' trust bundles (all of them, and those of the peers its service is exported to), the
+// intentions for its service, the server's ACL state (for the default intention), proxy-defaults,
+// this cluster's mesh gateways and the instances of each upstream — local sidecars, or a peer's
+// gateway with its SNI name.
 
 import { parseSpiffeId, parseTrustBundle, renewAt, type TrustBundle } from '../../ca/index.js';
 import { SNI_META_KEY } from '../../ca/sni.js';
 import type { IntentionAction } from '../../config-entries/index.js';
 import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { ProxyConfig, UpstreamInstances, UpstreamSpec } from '../proxy/config.js';
+import { defaultIntention, type ServerAclState } from '../proxy/default-intention.js';
 import type { ConsulApi } from './consul-api.js';
 import {
+  aclStateOf,
   caRootsSchema,
   catalogServiceSchema,
   dedupe,
@@ -16,6 +20,7 @@ import {
   healthyEndpoints,
   type LeafResponse,
   leafSchema,
+  type TrustBundlesAnswer,
   trustBundlesSchema,
 } from './responses.js';
 import { configEntryWatch, jsonWatch, type Watch, withPeer } from './watch.js';
@@ -31,7 +36,10 @@ export interface HttpProxyConfigSourceOptions {
   upstreams: readonly UpstreamSpec[];
   /** The name this cluster's mesh gateways are registered under. Default "mesh-gateway". */
   meshGatewayService?: string;
-  /** When no intention matches. Default "allow" (ACLs off), as in Consul. */
+  /**
+   * When no intention matches, overriding the server's ACL state. Without it, as in Consul: the ACL
+   * default policy when the server has ACLs on, allow when off (read from /v1/agent/self).
+   */
   defaultIntentionAction?: IntentionAction;
   logger?: Logger;
   watch?: WatchSetOptions;
@@ -52,11 +60,14 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
     this.fixed = [
       rootsWatch,
       bundlesWatch,
+      exportedToWatch(options.service),
       leafWatch(options.service),
       gatewaysWatch(this.gatewayService),
       configEntryWatch('service-intentions', options.service),
       configEntryWatch('service-intentions', '*'),
       configEntryWatch('proxy-defaults', 'global'),
+      // The server's ACL state matters only when no flag overrides it.
+      ...(options.defaultIntentionAction === undefined ? [aclStateWatch] : []),
     ];
   }
 
@@ -86,6 +97,8 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
     this.scheduleRenewal(leaf);
     const identity = parseSpiffeId(leaf.ServiceURI);
     const defaults = w.value(configEntryWatch('proxy-defaults', 'global'));
+    const override = this.options.defaultIntentionAction;
+    const fallback = defaultIntention(override, override === undefined ? w.value(aclStateWatch) : undefined);
     return {
       service: this.options.service,
       datacenter: identity.datacenter,
@@ -98,12 +111,14 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
         validBefore: leaf.ValidBefore,
       },
       roots: (rootsAnswer.Roots ?? []).map((r) => r.RootCert),
-      peerBundles: this.bundles(),
+      peerBundles: this.bundles(w.value(bundlesWatch)),
+      inboundPeerBundles: this.bundles(w.value(exportedToWatch(this.options.service))),
       intentions: [
         w.value(configEntryWatch('service-intentions', this.options.service)),
         w.value(configEntryWatch('service-intentions', '*')),
       ].filter((e) => e !== undefined),
-      defaultIntentionAction: this.options.defaultIntentionAction ?? 'allow',
+      defaultIntentionAction: fallback.action,
+      defaultIntentionReason: fallback.reason,
       upstreams: this.options.upstreams.map((spec) => this.instancesOf(spec)),
       localGateways: dedupe(
         (w.value(gatewaysWatch(this.gatewayService)) ?? [])
@@ -116,8 +131,8 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
     };
   }
 
-  private bundles(): TrustBundle[] {
-    return (this.watches.value(bundlesWatch) ?? []).flatMap((b) => {
+  private bundles(answer: TrustBundlesAnswer): TrustBundle[] {
+    return (answer ?? []).flatMap((b) => {
       try {
         return [
           parseTrustBundle({ peerName: b.PeerName, trustDomain: b.TrustDomain, rootPems: b.RootPEMs ?? [] }),
@@ -166,6 +181,22 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
 
 const rootsWatch = jsonWatch('/v1/connect/ca/roots', caRootsSchema);
 const bundlesWatch = jsonWatch('/v1/internal/meshpeer/trust-bundles', trustBundlesSchema);
+/** The bundles of the peers `service` is exported to (Consul's TrustBundleListByService). */
+const exportedToWatch = (service: string) =>
+  jsonWatch(`/v1/internal/meshpeer/trust-bundles/${encodeURIComponent(service)}`, trustBundlesSchema);
+/** ACL state cannot block; it is server configuration, so reading it twice a minute is plenty. */
+const aclStateWatch: Watch<ServerAclState> = {
+  path: '/v1/agent/self',
+  answerStatuses: [401, 403],
+  pollMs: 30_000,
+  read: (response) => {
+    if (response.status === 401 || response.status === 403) {
+      return { kind: 'refused', status: response.status, message: String(response.body ?? '') };
+    }
+    if (response.status === 404) return { kind: 'unreported' };
+    return aclStateOf(response.body);
+  },
+};
 const leafWatch = (service: string) =>
   jsonWatch(`/v1/agent/connect/ca/leaf/${encodeURIComponent(service)}`, leafSchema);
 const gatewaysWatch = (name: string) =>

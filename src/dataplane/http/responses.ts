@@ -2,6 +2,7 @@
 // the data plane does not use are let through, so a newer server does not break an older proxy.
 import { z } from 'zod';
 import { type Endpoint, parseEndpoint } from '../endpoint.js';
+import type { ServerAclState } from '../proxy/default-intention.js';
 
 export const caRootsSchema = z.looseObject({
   ActiveRootID: z.string(),
@@ -32,6 +33,35 @@ export const trustBundlesSchema = z
     }),
   )
   .nullable();
+
+export type TrustBundlesAnswer = z.output<typeof trustBundlesSchema>;
+
+const aclFlagsSchema = z.looseObject({
+  ACLsEnabled: z.boolean().optional(),
+  ACLDefaultPolicy: z.string().optional(),
+});
+const agentSelfAclSchema = z.looseObject({
+  DebugConfig: aclFlagsSchema.extend({ ACLResolverSettings: aclFlagsSchema.optional() }).optional(),
+});
+
+/**
+ * The ACL state in a /v1/agent/self answer, where Consul reports it: DebugConfig.ACLsEnabled and
+ * DebugConfig.ACLResolverSettings.ACLDefaultPolicy (DebugConfig.ACLDefaultPolicy before 1.11).
+ * Either enabled flag counts as enabled; an answer with neither reports nothing.
+ */
+export function aclStateOf(body: unknown): ServerAclState {
+  const parsed = agentSelfAclSchema.safeParse(body);
+  const debug = parsed.success ? parsed.data.DebugConfig : undefined;
+  const resolver = debug?.ACLResolverSettings;
+  const flags = [debug?.ACLsEnabled, resolver?.ACLsEnabled].filter((f) => f !== undefined);
+  if (flags.length === 0) return { kind: 'unreported' };
+  const defaultPolicy = resolver?.ACLDefaultPolicy ?? debug?.ACLDefaultPolicy;
+  return {
+    kind: 'reported',
+    enabled: flags.includes(true),
+    ...(defaultPolicy === undefined ? {} : { defaultPolicy }),
+  };
+}
 
 const checkSchema = z.looseObject({ Status: z.string().optional() });
 

@@ -103,6 +103,7 @@ export class WatchSet {
           index: asked,
           waitSeconds: this.waitSeconds,
           signal: running.controller.signal,
+          answerStatuses: running.watch.answerStatuses,
         });
         const raw = JSON.stringify([response.status, response.body]);
         const changed = !running.ready || raw !== running.raw;
@@ -116,7 +117,8 @@ export class WatchSet {
           this.onChange();
         } else if (response.index <= asked) {
           // Same index, same answer: the server did not block (or the wait ran out), so do not spin.
-          await this.pause(running, this.minIntervalMs - (Date.now() - started));
+          const floor = running.watch.pollMs ?? this.minIntervalMs;
+          await this.pause(running, floor - (Date.now() - started));
         }
       } catch (err) {
         if (running.stopped) return;

@@ -12,6 +12,13 @@ import type { ApiResponse } from './consul-api.js';
 export interface Watch<T> {
   path: string;
   read(response: ApiResponse): T;
+  /** Error statuses read() is given as answers instead of being retried as failures. */
+  answerStatuses?: readonly number[];
+  /**
+   * For a path that cannot block (no X-Consul-Index): how long to wait between two reads that
+   * changed nothing. Default: the watch set's minIntervalMs.
+   */
+  pollMs?: number;
 }
 
 /** A JSON answer checked against `schema`; a 404 is an error (the endpoint must exist). */

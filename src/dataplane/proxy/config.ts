@@ -36,12 +36,22 @@ export interface ProxyConfig {
   leaf: ProxyLeaf;
   /** This cluster's CA roots (PEM). */
   roots: readonly string[];
-  /** The peers' roots, each only for its own trust domain. */
+  /**
+   * Every peer's roots, each only for its own trust domain: what upstreams to a peer trust, and what
+   * a caller's trust domain is looked up in to find its peer.
+   */
   peerBundles: readonly TrustBundle[];
+  /**
+   * The bundles of the peers this service is exported to: the only peers whose workloads may call
+   * it, each verified against its own bundle here and nothing else.
+   */
+  inboundPeerBundles: readonly TrustBundle[];
   /** service-intentions entries whose destination is this service or "*". */
   intentions: readonly ServiceIntentionsEntry[];
   /** What happens when no intention matches: "allow" with ACLs off, "deny" with a default-deny policy. */
   defaultIntentionAction: IntentionAction;
+  /** Why that default is in force (a flag, or the server's ACL state), for the log. */
+  defaultIntentionReason?: string;
   upstreams: readonly UpstreamInstances[];
   /** This cluster's mesh gateways, for peered upstreams in `local` mode. */
   localGateways: readonly Endpoint[];

@@ -1,5 +1,6 @@
-// The sidecar's inbound listener: mutual TLS with its leaf, the caller's SPIFFE ID verified against
-// the roots of its own trust domain, intentions enforced, then the bytes go to the local app.
+// The sidecar's inbound listener: mutual TLS with its leaf; the caller authenticated by its
+// certificate (a peer's caller only when this service is exported to that peer, against that peer's
+// roots); intentions enforced with the peer so derived; then the bytes go to the local app.
 import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { VerifiedIdentity } from '../../ca/index.js';
@@ -8,6 +9,7 @@ import { connectTimeoutFrom, dialAny, plainDialer } from '../dial.js';
 import type { Endpoint } from '../endpoint.js';
 import { ConnectionSet, closeServer, listenOn } from '../listen.js';
 import { splice } from '../splice.js';
+import { CallerRefused } from './identities.js';
 import { authorize } from './intentions.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyState } from './state.js';
@@ -67,7 +69,8 @@ export class InboundListener {
     try {
       caller = material.callers.verify(peerCert);
     } catch (err) {
-      return this.refuse(socket, 'untrusted-identity', (err as Error).message);
+      const reason = err instanceof CallerRefused ? err.reason : 'untrusted-identity';
+      return this.refuse(socket, reason, (err as Error).message);
     }
     const decision = authorize(caller, config.service, config.intentions, config.defaultIntentionAction);
     if (decision.action === 'deny')

@@ -98,6 +98,22 @@ export class Sidecar {
     return this.state;
   }
 
+  /** Says which default intention action is in force and why, at start and whenever it changes. */
+  private logDefaultIntention(config: ProxyConfig, previous: ProxyConfig | undefined): void {
+    if (
+      previous &&
+      previous.defaultIntentionAction === config.defaultIntentionAction &&
+      previous.defaultIntentionReason === config.defaultIntentionReason
+    ) {
+      return;
+    }
+    const why = config.defaultIntentionReason ?? 'given in the configuration';
+    this.logger.info(
+      { service: config.service, defaultIntention: config.defaultIntentionAction, why },
+      `default intention action: ${config.defaultIntentionAction} (${why})`,
+    );
+  }
+
   private apply(config: ProxyConfig): void {
     const expires = config.leaf.validBefore ? Date.parse(config.leaf.validBefore) : Number.NaN;
     if (expires <= Date.now()) {
@@ -106,6 +122,7 @@ export class Sidecar {
         'the leaf certificate has expired; peers will refuse it',
       );
     }
+    this.logDefaultIntention(config, this.state?.config);
     this.state = stateOf(config, this.state);
     this.inbound?.refresh();
   }

@@ -13,7 +13,10 @@ export function stateOf(config: ProxyConfig, previous?: ProxyState): ProxyState 
   const sameTls =
     previous &&
     previous.config.leaf.certPem === config.leaf.certPem &&
-    JSON.stringify([previous.config.roots, previous.config.peerBundles]) ===
-      JSON.stringify([config.roots, config.peerBundles]);
+    JSON.stringify([
+      previous.config.roots,
+      previous.config.peerBundles,
+      previous.config.inboundPeerBundles,
+    ]) === JSON.stringify([config.roots, config.peerBundles, config.inboundPeerBundles]);
   return { config, tls: sameTls ? previous.tls : new TlsMaterial(config) };
 }

@@ -24,9 +24,12 @@ export class TlsMaterial {
     this.callers = new CallerVerifier(config);
   }
 
-  /** Options for the inbound listener: our leaf, and every root a caller may chain to. */
+  /**
+   * Options for the inbound listener: our leaf, and the roots a caller may chain to — ours and those
+   * of the peers this service is exported to, no other peer's.
+   */
   serverOptions(): SecureContextOptions {
-    const peerRoots = this.config.peerBundles.flatMap((b) => b.rootPems);
+    const peerRoots = this.config.inboundPeerBundles.flatMap((b) => b.rootPems);
     return {
       cert: this.config.leaf.certPem,
       key: this.config.leaf.keyPem,

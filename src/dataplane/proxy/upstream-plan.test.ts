@@ -15,6 +15,7 @@ function config(overrides: Partial<ProxyConfig> = {}): ProxyConfig {
     leaf: { certPem: '', keyPem: '' },
     roots: ['OUR-ROOT'],
     peerBundles: [{ peerName: 'cluster-01', trustDomain: 'theirs.consul', rootPems: ['THEIR-ROOT'] }],
+    inboundPeerBundles: [],
     intentions: [],
     defaultIntentionAction: 'allow',
     upstreams: [

@@ -95,6 +95,8 @@ export async function startTwoClusters(options: TwoClustersOptions = {}): Promis
     const backendSource = new StaticConfigSource<ProxyConfig>({
       ...baseProxyConfig(exporter, 'backend', await leafFor(exporter, 'backend')),
       peerBundles: [importer.bundle],
+      // backend is exported to the importer, so the importer's workloads may call it.
+      inboundPeerBundles: [importer.bundle],
     });
     const backend = new Sidecar({ config: backendSource, inbound: { listen: LOOPBACK, app: echo.address } });
     const backendAddress = (await backend.start()).inbound as Endpoint;
@@ -178,6 +180,7 @@ export function baseProxyConfig(cluster: TestCluster, service: string, leaf: Pro
     leaf,
     roots: [cluster.root.certPem],
     peerBundles: [],
+    inboundPeerBundles: [],
     intentions: [],
     defaultIntentionAction: 'allow',
     upstreams: [],

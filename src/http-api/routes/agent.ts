@@ -51,6 +51,14 @@ export function agentRoutes(app: FastifyInstance, d: ApiDeps): void {
   route(app, '/v1/agent/self', {
     GET: async () => ({
       Config: { Datacenter: d.datacenter, NodeName: d.node.Node, Server: true, Version: d.version },
+      // Only the ACL facts of Consul's DebugConfig: sidecars take their default intention from them.
+      DebugConfig: {
+        ACLsEnabled: d.acl !== undefined,
+        ACLResolverSettings: {
+          ACLsEnabled: d.acl !== undefined,
+          ACLDefaultPolicy: d.acl?.defaultPolicy ?? 'allow',
+        },
+      },
       Member: { Name: d.node.Node, Addr: d.node.Address },
     }),
   });

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseBody } from '../../catalog/requests.js';
+import { exportedServicesFor } from '../../config-entries/index.js';
 import type { Peerings } from '../../peering/peerings.js';
 import { notFound } from '../../shared/errors.js';
 import { blockingRead } from '../blocking.js';
@@ -74,6 +75,20 @@ export function peeringRoutes(peerings: Peerings) {
             .trustBundles()
             .map((b) => ({ PeerName: b.PeerName, TrustDomain: b.TrustDomain, RootPEMs: b.RootPEMs })),
         ),
+    });
+
+    // The bundles of the peers :service is exported to: the only peers its sidecars accept callers from.
+    route(app, '/v1/internal/meshpeer/trust-bundles/:service', {
+      GET: (req, reply) => {
+        const { service } = req.params as { service: string };
+        return blockingRead(d.store, req, reply, [...peerings.tables, ...d.config.tables], () => {
+          const exports = d.config.get('exported-services', 'default');
+          return peerings
+            .trustBundles()
+            .filter((b) => exportedServicesFor(exports, b.PeerName, [service]).has(service))
+            .map((b) => ({ PeerName: b.PeerName, TrustDomain: b.TrustDomain, RootPEMs: b.RootPEMs }));
+        });
+      },
     });
   };
 }
