@@ -146,7 +146,11 @@ describe('item 1: a key spelled twice is refused, never read two ways', () => {
     );
     const ok = await request(`${url}/v1/agent/service/register`, {
       method: 'PUT',
-      body: JSON.stringify({ name: 'web', port: 7001, tagged_addresses: { lan: { address: '10.1.1.1', port: 7001 } } }),
+      body: JSON.stringify({
+        name: 'web',
+        port: 7001,
+        tagged_addresses: { lan: { address: '10.1.1.1', port: 7001 } },
+      }),
       headers: auth(web.SecretID),
     });
     expect(ok.status, ok.text).toBe(200);
@@ -171,14 +175,20 @@ describe('item 2: the kind checked is the kind written', () => {
       400,
       /keys "K_ind" and "Kind" differ only/,
     );
-    expect((await api(`${url}/v1/config/exported-services/default`, { headers: auth(MGMT) })).status).toBe(404);
+    expect((await api(`${url}/v1/config/exported-services/default`, { headers: auth(MGMT) })).status).toBe(
+      404,
+    );
   });
 
   it('exported-services and proxy-defaults in other spellings of Kind need mesh:write', async () => {
     await refused(
       'PUT',
       '/v1/config',
-      JSON.stringify({ kind: 'exported-services', Name: 'default', Services: [{ Name: 'db', Consumers: [{ Peer: 'evil' }] }] }),
+      JSON.stringify({
+        kind: 'exported-services',
+        Name: 'default',
+        Services: [{ Name: 'db', Consumers: [{ Peer: 'evil' }] }],
+      }),
       allServices.SecretID,
       403,
       /lacks permission 'mesh:write'/,
@@ -305,7 +315,14 @@ describe('item 4: node-level writes need node:write', () => {
       403,
       /'node:write' on "vm" or 'service:write' on "db"/,
     );
-    await refused('PUT', '/v1/catalog/deregister', JSON.stringify({ Node: 'vm' }), web.SecretID, 403, /'node:write'/);
+    await refused(
+      'PUT',
+      '/v1/catalog/deregister',
+      JSON.stringify({ Node: 'vm' }),
+      web.SecretID,
+      403,
+      /'node:write'/,
+    );
     expect((await dbInstances()).map((i) => i.ServiceID)).toContain('db2');
   });
 
@@ -318,7 +335,12 @@ describe('item 4: node-level writes need node:write', () => {
     // SkipNodeUpdate: the node fields are not written, so no node:write is needed either.
     const skip = await api(`${url}/v1/catalog/register`, {
       headers: auth(web.SecretID),
-      json: { Node: 'vm', Address: '6.6.6.6', SkipNodeUpdate: true, Service: { Service: 'web', ID: 'web-vm', Port: 81 } },
+      json: {
+        Node: 'vm',
+        Address: '6.6.6.6',
+        SkipNodeUpdate: true,
+        Service: { Service: 'web', ID: 'web-vm', Port: 81 },
+      },
     });
     expect(skip.status, skip.text).toBe(200);
     const vm = (await dbInstances()).find((i) => i.Node === 'vm');
@@ -350,12 +372,20 @@ describe('item 9: ?token=', () => {
 
 describe('item 13: invalid UTF-8', () => {
   it('is refused with 400, in a value and in a key, even for the management token', async () => {
-    const bad = Buffer.concat([Buffer.from('{"Name":"web'), Buffer.from([0xff, 0xfe]), Buffer.from('","Port":1}')]);
+    const bad = Buffer.concat([
+      Buffer.from('{"Name":"web'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('","Port":1}'),
+    ]);
     await refused('PUT', '/v1/agent/service/register', bad, MGMT, 400, /not valid UTF-8/);
     const badKey = Buffer.concat([Buffer.from('{"Na'), Buffer.from([0xc3]), Buffer.from('me":"web"}')]);
     await refused('PUT', '/v1/agent/service/register', badKey, MGMT, 400, /not valid UTF-8/);
     // An overlong encoding of "/" is not UTF-8 either.
-    const overlong = Buffer.concat([Buffer.from('{"Kind":"service-resolver","Name":"a'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]);
+    const overlong = Buffer.concat([
+      Buffer.from('{"Kind":"service-resolver","Name":"a'),
+      Buffer.from([0xc0, 0xaf]),
+      Buffer.from('"}'),
+    ]);
     await refused('PUT', '/v1/config', overlong, MGMT, 400, /not valid UTF-8/);
   });
 });
@@ -363,16 +393,36 @@ describe('item 13: invalid UTF-8', () => {
 describe('item 14: Consul-like limits', () => {
   const long = 'a'.repeat(5000);
   const cases: Array<[string, string, unknown, RegExp]> = [
-    ['5,000-character service name', '/v1/agent/service/register', { Name: long }, /Name: must be at most 256 characters/],
-    ['5,000-character node name', '/v1/catalog/register', { Node: long, Address: '10.0.0.1' }, /Node: must be at most 256/],
-    ['5,000-character instance ID', '/v1/agent/service/register', { Name: 'web', ID: long }, /ID: must be at most 256/],
+    [
+      '5,000-character service name',
+      '/v1/agent/service/register',
+      { Name: long },
+      /Name: must be at most 256 characters/,
+    ],
+    [
+      '5,000-character node name',
+      '/v1/catalog/register',
+      { Node: long, Address: '10.0.0.1' },
+      /Node: must be at most 256/,
+    ],
+    [
+      '5,000-character instance ID',
+      '/v1/agent/service/register',
+      { Name: 'web', ID: long },
+      /ID: must be at most 256/,
+    ],
     [
       '50,000 tags',
       '/v1/agent/service/register',
       { Name: 'web', Tags: Array.from({ length: 50_000 }, (_, i) => `t${i}`) },
       /Tags: must hold at most 256 tags/,
     ],
-    ['a 5,000-character tag', '/v1/agent/service/register', { Name: 'web', Tags: [long] }, /Tags\[0\]: must be at most 256/],
+    [
+      'a 5,000-character tag',
+      '/v1/agent/service/register',
+      { Name: 'web', Tags: [long] },
+      /Tags\[0\]: must be at most 256/,
+    ],
     [
       '65 Meta keys',
       '/v1/agent/service/register',

@@ -1,0 +1,296 @@
+// The generated ACL matrix: every route and method of src/acl/enforcement.ts's table (and the
+// management-only /v1/acl routes) is called on a real `meshpeer server --acl-enabled` process as each of
+// five principals — no token, a garbage token, "anonymous", a token that may write only service "web",
+// and one that may write only node "vm-1" — and the outcome is compared with the expected table below.
+// A refusal must be a 403 that wrote nothing (the store's index is unchanged). A route added to the
+// enforcement table without a row here fails the test: decide who may call it, and add the row.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUTE_PERMISSIONS } from '../../src/acl/enforcement.js';
+import { api } from '../support/meshpeer-process.js';
+import { type AclServer, auth, MGMT, makeToken, put, startAclServer, storeIndex } from './support.js';
+
+type Principal = 'none' | 'garbage' | 'anonymous' | 'service' | 'node';
+const PRINCIPALS: Principal[] = ['none', 'garbage', 'anonymous', 'service', 'node'];
+/** Routes any valid token (anonymous too) may call. */
+const ANY_TOKEN: Principal[] = ['none', 'anonymous', 'service', 'node'];
+
+interface Row {
+  route: string;
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  /** The request made: a concrete path for the route, and a valid body. */
+  path: string;
+  body?: unknown;
+  /** Who gets past the ACL check; everyone else must get 403 and write nothing. */
+  allowed: Principal[];
+}
+
+const EXPECTED: Row[] = [
+  { route: '/metrics', method: 'GET', path: '/metrics', allowed: [] },
+  { route: '/v1/status/leader', method: 'GET', path: '/v1/status/leader', allowed: ANY_TOKEN },
+  { route: '/v1/agent/self', method: 'GET', path: '/v1/agent/self', allowed: [] },
+  { route: '/v1/agent/metrics', method: 'GET', path: '/v1/agent/metrics', allowed: [] },
+  {
+    route: '/v1/agent/service/register',
+    method: 'PUT',
+    path: '/v1/agent/service/register',
+    body: { Name: 'web', Port: 8080 },
+    allowed: ['service'],
+  },
+  {
+    route: '/v1/agent/service/deregister/:id',
+    method: 'PUT',
+    path: '/v1/agent/service/deregister/web',
+    allowed: ['service'],
+  },
+  {
+    route: '/v1/agent/check/pass/:id',
+    method: 'PUT',
+    path: '/v1/agent/check/pass/web-ttl',
+    allowed: ['service'],
+  },
+  // A node check of the agent's node: the node token is for vm-1 only.
+  { route: '/v1/agent/check/warn/:id', method: 'PUT', path: '/v1/agent/check/warn/agent-alive', allowed: [] },
+  {
+    route: '/v1/agent/check/fail/:id',
+    method: 'PUT',
+    path: '/v1/agent/check/fail/web-ttl',
+    allowed: ['service'],
+  },
+  {
+    route: '/v1/agent/check/update/:id',
+    method: 'PUT',
+    path: '/v1/agent/check/update/web-ttl',
+    body: { Status: 'passing' },
+    allowed: ['service'],
+  },
+  {
+    route: '/v1/catalog/register',
+    method: 'PUT',
+    path: '/v1/catalog/register',
+    body: { Node: 'vm-1', Address: '10.0.0.1', Service: { ID: 'web-vm', Service: 'web', Port: 80 } },
+    allowed: ['service'],
+  },
+  {
+    route: '/v1/catalog/deregister',
+    method: 'PUT',
+    path: '/v1/catalog/deregister',
+    body: { Node: 'vm-1', ServiceID: 'web-vm' },
+    allowed: ['service', 'node'],
+  },
+  { route: '/v1/catalog/services', method: 'GET', path: '/v1/catalog/services', allowed: ANY_TOKEN },
+  { route: '/v1/catalog/nodes', method: 'GET', path: '/v1/catalog/nodes', allowed: ANY_TOKEN },
+  {
+    route: '/v1/catalog/service/:name',
+    method: 'GET',
+    path: '/v1/catalog/service/web',
+    allowed: ['service'],
+  },
+  { route: '/v1/health/service/:name', method: 'GET', path: '/v1/health/service/web', allowed: ['service'] },
+  { route: '/v1/health/connect/:name', method: 'GET', path: '/v1/health/connect/web', allowed: ['service'] },
+  { route: '/v1/health/checks/:name', method: 'GET', path: '/v1/health/checks/web', allowed: ['service'] },
+  {
+    route: '/v1/config',
+    method: 'PUT',
+    path: '/v1/config',
+    body: { Kind: 'service-resolver', Name: 'web', ConnectTimeout: '5s' },
+    allowed: ['service'],
+  },
+  { route: '/v1/config/:kind', method: 'GET', path: '/v1/config/service-resolver', allowed: ANY_TOKEN },
+  {
+    route: '/v1/config/:kind/:name',
+    method: 'GET',
+    path: '/v1/config/service-resolver/web',
+    allowed: ['service'],
+  },
+  {
+    route: '/v1/config/:kind/:name',
+    method: 'DELETE',
+    path: '/v1/config/service-resolver/web',
+    allowed: ['service'],
+  },
+  { route: '/v1/connect/ca/roots', method: 'GET', path: '/v1/connect/ca/roots', allowed: ANY_TOKEN },
+  {
+    route: '/v1/agent/connect/ca/leaf/:service',
+    method: 'GET',
+    path: '/v1/agent/connect/ca/leaf/web',
+    allowed: ['service'],
+  },
+  {
+    route: '/v1/peering/token',
+    method: 'POST',
+    path: '/v1/peering/token',
+    body: { PeerName: 'p1' },
+    allowed: [],
+  },
+  {
+    route: '/v1/peering/establish',
+    method: 'POST',
+    path: '/v1/peering/establish',
+    body: { PeerName: 'p2', PeeringToken: 'bm90LWEtdG9rZW4=' },
+    allowed: [],
+  },
+  { route: '/v1/peerings', method: 'GET', path: '/v1/peerings', allowed: [] },
+  { route: '/v1/peering/:name', method: 'GET', path: '/v1/peering/p1', allowed: [] },
+  { route: '/v1/peering/:name', method: 'DELETE', path: '/v1/peering/p1', allowed: [] },
+  {
+    route: '/v1/internal/meshpeer/trust-bundles',
+    method: 'GET',
+    path: '/v1/internal/meshpeer/trust-bundles',
+    allowed: ANY_TOKEN,
+  },
+  {
+    route: '/v1/internal/meshpeer/trust-bundles/:service',
+    method: 'GET',
+    path: '/v1/internal/meshpeer/trust-bundles/web',
+    allowed: ['service'],
+  },
+  // Any token may read itself; without one there is nothing to read (403 from the handler).
+  { route: '/v1/acl/token/self', method: 'GET', path: '/v1/acl/token/self', allowed: ['service', 'node'] },
+];
+
+/** Routes not in the table need management: listed here so they are called too. */
+const MANAGEMENT_ONLY: Row[] = [
+  {
+    route: '/v1/acl/policy',
+    method: 'PUT',
+    path: '/v1/acl/policy',
+    body: { Name: 'evil', Rules: 'operator = "write"' },
+    allowed: [],
+  },
+  { route: '/v1/acl/policies', method: 'GET', path: '/v1/acl/policies', allowed: [] },
+  {
+    route: '/v1/acl/policy/:id',
+    method: 'GET',
+    path: `/v1/acl/policy/00000000-0000-0000-0000-000000000001`,
+    allowed: [],
+  },
+  {
+    route: '/v1/acl/policy/:id',
+    method: 'PUT',
+    path: '/v1/acl/policy/00000000-0000-0000-0000-000000000001',
+    body: { Name: 'global-management', Rules: '' },
+    allowed: [],
+  },
+  {
+    route: '/v1/acl/policy/:id',
+    method: 'DELETE',
+    path: '/v1/acl/policy/00000000-0000-0000-0000-000000000001',
+    allowed: [],
+  },
+  {
+    route: '/v1/acl/token',
+    method: 'PUT',
+    path: '/v1/acl/token',
+    body: { Description: 'evil', Policies: [{ Name: 'global-management' }] },
+    allowed: [],
+  },
+  { route: '/v1/acl/tokens', method: 'GET', path: '/v1/acl/tokens', allowed: [] },
+  {
+    route: '/v1/acl/token/:accessor',
+    method: 'GET',
+    path: '/v1/acl/token/00000000-0000-0000-0000-000000000002',
+    allowed: [],
+  },
+  {
+    route: '/v1/acl/token/:accessor',
+    method: 'DELETE',
+    path: '/v1/acl/token/00000000-0000-0000-0000-000000000002',
+    allowed: [],
+  },
+];
+
+let s: AclServer;
+let url: string;
+const secrets: Partial<Record<Principal, string>> = {
+  garbage: 'e3b0c442-98fc-1c14-9afb-f4c8996fb924',
+  anonymous: 'anonymous',
+};
+
+/** The state every cell starts from (written by management; a no-op when already there). */
+async function seed(): Promise<void> {
+  await put(url, '/v1/agent/service/register', {
+    Name: 'web',
+    Port: 8080,
+    Check: { CheckID: 'web-ttl', TTL: '30s' },
+  });
+  await put(url, '/v1/catalog/register', {
+    Node: s.agentNode,
+    Address: '127.0.0.1',
+    SkipNodeUpdate: true,
+    Check: { CheckID: 'agent-alive', Name: 'agent alive', Status: 'passing' },
+  });
+  await put(url, '/v1/catalog/register', {
+    Node: 'vm-1',
+    Address: '10.0.0.1',
+    Service: { ID: 'web-vm', Service: 'web', Port: 80 },
+  });
+  await put(url, '/v1/config', { Kind: 'service-resolver', Name: 'web', ConnectTimeout: '5s' });
+}
+
+beforeAll(async () => {
+  s = await startAclServer('dc-matrix');
+  url = s.url;
+  secrets.service = (await makeToken(url, 'narrow-service', 'service "web" { policy = "write" }')).SecretID;
+  secrets.node = (await makeToken(url, 'narrow-node', 'node "vm-1" { policy = "write" }')).SecretID;
+  const token = await api(`${url}/v1/peering/token`, {
+    method: 'POST',
+    headers: auth(MGMT),
+    json: { PeerName: 'p1' },
+  });
+  expect(token.status, token.text).toBe(200);
+});
+
+afterAll(async () => {
+  await s?.server.stop();
+});
+
+describe('the ACL matrix', () => {
+  it('has a row for every route and method of the enforcement table', () => {
+    const listed = Object.entries(ROUTE_PERMISSIONS).flatMap(([route, methods]) =>
+      Object.keys(methods).map((m) => `${m} ${route}`),
+    );
+    const rows = EXPECTED.map((r) => `${r.method} ${r.route}`);
+    expect(
+      rows.filter((r) => !listed.includes(r)),
+      'rows for routes no longer in the table',
+    ).toEqual([]);
+    expect(
+      listed.filter((r) => !rows.includes(r)),
+      'routes in src/acl/enforcement.ts without a row in test/security/matrix.test.ts: add one',
+    ).toEqual([]);
+  });
+
+  for (const row of [...EXPECTED, ...MANAGEMENT_ONLY]) {
+    it(`${row.method} ${row.route}: allowed for ${row.allowed.join(', ') || 'no one but management'}`, async () => {
+      const outcomes: string[] = [];
+      for (const who of PRINCIPALS) {
+        await seed();
+        const before = await storeIndex(url);
+        const secret = secrets[who];
+        const res = await api(`${url}${row.path}`, {
+          method: row.method,
+          headers: secret === undefined ? {} : auth(secret),
+          ...(row.body !== undefined ? { body: JSON.stringify(row.body) } : {}),
+        });
+        const got = res.status === 403 ? 'refused' : 'allowed';
+        const want = row.allowed.includes(who) ? 'allowed' : 'refused';
+        outcomes.push(`${who}: ${got} (${res.status} ${res.text.slice(0, 120)})`);
+        expect(got, `${who}\n${outcomes.join('\n')}`).toBe(want);
+        expect(res.status, `${who}: ${res.text}`).toBeLessThan(500);
+        if (got === 'refused') {
+          expect(
+            await storeIndex(url),
+            `${who}: a refused ${row.method} ${row.path} wrote to the store`,
+          ).toBe(before);
+        }
+      }
+    });
+  }
+
+  it('the management token is allowed on every row', async () => {
+    for (const row of [...EXPECTED, ...MANAGEMENT_ONLY].filter((r) => r.method === 'GET')) {
+      const res = await api(`${url}${row.path}`, { headers: auth(MGMT) });
+      expect(res.status, `${row.path}: ${res.text}`).not.toBe(403);
+    }
+  });
+});
