@@ -1,5 +1,8 @@
 // The gateway's routing decision: given the SNI name of a connection and the current snapshot,
 // where the bytes go, or why they go nowhere. Pure, so every rule is tested without sockets.
+// A name is what the caller claims, so it picks a route and never authorizes one: names outside the
+// exports are refused early, but who may call a service is decided by its sidecar, from the
+// caller's certificate.
 import { exportedServicesFor } from '../../config-entries/index.js';
 import type { Endpoint } from '../endpoint.js';
 import { parseSni } from '../sni.js';
