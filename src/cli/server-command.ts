@@ -73,6 +73,16 @@ function durationFlag(value: unknown, flag: string): number {
   return ms;
 }
 
+function nodeMetaFlag(values: unknown): Record<string, string> {
+  const meta: Record<string, string> = {};
+  for (const v of Array.isArray(values) ? values : []) {
+    const i = String(v).indexOf(':');
+    if (i <= 0) throw new Error(`--node-meta must be key:value, got ${JSON.stringify(v)}`);
+    meta[String(v).slice(0, i)] = String(v).slice(i + 1);
+  }
+  return meta;
+}
+
 export function serverCommand(): Command {
   return new Command('server')
     .description(
@@ -85,6 +95,12 @@ export function serverCommand(): Command {
     .option('--dev', 'keep all state in memory (nothing survives a restart)', false)
     .option('--datacenter <name>', 'datacenter (cluster) name', 'dc1')
     .option('--node-name <name>', 'name of the node agent services register on', hostname())
+    .option('--node-id <uuid>', "the node's ID (Consul's node_id)")
+    .option(
+      '--node-meta <key:value>',
+      "meta of the server's own node (repeat for several)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option(
       '--advertise-grpc <host:port,...>',
       'gRPC addresses put in peering tokens (default: the bound --grpc-addr)',
@@ -158,7 +174,7 @@ export function serverCommand(): Command {
       'after',
       '\nExamples:\n  meshpeer server --dev\n  meshpeer server --data-dir /var/lib/meshpeer --http-addr 0.0.0.0:8500 --datacenter cluster-01',
     )
-    .action(async (o: Record<string, string | boolean>) => {
+    .action(async (o: Record<string, string | boolean | string[]>) => {
       if (!o.dev && typeof o.dataDir !== 'string') {
         throw new Error('give --data-dir DIR for durable state, or --dev to keep state in memory');
       }
@@ -204,6 +220,8 @@ export function serverCommand(): Command {
         dataDir: o.dev ? undefined : String(o.dataDir),
         datacenter: String(o.datacenter),
         nodeName: String(o.nodeName),
+        ...(typeof o.nodeId === 'string' ? { nodeId: o.nodeId } : {}),
+        nodeMeta: nodeMetaFlag(o.nodeMeta),
         logLevel: String(o.logLevel),
         ...(typeof o.advertiseGrpc === 'string'
           ? { advertiseGrpc: o.advertiseGrpc.split(',').filter(Boolean) }

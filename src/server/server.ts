@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { type AclOptions, AclService } from '../acl/acl-service.js';
 import { CertificateAuthority } from '../ca/authority.js';
+import { agentNodeRegistration } from '../catalog/agent-node.js';
 import { Catalog } from '../catalog/catalog.js';
 import { ConfigEntries } from '../config-entries/config-store.js';
 import { buildHttpApi, type HttpLimits } from '../http-api/app.js';
@@ -19,6 +20,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { prepareDataDir } from '../store/data-dir.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
+import { CONSUL_API_VERSION } from './consul-compat.js';
 
 export interface ServerOptions {
   httpAddr: string;
@@ -27,6 +29,10 @@ export interface ServerOptions {
   dataDir: string | undefined;
   datacenter: string;
   nodeName: string;
+  /** The node's ID (Consul's node_id, a UUID); '' or undefined for none. */
+  nodeId?: string;
+  /** Meta of the server's own node (`--node-meta key:value`). */
+  nodeMeta?: Record<string, string>;
   logLevel?: string;
   peering?: Partial<PeeringOptions>;
   /** Addresses peers should dial for this server's gRPC port, when the bound one is not reachable. */
@@ -118,6 +124,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       serverCredentials({ certChainPem: ca.serverCert.certPem, privateKeyPem: ca.serverCert.keyPem }),
     );
     grpcAddress = formatHostPort({ host: grpc.host === '0.0.0.0' ? '127.0.0.1' : grpc.host, port: grpcPort });
+    await catalog.register(
+      agentNodeRegistration({
+        node: node.Node,
+        id: opts.nodeId ?? '',
+        address: node.Address,
+        meta: opts.nodeMeta ?? {},
+        consulVersion: CONSUL_API_VERSION,
+        port: grpcPort,
+      }),
+    );
     await app.listen({ host: http.host, port: http.port });
   } catch (err) {
     await shutdownServer(grpcServer, 0);

@@ -1,0 +1,41 @@
+// The server's own node, registered at start-up as a Consul server registers itself: the node with its
+// addresses and meta (the network segment and the Consul API version it speaks), the passing
+// `serfHealth` node check and the `consul` service. Clients (and HashiCorp's own test helpers) wait for
+// exactly these before they use a server.
+import type { RegisterRequest } from './requests.js';
+
+export interface AgentNodeOptions {
+  node: string;
+  /** Node ID (a UUID in Consul); '' when none is configured. */
+  id: string;
+  address: string;
+  /** Operator-given node meta (`--node-meta`), added to the meta every server node carries. */
+  meta: Record<string, string>;
+  consulVersion: string;
+  /** The port of the `consul` service: the server-to-server (gRPC) port. */
+  port: number;
+}
+
+export const SERF_HEALTH_CHECK_ID = 'serfHealth';
+
+export function agentNodeRegistration(o: AgentNodeOptions): RegisterRequest {
+  const lan = o.address;
+  return {
+    ID: o.id,
+    Node: o.node,
+    Address: o.address,
+    TaggedAddresses: { lan, lan_ipv4: lan, wan: lan, wan_ipv4: lan },
+    NodeMeta: { 'consul-network-segment': '', 'consul-version': o.consulVersion, ...o.meta },
+    Service: { ID: 'consul', Service: 'consul', Port: o.port, Tags: [], Meta: {} },
+    Checks: [
+      {
+        CheckID: SERF_HEALTH_CHECK_ID,
+        Name: 'Serf Health Status',
+        Status: 'passing',
+        Output: 'Agent alive and reachable',
+        ServiceID: '',
+        Type: '',
+      },
+    ],
+  };
+}
