@@ -48,7 +48,22 @@ export const exportedServiceSchema = z.object({
 });
 export type ExportedServicePayload = z.infer<typeof exportedServiceSchema>;
 
-export const exportedServiceListSchema = z.object({ Names: z.array(z.string().min(1)).max(100_000) });
+/**
+ * Every service the sender exports to us now. With Digests (name → digest of the service's JSON as
+ * last sent) it is also a checkpoint: the receiver compares what it applied before this message.
+ */
+export const exportedServiceListSchema = z.object({
+  Names: z.array(z.string().min(1)).max(100_000),
+  Digests: z.record(z.string(), z.string()).optional(),
+});
+
+/** Error codes of a NACK (gRPC status numbers, as Consul's peering stream uses). */
+export enum NackCode {
+  /** The resource is malformed or cannot be applied; sending it again will not help. */
+  Invalid = 3,
+  /** The receiver's import differs from the sender's checkpoint: the sender must send everything again. */
+  OutOfSync = 9,
+}
 
 export const trustBundleSchema = z.object({
   TrustDomain: z.string().min(1),

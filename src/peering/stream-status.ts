@@ -13,6 +13,14 @@ export interface StreamStatus {
   lastErrorAt?: Date;
   /** Service names this side last sent to the peer. */
   exported: string[];
+  /** Since when our export has been waiting for the peer to take messages (unset: not waiting). */
+  sendBlockedSince?: Date;
+  /** Since when our import differs from the peer's last checkpoint (unset: in sync or not known). */
+  outOfSyncSince?: Date;
+  /** When the peer's last checkpoint matched our import. */
+  lastCheckpointAt?: Date;
+  /** How many times this stream asked the peer for a resync. */
+  resyncsRequested?: number;
   /** Problems the peer cannot see (e.g. exporting without a mesh gateway). */
   warnings: string[];
 }

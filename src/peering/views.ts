@@ -28,6 +28,9 @@ export interface PeeringView {
     LastNack?: string;
     LastNackMessage?: string;
     LastError?: string;
+    /** When the peer's last checkpoint matched what this side imported. */
+    LastCheckpoint?: string;
+    ResyncsRequested?: number;
     Warnings: string[];
   };
 }
@@ -77,8 +80,21 @@ export function explainState(
     case 'DELETING':
       return 'being deleted';
     case 'ACTIVE':
-      return status?.warnings[0];
+      return replicationProblem(status) ?? status?.warnings[0];
   }
+}
+
+/** How long the export may wait on the peer before the peering says so. */
+const SEND_BLOCKED_REPORT_MS = 5000;
+
+/** Why replication over a connected stream is behind, or undefined when it is not known to be. */
+function replicationProblem(status: StreamStatus | undefined, now = Date.now()): string | undefined {
+  if (status?.outOfSyncSince)
+    return `the import differed from the peer's checkpoint at ${status.outOfSyncSince.toISOString()}; a full resync was requested and is in progress`;
+  const blocked = status?.sendBlockedSince?.getTime();
+  if (blocked !== undefined && now - blocked > SEND_BLOCKED_REPORT_MS)
+    return `the peer has taken none of our changes for ${Math.round((now - blocked) / 1000)}s (the stream is reset if this lasts)`;
+  return undefined;
 }
 
 const iso = (d: Date | undefined): string | undefined => d?.toISOString();
@@ -117,6 +133,8 @@ export function toView(
       ...(s?.lastAck ? { LastAck: iso(s.lastAck) } : {}),
       ...(s?.lastNack ? { LastNack: iso(s.lastNack), LastNackMessage: s.lastNackMessage } : {}),
       ...(s?.lastError ? { LastError: s.lastError } : {}),
+      ...(s?.lastCheckpointAt ? { LastCheckpoint: iso(s.lastCheckpointAt) } : {}),
+      ...(s?.resyncsRequested ? { ResyncsRequested: s.resyncsRequested } : {}),
       Warnings: s?.warnings ?? [],
     },
   };
