@@ -1,0 +1,163 @@
+// The container image's root filesystem, as scripts/image-rootfs.sh assembles it (the Dockerfile copies
+// the same tree into an empty image), run the way a container runtime runs it: chrooted into the tree,
+// as the image's user (10001), with the Dockerfile's environment and `meshpeer` found on its PATH.
+// No Docker engine runs here and base images cannot be pulled, so this is the closest honest check.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repoRoot = resolve(import.meta.dirname, '..', '..');
+const script = join(repoRoot, 'scripts', 'image-rootfs.sh');
+const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string })
+  .version;
+const IMAGE_UID = 10001;
+// The Dockerfile's ENV.
+const imageEnv = { PATH: '/usr/local/bin:/usr/bin', NODE_ENV: 'production', HOME: '/home/meshpeer' };
+
+let scratch = '';
+let rootfs = '';
+let sizeLine = '';
+/** How a command runs "in the image": chrooted as 10001 when root, else in a user namespace as its root. */
+let mode: 'chroot' | 'userns-chroot' = 'chroot';
+
+// Mounts /proc and /dev in a private mount namespace (gone when the process ends), then chroots.
+// chroot is looked up on the host's PATH; what it runs, on the image's.
+const inImage =
+  'mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && ' +
+  'c=$(command -v chroot) && PATH="$IMAGE_PATH" exec "$c" $CHROOT_OPTS "$0" "$@"';
+
+function imageCommand(args: string[]): { cmd: string; argv: string[]; env: NodeJS.ProcessEnv } {
+  const unshare =
+    mode === 'chroot' ? ['--mount', '--fork'] : ['--user', '--map-root-user', '--mount', '--fork'];
+  const chrootOpts = mode === 'chroot' ? `--userspec=${IMAGE_UID}:${IMAGE_UID}` : '';
+  const shell = mode === 'chroot' ? inImage : inImage.replace('mount -t proc proc "$0/proc" && ', '');
+  return {
+    cmd: 'unshare',
+    argv: [...unshare, '/bin/bash', '-c', shell, rootfs, ...args],
+    env: { ...imageEnv, PATH: process.env.PATH, IMAGE_PATH: imageEnv.PATH, CHROOT_OPTS: chrootOpts },
+  };
+}
+
+function runInImage(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const { cmd, argv, env } = imageCommand(args);
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', env, timeout: 30_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const started = new Set<ChildProcess>();
+
+function stopGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'meshpeer-image-'));
+  rootfs = join(scratch, 'rootfs');
+  const build = spawnSync('bash', [script, rootfs], { encoding: 'utf8', timeout: 5 * 60_000 });
+  if (build.status !== 0) throw new Error(`image-rootfs.sh failed (${build.status}): ${build.stderr}`);
+  sizeLine = build.stdout.trim().split('\n').at(-1) ?? '';
+  console.log(sizeLine);
+  if (process.getuid?.() !== 0) mode = 'userns-chroot';
+}, 6 * 60_000);
+
+afterAll(() => {
+  for (const child of started) stopGroup(child, 'SIGKILL');
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('the image root filesystem', () => {
+  it('holds the npm package, Node 20, the meshpeer entrypoint and the unprivileged user, and no shell', () => {
+    const pkg = JSON.parse(readFileSync(join(rootfs, 'app', 'package.json'), 'utf8')) as { version: string };
+    expect(pkg.version).toBe(version);
+    expect(existsSync(join(rootfs, 'usr/local/bin/node'))).toBe(true);
+    // Absolute inside the image, so not followed here.
+    expect(readlinkSync(join(rootfs, 'usr/local/bin/meshpeer'))).toBe('/app/dist/src/cli/main.js');
+    expect(existsSync(join(rootfs, 'bin/sh'))).toBe(false);
+    expect(existsSync(join(rootfs, 'usr/bin/bash'))).toBe(false);
+    expect(readFileSync(join(rootfs, 'etc/passwd'), 'utf8')).toContain(
+      `meshpeer:x:${IMAGE_UID}:${IMAGE_UID}:`,
+    );
+    expect(statSync(join(rootfs, 'data')).uid).toBe(IMAGE_UID);
+    // Only production dependencies: no compiler, test runner or linter.
+    const modules = readdirSync(join(rootfs, 'app/node_modules'));
+    for (const dev of ['typescript', 'vitest', '@biomejs', 'consul']) expect(modules).not.toContain(dev);
+    expect(modules).toContain('better-sqlite3');
+    // Test files and source maps are not published.
+    const cli = readdirSync(join(rootfs, 'app/dist/src/cli'));
+    expect(cli.filter((f) => f.endsWith('.test.js') || f.endsWith('.map'))).toEqual([]);
+  });
+
+  it('runs `meshpeer --version` through the entrypoint on PATH, chrooted', () => {
+    const r = runInImage(['meshpeer', '--version']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toContain(version);
+  });
+
+  it('runs as the image user, not root', () => {
+    if (mode !== 'chroot') return; // in a user namespace the mapped user is its root
+    const r = runInImage(['node', '-p', 'process.getuid() + ":" + process.getgid()']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`${IMAGE_UID}:${IMAGE_UID}`);
+  });
+
+  it('starts a server on /data that answers the HTTP API and stops cleanly on SIGTERM', async () => {
+    const { cmd, argv, env } = imageCommand([
+      'meshpeer',
+      'server',
+      '--data-dir',
+      '/data',
+      '--http-addr',
+      '127.0.0.1:0',
+      '--grpc-addr',
+      '127.0.0.1:0',
+      '--datacenter',
+      'image-test',
+    ]);
+    const child = spawn(cmd, argv, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    started.add(child);
+    let logs = '';
+    const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+    const url = await new Promise<string>((resolveReady, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${logs}`)), 30_000);
+      const onData = (chunk: Buffer): void => {
+        logs += chunk.toString();
+        const ready = logs.split('\n').find((line) => line.includes('"msg":"server ready"'));
+        const m = ready === undefined ? null : /"httpAddress":"([^"]+)"/.exec(ready);
+        if (m?.[1]) {
+          clearTimeout(timer);
+          resolveReady(`http://${m[1]}`);
+        }
+      };
+      child.stderr?.on('data', onData);
+      child.stdout?.on('data', onData);
+      child.on('exit', (code) => reject(new Error(`server exited (${code}) before ready:\n${logs}`)));
+    });
+
+    const put = await fetch(`${url}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ Name: 'web', Port: 8080 }),
+    });
+    expect(put.status).toBe(200);
+    const services = (await (await fetch(`${url}/v1/catalog/services`)).json()) as Record<string, unknown>;
+    expect(Object.keys(services)).toContain('web');
+
+    // The state database is written by the image's user into its volume.
+    const files = readdirSync(join(rootfs, 'data'));
+    expect(files.length, 'files in /data').toBeGreaterThan(0);
+    if (mode === 'chroot') {
+      for (const f of files) expect(statSync(join(rootfs, 'data', f)).uid, f).toBe(IMAGE_UID);
+    }
+
+    stopGroup(child, 'SIGTERM');
+    expect(await exited, logs).toBe(0);
+    started.delete(child);
+  }, 60_000);
+});
