@@ -66,6 +66,17 @@ function httpTlsFlags(o: Record<string, unknown>): { httpTls?: { certFile: strin
   return { httpTls: { certFile, keyFile } };
 }
 
+/** --http-tls-cert and --http-tls-key: both or neither; the server reads the files at start. */
+function httpTlsFlags(o: Record<string, unknown>): { httpTls?: { certFile: string; keyFile: string } } {
+  const certFile = typeof o.httpTlsCert === 'string' ? o.httpTlsCert : undefined;
+  const keyFile = typeof o.httpTlsKey === 'string' ? o.httpTlsKey : undefined;
+  if (certFile === undefined && keyFile === undefined) return {};
+  if (certFile === undefined || keyFile === undefined) {
+    throw new Error('--http-tls-cert and --http-tls-key go together: give both');
+  }
+  return { httpTls: { certFile, keyFile } };
+}
+
 function durationFlag(value: unknown, flag: string): number {
   const ms = typeof value === 'string' ? parseGoDuration(value) : undefined;
   if (ms === undefined || ms <= 0)
@@ -90,6 +101,11 @@ export function serverCommand(): Command {
         'served over a Consul-compatible HTTP API and the gRPC peering port.',
     )
     .option('--http-addr <host:port>', 'HTTP API listen address', '127.0.0.1:8500')
+    .option(
+      '--http-tls-cert <file>',
+      'serve the HTTP API over HTTPS only, with this PEM certificate chain (needs --http-tls-key)',
+    )
+    .option('--http-tls-key <file>', 'PEM private key of --http-tls-cert')
     .option('--grpc-addr <host:port>', 'gRPC (peering) listen address', '127.0.0.1:8502')
     .option('--data-dir <dir>', 'directory for the state database (SQLite, durable on commit)')
     .option('--dev', 'keep all state in memory (nothing survives a restart)', false)
@@ -217,6 +233,7 @@ export function serverCommand(): Command {
       const server = await startServer({
         httpAddr: String(o.httpAddr),
         grpcAddr: String(o.grpcAddr),
+        ...httpTlsFlags(o),
         dataDir: o.dev ? undefined : String(o.dataDir),
         datacenter: String(o.datacenter),
         nodeName: String(o.nodeName),

@@ -39,6 +39,8 @@ export interface ServerOptions {
   advertiseGrpc?: string[];
   /** ACLs: undefined leaves them off (every request allowed). */
   acl?: AclOptions;
+  /** HTTPS only for the HTTP API, with these PEM files (certificate chain, key); undefined: plain HTTP. */
+  httpTls?: { certFile: string; keyFile: string };
   /** Start on a data dir other users can access (with a warning) instead of refusing. */
   allowInsecureDataDir?: boolean;
   /** Said once at start-up, at warn level (e.g. a secret given on the command line). */
@@ -59,10 +61,25 @@ export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
+/** The HTTPS certificate and key, read once at start; a missing file is named in the error. */
+function readHttpTls(files: { certFile: string; keyFile: string }): { cert: string; key: string } {
+  const read = (file: string, flag: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(
+        `${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
+    }
+  };
+  return { cert: read(files.certFile, '--http-tls-cert'), key: read(files.keyFile, '--http-tls-key') };
+}
+
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const logger = createLogger({ name: 'server', ...(opts.logLevel ? { level: opts.logLevel } : {}) });
   const http = parseHostPort(opts.httpAddr, '--http-addr');
   const grpc = parseHostPort(opts.grpcAddr, '--grpc-addr');
+  const httpTls = opts.httpTls === undefined ? undefined : readHttpTls(opts.httpTls);
   for (const warning of opts.warnings ?? []) logger.warn(warning);
   if (opts.dataDir !== undefined) {
     const { warning } = prepareDataDir(opts.dataDir, opts.allowInsecureDataDir === true);
@@ -116,6 +133,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ...(opts.httpLimits !== undefined ? { httpLimits: opts.httpLimits } : {}),
     },
     [peeringRoutes(peerings), connectRoutes(ca)],
+    httpTls,
   );
   try {
     const grpcPort = await listen(
@@ -148,6 +166,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       httpAddress,
       grpcAddress,
       datacenter: opts.datacenter,
+      httpTls: httpTls === undefined ? 'disabled' : 'enabled (HTTPS only)',
       trustDomain: ca.trustDomain,
       dataDir: opts.dataDir ?? '(memory)',
       acl: opts.acl === undefined ? 'disabled' : `enabled, default ${opts.acl.defaultPolicy}`,
