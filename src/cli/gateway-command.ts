@@ -15,6 +15,9 @@ interface GatewayFlags extends ProcessFlags {
   serviceName: string;
   register?: boolean;
   advertise?: Endpoint;
+  advertiseService?: string;
+  serviceId?: string;
+  advertiseNodeAddress?: string;
   datacenter?: string;
   serverGrpc?: Endpoint[];
 }
@@ -34,9 +37,21 @@ export function gatewayCommand(): Command {
     .option('--service-name <name>', 'name the gateway registers under', 'mesh-gateway')
     .option('--register', 'register as a Kind "mesh-gateway" service on start, deregister on stop')
     .option(
+      '--service-id <id>',
+      'ID to register under; unique per replica (default: <service-name>-<advertised host>-<port>)',
+    )
+    .option(
       '--advertise <host:port>',
       'address peers and sidecars dial, when registering (default: --listen)',
       endpointOption(false),
+    )
+    .option(
+      '--advertise-service <namespace/name>',
+      "advertise the address of this Kubernetes Service, read at start: its LoadBalancer's ingress, a node's address with its node port, or its cluster IP, with the Service's port (Helm meshGateway.wanAddress.source=Service)",
+    )
+    .option(
+      '--advertise-node-address <host>',
+      "the node's address, for --advertise-service with a NodePort Service (in a pod: status.hostIP)",
     )
     .option(
       '--datacenter <dc>',
@@ -49,18 +64,56 @@ export function gatewayCommand(): Command {
     );
   return withProcessOptions(command).action(async (flags: GatewayFlags) => {
     const settings = processSettings(flags, 'gateway');
+    if (flags.advertiseService && flags.advertise) {
+      throw new CliError('give either --advertise or --advertise-service, not both');
+    }
     await serveUntilSignal('mesh gateway', settings.logger, async () => {
+      const advertise = flags.advertiseService
+        ? await advertisedServiceAddress(flags, settings.logger, settings.configTimeoutMs)
+        : flags.advertise;
+      if (flags.register) {
+        settings.logger.info(
+          { advertise: advertise ? formatEndpoint(advertise) : '(the listen address)' },
+          'mesh gateway advertises this address to peers',
+        );
+      }
       const gateway = await runGateway({
         ...settings,
         listen: flags.listen,
         serviceName: flags.serviceName,
-        register: flags.register ? { advertise: flags.advertise } : undefined,
+        register: flags.register ? { advertise, id: flags.serviceId } : undefined,
         datacenter: flags.datacenter,
         localServers: flags.serverGrpc ?? [{ host: new URL(settings.server).hostname, port: 8502 }],
       });
       return { running: gateway, lines: [`mesh gateway listening on ${formatEndpoint(gateway.started)}`] };
     });
   });
+}
+
+/** --advertise-service: the Service's address, read through the Kubernetes API (in-cluster or kubeconfig). */
+async function advertisedServiceAddress(
+  flags: GatewayFlags,
+  logger: Logger,
+  timeoutMs: number,
+): Promise<Endpoint> {
+  const [namespace, name, ...rest] = (flags.advertiseService ?? '').split('/');
+  if (!namespace || !name || rest.length > 0) {
+    throw new CliError(`--advertise-service takes namespace/name, got "${flags.advertiseService}"`);
+  }
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { resolveServiceWanAddress } = await import('../kubernetes/gateway-wan-address.js');
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const found = await resolveServiceWanAddress({
+    kubeConfig,
+    namespace,
+    name,
+    nodeAddress: flags.advertiseNodeAddress,
+    timeoutMs,
+    logger,
+  });
+  logger.info({ address: `${found.host}:${found.port}`, from: found.from }, 'mesh gateway WAN address');
+  return { host: found.host, port: found.port };
 }
 
 // ---- shared with `meshpeer proxy` ----

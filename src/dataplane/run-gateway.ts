@@ -12,7 +12,7 @@ export interface GatewayProcessOptions {
   listen: Endpoint;
   serviceName: string;
   /** Register as a mesh-gateway service at this address (default: the listen address). */
-  register?: { advertise?: Endpoint };
+  register?: { advertise?: Endpoint; id?: string };
   /** This cluster's datacenter; asked of the server (/v1/agent/self) when not given. */
   datacenter?: string;
   /** The local servers' gRPC addresses, for peering streams through the gateway. */
@@ -43,8 +43,9 @@ export async function runGateway(options: GatewayProcessOptions): Promise<Runnin
       if (!register) return undefined;
       const advertise = register.advertise ?? address;
       return {
-        // One ID per replica, so any number of them can be registered side by side.
-        id: `${options.serviceName}-${advertise.host}-${advertise.port}`,
+        // One ID per replica, so any number of them can be registered side by side (replicas behind one
+        // load balancer advertise the same address, so they are told their ID).
+        id: register.id ?? `${options.serviceName}-${advertise.host}-${advertise.port}`,
         name: options.serviceName,
         kind: 'mesh-gateway',
         address: advertise,

@@ -1,176 +1,35 @@
 // The Helm chart in deploy/helm/meshpeer, exercised through the real helm binary: lint, rendering
 // with consul-k8s-style values, and the render-time checks that refuse combinations that cannot work.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-const repoRoot = resolve(import.meta.dirname, '..', '..');
-const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-const chartDir = join(repoRoot, 'deploy', 'helm', 'meshpeer');
-const buildScript = join(repoRoot, 'scripts', 'helm-build.sh');
+import {
+  chartDir,
+  cli,
+  commandOf,
+  containerOf,
+  defaultImage,
+  find,
+  flag,
+  ignoredIn,
+  type K8sObject,
+  merge,
+  notes,
+  packageVersion,
+  render,
+  repoRoot,
+  runHelm,
+  seedValues,
+  template,
+  useHelm,
+  valuesFile,
+  withValue,
+  workloads,
+} from './support.js';
 
-// The values from the seed document's "Helm specifications" example, plus connectInject, which
-// consul-k8s turns on by default and cluster peering needs.
-const seedValues = {
-  global: {
-    name: 'consul',
-    image: 'hashicorp/consul:1.16.0',
-    peering: { enabled: true },
-    tls: { enabled: true },
-  },
-  connectInject: { enabled: true },
-  meshGateway: { enabled: true },
-};
-
-type Values = Record<string, unknown>;
-
-interface Container {
-  name: string;
-  image: string;
-  imagePullPolicy?: string;
-  command?: string[];
-  args?: string[];
-  ports?: { name: string; containerPort: number }[];
-  volumeMounts?: { name: string; mountPath: string }[];
-}
-
-interface PodTemplate {
-  metadata: { labels: Record<string, string> };
-  spec: { containers: Container[]; serviceAccountName?: string };
-}
-
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  spec?: {
-    replicas?: number;
-    serviceName?: string;
-    selector?: { matchLabels?: Record<string, string> } & Record<string, string>;
-    template?: PodTemplate;
-    volumeClaimTemplates?: {
-      metadata: { name: string };
-      spec: { storageClassName?: string; resources: { requests: { storage: string } } };
-    }[];
-    type?: string;
-    clusterIP?: string;
-    ports?: { name: string; port: number; targetPort: number | string; nodePort?: number }[];
-  };
-  rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
-  roleRef?: { kind: string; name: string };
-  subjects?: { kind: string; name: string; namespace: string }[];
-}
-
-interface HelmResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-let helm = '';
-let scratch = '';
-let helmEnv: NodeJS.ProcessEnv = {};
-
-function runHelm(args: string[]): HelmResult {
-  const r = spawnSync(helm, args, { encoding: 'utf8', env: helmEnv, timeout: 60_000 });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-let valuesFileCount = 0;
-function valuesFile(values: Values): string {
-  const file = join(scratch, `values-${valuesFileCount++}.json`);
-  writeFileSync(file, JSON.stringify(values));
-  return file;
-}
-
-/** `helm template` with the given values; extra arguments (such as --set) come after them. */
-function template(values: Values, extra: string[] = [], release = 'test'): HelmResult {
-  return runHelm(['template', release, chartDir, '--namespace', 'mesh', '-f', valuesFile(values), ...extra]);
-}
-
-function render(values: Values, extra: string[] = [], release = 'test'): K8sObject[] {
-  const r = template(values, extra, release);
-  if (r.status !== 0) throw new Error(`helm template failed (${r.status}): ${r.stderr}`);
-  const docs = parseAllDocuments(r.stdout);
-  for (const d of docs) {
-    if (d.errors.length > 0) throw new Error(`rendered invalid YAML: ${d.errors[0]?.message}`);
-  }
-  return docs.map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null);
-}
-
-function find(objects: K8sObject[], kind: string, name: string): K8sObject {
-  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
-  if (!found) {
-    const have = objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ');
-    throw new Error(`no ${kind}/${name} among: ${have}`);
-  }
-  return found;
-}
-
-function containerOf(workload: K8sObject): Container {
-  const c = workload.spec?.template?.spec.containers[0];
-  if (!c) throw new Error(`${workload.kind}/${workload.metadata.name} has no container`);
-  return c;
-}
-
-function commandOf(workload: K8sObject): string[] {
-  const c = containerOf(workload);
-  return [...(c.command ?? []), ...(c.args ?? [])];
-}
-
-/** The value after a flag in a command line (`--flag value`). */
-function flag(command: string[], name: string): string | undefined {
-  const i = command.indexOf(name);
-  return i >= 0 ? command[i + 1] : undefined;
-}
-
-function merge(base: Values, override: Values): Values {
-  const out: Values = { ...base };
-  for (const [k, v] of Object.entries(override)) {
-    const b = out[k];
-    out[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b)
-        ? merge(b as Values, v as Values)
-        : v;
-  }
-  return out;
-}
-
-/** The value at a dotted path set to `value`, as `--set path=value` would, but in a values file. */
-function withValue(base: Values, path: string, value: unknown): Values {
-  const override = path
-    .split('.')
-    .reverse()
-    .reduce<unknown>((acc, key) => ({ [key]: acc }), value) as Values;
-  return merge(base, override);
-}
-
-function workloads(objects: K8sObject[]): K8sObject[] {
-  return objects.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind));
-}
-
-beforeAll(() => {
-  // Builds helm on first use (minutes), otherwise just prints the cached binary's path.
-  const build = spawnSync('bash', [buildScript], { encoding: 'utf8', timeout: 20 * 60_000 });
-  if (build.status !== 0) throw new Error(`scripts/helm-build.sh failed: ${build.stderr}`);
-  helm = build.stdout.trim().split('\n').at(-1) ?? '';
-  scratch = mkdtempSync(join(tmpdir(), 'meshpeer-helm-test-'));
-  // Keep helm's own config, cache and data out of the user's home.
-  helmEnv = {
-    ...process.env,
-    HELM_CACHE_HOME: join(scratch, 'cache'),
-    HELM_CONFIG_HOME: join(scratch, 'config'),
-    HELM_DATA_HOME: join(scratch, 'data'),
-  };
-}, 25 * 60_000);
-
-afterAll(() => {
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-});
+useHelm();
 
 describe('helm lint', () => {
   it('passes with the default values', () => {
@@ -213,18 +72,23 @@ describe("helm template with the seed document's values", () => {
         'ClusterRoleBinding/consul-controller',
         'Deployment/consul-controller',
         'Deployment/consul-mesh-gateway',
+        'Role/consul-mesh-gateway',
+        'RoleBinding/consul-mesh-gateway',
+        'Secret/consul-ca-cert',
+        'Secret/consul-server-cert',
         'Service/consul-mesh-gateway',
         'Service/consul-server',
         'ServiceAccount/consul-controller',
+        'ServiceAccount/consul-mesh-gateway',
         'StatefulSet/consul-server',
       ].sort(),
     );
   });
 
-  it('runs every container from global.image', () => {
+  it("runs every container from meshpeer's image of the package's version, never the Consul image in global.image", () => {
     const images = workloads(objects).flatMap((w) => w.spec?.template?.spec.containers.map((c) => c.image));
     expect(images).toHaveLength(3);
-    for (const image of images) expect(image).toBe('hashicorp/consul:1.16.0');
+    for (const image of images) expect(image).toBe(defaultImage);
   });
 
   it('runs the server as a StatefulSet with its data directory on a persistent volume', () => {
@@ -235,14 +99,15 @@ describe("helm template with the seed document's values", () => {
 
     const command = commandOf(sts);
     expect(command.slice(0, 2)).toEqual(['meshpeer', 'server']);
-    expect(flag(command, '--http-addr')).toBe('0.0.0.0:8500');
+    // global.tls.enabled: HTTPS on 8501, as Consul (tls-acl.test.ts checks the certificates).
+    expect(flag(command, '--http-addr')).toBe('0.0.0.0:8501');
     expect(flag(command, '--grpc-addr')).toBe('0.0.0.0:8502');
-    expect(flag(command, '--data-dir')).toBe('/data');
+    expect(flag(command, '--data-dir')).toBe('/data/server');
     expect(flag(command, '--datacenter')).toBe('dc1');
 
     const container = containerOf(sts);
     expect(container.ports?.map((p) => [p.name, p.containerPort])).toEqual([
-      ['http', 8500],
+      ['http', 8501],
       ['grpc', 8502],
     ]);
     expect(container.volumeMounts).toContainEqual({ name: 'data', mountPath: '/data' });
@@ -251,10 +116,10 @@ describe("helm template with the seed document's values", () => {
     expect(claim?.spec.resources.requests.storage).toBe('10Gi');
   });
 
-  it('exposes the server on http 8500 and grpc 8502 through a Service that selects its pods', () => {
+  it('exposes the server on https 8501 and grpc 8502 through a Service that selects its pods', () => {
     const svc = find(objects, 'Service', 'consul-server');
     expect(svc.spec?.ports?.map((p) => [p.name, p.port])).toEqual([
-      ['http', 8500],
+      ['http', 8501],
       ['grpc', 8502],
     ]);
     const sts = find(objects, 'StatefulSet', 'consul-server');
@@ -267,7 +132,7 @@ describe("helm template with the seed document's values", () => {
       'meshpeer',
       'controller',
       '--server',
-      'http://consul-server:8500',
+      'https://consul-server:8501',
       '--leader-elect',
       '--datacenter',
       'dc1',
@@ -316,11 +181,13 @@ describe("helm template with the seed document's values", () => {
     const deploy = find(objects, 'Deployment', 'consul-mesh-gateway');
     const command = commandOf(deploy);
     expect(command.slice(0, 2)).toEqual(['meshpeer', 'gateway']);
-    expect(flag(command, '--server')).toBe('http://consul-server:8500');
+    expect(flag(command, '--server')).toBe('https://consul-server:8501');
     expect(flag(command, '--listen')).toBe('0.0.0.0:8443');
-    // It registers itself, advertising the pod IP (expanded by Kubernetes) unless a WAN address is set.
+    // It registers itself, one ID per pod, advertising its Service's address (wanAddress.source Service).
     expect(command).toContain('--register');
-    expect(flag(command, '--advertise')).toBe('$(POD_IP):8443');
+    expect(flag(command, '--service-id')).toBe('mesh-gateway-$(POD_NAME)');
+    expect(flag(command, '--advertise-service')).toBe('mesh/consul-mesh-gateway');
+    expect(command).not.toContain('--advertise');
     expect(flag(command, '--server-grpc')).toBe('consul-server:8502');
     expect(deploy.spec?.replicas).toBe(1);
 
@@ -377,9 +244,7 @@ describe('values', () => {
     expect(objects.map((o) => o.metadata.name)).toContain('prod-meshpeer-server');
     expect(find(objects, 'Deployment', 'prod-meshpeer-controller')).toBeDefined();
     expect(objects.filter((o) => o.metadata.name.includes('gateway'))).toEqual([]);
-    expect(containerOf(find(objects, 'StatefulSet', 'prod-meshpeer-server')).image).toBe(
-      'meshpeer/meshpeer:0.1.0',
-    );
+    expect(containerOf(find(objects, 'StatefulSet', 'prod-meshpeer-server')).image).toBe(defaultImage);
   });
 
   it('uses the release name alone as the prefix when it already says meshpeer', () => {
@@ -451,6 +316,112 @@ describe('values', () => {
         expect(help.stdout, `meshpeer ${sub} has no flag ${f}`).toMatch(new RegExp(`\\s${f}[\\s,=<]`));
       }
     }
+  });
+});
+
+describe('image', () => {
+  it("keeps the chart's appVersion (the default image tag) at the package's version", () => {
+    const chart = readFileSync(join(chartDir, 'Chart.yaml'), 'utf8');
+    expect(chart).toMatch(new RegExp(`^appVersion: "${packageVersion.replaceAll('.', '\\.')}"$`, 'm'));
+  });
+
+  it('runs every container from global.imageMeshpeer when it is set', () => {
+    const objects = render(withValue(seedValues, 'global.imageMeshpeer', 'registry.example/mp:dev'));
+    const images = workloads(objects).flatMap((w) => w.spec?.template?.spec.containers.map((c) => c.image));
+    expect(images).toEqual(['registry.example/mp:dev', 'registry.example/mp:dev', 'registry.example/mp:dev']);
+  });
+
+  it("with the seed's values, every container runs meshpeer's image and only flags its CLI has", () => {
+    const objects = render(seedValues);
+    const all = workloads(objects);
+    expect(all.map((w) => w.metadata.name).sort()).toEqual([
+      'consul-controller',
+      'consul-mesh-gateway',
+      'consul-server',
+    ]);
+    for (const w of all) {
+      for (const c of w.spec?.template?.spec.containers ?? []) {
+        expect(c.image, `${w.metadata.name}/${c.name}`).toBe(defaultImage);
+        const command = [...(c.command ?? []), ...(c.args ?? [])];
+        expect(command[0]).toBe('meshpeer');
+        const help = spawnSync(process.execPath, [cli, command[1] ?? '', '--help'], { encoding: 'utf8' });
+        expect(help.status, `meshpeer ${command[1]} --help`).toBe(0);
+        for (const f of command.filter((a) => a.startsWith('--'))) {
+          expect(help.stdout, `meshpeer ${command[1]} has no flag ${f}`).toMatch(
+            new RegExp(`\\s${f}[\\s,=<]`),
+          );
+        }
+      }
+    }
+  });
+});
+
+describe('NOTES', () => {
+  it('are the meshpeer.notes helper, which these tests render', () => {
+    expect(readFileSync(join(chartDir, 'templates', 'NOTES.txt'), 'utf8')).toBe(
+      '{{- include "meshpeer.notes" . }}\n',
+    );
+  });
+
+  it("says that the seed's global.image (Consul's) is unused, and which image runs", () => {
+    const text = notes(seedValues);
+    expect(text).toContain(`Image: ${defaultImage} (server, controller, mesh gateway).`);
+    expect(text).toContain("Unused: global.image (hashicorp/consul:1.16.0) is consul-k8s's Consul image");
+  });
+
+  it('lists no ignored value for the default values or the seed values', () => {
+    expect(ignoredIn(notes({}))).toEqual([]);
+    expect(ignoredIn(notes(seedValues))).toEqual([]);
+    expect(notes({})).not.toContain('Unused:');
+  });
+
+  it('lists every consul-k8s value the chart does not implement by its path', () => {
+    const text = notes(
+      merge(seedValues, {
+        global: { gossipEncryption: { autoGenerate: true }, logLevel: 'debug' },
+        ui: { enabled: true, service: { type: 'LoadBalancer' } },
+        server: { exposeGossipAndRPCPorts: true, replicas: 1 },
+        syncCatalog: { enabled: true },
+      }),
+    );
+    expect(ignoredIn(text)).toEqual([
+      'global.gossipEncryption',
+      'global.logLevel',
+      'server.exposeGossipAndRPCPorts',
+      'syncCatalog',
+      'ui',
+    ]);
+  });
+});
+
+describe('CRDs', () => {
+  const source = join(repoRoot, 'deploy', 'crds');
+  const inChart = join(chartDir, 'crds');
+
+  it('ships in the chart exactly the CRDs of deploy/crds (scripts/chart-crds.sh generates them)', () => {
+    expect(readdirSync(inChart).sort()).toEqual(readdirSync(source).sort());
+    for (const file of readdirSync(source)) {
+      const copy = readFileSync(join(inChart, file), 'utf8');
+      expect(copy.slice(copy.indexOf('\n') + 1), file).toBe(readFileSync(join(source, file), 'utf8'));
+    }
+    const check = spawnSync('bash', [join(repoRoot, 'scripts', 'chart-crds.sh'), '--check'], {
+      encoding: 'utf8',
+    });
+    expect(check.status, check.stderr).toBe(0);
+  });
+
+  it('installs them with the chart (helm template --include-crds)', () => {
+    const objects = render(seedValues, ['--include-crds']);
+    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => o.metadata.name);
+    expect(crds.sort()).toEqual([
+      'exportedservices.consul.hashicorp.com',
+      'meshes.consul.hashicorp.com',
+      'peeringacceptors.consul.hashicorp.com',
+      'peeringdialers.consul.hashicorp.com',
+      'proxydefaults.consul.hashicorp.com',
+      'serviceintentions.consul.hashicorp.com',
+      'serviceresolvers.consul.hashicorp.com',
+    ]);
   });
 });
 

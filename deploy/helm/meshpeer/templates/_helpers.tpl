@@ -20,7 +20,58 @@ StatefulSet's pod names stay valid DNS labels; the computed default is cut to th
 
 {{/* The server's HTTP API, as the controller and the gateways reach it inside the cluster. */}}
 {{- define "meshpeer.serverURL" -}}
+{{- if .Values.global.tls.enabled -}}
+https://{{ include "meshpeer.serverName" . }}:8501
+{{- else -}}
 http://{{ include "meshpeer.serverName" . }}:8500
+{{- end -}}
+{{- end -}}
+
+{{/* The HTTP API's port: 8501 when it is HTTPS (global.tls.enabled), 8500 otherwise, as in Consul. */}}
+{{- define "meshpeer.httpPort" -}}
+{{- if .Values.global.tls.enabled -}}8501{{- else -}}8500{{- end -}}
+{{- end -}}
+
+{{- define "meshpeer.caCertSecret" -}}{{ include "meshpeer.prefix" . }}-ca-cert{{- end -}}
+{{- define "meshpeer.serverCertSecret" -}}{{ include "meshpeer.prefix" . }}-server-cert{{- end -}}
+{{- define "meshpeer.bootstrapTokenSecret" -}}{{ include "meshpeer.prefix" . }}-bootstrap-acl-token{{- end -}}
+
+{{/*
+What a client of the server's API (controller, gateway) needs for TLS and ACLs: environment entries, then
+volumes and mounts. With TLS, Node trusts the chart's CA through NODE_EXTRA_CA_CERTS (added to its default
+roots, used by fetch); with ACLs, MESHPEER_HTTP_TOKEN holds the bootstrap token.
+*/}}
+{{- define "meshpeer.clientEnv" -}}
+{{- if .Values.global.tls.enabled }}
+- name: NODE_EXTRA_CA_CERTS
+  value: /meshpeer/tls/ca/tls.crt
+{{- end }}
+{{- if .Values.global.acls.manageSystemACLs }}
+- name: MESHPEER_HTTP_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "meshpeer.bootstrapTokenSecret" . }}
+      key: token
+{{- end }}
+{{- end -}}
+
+{{- define "meshpeer.clientVolumeMounts" -}}
+{{- if .Values.global.tls.enabled }}
+- name: ca-cert
+  mountPath: /meshpeer/tls/ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "meshpeer.clientVolumes" -}}
+{{- if .Values.global.tls.enabled }}
+- name: ca-cert
+  secret:
+    secretName: {{ include "meshpeer.caCertSecret" . }}
+    items:
+      - key: tls.crt
+        path: tls.crt
+{{- end }}
 {{- end -}}
 
 {{/* Labels on every object. Call with (dict "root" $ "component" "server"). */}}
@@ -66,7 +117,88 @@ values.schema.json, so every value here already has the type it should.
 {{- if gt (int $v.server.replicas) 1 -}}
   {{- fail (printf "setting server.replicas to %d is not supported yet: a meshpeer server keeps its state in an embedded SQLite file, so set server.replicas to 1" (int $v.server.replicas)) -}}
 {{- end -}}
+{{- if $v.meshGateway.enabled -}}
+  {{- $source := $v.meshGateway.wanAddress.source -}}
+  {{- if and (eq $source "Static") (not $v.meshGateway.wanAddress.static) -}}
+    {{- fail "setting meshGateway.wanAddress.source to Static requires meshGateway.wanAddress.static (the host name or IP peers dial)" -}}
+  {{- end -}}
+  {{- if and (has $source (list "NodeIP" "NodeName")) (eq (include "meshpeer.meshGatewayWanPort" $) "0") -}}
+    {{- fail (printf "setting meshGateway.wanAddress.source to %s requires a port open on the node: set meshGateway.hostPort, meshGateway.service.type NodePort with meshGateway.service.nodePort, or meshGateway.wanAddress.port" $source) -}}
+  {{- end -}}
+{{- end -}}
 {{- if and $v.meshGateway.service.nodePort (ne $v.meshGateway.service.type "NodePort") -}}
   {{- fail (printf "setting meshGateway.service.nodePort requires meshGateway.service.type to be NodePort (it is %s)" $v.meshGateway.service.type) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+meshpeer's image. global.image is consul-k8s's Consul image and is never used here (NOTES says so):
+Consul's image has no `meshpeer` command, so a consul-k8s values file would otherwise render pods that
+cannot start.
+*/}}
+{{- define "meshpeer.image" -}}
+{{- .Values.global.imageMeshpeer | default (printf "meshpeer/meshpeer:%s" .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/*
+The values this chart implements, as dotted paths. A path names a leaf, or a map taken whole (resources,
+annotations). Every other value a user sets (consul-k8s has hundreds) is listed in NOTES as ignored;
+test/helm checks that every key of values.yaml is here, so nothing the chart documents is reported.
+global.image is handled apart: it is consul-k8s's, accepted and reported as unused.
+*/}}
+{{- define "meshpeer.implementedValues" -}}
+global.name global.imageMeshpeer global.image global.imagePullPolicy global.datacenter
+global.peering.enabled global.tls.enabled global.acls.manageSystemACLs
+connectInject.enabled connectInject.replicas connectInject.resources
+server.replicas server.storage server.storageClass server.resources
+meshGateway.enabled meshGateway.replicas meshGateway.containerPort
+meshGateway.wanAddress.source meshGateway.wanAddress.static meshGateway.wanAddress.port meshGateway.hostPort
+meshGateway.service.type meshGateway.service.port meshGateway.service.nodePort meshGateway.service.annotations
+meshGateway.resources
+{{- end -}}
+
+{{/*
+Dotted paths of the values under .values that the chart does not implement, one per line. A map none of
+whose paths is implemented is reported once, by its own path. Call with
+(dict "values" .Values "prefix" "" "known" (list of implemented paths)).
+*/}}
+{{- define "meshpeer.ignoredValues" -}}
+{{- $known := .known -}}
+{{- $prefix := .prefix -}}
+{{- range $key := keys .values | sortAlpha -}}
+{{- $value := index $.values $key -}}
+{{- $path := ternary $key (printf "%s.%s" $prefix $key) (eq $prefix "") -}}
+{{- if not (has $path $known) -}}
+{{- $inner := false -}}
+{{- range $known -}}{{- if hasPrefix (printf "%s." $path) . -}}{{- $inner = true -}}{{- end -}}{{- end -}}
+{{- if and $inner (kindIs "map" $value) -}}
+{{- include "meshpeer.ignoredValues" (dict "values" $value "prefix" $path "known" $known) -}}
+{{- else -}}
+{{ $path }}
+{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ignored values of this release as a list. */}}
+{{- define "meshpeer.ignoredValueList" -}}
+{{- $known := regexSplit "\\s+" (include "meshpeer.implementedValues" . | trim) -1 -}}
+{{- include "meshpeer.ignoredValues" (dict "values" .Values "prefix" "" "known" $known) | trim -}}
+{{- end -}}
+
+{{/*
+The port peers dial for meshGateway.wanAddress.source NodeIP, NodeName or Static (with "Service" the
+gateway reads it from its Service at start). wanAddress.port when set; otherwise Static takes the Service's
+port (its node port for a NodePort Service with one set), NodeIP/NodeName the port open on the node:
+meshGateway.hostPort, or the Service's node port. 0 when nothing gives one (meshpeer.validate refuses it).
+*/}}
+{{- define "meshpeer.meshGatewayWanPort" -}}
+{{- $g := .Values.meshGateway -}}
+{{- $nodePort := and (eq $g.service.type "NodePort") $g.service.nodePort -}}
+{{- if $g.wanAddress.port -}}{{ $g.wanAddress.port }}
+{{- else if eq $g.wanAddress.source "Static" -}}{{ $nodePort | default $g.service.port }}
+{{- else if $g.hostPort -}}{{ $g.hostPort }}
+{{- else if $nodePort -}}{{ $nodePort }}
+{{- else -}}0
 {{- end -}}
 {{- end -}}
