@@ -110,10 +110,12 @@ function checkUpdate(r: RequestFacts): Requirement {
 /**
  * Registering an instance, as Consul vets it: write on its service, on the service an existing instance
  * with the same ID on that node belongs to (it is replaced), and on the destination of a connect-proxy
- * (the proxy is discovered as an instance of it).
+ * (the proxy is discovered as an instance of it). A mesh gateway also needs mesh:write (as Consul's
+ * gateway tokens have): every mesh-gateway instance becomes an address peers are told to send traffic to.
  */
 function instancePermissions(store: ReadView, node: string, instance: ServiceInstance): Permission[] {
   const out = [perm('service', 'write', instance.Service)];
+  if (instance.Kind === 'mesh-gateway') out.push(perm('mesh', 'write'));
   const replaced = serviceNameOf(store, node, instance.ID);
   if (replaced !== undefined && replaced !== instance.Service) out.push(perm('service', 'write', replaced));
   const destination = connectDestination(instance);

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { metaSchema } from '../config-entries/common.js';
 import { durationSchema } from '../config-entries/duration.js';
-import { limitedId, limitedName, tagsSchema } from '../config-entries/limits.js';
+import { limitedId, limitedName, proxyConfigSchema, tagsSchema } from '../config-entries/limits.js';
 import { canonicalize } from '../config-entries/shape.js';
 import { invalid } from '../shared/errors.js';
 import { describeZodError } from '../shared/zod-message.js';
@@ -55,7 +55,8 @@ export const serviceDefinitionSchema = z.object({
   Port: port.optional(),
   Weights: z.object({ Passing: z.number().int().min(1), Warning: z.number().int().min(0) }).nullish(),
   EnableTagOverride: z.boolean().optional(),
-  Proxy: z.record(z.string(), z.unknown()).nullish(),
+  // Opaque but for Config, whose `*_timeout_ms` values are checked (see limits.ts).
+  Proxy: z.looseObject({ Config: proxyConfigSchema.nullish() }).nullish(),
   Connect: z.record(z.string(), z.unknown()).nullish(),
   Namespace: z.string().optional(),
 });

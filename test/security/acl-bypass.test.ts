@@ -251,6 +251,31 @@ describe('item 3: an instance ID that belongs to another service', () => {
   });
 });
 
+describe('mesh gateways: an address peers are sent to', () => {
+  it('registering an instance of Kind mesh-gateway needs mesh:write, even under a name the token may write', async () => {
+    await refused(
+      'PUT',
+      '/v1/agent/service/register',
+      JSON.stringify({ Name: 'web', ID: 'web-gw', Kind: 'mesh-gateway', Port: 8443, Address: '6.6.6.6' }),
+      web.SecretID,
+      403,
+      /lacks permission 'mesh:write'/,
+    );
+    await refused(
+      'PUT',
+      '/v1/catalog/register',
+      JSON.stringify({
+        Node: 'vm',
+        Address: '10.0.0.9',
+        Service: { Service: 'web', Kind: 'mesh-gateway', Port: 8443 },
+      }),
+      web.SecretID,
+      403,
+      /lacks permission 'mesh:write'/,
+    );
+  });
+});
+
 describe('item 4: node-level writes need node:write', () => {
   it("changing an existing node's address is refused; every service on it stays where it was", async () => {
     await refused(
@@ -446,6 +471,16 @@ describe('item 14: Consul-like limits', () => {
       '/v1/config',
       { Kind: 'proxy-defaults', Name: 'global', Config: { local_connect_timeout_ms: -1 } },
       /Config.local_connect_timeout_ms: must be a whole number of milliseconds/,
+    ],
+    [
+      "a negative timeout in a sidecar's Proxy.Config",
+      '/v1/agent/service/register',
+      {
+        Name: 'web-sidecar-proxy',
+        Kind: 'connect-proxy',
+        Proxy: { DestinationServiceName: 'web', Config: { local_connect_timeout_ms: -5 } },
+      },
+      /Proxy.Config.local_connect_timeout_ms: must be a whole number of milliseconds/,
     ],
     [
       'a 5,000-character config entry name',
