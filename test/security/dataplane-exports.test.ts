@@ -136,6 +136,18 @@ afterAll(async () => {
   for (const stop of stops.reverse()) await stop().catch(() => undefined);
 });
 
+describe("the bundles a service's sidecar trusts", () => {
+  it('are those of the peers the service is exported to, and no other', async () => {
+    const peersOf = async (service: string) =>
+      ((await ok(c1.url, 'GET', `/v1/internal/meshpeer/trust-bundles/${service}`)) as { PeerName: string }[])
+        .map((b) => b.PeerName)
+        .sort();
+    expect(await peersOf('secret')).toEqual(['cluster-03']);
+    expect(await peersOf('backend')).toEqual(['cluster-02', 'cluster-03']);
+    expect(await peersOf('lonely')).toEqual([]);
+  });
+});
+
 describe("a peer's workload with its own valid leaf", () => {
   it('reaches a service exported to its peer (control)', async () => {
     expect((await viaGateway(leaves.c3, sni('secret', 'cluster-03'), 'ok')).data).toBe('ok');
