@@ -22,6 +22,9 @@ export interface ControllerFlags {
   resyncPeriod: string;
   workers: string;
   metricsAddr?: string;
+  webhookAddr?: string;
+  webhookTlsCert?: string;
+  webhookTlsKey?: string;
   logLevel?: string;
 }
 
@@ -67,6 +70,12 @@ export function controllerCommand(): Command {
     .option('--resync-period <duration>', 'how often every resource is reconciled without a change', '1m')
     .option('--workers <n>', 'concurrent reconciles per kind', '4')
     .option('--metrics-addr <host:port>', 'serve Prometheus metrics on http://host:port/metrics')
+    .option(
+      '--webhook-addr <host:port>',
+      'serve the validating admission webhook (uniqueness across namespaces) on https://host:port/validate',
+    )
+    .option('--webhook-tls-cert <file>', 'PEM certificate chain of the webhook (with --webhook-addr)')
+    .option('--webhook-tls-key <file>', 'PEM private key of --webhook-tls-cert')
     .option('--log-level <level>', 'trace, debug, info, warn or error (default: $MESHPEER_LOG_LEVEL or info)')
     .addHelpText(
       'after',

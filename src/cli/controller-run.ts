@@ -4,7 +4,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseGoDuration } from '../config-entries/index.js';
+import { serveAdmissionWebhook } from '../kubernetes/admission.js';
 import { ControllerManager } from '../kubernetes/controller.js';
+import { ClientNodeKubeApi } from '../kubernetes/kube-api.js';
 import { LeaderElector } from '../kubernetes/leader-election.js';
 import { ControllerMetrics } from '../kubernetes/metrics.js';
 import { ServerClient } from '../kubernetes/server-client.js';
@@ -47,6 +49,7 @@ export async function runController(flags: ControllerFlags): Promise<void> {
   const stopped = untilSignal(logger);
   const metricsServer = flags.metricsAddr ? await metrics.serve(flags.metricsAddr) : undefined;
   if (metricsServer) logger.info({ address: metricsServer.address }, 'serving metrics');
+  const webhook = await startWebhook(flags, kubeConfig, logger);
   logger.info(
     {
       server: flags.server,
@@ -91,10 +94,52 @@ export async function runController(flags: ControllerFlags): Promise<void> {
     clean = await withDeadline(manager.stop(), logger);
   }
   await metricsServer?.close();
+  await webhook?.close();
   logger.info('controller stopped');
   logger.flush();
   // Reconciles stuck past the grace period hold sockets open; they must not keep the process alive.
   if (!clean) setTimeout(() => process.exit(1), 100).unref();
+}
+
+/** --webhook-addr: every replica serves admission, whether or not it holds the Lease. */
+async function startWebhook(flags: ControllerFlags, kubeConfig: KubeConfig, logger: Logger) {
+  if (!flags.webhookAddr) {
+    if (flags.webhookTlsCert || flags.webhookTlsKey)
+      throw new UsageError('--webhook-tls-cert/-key need --webhook-addr');
+    return undefined;
+  }
+  if (!flags.webhookTlsCert || !flags.webhookTlsKey) {
+    throw new UsageError(
+      '--webhook-addr needs --webhook-tls-cert and --webhook-tls-key (the API server calls it over HTTPS)',
+    );
+  }
+  const at = flags.webhookAddr.lastIndexOf(':');
+  const host = flags.webhookAddr.slice(0, at);
+  const port = Number(flags.webhookAddr.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--webhook-addr must be host:port, got ${JSON.stringify(flags.webhookAddr)}`);
+  }
+  const read = (path: string, flag: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new UsageError(
+        `cannot read ${flag} ${path}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  };
+  const webhook = await serveAdmissionWebhook({
+    kube: new ClientNodeKubeApi(kubeConfig),
+    host,
+    port,
+    tls: {
+      cert: read(flags.webhookTlsCert, '--webhook-tls-cert'),
+      key: read(flags.webhookTlsKey, '--webhook-tls-key'),
+    },
+    logger,
+  });
+  logger.info({ address: webhook.address }, 'serving the admission webhook');
+  return webhook;
 }
 
 function readToken(path: string): string {

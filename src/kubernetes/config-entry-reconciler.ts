@@ -10,9 +10,11 @@ import {
 import { isMeshpeerError } from '../shared/errors.js';
 import type { ConfigEntryResourceKind } from './config-entry-kinds.js';
 import {
+  assertNotDuplicate,
   attempt,
   ensureFinalizer,
   finishReconcile,
+  otherHolder,
   type ReconcileResult,
   type Reconciler,
   type ReconcilerDeps,
@@ -31,6 +33,7 @@ import {
 } from './resources.js';
 import type { StoredEntry } from './server-client.js';
 import { Reason, ReconcileError, rfc3339, stableJson, withSynced } from './status.js';
+import { describeResource } from './uniqueness.js';
 
 export class ConfigEntryReconciler implements Reconciler {
   constructor(
@@ -68,6 +71,7 @@ export class ConfigEntryReconciler implements Reconciler {
   /** Writes the entry unless the server already holds exactly it. */
   private async sync(obj: CustomResource): Promise<void> {
     const { server, events } = this.deps;
+    assertNotDuplicate(this.deps, this.kind, obj);
     const desired = this.desiredEntry(obj);
     const entryKind = this.kind.entryKind;
     const entryName = String(desired.Name);
@@ -133,7 +137,16 @@ export class ConfigEntryReconciler implements Reconciler {
     const { server, kube, events } = this.deps;
     const failure = await attempt(async () => {
       const name = this.kind.entryName(obj);
-      if (typeof name === 'string') {
+      const holder = otherHolder(this.deps, this.kind, obj);
+      if (holder) {
+        await events.record(
+          this.kind,
+          obj,
+          'Normal',
+          'ConfigEntryKept',
+          `left config entry ${this.kind.entryKind}/${String(name)} on the server: ${describeResource(holder)} names it too`,
+        );
+      } else if (typeof name === 'string') {
         const existing = await server.readConfigEntry(this.kind.entryKind, name);
         if (existing && this.isOurs(existing)) {
           await server.deleteConfigEntry(this.kind.entryKind, name);

@@ -20,6 +20,7 @@ import { PeeringDialerReconciler } from './peering-dialer-reconciler.js';
 import { PeeringWatch } from './peering-watch.js';
 import type { Reconciler, ReconcilerDeps } from './reconciler.js';
 import {
+  type CustomResource,
   GROUP,
   objectKey,
   PEERING_ACCEPTOR,
@@ -29,6 +30,7 @@ import {
 } from './resources.js';
 import type { MeshServer } from './server-client.js';
 import { ReconcileError } from './status.js';
+import type { KindedResource } from './uniqueness.js';
 import { WorkQueue } from './work-queue.js';
 
 export interface ControllerManagerOptions {
@@ -84,6 +86,7 @@ export class ControllerManager {
       statusIntervalMs: this.options.statusIntervalMs,
       resyncIntervalMs: this.options.resyncIntervalMs,
       ...(this.options.datacenter ? { datacenter: this.options.datacenter } : {}),
+      resources: () => this.cachedResources(),
     };
     const reconcilers: Reconciler[] = [
       new PeeringAcceptorReconciler(deps),
@@ -157,6 +160,14 @@ export class ControllerManager {
     await Promise.all(this.loops.flatMap((l) => l.workers));
     this.loops.length = 0;
     this.secrets = undefined;
+  }
+
+  /** Every watched resource in the caches, with its kind (for the uniqueness checks). */
+  private *cachedResources(): Iterable<KindedResource> {
+    for (const loop of this.loops) {
+      for (const obj of loop.informer.list())
+        yield { kind: loop.reconciler.kind, obj: obj as CustomResource };
+    }
   }
 
   /** How often each informer has listed its collection (a re-list after a watch failure counts). */

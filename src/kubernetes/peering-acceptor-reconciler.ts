@@ -15,8 +15,10 @@ import {
   withConditions,
 } from './peering-common.js';
 import {
+  assertNotDuplicate,
   attempt,
   finishReconcile,
+  otherHolder,
   type ReconcileResult,
   type Reconciler,
   type ReconcilerDeps,
@@ -55,6 +57,7 @@ export class PeeringAcceptorReconciler implements Reconciler {
     const { name, namespace = 'default' } = acceptor.metadata;
     const ref = parseSpec(acceptor).peer.secret;
     const version = requestedVersion(acceptor);
+    assertNotDuplicate(this.deps, this.kind, acceptor);
     await assertSecretNotShared(kube, this.kind, acceptor, ref.name);
 
     const peering = await server.readPeering(name);
@@ -127,7 +130,8 @@ export class PeeringAcceptorReconciler implements Reconciler {
     const { server, kube } = this.deps;
     const { name, namespace = 'default' } = acceptor.metadata;
     const failure = await attempt(async () => {
-      await server.deletePeering(name);
+      // Another acceptor or dialer of this name (another namespace) keeps the live peering.
+      if (!otherHolder(this.deps, this.kind, acceptor)) await server.deletePeering(name);
       const secretName = status.secret?.name ?? parseSpecOrUndefined(acceptor)?.peer.secret.name;
       if (secretName) {
         const secret = await kube.getSecret(namespace, secretName);

@@ -14,8 +14,10 @@ import {
   withConditions,
 } from './peering-common.js';
 import {
+  assertNotDuplicate,
   attempt,
   finishReconcile,
+  otherHolder,
   type ReconcileResult,
   type Reconciler,
   type ReconcilerDeps,
@@ -50,6 +52,7 @@ export class PeeringDialerReconciler implements Reconciler {
     const { name, namespace = 'default' } = dialer.metadata;
     const ref = parseSpec(dialer).peer.secret;
     const version = requestedVersion(dialer);
+    assertNotDuplicate(this.deps, this.kind, dialer);
     await assertSecretNotShared(kube, this.kind, dialer, ref.name);
 
     const secret = await kube.getSecret(namespace, ref.name);
@@ -126,7 +129,9 @@ export class PeeringDialerReconciler implements Reconciler {
   /** The resource is being deleted: delete the peering (the server tells the peer), then let it go. */
   private async finalize(dialer: CustomResource, status: PeeringStatus): Promise<ReconcileResult> {
     const failure = await attempt(async () => {
-      await this.deps.server.deletePeering(dialer.metadata.name);
+      // Another acceptor or dialer of this name (another namespace) keeps the live peering.
+      if (!otherHolder(this.deps, this.kind, dialer))
+        await this.deps.server.deletePeering(dialer.metadata.name);
       await removeFinalizer(this.deps.kube, this.kind, dialer);
     });
     if (!failure) return {};

@@ -5,7 +5,8 @@ import type { EventRecorder } from './events.js';
 import type { KubeApi } from './kube-api.js';
 import { type CustomResource, FINALIZER, hasFinalizer, type ResourceKind } from './resources.js';
 import type { MeshServer } from './server-client.js';
-import { classify, type ReconcileError, sameStatus, syncedOf } from './status.js';
+import { classify, Reason, ReconcileError, sameStatus, syncedOf } from './status.js';
+import { duplicateMessage, type KindedResource, olderOwnerOf, othersNamingSameObject } from './uniqueness.js';
 
 export interface ReconcileResult {
   /** Reconcile again after this long even if nothing changes (to refresh status from the server). */
@@ -29,6 +30,8 @@ export interface ReconcilerDeps {
   resyncIntervalMs: number;
   /** Written into config entries' Meta as consul.hashicorp.com/source-datacenter when set. */
   datacenter?: string;
+  /** Every resource of every kind the controller watches (its caches), for the uniqueness checks. */
+  resources?: () => Iterable<KindedResource>;
   now?: () => Date;
 }
 
@@ -79,6 +82,28 @@ export async function finishReconcile(
     if (failure.retry) throw failure;
   }
   return result;
+}
+
+/**
+ * The admission webhook's rule, checked again here (a webhook may be off or bypassed): a resource whose
+ * peering or config entry an older resource in another namespace already manages must not touch it.
+ */
+export function assertNotDuplicate(deps: ReconcilerDeps, kind: ResourceKind, obj: CustomResource): void {
+  const owner = deps.resources ? olderOwnerOf({ kind, obj }, deps.resources()) : undefined;
+  if (owner) {
+    throw new ReconcileError(Reason.DuplicateResource, duplicateMessage({ kind, obj }, owner), {
+      retry: false,
+    });
+  }
+}
+
+/** Another resource that names the same server object: deleting this one must then leave that object. */
+export function otherHolder(
+  deps: ReconcilerDeps,
+  kind: ResourceKind,
+  obj: CustomResource,
+): KindedResource | undefined {
+  return deps.resources ? othersNamingSameObject({ kind, obj }, deps.resources())[0] : undefined;
 }
 
 /** Runs the part of a reconcile that may fail and returns the failure as a value, for the status. */

@@ -23,6 +23,8 @@ export const Reason = {
   EntryExists: 'EntryExists',
   /** The peer deleted the peering; a new token is needed. */
   PeeringTerminated: 'PeeringTerminated',
+  /** An older resource in another namespace already manages the same peering or config entry. */
+  DuplicateResource: 'DuplicateResource',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

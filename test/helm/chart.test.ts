@@ -73,6 +73,9 @@ describe("helm template with the seed document's values", () => {
         'Deployment/consul-controller',
         'Deployment/consul-mesh-gateway',
         'Role/consul-mesh-gateway',
+        'Secret/consul-controller-webhook',
+        'Service/consul-controller-webhook',
+        'ValidatingWebhookConfiguration/consul-controller-webhook-mesh',
         'RoleBinding/consul-mesh-gateway',
         'Secret/consul-ca-cert',
         'Secret/consul-server-cert',
@@ -136,6 +139,12 @@ describe("helm template with the seed document's values", () => {
       '--leader-elect',
       '--datacenter',
       'dc1',
+      '--webhook-addr',
+      '0.0.0.0:9443',
+      '--webhook-tls-cert',
+      '/meshpeer/webhook/tls.crt',
+      '--webhook-tls-key',
+      '/meshpeer/webhook/tls.key',
     ]);
     expect(deploy.spec?.template?.spec.serviceAccountName).toBe('consul-controller');
 
@@ -223,7 +232,7 @@ describe('values', () => {
   });
 
   it('puts every namespaced object in the release namespace', () => {
-    const clusterScoped = ['ClusterRole', 'ClusterRoleBinding'];
+    const clusterScoped = ['ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration'];
     for (const o of render(seedValues)) {
       expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(
         clusterScoped.includes(o.kind) ? undefined : 'mesh',

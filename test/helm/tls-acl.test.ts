@@ -56,7 +56,10 @@ describe('what TLS and ACL values render', () => {
     expect(flag(commandOf(find(objects, 'Deployment', 'consul-controller')), '--server')).toBe(
       'http://consul-server:8500',
     );
-    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    // Only the controller webhook's certificate: no TLS or ACL Secrets.
+    expect(objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name)).toEqual([
+      'consul-controller-webhook',
+    ]);
   });
 
   it('serves HTTPS on 8501 with a certificate from the chart CA, which the controller and gateways trust', () => {

@@ -16,6 +16,7 @@ StatefulSet's pod names stay valid DNS labels; the computed default is cut to th
 
 {{- define "meshpeer.serverName" -}}{{ include "meshpeer.prefix" . }}-server{{- end -}}
 {{- define "meshpeer.controllerName" -}}{{ include "meshpeer.prefix" . }}-controller{{- end -}}
+{{- define "meshpeer.controllerWebhookName" -}}{{ include "meshpeer.prefix" . }}-controller-webhook{{- end -}}
 {{- define "meshpeer.meshGatewayName" -}}{{ include "meshpeer.prefix" . }}-mesh-gateway{{- end -}}
 
 {{/* The server's HTTP API, as the controller and the gateways reach it inside the cluster. */}}
