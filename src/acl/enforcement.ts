@@ -295,14 +295,15 @@ export interface EnforcementOptions {
 export function installAclEnforcement(app: FastifyInstance, opts: EnforcementOptions): void {
   const identities = new WeakMap<FastifyRequest, Identity>();
   app.addHook('preHandler', async (req) => {
-    const routeName = (req.routeOptions.config as { routeName?: string } | undefined)?.routeName;
+    const config = req.routeOptions.config as { routeName?: string; methods?: readonly string[] } | undefined;
+    const routeName = config?.routeName;
     if (routeName === undefined) return; // unmatched: answered 404 without touching anything
     const method = (req.method === 'HEAD' ? 'GET' : req.method) as Method;
-    const rules = ROUTE_PERMISSIONS[routeName];
-    const isAclRoute = routeName.startsWith('/v1/acl/');
-    // A method the route does not serve is answered 405 by the route itself, touching nothing.
-    if (rules !== undefined && !(method in rules) && !isAclRoute) return;
-    const rule = rules?.[method];
+    // A method the route does not serve is answered 405 by the route itself, touching nothing. Whether
+    // it is served comes from the route, not from this table: a served method missing here needs
+    // management, like a missing route.
+    if (config?.methods !== undefined && !config.methods.includes(method)) return;
+    const rule = ROUTE_PERMISSIONS[routeName]?.[method];
     const identity = opts.acl.resolve(requestSecret(req));
     identities.set(req, identity);
     const body = decodedBody(req);

@@ -58,7 +58,8 @@ export function route(
   app.route({
     method: ALL,
     url,
-    config: { routeName: url },
+    // `methods` tells the ACL check which methods this route serves (the others get 405 here).
+    config: { routeName: url, methods: allowed },
     // Route-level preValidation runs before every preHandler hook, so the ACL check (a preHandler)
     // always finds the decoded body.
     preValidation: async (req) => {
