@@ -32,7 +32,7 @@ import {
   type PeeringStatus,
 } from './resources.js';
 import type { Peering } from './server-client.js';
-import { Reason, ReconcileError, rfc3339, withSynced } from './status.js';
+import { Reason, ReconcileError, rfc3339, withCondition, withSynced } from './status.js';
 import { isTokenSecret, tokenHash, tokenSecret } from './token-secret.js';
 
 export class PeeringAcceptorReconciler implements Reconciler {
@@ -62,6 +62,7 @@ export class PeeringAcceptorReconciler implements Reconciler {
 
     const peering = await server.readPeering(name);
     if (peering?.State) seen.state = peering.State;
+    const throughGateways = await this.peerThroughMeshGateways();
     const secret = await kube.getSecret(namespace, ref.name);
     const why = regenerationReason(peering, status, ref, secret !== undefined, version);
 
@@ -74,13 +75,17 @@ export class PeeringAcceptorReconciler implements Reconciler {
       );
     }
     if (why === undefined) {
-      return this.syncedStatus(
+      const next = this.syncedStatus(
         status,
         ref,
         status.secret?.latestHash,
         peering,
         status.latestPeeringVersion ?? version,
+        status.peerThroughMeshGateways,
+        throughGateways,
       );
+      await this.announceOutdatedToken(acceptor, status, next);
+      return next;
     }
 
     const token = await server.generateToken({ PeerName: name });
@@ -95,7 +100,15 @@ export class PeeringAcceptorReconciler implements Reconciler {
       `generated a new peering token because ${why}; it is in Secret ${ref.name}, key "${ref.key}"`,
     );
     const generated = await server.readPeering(name);
-    return this.syncedStatus(status, ref, tokenHash(token), generated, version);
+    return this.syncedStatus(
+      status,
+      ref,
+      tokenHash(token),
+      generated,
+      version,
+      throughGateways,
+      throughGateways,
+    );
   }
 
   private syncedStatus(
@@ -104,25 +117,62 @@ export class PeeringAcceptorReconciler implements Reconciler {
     latestHash: string | undefined,
     peering: Peering | undefined,
     version: number,
+    tokenThroughGateways: boolean | undefined,
+    throughGateways: boolean,
   ): PeeringStatus {
     const state = peering?.State ?? 'PENDING';
     const now = this.now();
+    const outdated = outdatedTokenNote(ref, tokenThroughGateways, throughGateways);
     return {
       ...status,
       latestPeeringVersion: version,
+      ...(tokenThroughGateways === undefined ? {} : { peerThroughMeshGateways: tokenThroughGateways }),
       secret: { name: ref.name, key: ref.key, backend: ref.backend, ...(latestHash ? { latestHash } : {}) },
       peeringState: state,
       ...streamStatusFields(peering),
       lastSyncedTime: rfc3339(now),
-      conditions: withSynced(
-        status.conditions,
-        {
-          status: 'True',
-          message: `the peering token is in Secret ${ref.name}; the peering is ${state}${streamSummary(peering)}`,
-        },
+      conditions: withCondition(
+        withSynced(
+          status.conditions,
+          {
+            status: 'True',
+            message: `the peering token is in Secret ${ref.name}; the peering is ${state}${streamSummary(peering)}`,
+          },
+          now,
+        ),
+        TOKEN_CURRENT,
+        outdated === undefined
+          ? undefined
+          : { status: 'False', reason: 'MeshChangedAfterToken', message: outdated },
         now,
       ),
     };
+  }
+
+  /** Mesh spec.peering.peerThroughMeshGateways as the server has it now (the addresses a new token gets). */
+  private async peerThroughMeshGateways(): Promise<boolean> {
+    const mesh = await this.deps.server.readConfigEntry('mesh', 'mesh');
+    const peering = (mesh as { Peering?: { PeerThroughMeshGateways?: unknown } } | undefined)?.Peering;
+    return peering?.PeerThroughMeshGateways === true;
+  }
+
+  /** A Warning Event when the token newly stops matching the Mesh setting. */
+  private async announceOutdatedToken(
+    acceptor: CustomResource,
+    before: PeeringStatus,
+    after: PeeringStatus,
+  ): Promise<void> {
+    const now = after.conditions?.find((c) => c.type === TOKEN_CURRENT);
+    const was = before.conditions?.find((c) => c.type === TOKEN_CURRENT);
+    if (now && now.message !== was?.message) {
+      await this.deps.events.record(
+        this.kind,
+        acceptor,
+        'Warning',
+        now.reason ?? 'TokenOutdated',
+        now.message ?? '',
+      );
+    }
   }
 
   /** The resource is being deleted: delete the peering and the token Secret, then let it go. */
@@ -179,4 +229,27 @@ function regenerationReason(
     return `${PEERING_VERSION_ANNOTATION} was raised to ${version}`;
   }
   return undefined;
+}
+
+/** The condition that says whether the token in the Secret still carries the addresses peers should dial. */
+const TOKEN_CURRENT = 'TokenCurrent';
+
+/**
+ * Why the token no longer fits Mesh spec.peering.peerThroughMeshGateways, or undefined when it does (or
+ * when the token predates this record). A token carries the addresses in force when it was generated, so
+ * turning the setting on later leaves the dialer dialing the servers directly.
+ */
+export function outdatedTokenNote(
+  ref: PeeringSpec['peer']['secret'],
+  tokenThroughGateways: boolean | undefined,
+  throughGateways: boolean,
+): string | undefined {
+  if (tokenThroughGateways === undefined || tokenThroughGateways === throughGateways) return undefined;
+  const carries = tokenThroughGateways ? "the mesh gateways' addresses" : "the servers' addresses";
+  return (
+    `the token in Secret ${ref.name} carries ${carries}: Mesh spec.peering.peerThroughMeshGateways was ` +
+    `${throughGateways ? 'turned on' : 'turned off'} after it was generated, so the peer keeps dialing ` +
+    `${tokenThroughGateways ? 'the gateways' : 'the servers directly'}. Regenerate it: raise the ` +
+    `${PEERING_VERSION_ANNOTATION} annotation, then give the new token to the peer`
+  );
 }

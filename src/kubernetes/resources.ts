@@ -64,6 +64,8 @@ export const peeringStatusSchema = z.looseObject({
   conditions: z.array(conditionSchema).optional(),
   lastSyncedTime: z.string().optional(),
   latestPeeringVersion: z.number().int().optional(),
+  /** Mesh spec.peering.peerThroughMeshGateways when the current token was generated (acceptors). */
+  peerThroughMeshGateways: z.boolean().optional(),
   peeringState: z.string().optional(),
   importedServices: z.number().int().optional(),
   exportedServices: z.number().int().optional(),

@@ -66,11 +66,25 @@ export function withSynced(
   next: SyncedState,
   now: Date,
 ): Condition[] {
-  const others = (previous ?? []).filter((c) => c.type !== SYNCED);
-  const old = (previous ?? []).find((c) => c.type === SYNCED);
+  return withCondition(previous, SYNCED, next, now);
+}
+
+/**
+ * The conditions with `type` set to `next` (lastTransitionTime moves only when its status does), or
+ * without it when `next` is undefined.
+ */
+export function withCondition(
+  previous: readonly Condition[] | undefined,
+  type: string,
+  next: SyncedState | undefined,
+  now: Date,
+): Condition[] {
+  const others = (previous ?? []).filter((c) => c.type !== type);
+  if (!next) return others;
+  const old = (previous ?? []).find((c) => c.type === type);
   const lastTransitionTime =
     old && old.status === next.status && old.lastTransitionTime ? old.lastTransitionTime : rfc3339(now);
-  const condition: Condition = { type: SYNCED, status: next.status, lastTransitionTime };
+  const condition: Condition = { type, status: next.status, lastTransitionTime };
   if (next.reason) condition.reason = next.reason;
   if (next.message) condition.message = next.message;
   return [...others, condition];

@@ -150,6 +150,51 @@ describe('reconcilers with an in-memory Kubernetes API', () => {
     expect(fake.requests.filter((r) => r === 'POST /v1/peering/token')).toHaveLength(1);
   });
 
+  it('acceptor: says in TokenCurrent and a Warning Event when Mesh peerThroughMeshGateways changed after the token', async () => {
+    kube.put(PEERING_ACCEPTOR, { metadata: { name: 'cluster-02' }, spec: { peer: { secret: secretRef } } });
+    const reconciler = new PeeringAcceptorReconciler(deps);
+    await reconciler.reconcile('default/cluster-02');
+    expect(kube.get(PEERING_ACCEPTOR, 'cluster-02')?.status).toMatchObject({
+      peerThroughMeshGateways: false,
+    });
+
+    fake.entries.set('mesh/mesh', {
+      Kind: 'mesh',
+      Name: 'mesh',
+      Peering: { PeerThroughMeshGateways: true },
+      CreateIndex: 1,
+      ModifyIndex: 1,
+    });
+    await reconciler.reconcile('default/cluster-02');
+    const status = kube.get(PEERING_ACCEPTOR, 'cluster-02')?.status as { conditions?: unknown[] } | undefined;
+    const conditions = status?.conditions ?? [];
+    expect(conditions).toContainEqual(
+      expect.objectContaining({
+        type: 'TokenCurrent',
+        status: 'False',
+        reason: 'MeshChangedAfterToken',
+        message: expect.stringContaining(
+          "the token in Secret peering-token carries the servers' addresses: Mesh spec.peering.peerThroughMeshGateways was turned on after it was generated",
+        ),
+      }),
+    );
+    expect(conditions).toContainEqual(expect.objectContaining({ type: 'Synced', status: 'True' }));
+    expect(kube.events.filter((e) => e.type === 'Warning').map((e) => e.reason)).toEqual([
+      'MeshChangedAfterToken',
+    ]);
+    await reconciler.reconcile('default/cluster-02');
+    expect(kube.events.filter((e) => e.type === 'Warning')).toHaveLength(1);
+
+    // Regenerating (the annotation the message names) clears it.
+    const obj = kube.get(PEERING_ACCEPTOR, 'cluster-02');
+    if (!obj) throw new Error('missing');
+    obj.metadata.annotations = { 'consul.hashicorp.com/peering-version': '1' };
+    await reconciler.reconcile('default/cluster-02');
+    const after = kube.get(PEERING_ACCEPTOR, 'cluster-02')?.status as { conditions: { type: string }[] };
+    expect(after).toMatchObject({ peerThroughMeshGateways: true });
+    expect(after.conditions.map((c) => c.type)).toEqual(['Synced']);
+  });
+
   it('acceptor: a raised version annotation regenerates; an invalid one is reported without retry', async () => {
     kube.put(PEERING_ACCEPTOR, { metadata: { name: 'cluster-02' }, spec: { peer: { secret: secretRef } } });
     const reconciler = new PeeringAcceptorReconciler(deps);
