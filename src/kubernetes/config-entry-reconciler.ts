@@ -52,7 +52,10 @@ export class ConfigEntryReconciler implements Reconciler {
     if (isDeleting(obj.metadata)) return this.finalize(obj, status);
     await ensureFinalizer(kube, this.kind, obj);
 
-    const failure = await attempt(() => this.sync(obj));
+    let wrote = false;
+    const failure = await attempt(async () => {
+      wrote = await this.sync(obj);
+    });
     const now = this.deps.now?.() ?? new Date();
     const next = {
       ...status,
@@ -63,13 +66,15 @@ export class ConfigEntryReconciler implements Reconciler {
       ),
       ...(failure ? {} : { lastSyncedTime: rfc3339(now) }),
     };
-    return finishReconcile(this.deps, this.kind, obj, status, next, failure, {
+    // A write (the entry was missing or differed, e.g. re-created after someone deleted it) moves
+    // lastSyncedTime even when the rest of the status reads the same.
+    return finishReconcile(this.deps, this.kind, obj, wrote ? {} : status, next, failure, {
       requeueAfterMs: this.deps.resyncIntervalMs,
     });
   }
 
-  /** Writes the entry unless the server already holds exactly it. */
-  private async sync(obj: CustomResource): Promise<void> {
+  /** Writes the entry unless the server already holds exactly it; says whether it wrote. */
+  private async sync(obj: CustomResource): Promise<boolean> {
     const { server, events } = this.deps;
     assertNotDuplicate(this.deps, this.kind, obj);
     const desired = this.desiredEntry(obj);
@@ -84,7 +89,7 @@ export class ConfigEntryReconciler implements Reconciler {
           `to manage it from this resource, add the annotation ${MIGRATE_ENTRY_ANNOTATION}: "true"`,
       );
     }
-    if (existing && sameEntry(entryKind, existing, desired)) return;
+    if (existing && sameEntry(entryKind, existing, desired)) return false;
 
     const written = await server.writeConfigEntry(desired, existing?.ModifyIndex ?? 0);
     if (!written) {
@@ -100,6 +105,7 @@ export class ConfigEntryReconciler implements Reconciler {
       existing ? 'ConfigEntryUpdated' : 'ConfigEntryCreated',
       `${existing ? 'updated' : 'created'} config entry ${entryKind}/${entryName} on the server`,
     );
+    return true;
   }
 
   /** The entry this resource describes, validated; a spec that makes no valid entry is the user's to fix. */

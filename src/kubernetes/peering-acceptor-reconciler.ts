@@ -13,6 +13,7 @@ import {
   streamStatusFields,
   streamSummary,
   withConditions,
+  withStreamWarnings,
 } from './peering-common.js';
 import {
   assertNotDuplicate,
@@ -132,12 +133,16 @@ export class PeeringAcceptorReconciler implements Reconciler {
       ...streamStatusFields(peering),
       lastSyncedTime: rfc3339(now),
       conditions: withCondition(
-        withSynced(
-          status.conditions,
-          {
-            status: 'True',
-            message: `the peering token is in Secret ${ref.name}; the peering is ${state}${streamSummary(peering)}`,
-          },
+        withStreamWarnings(
+          withSynced(
+            status.conditions,
+            {
+              status: 'True',
+              message: `the peering token is in Secret ${ref.name}; the peering is ${state}${streamSummary(peering)}`,
+            },
+            now,
+          ),
+          peering,
           now,
         ),
         TOKEN_CURRENT,

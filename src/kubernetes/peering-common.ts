@@ -10,6 +10,7 @@ import {
   type ReconcilerDeps,
 } from './reconciler.js';
 import {
+  type Condition,
   type CustomResource,
   isDeleting,
   type PeeringSpec,
@@ -22,7 +23,7 @@ import {
   splitKey,
 } from './resources.js';
 import type { Peering } from './server-client.js';
-import { Reason, ReconcileError, withSynced } from './status.js';
+import { Reason, ReconcileError, withCondition, withSynced } from './status.js';
 
 /** What a reconcile saw of the peering before it failed, so the status still shows it. */
 export interface Observed {
@@ -85,11 +86,33 @@ export function streamStatusFields(peering: Peering | undefined): {
 } {
   const s = peering?.StreamStatus;
   if (!s) return {};
+  // A terminated peering exchanges nothing, whatever its last stream status listed.
+  const ended = peering?.State === 'TERMINATED';
   return {
-    importedServices: s.ImportedServices?.length ?? 0,
-    exportedServices: s.ExportedServices?.length ?? 0,
+    importedServices: ended ? 0 : (s.ImportedServices?.length ?? 0),
+    exportedServices: ended ? 0 : (s.ExportedServices?.length ?? 0),
     ...(s.LastReceive ? { lastReceiveTime: s.LastReceive } : {}),
   };
+}
+
+/** Condition type that carries the server's warnings about a peering (exports that cannot arrive, ...). */
+export const STREAM_WARNINGS = 'StreamWarnings';
+
+/** The conditions with StreamWarnings set from the server's warnings, or removed when there are none. */
+export function withStreamWarnings(
+  conditions: Condition[],
+  peering: Peering | undefined,
+  now: Date,
+): Condition[] {
+  const warnings = peering?.StreamStatus?.Warnings ?? [];
+  return withCondition(
+    conditions,
+    STREAM_WARNINGS,
+    warnings.length === 0
+      ? undefined
+      : { status: 'True', reason: 'PeeringWarnings', message: warnings.join('; ') },
+    now,
+  );
 }
 
 export function streamSummary(peering: Peering | undefined): string {
@@ -160,15 +183,33 @@ export async function reconcilePeering(
 
   let next: PeeringStatus = status;
   const seen: Observed = {};
-  const failure = await attempt(async () => {
+  let failure = await attempt(async () => {
     next = await steps.sync(obj, status, seen);
   });
+  if (failure?.unreachable) {
+    failure = new ReconcileError(
+      failure.reason,
+      `${failure.message}; the peering's state is unknown until the server answers`,
+      { unreachable: true, retry: failure.retry },
+    );
+  }
   if (failure) {
-    next = {
-      ...status,
-      ...(seen.state ? { peeringState: seen.state } : {}),
-      conditions: withSynced(status.conditions, failed(failure), deps.now?.() ?? new Date()),
-    };
+    next = failure.unreachable
+      ? {
+          // The server is down: the peering's state is unknown, not whatever it last was.
+          ...status,
+          peeringState: 'UNKNOWN',
+          conditions: withSynced(
+            status.conditions,
+            { status: 'Unknown', reason: failure.reason, message: failure.message },
+            deps.now?.() ?? new Date(),
+          ),
+        }
+      : {
+          ...status,
+          ...(seen.state ? { peeringState: seen.state } : {}),
+          conditions: withSynced(status.conditions, failed(failure), deps.now?.() ?? new Date()),
+        };
   }
   return finishReconcile(deps, kind, obj, status, withConditions(next), failure, {
     requeueAfterMs: deps.statusIntervalMs,

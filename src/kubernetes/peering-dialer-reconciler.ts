@@ -12,6 +12,7 @@ import {
   streamStatusFields,
   streamSummary,
   withConditions,
+  withStreamWarnings,
 } from './peering-common.js';
 import {
   assertNotDuplicate,
@@ -115,12 +116,16 @@ export class PeeringDialerReconciler implements Reconciler {
       peeringState: state,
       ...streamStatusFields(peering),
       lastSyncedTime: rfc3339(now),
-      conditions: withSynced(
-        status.conditions,
-        {
-          status: 'True',
-          message: `established with the token in Secret ${ref.name}; the peering is ${state}${streamSummary(peering)}`,
-        },
+      conditions: withStreamWarnings(
+        withSynced(
+          status.conditions,
+          {
+            status: 'True',
+            message: `established with the token in Secret ${ref.name}; the peering is ${state}${streamSummary(peering)}`,
+          },
+          now,
+        ),
+        peering,
         now,
       ),
     };

@@ -69,7 +69,7 @@ export async function finishReconcile(
   if (failure) {
     const before = syncedOf(Array.isArray(previous?.conditions) ? previous.conditions : undefined);
     if (
-      before?.status !== 'False' ||
+      (before?.status !== 'False' && before?.status !== 'Unknown') ||
       before.reason !== failure.reason ||
       before.message !== failure.message
     ) {

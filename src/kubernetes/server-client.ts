@@ -32,6 +32,8 @@ export const peeringSchema = z.looseObject({
       LastHeartbeat: z.string().nullish(),
       LastReceive: z.string().nullish(),
       LastSend: z.string().nullish(),
+      /** Why exports may not arrive (e.g. no passing instance), as `meshpeer peering read` shows them. */
+      Warnings: stringList,
     })
     .nullish(),
 });

@@ -34,28 +34,35 @@ export type Reason = (typeof Reason)[keyof typeof Reason];
  */
 export class ReconcileError extends Error {
   readonly retry: boolean;
+  /** The server could not be reached: what it holds (a peering's state) is unknown, not failed. */
+  readonly unreachable: boolean;
   constructor(
     readonly reason: Reason,
     message: string,
-    options: { retry?: boolean } = {},
+    options: { retry?: boolean; unreachable?: boolean } = {},
   ) {
     super(message);
     this.name = 'ReconcileError';
     this.retry = options.retry ?? true;
+    this.unreachable = options.unreachable ?? false;
   }
 }
 
 /** Any error as a ReconcileError: server failures, API failures, and everything else is internal. */
 export function classify(err: unknown): ReconcileError {
   if (err instanceof ReconcileError) return err;
-  if (err instanceof ServerError) return new ReconcileError(Reason.ConsulAgentError, err.message);
+  if (err instanceof ServerError) {
+    return new ReconcileError(Reason.ConsulAgentError, err.message, {
+      unreachable: err.status === undefined,
+    });
+  }
   if (err instanceof KubeError) return new ReconcileError(Reason.KubernetesError, err.message);
   const message = err instanceof Error ? err.message : String(err);
   return new ReconcileError(Reason.InternalError, `internal error: ${message}`);
 }
 
 export interface SyncedState {
-  status: 'True' | 'False';
+  status: 'True' | 'False' | 'Unknown';
   reason?: string;
   message?: string;
 }

@@ -258,6 +258,20 @@ describe('reconcilers with an in-memory Kubernetes API', () => {
       'cannot reach the meshpeer server at http://127.0.0.1:1',
     );
     expect(kube.events.map((e) => [e.type, e.reason])).toEqual([['Warning', 'ConsulAgentError']]);
+    // Unknown, not failed and not the last state seen: nobody could ask the server.
+    expect(kube.get(PEERING_DIALER, 'cluster-01')?.status).toMatchObject({
+      peeringState: 'UNKNOWN',
+      conditions: [
+        {
+          type: 'Synced',
+          status: 'Unknown',
+          reason: 'ConsulAgentError',
+          message: expect.stringContaining("the peering's state is unknown until the server answers"),
+        },
+      ],
+    });
+    await reconciler.reconcile('default/cluster-01').catch(() => undefined);
+    expect(kube.events).toHaveLength(1);
   });
 
   it('config entry: ServiceIntentions without a destination is a ValidationError; with one, the entry is named after it', async () => {
@@ -284,6 +298,25 @@ describe('reconcilers with an in-memory Kubernetes API', () => {
       Name: 'backend',
       Sources: [{ Name: 'api', Action: 'allow' }],
     });
+  });
+
+  it('config entry: re-creating an entry deleted on the server moves lastSyncedTime', async () => {
+    let now = new Date('2026-11-30T10:00:00Z');
+    deps.now = () => now;
+    kube.put(MESH, { metadata: { name: 'mesh' }, spec: {} });
+    const reconciler = new ConfigEntryReconciler(MESH, deps);
+    await reconciler.reconcile('default/mesh');
+    expect(kube.get(MESH, 'mesh')?.status).toMatchObject({ lastSyncedTime: '2026-11-30T10:00:00Z' });
+
+    now = new Date('2026-11-30T10:05:00Z');
+    await reconciler.reconcile('default/mesh'); // nothing to do: the status stays as it was
+    expect(kube.get(MESH, 'mesh')?.status).toMatchObject({ lastSyncedTime: '2026-11-30T10:00:00Z' });
+
+    fake.entries.delete('mesh/mesh');
+    now = new Date('2026-11-30T10:10:00Z');
+    await reconciler.reconcile('default/mesh');
+    expect(fake.entries.has('mesh/mesh')).toBe(true);
+    expect(kube.get(MESH, 'mesh')?.status).toMatchObject({ lastSyncedTime: '2026-11-30T10:10:00Z' });
   });
 
   it('config entry: deleting the resource deletes only an entry the controller made', async () => {
