@@ -26,7 +26,7 @@ export function agentNodeRegistration(o: AgentNodeOptions): RegisterRequest {
     Address: o.address,
     TaggedAddresses: { lan, lan_ipv4: lan, wan: lan, wan_ipv4: lan },
     NodeMeta: { 'consul-network-segment': '', 'consul-version': o.consulVersion, ...o.meta },
-    Service: { ID: 'consul', Service: 'consul', Port: o.port, Tags: [], Meta: {} },
+    Service: { ID: 'consul', Service: 'consul', Port: o.port, Tags: [], Meta: {}, Weights: undefined },
     Checks: [
       {
         CheckID: SERF_HEALTH_CHECK_ID,
@@ -39,3 +39,11 @@ export function agentNodeRegistration(o: AgentNodeOptions): RegisterRequest {
     ],
   };
 }
+
+/** The `consul` service the server registers for itself: in the catalog, not in the agent's own view. */
+export const isServerOwnedService = (s: { ID: string; Service: string }): boolean =>
+  s.ID === 'consul' && s.Service === 'consul';
+
+/** The `serfHealth` node check: in the catalog, not in the agent's own view. */
+export const isServerOwnedCheck = (c: { CheckID: string; ServiceID: string }): boolean =>
+  c.CheckID === SERF_HEALTH_CHECK_ID && c.ServiceID === '';

@@ -277,29 +277,16 @@ export class Catalog {
 
   /** GET /v1/catalog/service/:name in Consul's flattened CatalogService shape. */
   serviceNodes(name: string, query: ServiceQuery = {}): Array<Record<string, unknown>> {
-    return this.healthService(name, { ...query, passing: false }).map(({ Node, Service }) => ({
-      ID: Node.ID,
-      Node: Node.Node,
-      Address: Node.Address,
-      Datacenter: Node.Datacenter,
-      TaggedAddresses: Node.TaggedAddresses,
-      NodeMeta: Node.Meta,
-      ServiceKind: Service.Kind,
-      ServiceID: Service.ID,
-      ServiceName: Service.Service,
-      ServiceTags: Service.Tags,
-      ServiceAddress: Service.Address,
-      ServiceTaggedAddresses: Service.TaggedAddresses,
-      ServiceWeights: Service.Weights,
-      ServiceMeta: Service.Meta,
-      ServicePort: Service.Port,
-      ServiceEnableTagOverride: Service.EnableTagOverride,
-      ServiceProxy: Service.Proxy ?? {},
-      ServiceConnect: Service.Connect ?? {},
-      ...(Service.PeerName ? { PeerName: Service.PeerName } : {}),
-      CreateIndex: Service.CreateIndex,
-      ModifyIndex: Service.ModifyIndex,
-    }));
+    return this.healthService(name, { ...query, passing: false }).map(({ Node, Service }) =>
+      flatServiceNode(Node, Service),
+    );
+  }
+
+  /** GET /v1/catalog/connect/:name in the CatalogService shape: the proxies (and native services) of `name`. */
+  connectServiceNodes(name: string, query: ServiceQuery = {}): Array<Record<string, unknown>> {
+    return this.healthConnect(name, { ...query, passing: false }).map(({ Node, Service }) =>
+      flatServiceNode(Node, Service),
+    );
   }
 
   /** GET /v1/health/service/:name */
@@ -405,6 +392,52 @@ export class Catalog {
     return out;
   }
 
+  /** The services registered on a node (its NODE_SERVICES index), stamped; undefined for an unknown node. */
+  nodeServices(
+    node: string,
+    peer = '',
+  ): Array<ServiceInstance & { CreateIndex: number; ModifyIndex: number }> {
+    const out: Array<ServiceInstance & { CreateIndex: number; ModifyIndex: number }> = [];
+    const prefix = nodeServicesPrefix(peer, node);
+    this.store.forEach<string>(NODE_SERVICES, prefix, (e) => {
+      const id = decodeURIComponent(e.key.slice(prefix.length));
+      const svc = this.store.get<ServiceInstance>(SERVICES, serviceKey(peer, e.value, node, id));
+      if (svc !== undefined) out.push(stamp(svc));
+    });
+    return out;
+  }
+
+  /** GET /v1/health/node/:node: the node's checks (node checks and its services' checks). */
+  nodeChecks(node: string, peer = ''): Array<HealthCheck & { CreateIndex: number; ModifyIndex: number }> {
+    return this.store.list<HealthCheck>(CHECKS, nodeChecksPrefix(peer, node)).map(stamp);
+  }
+
+  /** GET /v1/health/state/:state: every check in a state ('any': all of them). */
+  checksInState(
+    state: CheckStatus | 'any',
+    peer = '',
+  ): Array<HealthCheck & { CreateIndex: number; ModifyIndex: number }> {
+    const out: Array<HealthCheck & { CreateIndex: number; ModifyIndex: number }> = [];
+    this.store.forEach<HealthCheck>(CHECKS, peerPrefix(peer), (e) => {
+      if (state === 'any' || e.value.Status === state) out.push(stamp(e));
+    });
+    return out;
+  }
+
+  /** Every instance with its node (one pass), for reads that select by node meta or a filter. */
+  allServiceNodes(peer = ''): Array<{ node: CatalogNode; service: ServiceInstance }> {
+    const nodes = new Map<string, CatalogNode>();
+    this.store.forEach<CatalogNode>(NODES, peerPrefix(peer), (e) => {
+      nodes.set(e.value.Node, e.value);
+    });
+    const out: Array<{ node: CatalogNode; service: ServiceInstance }> = [];
+    this.store.forEach<ServiceInstance>(SERVICES, peerPrefix(peer), (e) => {
+      const node = nodes.get(nodeOf(e, peer));
+      if (node !== undefined) out.push({ node, service: e.value });
+    });
+    return out;
+  }
+
   /** The local instances of the given services, for export to a peer. */
   localInstances(names: Iterable<string>): InstanceRecord[] {
     const out: InstanceRecord[] = [];
@@ -470,7 +503,7 @@ export class Catalog {
     service: ServiceInstance | undefined,
   ): void {
     const serviceID = checkServiceID(c, service);
-    let svc = service;
+    let svc = serviceID === '' ? undefined : service;
     if (serviceID !== '' && svc?.ID !== serviceID) {
       const name = tx.get<string>(NODE_SERVICES, nodeServiceKey('', node, serviceID))?.value;
       if (name === undefined)
@@ -575,6 +608,7 @@ export function toInstance(s: ServiceDefinition): ServiceInstance {
   if (s.Proxy) instance.Proxy = s.Proxy;
   if (s.Connect) instance.Connect = s.Connect;
   if (s.Namespace) instance.Namespace = s.Namespace;
+  if (s.Locality && (s.Locality.Region || s.Locality.Zone)) instance.Locality = s.Locality;
   return instance;
 }
 
@@ -610,4 +644,34 @@ function strip<T extends { CreateIndex: number; ModifyIndex: number }>(
 ): Omit<T, 'CreateIndex' | 'ModifyIndex'> {
   const { CreateIndex: _c, ModifyIndex: _m, ...rest } = v;
   return rest;
+}
+
+/** One instance in Consul's flattened CatalogService shape (GET /v1/catalog/service/:name). */
+export function flatServiceNode(
+  Node: CatalogNode,
+  Service: ServiceInstance & { CreateIndex?: number; ModifyIndex?: number },
+): Record<string, unknown> {
+  return {
+    ID: Node.ID,
+    Node: Node.Node,
+    Address: Node.Address,
+    Datacenter: Node.Datacenter,
+    TaggedAddresses: Node.TaggedAddresses,
+    NodeMeta: Node.Meta,
+    ServiceKind: Service.Kind,
+    ServiceID: Service.ID,
+    ServiceName: Service.Service,
+    ServiceTags: Service.Tags,
+    ServiceAddress: Service.Address,
+    ServiceTaggedAddresses: Service.TaggedAddresses,
+    ServiceWeights: Service.Weights,
+    ServiceMeta: Service.Meta,
+    ServicePort: Service.Port,
+    ServiceEnableTagOverride: Service.EnableTagOverride,
+    ServiceProxy: Service.Proxy ?? {},
+    ServiceConnect: Service.Connect ?? {},
+    ...(Service.PeerName ? { PeerName: Service.PeerName } : {}),
+    CreateIndex: Service.CreateIndex ?? 0,
+    ModifyIndex: Service.ModifyIndex ?? 0,
+  };
 }

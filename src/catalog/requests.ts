@@ -53,12 +53,21 @@ export const serviceDefinitionSchema = z.object({
     .nullish(),
   Meta: metaSchema.nullish(),
   Port: port.optional(),
-  Weights: z.object({ Passing: z.number().int().min(1), Warning: z.number().int().min(0) }).nullish(),
+  // Consul's clients send {"Passing":0,"Warning":0} when no weights are set: zero means the default.
+  Weights: z
+    .object({ Passing: z.number().int().min(0), Warning: z.number().int().min(0) })
+    .nullish()
+    .transform((w) => (w == null || (w.Passing === 0 && w.Warning === 0) ? undefined : w))
+    .refine((w) => w === undefined || w.Passing >= 1, {
+      message: 'Passing must be at least 1 when Warning is set',
+      path: ['Passing'],
+    }),
   EnableTagOverride: z.boolean().optional(),
   // Opaque but for Config, whose `*_timeout_ms` values are checked (see limits.ts).
   Proxy: z.looseObject({ Config: proxyConfigSchema.nullish() }).nullish(),
   Connect: z.record(z.string(), z.unknown()).nullish(),
   Namespace: z.string().optional(),
+  Locality: z.object({ Region: z.string().optional(), Zone: z.string().optional() }).nullish(),
 });
 export type ServiceDefinition = z.infer<typeof serviceDefinitionSchema>;
 

@@ -25,6 +25,7 @@ export interface ServiceInstance {
   Proxy?: Record<string, unknown>;
   Connect?: Record<string, unknown>;
   Namespace?: string;
+  Locality?: { Region?: string; Zone?: string };
   PeerName?: string;
 }
 

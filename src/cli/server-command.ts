@@ -3,6 +3,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { parseGoDuration } from '../config-entries/duration.js';
+import { bindEarly, type EarlyListener } from '../server/early-listener.js';
+import { parseHostPort } from '../shared/address.js';
 
 export const MANAGEMENT_TOKEN_ENV = 'MESHPEER_ACL_INITIAL_MANAGEMENT_TOKEN';
 
@@ -82,6 +84,11 @@ function durationFlag(value: unknown, flag: string): number {
   if (ms === undefined || ms <= 0)
     throw new Error(`${flag} must be a positive duration like 500ms, 15s or 2m`);
   return ms;
+}
+
+async function bindEarlyListener(httpAddr: string): Promise<EarlyListener> {
+  const { host, port } = parseHostPort(httpAddr, '--http-addr');
+  return bindEarly(host, port);
 }
 
 function nodeMetaFlag(values: unknown): Record<string, string> {
@@ -229,9 +236,16 @@ export function serverCommand(): Command {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       // Loaded on use: client commands should not pay for the server's modules at start-up.
-      const { startServer } = await import('../server/server.js');
+      // Plain HTTP: bind the API's port before loading the server (see src/server/early-listener.ts).
+      const early =
+        httpTlsFlags(o).httpTls === undefined ? await bindEarlyListener(String(o.httpAddr)) : undefined;
+      const { startServer } = await import('../server/server.js').catch((err: unknown) => {
+        early?.close();
+        throw err;
+      });
       const server = await startServer({
         httpAddr: String(o.httpAddr),
+        ...(early !== undefined ? { httpListener: early } : {}),
         grpcAddr: String(o.grpcAddr),
         ...httpTlsFlags(o),
         dataDir: o.dev ? undefined : String(o.dataDir),
@@ -261,6 +275,9 @@ export function serverCommand(): Command {
           secretTtlMs: durationFlag(o.peeringTokenTtl, '--peering-token-ttl'),
           maxMessageBytes: Number(o.peeringMaxMessageBytes),
         },
+      }).catch((err: unknown) => {
+        early?.close();
+        throw err;
       });
       await signal;
       await server.stop();

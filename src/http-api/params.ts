@@ -60,12 +60,6 @@ export function peerParam(q: Query): string {
   return single(q, 'peer') ?? '';
 }
 
-export function rejectUnsupported(q: Query): void {
-  if (single(q, 'filter') !== undefined) {
-    throw invalid('the filter query parameter is not supported by meshpeer; filter on the client');
-  }
-}
-
 /** A request URL fit for logs: the value of a `token` query parameter (an ACL secret) replaced. */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');

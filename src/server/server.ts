@@ -8,6 +8,9 @@ import { agentNodeRegistration } from '../catalog/agent-node.js';
 import { Catalog } from '../catalog/catalog.js';
 import { ConfigEntries } from '../config-entries/config-store.js';
 import { buildHttpApi, type HttpLimits } from '../http-api/app.js';
+import { datacenterCheck } from '../http-api/datacenter.js';
+import { agentConnectRoutes } from '../http-api/routes/agent-connect.js';
+import { agentLocalRoutes } from '../http-api/routes/agent-local.js';
 import { connectRoutes } from '../http-api/routes/connect.js';
 import { peeringRoutes } from '../http-api/routes/peering.js';
 import { createServerMetrics } from '../observability/metrics.js';
@@ -21,6 +24,7 @@ import { prepareDataDir } from '../store/data-dir.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { CONSUL_API_VERSION } from './consul-compat.js';
+import type { EarlyListener } from './early-listener.js';
 
 export interface ServerOptions {
   httpAddr: string;
@@ -39,6 +43,8 @@ export interface ServerOptions {
   advertiseGrpc?: string[];
   /** ACLs: undefined leaves them off (every request allowed). */
   acl?: AclOptions;
+  /** The HTTP port, bound before the server's modules were loaded (plain HTTP only): used instead of httpAddr's. */
+  httpListener?: EarlyListener;
   /** HTTPS only for the HTTP API, with these PEM files (certificate chain, key); undefined: plain HTTP. */
   httpTls?: { certFile: string; keyFile: string };
   /** Start on a data dir other users can access (with a warning) instead of refusing. */
@@ -132,7 +138,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ...(acl !== undefined ? { acl } : {}),
       ...(opts.httpLimits !== undefined ? { httpLimits: opts.httpLimits } : {}),
     },
-    [peeringRoutes(peerings), connectRoutes(ca)],
+    [datacenterCheck, peeringRoutes(peerings), connectRoutes(ca), agentConnectRoutes(ca), agentLocalRoutes],
     httpTls,
   );
   try {
@@ -152,7 +158,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         port: grpcPort,
       }),
     );
-    await app.listen({ host: http.host, port: http.port });
+    if (opts.httpListener !== undefined) {
+      await app.ready();
+      await opts.httpListener.handOver(app.server);
+    } else {
+      await app.listen({ host: http.host, port: http.port });
+    }
   } catch (err) {
     await shutdownServer(grpcServer, 0);
     await store.close();

@@ -14,7 +14,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+// The checkout whose dist/ runs; MESHPEER_ROOT points elsewhere (the runner uses a copy of dist/, so that
+// a rebuild in the working tree during a run does not change the servers it starts).
+const root = process.env.MESHPEER_ROOT ?? resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const dist = (path) => pathToFileURL(resolve(root, 'dist', path)).href;
 
 /** `meshpeer server` flags for a Consul agent JSON config (as sdk/testutil writes it). */
@@ -65,9 +67,13 @@ async function main(argv) {
     const file = i >= 0 ? rest[i + 1] : rest.find((a) => a.startsWith('-config-file='))?.split('=')[1];
     if (!file) throw new Error('consul stand-in: agent needs -config-file FILE');
     const args = serverArgs(JSON.parse(readFileSync(file, 'utf8')));
-    // Become `meshpeer server ARGS`: the CLI's entry point reads process.argv.
-    process.argv = [process.argv[0], fileURLToPath(dist('src/cli/main.js')), ...args];
-    await import(dist('src/cli/main.js'));
+    // Become `meshpeer server ARGS` (as src/cli/main.js runs it, with only the server command loaded).
+    const [{ run }, { processIo }, { serverCommand }] = await Promise.all([
+      import(dist('src/cli/run.js')),
+      import(dist('src/cli/io.js')),
+      import(dist('src/cli/server-command.js')),
+    ]);
+    process.exitCode = await run(args, processIo(), { extraCommands: [serverCommand()] });
     return;
   }
   process.stderr.write(`consul stand-in: unsupported command ${JSON.stringify(command ?? '')}\n`);

@@ -83,7 +83,7 @@ describe('bad input', () => {
       ['/v1/catalog/services?index=1&index=2', 'index'],
       ['/v1/health/service/web?index=1&wait=later', 'wait'],
       ['/v1/health/service/web?passing=perhaps', 'passing'],
-      ['/v1/health/service/web?filter=Service.Port==80', 'filter'],
+      ['/v1/health/service/web?filter=Service.Port%20%3D%3D', 'filter'],
       ['/v1/config/service-resolver/web?cas=x', 'cas'],
     ];
     for (const [path, param] of cases) {

@@ -1,11 +1,13 @@
 // /v1/catalog/*: register, deregister and the catalog reads (local or ?peer=).
 import type { FastifyInstance } from 'fastify';
+import { flatServiceNode } from '../../catalog/catalog.js';
 import { decodeDeregisterRequest, decodeRegisterRequest } from '../../catalog/requests.js';
 import { invalid } from '../../shared/errors.js';
 import { blockingRead } from '../blocking.js';
 import type { ApiDeps } from '../deps.js';
-import { peerParam, type Query, rejectUnsupported, single } from '../params.js';
+import { peerParam, type Query } from '../params.js';
 import { route, withBody } from '../route-table.js';
+import { filtered, nodeMetaMatches, selectionOf, tagsMatch } from '../selection.js';
 
 export function catalogRoutes(app: FastifyInstance, d: ApiDeps): void {
   const tables = d.catalog.tables;
@@ -29,27 +31,72 @@ export function catalogRoutes(app: FastifyInstance, d: ApiDeps): void {
   route(app, '/v1/catalog/services', {
     GET: (req, reply) => {
       const q = req.query as Query;
-      rejectUnsupported(q);
-      return blockingRead(d.store, req, reply, tables, () => d.catalog.services(peerParam(q)));
+      const sel = selectionOf(q);
+      const peer = peerParam(q);
+      return blockingRead(d.store, req, reply, tables, () => {
+        if (sel.filter === undefined && Object.keys(sel.nodeMeta).length === 0)
+          return d.catalog.services(peer);
+        // Selected by node meta or a filter (over the CatalogService shape): the matching instances' names
+        // and the union of their tags.
+        const out = new Map<string, Set<string>>();
+        const rows = d.catalog
+          .allServiceNodes(peer)
+          .filter((r) => nodeMetaMatches(r.node, sel.nodeMeta))
+          .map((r) => flatServiceNode(r.node, r.service));
+        for (const r of filtered(sel, rows)) {
+          const name = r.ServiceName as string;
+          const tags = out.get(name) ?? new Set<string>();
+          for (const t of r.ServiceTags as string[]) tags.add(t);
+          out.set(name, tags);
+        }
+        return Object.fromEntries([...out].map(([n, t]) => [n, [...t].sort()]));
+      });
     },
   });
 
   route(app, '/v1/catalog/nodes', {
     GET: (req, reply) => {
       const q = req.query as Query;
-      rejectUnsupported(q);
-      return blockingRead(d.store, req, reply, tables, () => d.catalog.nodes(peerParam(q)));
+      const sel = selectionOf(q);
+      return blockingRead(d.store, req, reply, tables, () =>
+        filtered(
+          sel,
+          d.catalog.nodes(peerParam(q)).filter((n) => nodeMetaMatches(n, sel.nodeMeta)),
+        ),
+      );
     },
   });
 
   route(app, '/v1/catalog/service/:name', {
     GET: (req, reply) => {
       const q = req.query as Query;
-      rejectUnsupported(q);
+      const sel = selectionOf(q);
       const { name } = req.params as { name: string };
-      const tag = single(q, 'tag');
       return blockingRead(d.store, req, reply, tables, () =>
-        d.catalog.serviceNodes(name, { peer: peerParam(q), ...(tag !== undefined ? { tag } : {}) }),
+        filtered(
+          sel,
+          d.catalog
+            .healthService(name, { peer: peerParam(q) })
+            .filter((h) => tagsMatch(h.Service, sel.tags) && nodeMetaMatches(h.Node, sel.nodeMeta))
+            .map((h) => flatServiceNode(h.Node, h.Service)),
+        ),
+      );
+    },
+  });
+
+  route(app, '/v1/catalog/connect/:name', {
+    GET: (req, reply) => {
+      const q = req.query as Query;
+      const sel = selectionOf(q);
+      const { name } = req.params as { name: string };
+      return blockingRead(d.store, req, reply, tables, () =>
+        filtered(
+          sel,
+          d.catalog
+            .healthConnect(name, { peer: peerParam(q) })
+            .filter((h) => tagsMatch(h.Service, sel.tags) && nodeMetaMatches(h.Node, sel.nodeMeta))
+            .map((h) => flatServiceNode(h.Node, h.Service)),
+        ),
       );
     },
   });
