@@ -21,6 +21,8 @@ export interface StreamStatus {
   lastCheckpointAt?: Date;
   /** How many times this stream asked the peer for a resync. */
   resyncsRequested?: number;
+  /** Why the peer's last trust bundle was refused (unset: accepted, or none received). */
+  trustBundleProblem?: string;
   /** Problems the peer cannot see (e.g. exporting without a mesh gateway). */
   warnings: string[];
 }

@@ -89,6 +89,7 @@ const SEND_BLOCKED_REPORT_MS = 5000;
 
 /** Why replication over a connected stream is behind, or undefined when it is not known to be. */
 function replicationProblem(status: StreamStatus | undefined, now = Date.now()): string | undefined {
+  if (status?.trustBundleProblem) return status.trustBundleProblem;
   if (status?.outOfSyncSince)
     return `the import differed from the peer's checkpoint at ${status.outOfSyncSince.toISOString()}; a full resync was requested and is in progress`;
   const blocked = status?.sendBlockedSince?.getTime();

@@ -26,6 +26,7 @@ import {
 import type { StreamStatus } from '../stream-status.js';
 import { digestOf } from './export-sender.js';
 import type { Outbox } from './outbox.js';
+import { trustDomainProblem } from './trust-bundle-check.js';
 
 /** Most resources applied in one transaction. */
 const MAX_BATCH = 500;
@@ -34,6 +35,8 @@ export interface ImportDeps {
   store: Store;
   catalog: Catalog;
   logger: Logger;
+  /** This cluster's trust domain, which no peer may claim. */
+  trustDomain: string;
 }
 
 interface Prepared {
@@ -206,6 +209,13 @@ export class ImportApplier {
         const parsed = trustBundleSchema.safeParse(doc);
         if (!parsed.success) return invalid('invalid trust bundle');
         const bundle: StoredTrustBundle = { PeerName: peer, ...parsed.data };
+        const problem = trustDomainProblem(this.deps.store, peer, bundle.TrustDomain, this.deps.trustDomain);
+        if (problem !== undefined) {
+          this.status.trustBundleProblem = problem;
+          this.deps.logger.warn({ peer }, problem);
+          return invalid(problem);
+        }
+        this.status.trustBundleProblem = undefined;
         return {
           op: (tx) => {
             const existing = tx.get<StoredTrustBundle>(TRUST_BUNDLES, peeringKey(peer));

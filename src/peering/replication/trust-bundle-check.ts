@@ -1,0 +1,45 @@
+// Which trust domain a peer may claim in the trust bundle it sends. A bundle decides which certificates
+// this cluster's sidecars accept as that peer's, so a peer may never claim this cluster's own trust
+// domain or another peer's, and may not switch to another trust domain in the middle of a peering.
+import type { ReadView } from '../../store/store.js';
+import {
+  PEERINGS,
+  type PeeringRecord,
+  peeringKey,
+  type StoredTrustBundle,
+  TRUST_BUNDLES,
+} from '../records.js';
+
+const SERVER_NAME_MARK = '.peering.';
+
+/** The trust domain an acceptor's token named (its gRPC server name ends in it), if it is one of ours. */
+function trustDomainOfServerName(serverName: string): string | undefined {
+  const at = serverName.indexOf(SERVER_NAME_MARK);
+  return at < 0 ? undefined : serverName.slice(at + SERVER_NAME_MARK.length) || undefined;
+}
+
+/**
+ * Why `claimed` cannot be `peer`'s trust domain, or undefined when it can. The peer's trust domain is
+ * the one established first: the acceptor's is in the token's server name (verified by TLS); the
+ * dialer's is the one its first bundle carried.
+ */
+export function trustDomainProblem(
+  view: ReadView,
+  peer: string,
+  claimed: string,
+  ownTrustDomain: string,
+): string | undefined {
+  if (claimed === ownTrustDomain)
+    return `the peer's trust bundle claims this cluster's own trust domain ${claimed}; refused`;
+  for (const e of view.list<StoredTrustBundle>(TRUST_BUNDLES)) {
+    if (e.value.PeerName !== peer && e.value.TrustDomain === claimed)
+      return `the peer's trust bundle claims the trust domain of peer ${JSON.stringify(e.value.PeerName)} (${claimed}); refused`;
+  }
+  const record = view.get<PeeringRecord>(PEERINGS, peeringKey(peer))?.value;
+  const established =
+    (record?.Role === 'dialer' ? trustDomainOfServerName(record.PeerServerName) : undefined) ??
+    view.get<StoredTrustBundle>(TRUST_BUNDLES, peeringKey(peer))?.value.TrustDomain;
+  if (established !== undefined && established !== claimed)
+    return `the peer's trust domain was ${established} when the peering was established and its bundle now claims ${claimed}; refused (delete and establish the peering again to accept a new trust domain)`;
+  return undefined;
+}
