@@ -3,7 +3,18 @@
 // as the image's user (10001), with the Dockerfile's environment and `meshpeer` found on its PATH.
 // No Docker engine runs here and base images cannot be pulled, so this is the closest honest check.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -159,5 +170,126 @@ describe('the image root filesystem', () => {
     stopGroup(child, 'SIGTERM');
     expect(await exited, logs).toBe(0);
     started.delete(child);
+    // Leave the tree as built: the OCI image below is packed from it.
+    for (const f of files) rmSync(join(rootfs, 'data', f), { force: true });
   }, 60_000);
 });
+
+// The same tree packed as an OCI image (scripts/image-oci.sh), unpacked by umoci (which checks every
+// digest) into a runtime bundle and run by runc, the OCI runtime under Docker, containerd and CRI-O:
+// the image's own config (user, entrypoint, environment) decides how meshpeer runs.
+describe('the OCI image, run by runc', () => {
+  const ids: string[] = [];
+  let bundle = '';
+
+  function runcConfig(args: string[], hostNetwork: boolean): void {
+    const file = join(bundle, 'config.json');
+    const config = JSON.parse(readFileSync(file, 'utf8')) as {
+      process: { args: string[]; terminal: boolean };
+      linux: { namespaces: { type: string }[] };
+    };
+    config.process.args = args;
+    config.process.terminal = false;
+    // The test reaches the server on loopback: share the host's network namespace.
+    if (hostNetwork) config.linux.namespaces = config.linux.namespaces.filter((n) => n.type !== 'network');
+    writeFileSync(file, JSON.stringify(config));
+  }
+
+  function containerId(): string {
+    const id = `meshpeer-test-${process.pid}-${ids.length}`;
+    ids.push(id);
+    return id;
+  }
+
+  beforeAll(() => {
+    const tools = spawnSync('bash', [join(repoRoot, 'scripts', 'image-tools.sh')], { encoding: 'utf8' });
+    if (tools.status !== 0) throw new Error(`scripts/image-tools.sh failed: ${tools.stderr}`);
+    const archive = join(scratch, 'meshpeer.oci.tar');
+    const pack = spawnSync('bash', [join(repoRoot, 'scripts', 'image-oci.sh'), rootfs, archive], {
+      encoding: 'utf8',
+      timeout: 5 * 60_000,
+    });
+    if (pack.status !== 0) throw new Error(`image-oci.sh failed: ${pack.stderr}`);
+    console.log(pack.stdout.trim());
+    const layout = join(scratch, 'layout');
+    mkdirSync(layout);
+    const untar = spawnSync('tar', ['-xf', archive, '-C', layout]);
+    if (untar.status !== 0) throw new Error('cannot extract the OCI archive');
+    bundle = join(scratch, 'bundle');
+    const unpack = spawnSync('umoci', ['unpack', '--image', `${layout}:${version}`, bundle], {
+      encoding: 'utf8',
+    });
+    if (unpack.status !== 0) throw new Error(`umoci unpack failed: ${unpack.stderr}`);
+  }, 6 * 60_000);
+
+  afterAll(() => {
+    for (const id of ids) spawnSync('runc', ['delete', '--force', id]);
+  });
+
+  it("carries the Dockerfile's user, entrypoint and environment", () => {
+    const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as {
+      process: { user: { uid: number; gid: number }; args: string[]; env: string[]; cwd: string };
+    };
+    expect(config.process.user).toMatchObject({ uid: IMAGE_UID, gid: IMAGE_UID });
+    expect(config.process.args).toEqual(['meshpeer', '--help']);
+    expect(config.process.env).toContain('PATH=/usr/local/bin:/usr/bin');
+    expect(config.process.cwd).toBe('/data');
+  });
+
+  it('runs `meshpeer --version`', () => {
+    runcConfig(['meshpeer', '--version'], false);
+    const r = spawnSync('runc', ['run', '--bundle', bundle, containerId()], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(version);
+  });
+
+  it('runs a server as uid 10001 that answers the API and exits 0 on SIGTERM', async () => {
+    const port = await freePort();
+    runcConfig(
+      [
+        'meshpeer',
+        'server',
+        '--data-dir',
+        '/data',
+        '--http-addr',
+        `127.0.0.1:${port}`,
+        '--grpc-addr',
+        '127.0.0.1:0',
+      ],
+      true,
+    );
+    const id = containerId();
+    const child = spawn('runc', ['run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let logs = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      logs += c.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const deadline = Date.now() + 30_000;
+    let leader: Response | undefined;
+    while (!leader && Date.now() < deadline) {
+      leader = await fetch(`http://127.0.0.1:${port}/v1/status/leader`).catch(() => undefined);
+      if (!leader) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(leader?.status, logs).toBe(200);
+    const ps = spawnSync('runc', ['ps', id], { encoding: 'utf8' });
+    expect(ps.stdout).toMatch(new RegExp(`^${IMAGE_UID}\\s+\\d+.*meshpeer server`, 'm'));
+    spawnSync('runc', ['kill', id, 'TERM']);
+    expect(await exited, logs).toBe(0);
+    expect(statSync(join(bundle, 'rootfs', 'data', 'state.db')).uid).toBe(IMAGE_UID);
+  }, 60_000);
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
