@@ -8,6 +8,7 @@ import {
   converge,
   deregister,
   exportServices,
+  health,
   importSnapshot,
   localSnapshot,
   peer,
@@ -86,26 +87,43 @@ describe('sequences of changes', () => {
     await converge(() => importSnapshot(importer, EXPORTER), await localSnapshot(exporter, SERVICES), 10_000);
   });
 
-  it('deregister then re-register of an ID with another port and health is what the importer holds', async () => {
+  it('deregister then re-register of an ID with other tags and health is what the importer holds', async () => {
     await exportServices(exporter, Object.fromEntries(SERVICES.map((n) => [n, [IMPORTER]])));
     for (let i = 0; i < 50; i++) {
       await deregister(exporter, `n${i % 7}`, `s-${i}`);
-      await register(exporter, {
-        node: `n${i % 7}`,
-        service: `svc${i % 50}`,
-        id: `s-${i}`,
-        port: 7000 + i,
-        status: i % 3 === 0 ? 'critical' : 'passing',
+      const r = await api(`${exporter.url}/v1/catalog/register`, {
+        method: 'PUT',
+        json: {
+          Node: `n${i % 7}`,
+          Address: '10.0.0.1',
+          Service: { ID: `s-${i}`, Service: `svc${i % 50}`, Port: 7000 + i, Tags: ['v2'] },
+          Checks: [
+            {
+              CheckID: `check:s-${i}`,
+              Name: 'c',
+              Status: i % 3 === 0 ? 'critical' : 'passing',
+              ServiceID: `s-${i}`,
+            },
+          ],
+        },
       });
+      if (r.status !== 200) throw new Error(`register: ${r.status} ${r.text}`);
     }
     const want = await localSnapshot(exporter, SERVICES);
     await converge(() => importSnapshot(importer, EXPORTER), want, 10_000);
-    // Ports are not part of the snapshot: check them on one re-registered instance.
-    await converge(async () => {
-      const r = await api<Array<{ Service: { ID: string; Meta: Record<string, string> } }>>(
-        `${importer.url}/v1/catalog/service/svc3?peer=${EXPORTER}`,
-      );
-      return r.body.map((s) => s.Service.ID).sort();
-    }, ['s-103', 's-153', 's-3', 's-53']);
+    // Tags are exported as registered: every re-registered instance carries the new one.
+    const tagged = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        const { body } = await health(importer, `svc${i}`, EXPORTER);
+        const h = body.find((e) => e.Service.ID === `s-${i}`);
+        if (h?.Service.Tags.includes('v2')) out.push(`s-${i}`);
+      }
+      return out;
+    };
+    await converge(
+      tagged,
+      Array.from({ length: 50 }, (_, i) => `s-${i}`),
+    );
   });
 });
