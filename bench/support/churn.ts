@@ -18,6 +18,8 @@ export interface ChurnOptions {
   serviceDeleteEveryMs?: number;
   /** Every this many ms, the exported-services entry names a new random part of the services (0: never). */
   exportChangeEveryMs?: number;
+  /** Services outside the churn that every export-list change keeps exported (e.g. a probe). */
+  keepExported?: string[];
   /** Called about every 100 ms with the time since start, e.g. to sample lag or memory. */
   onTick?: (elapsedMs: number) => void | Promise<void>;
 }
@@ -52,8 +54,9 @@ export function writeExports(url: string, consumer: string, names: string[]): Pr
 
 export async function churn(o: ChurnOptions): Promise<ChurnResult> {
   const all = Array.from({ length: o.services }, (_, i) => serviceName(i));
+  const keep = o.keepExported ?? [];
   let exported = all;
-  await writeExports(o.url, o.consumer, exported);
+  await writeExports(o.url, o.consumer, [...exported, ...keep]);
   const live = new Map<string, string>(); // instance ID → service
   let ops = 0;
   let errors = 0;
@@ -78,7 +81,7 @@ export async function churn(o: ChurnOptions): Promise<ChurnResult> {
     if (t0 >= nextExport) {
       nextExport += o.exportChangeEveryMs ?? 0;
       exported = all.filter(() => Math.random() < 0.8);
-      batch.push(writeExports(o.url, o.consumer, exported));
+      batch.push(writeExports(o.url, o.consumer, [...exported, ...keep]));
     }
     for (let i = 0; i < perTick; i++) {
       const svc = serviceName(Math.floor(Math.random() * o.services));
