@@ -20,6 +20,7 @@ import {
   serviceNamePrefix,
 } from './keys.js';
 import type { CheckDefinition, DeregisterRequest, RegisterRequest, ServiceDefinition } from './requests.js';
+import { LocalChangeLog, type LocalChanges } from './local-change-log.js';
 import type { CatalogNode, CheckStatus, HealthCheck, ServiceHealth, ServiceInstance } from './types.js';
 
 export interface ServiceQuery {
@@ -48,21 +49,9 @@ const stamp = <T extends object>(e: {
   return out;
 };
 
-/** A bounded log of which local services recent writes touched, for incremental export to peers. */
-const CHANGE_LOG_MAX = 100_000;
-
-export interface LocalChanges {
-  /** Local service names touched by writes after the given index. */
-  names: Set<string>;
-  /** A mesh gateway was among them (exports point at the gateway's address). */
-  gateway: boolean;
-}
-
 export class Catalog {
   readonly tables = CATALOG_TABLES;
-  private changeLog: Array<{ index: number; name: string; gateway: boolean }> = [];
-  /** Changes at or below this index may have been dropped from the log. */
-  private changeLogFloor = 0;
+  private readonly changes = new LocalChangeLog();
 
   constructor(
     private readonly store: Store,
@@ -208,23 +197,11 @@ export class Catalog {
    * undefined when the log no longer reaches back that far (the caller then recomputes everything).
    */
   localChangesSince(index: number): LocalChanges | undefined {
-    if (index < this.changeLogFloor) return undefined;
-    const out: LocalChanges = { names: new Set(), gateway: false };
-    for (let i = this.changeLog.length - 1; i >= 0; i--) {
-      const c = this.changeLog[i]!;
-      if (c.index <= index) break;
-      out.names.add(c.name);
-      if (c.gateway) out.gateway = true;
-    }
-    return out;
+    return this.changes.since(index);
   }
 
   private note(tx: WriteTxn, name: string, kind: string | undefined): void {
-    this.changeLog.push({ index: tx.index, name, gateway: kind === 'mesh-gateway' });
-    if (this.changeLog.length > CHANGE_LOG_MAX) {
-      const dropped = this.changeLog.splice(0, CHANGE_LOG_MAX / 2);
-      this.changeLogFloor = dropped[dropped.length - 1]!.index;
-    }
+    this.changes.record(tx.index, name, kind === 'mesh-gateway');
   }
 
   /** A local check changed: its service, or every service on the node for a node check. */

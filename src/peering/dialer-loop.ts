@@ -46,10 +46,6 @@ export class DialerLoop {
     this.finished = this.run();
   }
 
-  get current(): ReplicationSession | undefined {
-    return this.session;
-  }
-
   stop(): void {
     this.stopped = true;
     this.session?.stop();

@@ -7,11 +7,6 @@ import type { ConfigEntries } from '../config-entries/config-store.js';
 import { type ExportedServicesEntry, exportedServicesFor } from '../config-entries/exported-services.js';
 import type { ExportedInstance, ExportedServicePayload } from './payloads.js';
 
-export interface ExportSnapshot {
-  services: Map<string, ExportedServicePayload>;
-  warnings: string[];
-}
-
 export const NO_GATEWAY_WARNING =
   'no mesh gateway is registered in this cluster: the peer sees the exported services but cannot reach ' +
   'them; register a service of Kind "mesh-gateway" (meshpeer gateway --register)';
@@ -32,18 +27,6 @@ export function exportContext(
   gateway = localMeshGateway(catalog),
 ): ExportContext {
   return { entry: config.get('exported-services', 'default'), gateway, peerName, trustDomain };
-}
-
-export function computeExport(
-  catalog: Catalog,
-  config: ConfigEntries,
-  peerName: string,
-  trustDomain: string,
-  gateway = localMeshGateway(catalog),
-): ExportSnapshot {
-  const services = new Map(exportAll(catalog, config, peerName, trustDomain, gateway));
-  const warnings = services.size > 0 && gateway === undefined ? [NO_GATEWAY_WARNING] : [];
-  return { services, warnings };
 }
 
 /**
