@@ -2,6 +2,7 @@
 // exit code (0 ok, 1 error, 2 usage) and writes only through `io`, so tests call it directly.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { aclCommand } from './acl-command.js';
 import { longFlagNames, normalizeArgv } from './argv.js';
 import { catalogCommand } from './catalog-command.js';
 import { configCommand } from './config-command.js';
@@ -28,7 +29,7 @@ export function buildProgram(io: CliIo, options: RunOptions = {}): Command {
       '\nExamples:\n  $ meshpeer demo\n  $ meshpeer peering generate-token --name cluster-02\n  $ meshpeer catalog services --peer cluster-01',
     );
   for (const command of options.extraCommands ?? []) program.addCommand(command);
-  for (const build of [catalogCommand, servicesCommand, configCommand, peeringCommand]) {
+  for (const build of [catalogCommand, servicesCommand, configCommand, peeringCommand, aclCommand]) {
     program.addCommand(build(ctx));
   }
   applySettings(program, io);

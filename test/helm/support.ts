@@ -60,6 +60,7 @@ export interface PodTemplate {
   metadata: { labels: Record<string, string> };
   spec: {
     containers: Container[];
+    initContainers?: Container[];
     serviceAccountName?: string;
     automountServiceAccountToken?: boolean;
     volumes?: Volume[];

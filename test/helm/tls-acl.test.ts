@@ -109,7 +109,7 @@ describe('what TLS and ACL values render', () => {
     }
   });
 
-  it('turns ACLs on with a generated bootstrap token that the controller and gateways present', () => {
+  it('turns ACLs on with a generated bootstrap token, seen only by the server and the acl-init containers', () => {
     const objects = render(secured);
     const token = secretValue(objects, 'consul-bootstrap-acl-token', 'token');
     expect(token).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -118,11 +118,32 @@ describe('what TLS and ACL values render', () => {
     // Never on the command line, where `ps` shows it.
     expect(commandOf(sts).join(' ')).not.toContain(token);
     expect(envOf(objects, containerOf(sts).env).MESHPEER_ACL_INITIAL_MANAGEMENT_TOKEN).toBe(token);
-    for (const name of ['consul-controller', 'consul-mesh-gateway']) {
-      expect(
-        envOf(objects, containerOf(find(objects, 'Deployment', name)).env).MESHPEER_HTTP_TOKEN,
-        name,
-      ).toBe(token);
+    for (const [name, component] of [
+      ['consul-controller', 'controller'],
+      ['consul-mesh-gateway', 'mesh-gateway'],
+    ] as const) {
+      const deploy = find(objects, 'Deployment', name);
+      const own = secretValue(objects, `consul-${component}-acl-token`, 'token');
+      expect(own).not.toBe(token);
+      expect(envOf(objects, containerOf(deploy).env).MESHPEER_HTTP_TOKEN, name).toBe(own);
+      const init = deploy.spec?.template?.spec.initContainers?.[0];
+      expect(init?.command?.slice(0, 5), name).toEqual([
+        'meshpeer',
+        'acl',
+        'component-token',
+        '--component',
+        component,
+      ]);
+      expect(envOf(objects, init?.env)).toMatchObject({
+        MESHPEER_HTTP_TOKEN: token,
+        MESHPEER_COMPONENT_TOKEN: own,
+      });
+      // Its flags exist in the CLI.
+      const help = spawnSync(process.execPath, [cli, 'acl', 'component-token', '--help'], {
+        encoding: 'utf8',
+      });
+      for (const f of (init?.command ?? []).filter((a) => a.startsWith('--')))
+        expect(help.stdout).toContain(f);
     }
   });
 });
@@ -133,6 +154,8 @@ describe('a server started from the rendered TLS and ACL values', () => {
   let port = 0;
   let token = '';
   let caFile = '';
+  /** What the server was started from (each render generates new Secrets). */
+  let objects: K8sObject[] = [];
 
   afterAll(async () => {
     if (child && child.exitCode === null) {
@@ -144,7 +167,7 @@ describe('a server started from the rendered TLS and ACL values', () => {
   });
 
   it('starts with the rendered arguments, the Secrets mounted where the pod mounts them', async () => {
-    const objects = render(secured);
+    objects = render(secured);
     const sts = find(objects, 'StatefulSet', 'consul-server');
     const container = containerOf(sts);
     scratch = mkdtempSync(join(tmpdir(), 'meshpeer-helm-tls-'));
@@ -216,6 +239,64 @@ describe('a server started from the rendered TLS and ACL values', () => {
       });
     await expect(get()).rejects.toThrow(/self.signed|unable to verify|certificate/i);
     expect(await get(readFileSync(caFile, 'utf8'))).toBeGreaterThan(0);
+  });
+
+  it('gives the controller and the gateway least-privilege tokens with the rendered acl-init containers', async () => {
+    const own: Record<string, string> = {};
+    for (const [name, component] of [
+      ['consul-controller', 'controller'],
+      ['consul-mesh-gateway', 'mesh-gateway'],
+    ] as const) {
+      const init = find(objects, 'Deployment', name).spec?.template?.spec.initContainers?.[0];
+      const env = envOf(objects, init?.env);
+      const args = (init?.command ?? [])
+        .slice(1)
+        .map((a, i, all) => (all[i - 1] === '--http-addr' ? `https://127.0.0.1:${port}` : a));
+      for (let run = 0; run < 2; run++) {
+        const r = spawnSync(process.execPath, [cli, ...args], {
+          encoding: 'utf8',
+          env: { PATH: process.env.PATH, ...env, NODE_EXTRA_CA_CERTS: caFile },
+          timeout: 30_000,
+        });
+        expect(r.status, r.stderr).toBe(0);
+        // The second run (a restarted pod) finds everything in place.
+        if (run === 1) expect(r.stdout).toContain('were already in place');
+      }
+      own[component] = env.MESHPEER_COMPONENT_TOKEN ?? '';
+    }
+    const call = (method: string, path: string, secret: string, body?: unknown) =>
+      new Promise<number>((resolveStatus, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            path,
+            method,
+            ca: readFileSync(caFile, 'utf8'),
+            headers: { 'X-Consul-Token': secret },
+          },
+          (res) => {
+            res.resume();
+            resolveStatus(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end(body === undefined ? undefined : JSON.stringify(body));
+      });
+    // The controller may manage peerings and config entries, not ACLs.
+    expect(await call('POST', '/v1/peering/token', own.controller ?? '', { PeerName: 'cluster-02' })).toBe(
+      200,
+    );
+    expect(await call('PUT', '/v1/config', own.controller ?? '', { Kind: 'mesh', Name: 'mesh' })).toBe(200);
+    expect(await call('GET', '/v1/acl/tokens', own.controller ?? '')).toBe(403);
+    // The gateway may register itself, not other services, and may not generate peering tokens.
+    const gateway = { Name: 'mesh-gateway', Kind: 'mesh-gateway', Port: 8443 };
+    expect(await call('PUT', '/v1/agent/service/register', own['mesh-gateway'] ?? '', gateway)).toBe(200);
+    expect(
+      await call('PUT', '/v1/agent/service/register', own['mesh-gateway'] ?? '', { Name: 'web', Port: 80 }),
+    ).toBe(403);
+    expect(await call('POST', '/v1/peering/token', own['mesh-gateway'] ?? '', { PeerName: 'x' })).toBe(403);
+    expect(await call('GET', '/v1/acl/tokens', own['mesh-gateway'] ?? '')).toBe(403);
   });
 
   it('answers a client that trusts the CA (NODE_EXTRA_CA_CERTS) only with the bootstrap token', () => {

@@ -37,22 +37,71 @@ http://{{ include "meshpeer.serverName" . }}:8500
 {{- define "meshpeer.serverCertSecret" -}}{{ include "meshpeer.prefix" . }}-server-cert{{- end -}}
 {{- define "meshpeer.bootstrapTokenSecret" -}}{{ include "meshpeer.prefix" . }}-bootstrap-acl-token{{- end -}}
 
+{{/* The Secret holding a component's own ACL token. Call with (dict "root" $ "component" "controller"). */}}
+{{- define "meshpeer.componentTokenSecret" -}}{{ include "meshpeer.prefix" .root }}-{{ .component }}-acl-token{{- end -}}
+
 {{/*
 What a client of the server's API (controller, gateway) needs for TLS and ACLs: environment entries, then
 volumes and mounts. With TLS, Node trusts the chart's CA through NODE_EXTRA_CA_CERTS (added to its default
-roots, used by fetch); with ACLs, MESHPEER_HTTP_TOKEN holds the bootstrap token.
+roots, used by fetch); with ACLs, MESHPEER_HTTP_TOKEN holds the component's own least-privilege token.
+Call with (dict "root" $ "component" "controller").
 */}}
 {{- define "meshpeer.clientEnv" -}}
-{{- if .Values.global.tls.enabled }}
+{{- if .root.Values.global.tls.enabled }}
 - name: NODE_EXTRA_CA_CERTS
   value: /meshpeer/tls/ca/tls.crt
 {{- end }}
-{{- if .Values.global.acls.manageSystemACLs }}
+{{- if .root.Values.global.acls.manageSystemACLs }}
 - name: MESHPEER_HTTP_TOKEN
   valueFrom:
     secretKeyRef:
-      name: {{ include "meshpeer.bootstrapTokenSecret" . }}
+      name: {{ include "meshpeer.componentTokenSecret" . }}
       key: token
+{{- end }}
+{{- end -}}
+
+{{/*
+With global.acls.manageSystemACLs, an init container that gives the component its least-privilege token
+(policy meshpeer-<component>), using the bootstrap token, which only this container sees; as consul-k8s's
+server-acl-init does for its components. Call with (dict "root" $ "component" "controller").
+*/}}
+{{- define "meshpeer.aclInitContainer" -}}
+{{- $root := .root -}}
+{{- if $root.Values.global.acls.manageSystemACLs }}
+- name: acl-init
+  image: {{ include "meshpeer.image" $root | quote }}
+  {{- with $root.Values.global.imagePullPolicy }}
+  imagePullPolicy: {{ . }}
+  {{- end }}
+  command:
+    - meshpeer
+    - acl
+    - component-token
+    - --component
+    - {{ .component }}
+    - --http-addr
+    - {{ include "meshpeer.serverURL" $root | quote }}
+  env:
+    {{- if $root.Values.global.tls.enabled }}
+    - name: NODE_EXTRA_CA_CERTS
+      value: /meshpeer/tls/ca/tls.crt
+    {{- end }}
+    - name: MESHPEER_HTTP_TOKEN
+      valueFrom:
+        secretKeyRef:
+          name: {{ include "meshpeer.bootstrapTokenSecret" $root }}
+          key: token
+    - name: MESHPEER_COMPONENT_TOKEN
+      valueFrom:
+        secretKeyRef:
+          name: {{ include "meshpeer.componentTokenSecret" . }}
+          key: token
+  {{- if $root.Values.global.tls.enabled }}
+  volumeMounts:
+    - name: ca-cert
+      mountPath: /meshpeer/tls/ca
+      readOnly: true
+  {{- end }}
 {{- end }}
 {{- end -}}
 

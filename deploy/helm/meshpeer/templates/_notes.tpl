@@ -21,7 +21,8 @@ Server HTTP API inside the cluster: {{ include "meshpeer.serverURL" . }}
 {{- if .Values.global.acls.manageSystemACLs }}
   ACLs are on (default deny). The bootstrap (management) token is in Secret {{ include "meshpeer.bootstrapTokenSecret" . }} (key token):
   export MESHPEER_HTTP_TOKEN=$(kubectl -n {{ .Release.Namespace }} get secret {{ include "meshpeer.bootstrapTokenSecret" . }} -o jsonpath='{.data.token}' | base64 -d)
-  The controller and the mesh gateways use that token too (not yet least-privilege tokens of their own).
+  The controller and the mesh gateways have least-privilege tokens of their own (policies
+  meshpeer-controller and meshpeer-mesh-gateway), made by their acl-init init containers.
 {{- end }}
 {{- if .Values.meshGateway.enabled }}
 
