@@ -222,6 +222,9 @@ export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = 
   // Which peers a service is exported to: asked by its sidecars, as Consul's TrustBundleListByService.
   '/v1/internal/meshpeer/trust-bundles/:service': { GET: (r) => perm('service', 'write', r.params.service) },
   '/v1/acl/token/self': { GET: () => 'any-token' },
+  // Consul lets anyone bootstrap (once); cloning needs acl:write, which only management has here.
+  '/v1/acl/bootstrap': { PUT: () => 'open' },
+  '/v1/acl/token/:accessor/clone': { PUT: () => 'management' },
 };
 
 type Filter = (payload: unknown, authz: Authorizer) => unknown;

@@ -19,8 +19,8 @@ import {
   serviceKey,
   serviceNamePrefix,
 } from './keys.js';
-import type { CheckDefinition, DeregisterRequest, RegisterRequest, ServiceDefinition } from './requests.js';
 import { LocalChangeLog, type LocalChanges } from './local-change-log.js';
+import type { CheckDefinition, DeregisterRequest, RegisterRequest, ServiceDefinition } from './requests.js';
 import type { CatalogNode, CheckStatus, HealthCheck, ServiceHealth, ServiceInstance } from './types.js';
 
 export interface ServiceQuery {
@@ -93,6 +93,7 @@ export class Catalog {
     node: { Node: string; Address: string },
     service: ServiceDefinition,
     checks: CheckDefinition[],
+    options: { replaceExistingChecks?: boolean } = {},
   ): Promise<ServiceInstance> {
     const { result } = await this.store.write((tx) => {
       if (tx.get(NODES, nodeKey('', node.Node)) === undefined) {
@@ -106,6 +107,16 @@ export class Catalog {
         });
       }
       const instance = this.putService(tx, '', node.Node, toInstance(service));
+      if (options.replaceExistingChecks) {
+        // Consul's ?replace-existing-checks: the service's checks become exactly the ones given.
+        const keep = new Set(checks.map((c) => c.CheckID));
+        for (const c of tx.list<HealthCheck>(CHECKS, nodeChecksPrefix('', node.Node))) {
+          if (c.value.ServiceID === instance.ID && !keep.has(c.value.CheckID)) {
+            tx.delete(CHECKS, c.key);
+            this.noteCheck(tx, node.Node, c.value);
+          }
+        }
+      }
       for (const c of checks) this.putCheck(tx, node.Node, c, instance);
       return instance;
     });
@@ -546,7 +557,7 @@ export function registeredNode(req: RegisterRequest, datacenter: string): Catalo
   return {
     ID: req.ID ?? '',
     Node: req.Node,
-    Address: req.Address,
+    Address: req.Address ?? '',
     Datacenter: datacenter,
     TaggedAddresses: req.TaggedAddresses ?? {},
     Meta: req.NodeMeta ?? {},
@@ -647,6 +658,7 @@ export function flatServiceNode(
     ServiceEnableTagOverride: Service.EnableTagOverride,
     ServiceProxy: Service.Proxy ?? {},
     ServiceConnect: Service.Connect ?? {},
+    ...(Service.Locality !== undefined ? { ServiceLocality: Service.Locality } : {}),
     ...(Service.PeerName ? { PeerName: Service.PeerName } : {}),
     CreateIndex: Service.CreateIndex ?? 0,
     ModifyIndex: Service.ModifyIndex ?? 0,

@@ -84,25 +84,34 @@ export const checkDefinitionSchema = z.object({
 });
 export type CheckDefinition = z.infer<typeof checkDefinitionSchema>;
 
-export const registerRequestSchema = z.object({
-  ID: limitedId.optional(),
-  Node: name,
-  Address: limitedName,
-  Datacenter: z.string().optional(),
-  TaggedAddresses: stringMap.nullish(),
-  NodeMeta: metaSchema.nullish(),
-  Service: serviceDefinitionSchema.nullish(),
-  Check: checkDefinitionSchema.nullish(),
-  Checks: z.array(checkDefinitionSchema).nullish(),
-  SkipNodeUpdate: z.boolean().optional(),
-});
+export const registerRequestSchema = z
+  .object({
+    ID: limitedId.optional(),
+    Node: name,
+    // Required unless SkipNodeUpdate (checked below), as Consul's catalog endpoint does.
+    Address: limitedId.optional(),
+    Datacenter: z.string().optional(),
+    TaggedAddresses: stringMap.nullish(),
+    NodeMeta: metaSchema.nullish(),
+    Service: serviceDefinitionSchema.nullish(),
+    Check: checkDefinitionSchema.nullish(),
+    Checks: z.array(checkDefinitionSchema).nullish(),
+    SkipNodeUpdate: z.boolean().optional(),
+    Locality: z.object({ Region: z.string().optional(), Zone: z.string().optional() }).nullish(),
+  })
+  .refine((r) => r.SkipNodeUpdate === true || (r.Address !== undefined && r.Address !== ''), {
+    message: 'must be given unless SkipNodeUpdate is set',
+    path: ['Address'],
+  });
 export type RegisterRequest = z.infer<typeof registerRequestSchema>;
 
+// An empty ServiceID or CheckID is no ID (Consul's clients always send both): it removes the node.
+const optionalId = limitedId.optional().transform((v) => (v === '' ? undefined : v));
 export const deregisterRequestSchema = z.object({
   Node: name,
   Datacenter: z.string().optional(),
-  ServiceID: limitedId.optional(),
-  CheckID: limitedId.optional(),
+  ServiceID: optionalId,
+  CheckID: optionalId,
 });
 export type DeregisterRequest = z.infer<typeof deregisterRequestSchema>;
 

@@ -34,7 +34,7 @@ export const durationSchema = z.string().superRefine((text, ctx) => {
   if (ms === undefined) {
     ctx.addIssue({
       code: 'custom',
-      message: `${JSON.stringify(text)} is not a duration: use a number with a unit, like "5s", "250ms" or "1m30s"`,
+      message: `invalid duration ${JSON.stringify(text)}: use a number with a unit, like "5s", "250ms" or "1m30s"`,
     });
   } else if (ms < 0) {
     ctx.addIssue({ code: 'custom', message: `must not be negative (got ${JSON.stringify(text)})` });

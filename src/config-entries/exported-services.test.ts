@@ -55,8 +55,9 @@ describe('exported-services', () => {
     );
   });
 
-  it('defaults Name to "default" and Services to an empty list', () => {
-    expect(parse({})).toEqual({ Kind: 'exported-services', Name: 'default', Services: [] });
+  it('defaults Name to "default"; an entry without Services reads back without them, as in Consul', () => {
+    expect(parse({})).toEqual({ Kind: 'exported-services', Name: 'default' });
+    expect(parse({ Services: null })).toEqual({ Kind: 'exported-services', Name: 'default' });
   });
 
   it('rejects any name but "default"', () => {

@@ -70,11 +70,15 @@ export const exportedServicesSchema = z
   .strictObject({
     ...commonFields(EXPORTED_SERVICES_KIND),
     Name: fixedNameSchema(EXPORTED_SERVICES_KIND, EXPORTED_SERVICES_NAME),
-    Services: z.array(exportedServiceSchema).default(() => []),
+    // Optional, as in Consul: an entry written without services reads back without them (not as []).
+    Services: z
+      .array(exportedServiceSchema)
+      .nullish()
+      .transform((v) => v ?? undefined),
   })
   .superRefine((entry, ctx) => {
     const seen = new Map<string, number>();
-    entry.Services.forEach((service, i) => {
+    (entry.Services ?? []).forEach((service, i) => {
       const key = `${service.Namespace || 'default'}/${service.Name}`;
       const first = seen.get(key);
       if (first === undefined) {
@@ -104,7 +108,7 @@ export function exportedServicesFor(
 ): Set<string> {
   const names = new Set<string>();
   if (!entry || peer === '') return names;
-  for (const service of entry.Services) {
+  for (const service of entry.Services ?? []) {
     if (!service.Consumers.some((consumer) => consumer.Peer === peer)) continue;
     if (service.Name === WILDCARD) {
       for (const name of allServiceNames) {

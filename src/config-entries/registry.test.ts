@@ -22,7 +22,8 @@ function errorOf(run: () => unknown): string {
   throw new Error('expected an invalid error');
 }
 
-const KNOWN = 'known kinds: exported-services, mesh, proxy-defaults, service-intentions, service-resolver';
+const KNOWN =
+  'known kinds: exported-services, mesh, proxy-defaults, service-defaults, service-intentions, service-resolver';
 
 /** One full entry per kind, in Consul's JSON shape. */
 const EXAMPLES: Record<string, Record<string, unknown>> = {
@@ -50,6 +51,16 @@ const EXAMPLES: Record<string, Record<string, unknown>> = {
     TransparentProxy: { OutboundListenerPort: 15001 },
     Expose: { Checks: true },
   },
+  'service-defaults': {
+    Kind: 'service-defaults',
+    Name: 'backend',
+    Protocol: 'http',
+    MutualTLSMode: 'strict',
+    MaxInboundConnections: 5,
+    BalanceInboundConnections: 'exact_balance',
+    LocalConnectTimeoutMs: 5000,
+    Destination: { Addresses: ['my.example.com'], Port: 80 },
+  },
   'service-intentions': {
     Kind: 'service-intentions',
     Name: 'backend',
@@ -68,11 +79,12 @@ const EXAMPLES: Record<string, Record<string, unknown>> = {
 };
 
 describe('registry', () => {
-  it('knows the five kinds, spelled as Consul spells them', () => {
+  it('knows the six kinds, spelled as Consul spells them', () => {
     expect(CONFIG_ENTRY_KINDS).toEqual([
       'exported-services',
       'mesh',
       'proxy-defaults',
+      'service-defaults',
       'service-intentions',
       'service-resolver',
     ]);
@@ -91,8 +103,8 @@ describe('registry', () => {
   });
 
   it('rejects an unknown Kind, listing the known kinds', () => {
-    expect(errorOf(() => parseConfigEntry({ Kind: 'service-defaults', Name: 'x' }))).toBe(
-      `Kind: unknown config entry kind "service-defaults"; ${KNOWN}`,
+    expect(errorOf(() => parseConfigEntry({ Kind: 'service-router', Name: 'x' }))).toBe(
+      `Kind: unknown config entry kind "service-router"; ${KNOWN}`,
     );
     expect(errorOf(() => parseConfigEntry({ Kind: 7 }))).toBe(`Kind: unknown config entry kind 7; ${KNOWN}`);
   });
@@ -240,6 +252,7 @@ describe('registry', () => {
       { kind: 'exported-services', name: 'default' },
       { kind: 'mesh', name: 'mesh' },
       { kind: 'proxy-defaults', name: 'global' },
+      { kind: 'service-defaults', name: 'backend' },
       { kind: 'service-intentions', name: 'backend' },
       { kind: 'service-resolver', name: 'backend' },
     ]);
@@ -267,5 +280,33 @@ describe('registry', () => {
     });
     expect(normalizeConfigEntryShape({ kind: 'nope', a_b: 1 })).toEqual({ kind: 'nope', a_b: 1 });
     expect(normalizeConfigEntryShape('text')).toBe('text');
+  });
+});
+
+describe('service-defaults', () => {
+  it('accepts what Consul clients send (zero values, empty nested structs) and lower-cases Protocol', () => {
+    const entry = parseConfigEntry({
+      Kind: 'service-defaults',
+      Name: 'web',
+      Protocol: 'HTTP',
+      Mode: '',
+      MutualTLSMode: '',
+      MeshGateway: {},
+      Expose: {},
+      TransparentProxy: null,
+      UpstreamConfig: null,
+    });
+    expect(entry).toMatchObject({ Kind: 'service-defaults', Name: 'web', Protocol: 'http' });
+  });
+
+  it.each([
+    [{ MutualTLSMode: 'loose' }, 'MutualTLSMode'],
+    [{ MaxInboundConnections: -1 }, 'MaxInboundConnections'],
+    [{ Destination: { Port: 70000 } }, 'Destination.Port'],
+    [{ Bogus: 1 }, 'Bogus'],
+  ])('refuses %j, naming the field', (fields, field) => {
+    expect(errorOf(() => parseConfigEntry({ Kind: 'service-defaults', Name: 'web', ...fields }))).toContain(
+      field,
+    );
   });
 });

@@ -15,6 +15,11 @@ import {
   proxyDefaultsWarnings,
 } from './proxy-defaults.js';
 import {
+  SERVICE_DEFAULTS_KIND,
+  type ServiceDefaultsEntry,
+  serviceDefaultsSchema,
+} from './service-defaults.js';
+import {
   SERVICE_INTENTIONS_KIND,
   type ServiceIntentionsEntry,
   serviceIntentionsSchema,
@@ -31,6 +36,7 @@ export const CONFIG_ENTRY_KINDS = [
   EXPORTED_SERVICES_KIND,
   MESH_KIND,
   PROXY_DEFAULTS_KIND,
+  SERVICE_DEFAULTS_KIND,
   SERVICE_INTENTIONS_KIND,
   SERVICE_RESOLVER_KIND,
 ] as const;
@@ -40,6 +46,7 @@ export type ConfigEntry =
   | ExportedServicesEntry
   | MeshEntry
   | ProxyDefaultsEntry
+  | ServiceDefaultsEntry
   | ServiceIntentionsEntry
   | ServiceResolverEntry;
 
@@ -50,6 +57,7 @@ const SCHEMAS: { readonly [K in ConfigEntryKind]: z.ZodType<ConfigEntryOf<K>, un
   [EXPORTED_SERVICES_KIND]: exportedServicesSchema,
   [MESH_KIND]: meshSchema,
   [PROXY_DEFAULTS_KIND]: proxyDefaultsSchema,
+  [SERVICE_DEFAULTS_KIND]: serviceDefaultsSchema,
   [SERVICE_INTENTIONS_KIND]: serviceIntentionsSchema,
   [SERVICE_RESOLVER_KIND]: serviceResolverSchema,
 };

@@ -121,7 +121,8 @@ const sourceSchema = z
     Description: z.string().max(DESCRIPTION_MAX_LENGTH).optional(),
     /** Computed; any value given is replaced. */
     Precedence: z.number().optional(),
-    Type: z.enum(['consul']).default('consul'),
+    // Consul's clients send "" when no type is set; it means the default, "consul".
+    Type: z.preprocess((v) => (v === '' || v === null || v === undefined ? 'consul' : v), z.enum(['consul'])),
   })
   .superRefine((source, ctx) => {
     const origins = (['Peer', 'Partition', 'SamenessGroup'] as const).filter((f) => isSet(source[f]));

@@ -115,7 +115,7 @@ describe('service-resolver', () => {
 
   it('checks timeouts are non-negative Go durations', () => {
     expect(errorOf({ ConnectTimeout: '5' })).toContain(
-      'ConnectTimeout: "5" is not a duration: use a number with a unit, like "5s", "250ms" or "1m30s"',
+      'ConnectTimeout: invalid duration "5": use a number with a unit, like "5s", "250ms" or "1m30s"',
     );
     expect(errorOf({ RequestTimeout: '-1s' })).toContain('RequestTimeout: must not be negative (got "-1s")');
     expect(errorOf({ ConnectTimeout: 5 })).toContain('ConnectTimeout: expected a string, got number 5');

@@ -15,3 +15,17 @@ export function datacenterCheck(app: FastifyInstance, d: ApiDeps): void {
     }
   });
 }
+
+/**
+ * `?cached`: Consul agents may answer some reads from a local cache, saying so with `X-Cache: HIT|MISS`
+ * and `Age`. A meshpeer server answers every read from its own current state, so such an answer is a
+ * hit that is never stale.
+ */
+export function cacheHeaders(app: FastifyInstance): void {
+  app.addHook('onSend', async (req, reply) => {
+    if ((req.query as Query).cached !== undefined && req.method === 'GET' && reply.statusCode === 200) {
+      void reply.header('X-Cache', 'HIT');
+      void reply.header('Age', '0');
+    }
+  });
+}

@@ -3,12 +3,15 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { type AclOptions, AclService } from '../acl/acl-service.js';
+import { markBootstrapped } from '../acl/bootstrap.js';
 import { CertificateAuthority } from '../ca/authority.js';
 import { agentNodeRegistration } from '../catalog/agent-node.js';
 import { Catalog } from '../catalog/catalog.js';
 import { ConfigEntries } from '../config-entries/config-store.js';
+import { gatewayModeNoneRefusedWhilePeered } from '../config-entries/peered-gateway-mode.js';
 import { buildHttpApi, type HttpLimits } from '../http-api/app.js';
-import { datacenterCheck } from '../http-api/datacenter.js';
+import { cacheHeaders, datacenterCheck } from '../http-api/datacenter.js';
+import { aclBootstrapRoutes } from '../http-api/routes/acl-bootstrap.js';
 import { agentConnectRoutes } from '../http-api/routes/agent-connect.js';
 import { agentLocalRoutes } from '../http-api/routes/agent-local.js';
 import { connectRoutes } from '../http-api/routes/connect.js';
@@ -138,7 +141,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ...(acl !== undefined ? { acl } : {}),
       ...(opts.httpLimits !== undefined ? { httpLimits: opts.httpLimits } : {}),
     },
-    [datacenterCheck, peeringRoutes(peerings), connectRoutes(ca), agentConnectRoutes(ca), agentLocalRoutes],
+    [
+      datacenterCheck,
+      cacheHeaders,
+      peeringRoutes(peerings),
+      connectRoutes(ca),
+      agentConnectRoutes(ca),
+      agentLocalRoutes,
+      aclBootstrapRoutes,
+    ],
     httpTls,
   );
   try {
@@ -148,6 +159,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       serverCredentials({ certChainPem: ca.serverCert.certPem, privateKeyPem: ca.serverCert.keyPem }),
     );
     grpcAddress = formatHostPort({ host: grpc.host === '0.0.0.0' ? '127.0.0.1' : grpc.host, port: grpcPort });
+    // A configured initial management token counts as the ACL bootstrap, as in Consul.
+    if (opts.acl?.initialManagementToken !== undefined) await markBootstrapped(store);
     await catalog.register(
       agentNodeRegistration({
         node: node.Node,

@@ -44,17 +44,37 @@ interface GoTestResult {
   log: string[];
 }
 
-/** Top-level results of `go test -v` output (subtests are indented and folded into their parent's log). */
+/**
+ * Top-level results of `go test -v` output, each with the log lines printed under it (`=== RUN/CONT/NAME`
+ * sections name the test the following indented lines belong to; parallel tests interleave).
+ */
 function parseResults(output: string): GoTestResult[] {
+  const logs = new Map<string, string[]>();
   const results: GoTestResult[] = [];
-  let current: GoTestResult | undefined;
+  let current: string | undefined;
   for (const line of output.split('\n')) {
+    const section = /^=== (?:RUN|CONT|NAME|PAUSE)\s+([^/\s]+)/.exec(line);
+    if (section) {
+      current = section[1]!;
+      continue;
+    }
     const m = /^--- (PASS|FAIL|SKIP): (\S+) \(([\d.]+)s\)/.exec(line);
     if (m) {
-      current = { name: m[2]!, status: m[1] as GoTestResult['status'], seconds: Number(m[3]), log: [] };
-      results.push(current);
-    } else if (current !== undefined && /^\s/.test(line)) current.log.push(line);
-    else current = undefined;
+      const name = m[2]!;
+      results.push({
+        name,
+        status: m[1] as GoTestResult['status'],
+        seconds: Number(m[3]),
+        log: logs.get(name) ?? [],
+      });
+      current = name;
+      continue;
+    }
+    if (current !== undefined && /^\s/.test(line) && !/CONFIG JSON|test cmd args|^\s*$/.test(line)) {
+      const list = logs.get(current) ?? [];
+      list.push(line);
+      logs.set(current, list);
+    }
   }
   return results;
 }
@@ -154,7 +174,7 @@ test("HashiCorp's consul/api test suite, the in-scope tests", { timeout: 30 * 60
     lines.push(`${status.padEnd(9)} ${name}${r ? ` (${r.seconds}s)` : ''}`);
     if (status !== 'PASS') {
       unexpected.push(name);
-      for (const l of (r?.log ?? []).slice(0, 25)) lines.push(`    ${l.trim()}`);
+      for (const l of (r?.log ?? []).slice(-30)) lines.push(`    ${l.trim()}`);
     }
   }
   console.log(

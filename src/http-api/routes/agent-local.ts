@@ -18,8 +18,15 @@ import { filtered, filteredMap, selectionOf } from '../selection.js';
 
 type Stamped<T> = T & { CreateIndex: number; ModifyIndex: number };
 
-/** A catalog instance in Consul's AgentService shape (empty Kind and absent parts left out). */
-export function agentService(s: Stamped<ServiceInstance>, datacenter: string): Record<string, unknown> {
+/**
+ * A catalog instance in Consul's AgentService shape (empty Kind and absent parts left out). The agent's
+ * own endpoints answer without raft indexes; the catalog's node reads with them.
+ */
+export function agentService(
+  s: Stamped<ServiceInstance>,
+  datacenter: string,
+  withIndexes = false,
+): Record<string, unknown> {
   return {
     ...(s.Kind !== '' ? { Kind: s.Kind } : {}),
     ID: s.ID,
@@ -34,8 +41,7 @@ export function agentService(s: Stamped<ServiceInstance>, datacenter: string): R
     ...(s.Proxy !== undefined ? { Proxy: s.Proxy } : {}),
     ...(s.Connect !== undefined ? { Connect: s.Connect } : {}),
     ...(s.Locality !== undefined ? { Locality: s.Locality } : {}),
-    CreateIndex: s.CreateIndex,
-    ModifyIndex: s.ModifyIndex,
+    ...(withIndexes ? { CreateIndex: s.CreateIndex, ModifyIndex: s.ModifyIndex } : {}),
     Datacenter: datacenter,
   };
 }
@@ -107,7 +113,7 @@ export function agentLocalRoutes(app: FastifyInstance, d: ApiDeps): void {
       const { id } = req.params as { id: string };
       if (!localChecks().some((c) => c.CheckID === id))
         throw notFound(`Unknown check ID ${JSON.stringify(id)}`);
-      await d.catalog.deregister({ Node: node, CheckID: id });
+      await d.catalog.deregister({ Node: node, ServiceID: undefined, CheckID: id });
       return '';
     },
   });
@@ -170,7 +176,7 @@ export function agentLocalRoutes(app: FastifyInstance, d: ApiDeps): void {
         if (n === undefined) return null;
         const services: Record<string, Record<string, unknown>> = {};
         for (const s of filtered(sel, d.catalog.nodeServices(name, peer))) {
-          services[s.ID] = agentService(s, n.Datacenter);
+          services[s.ID] = agentService(s, n.Datacenter, true);
         }
         return { Node: n, Services: services };
       });
@@ -190,7 +196,7 @@ export function agentLocalRoutes(app: FastifyInstance, d: ApiDeps): void {
           Node: n,
           Services: filtered(
             sel,
-            d.catalog.nodeServices(name, peer).map((s) => agentService(s, n.Datacenter)),
+            d.catalog.nodeServices(name, peer).map((s) => agentService(s, n.Datacenter, true)),
           ),
         };
       });

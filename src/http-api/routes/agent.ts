@@ -2,9 +2,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { decodeAgentRegistration, parseBody } from '../../catalog/requests.js';
+import { expandSidecar, sidecarIdFor } from '../../catalog/sidecar.js';
 import type { CheckStatus } from '../../catalog/types.js';
 import type { ApiDeps } from '../deps.js';
-import { type Query, single } from '../params.js';
+import { flag, type Query, single } from '../params.js';
 import { route, withBody } from '../route-table.js';
 
 const checkUpdateSchema = z.object({
@@ -17,8 +18,14 @@ export const decodeCheckUpdate = (raw: unknown): z.infer<typeof checkUpdateSchem
 
 export function agentRoutes(app: FastifyInstance, d: ApiDeps): void {
   route(app, '/v1/agent/service/register', {
-    PUT: withBody(decodeAgentRegistration, async (_req, _reply, body) => {
-      await d.catalog.registerOnNode(d.node, body.service, body.checks);
+    PUT: withBody(decodeAgentRegistration, async (req, _reply, body) => {
+      const replaceExistingChecks = flag(req.query as Query, 'replace-existing-checks');
+      const others = d.catalog
+        .nodeServices(d.node.Node)
+        .filter((s) => s.ID !== sidecarIdFor(body.service.ID));
+      for (const r of expandSidecar(body, new Set(others.map((s) => s.Port)))) {
+        await d.catalog.registerOnNode(d.node, r.service, r.checks, { replaceExistingChecks });
+      }
       return '';
     }),
   });
@@ -27,6 +34,11 @@ export function agentRoutes(app: FastifyInstance, d: ApiDeps): void {
     PUT: async (req) => {
       const { id } = req.params as { id: string };
       await d.catalog.deregisterService(d.node.Node, id);
+      // Its sidecar goes with it (src/catalog/sidecar.ts).
+      const sidecar = d.catalog
+        .nodeServices(d.node.Node)
+        .find((s) => s.ID === sidecarIdFor(id) && s.Proxy?.DestinationServiceID === id);
+      if (sidecar !== undefined) await d.catalog.deregisterService(d.node.Node, sidecar.ID);
       return '';
     },
   });

@@ -43,6 +43,8 @@ export function connectRoutes(ca: CertificateAuthority) {
           ServiceURI: leaf.spiffeId,
           ValidAfter: leaf.validAfter,
           ValidBefore: leaf.validBefore,
+          CreateIndex: leafIndex(leaf),
+          ModifyIndex: leafIndex(leaf),
         };
       },
     });
