@@ -174,6 +174,25 @@ describe('meshpeer peering read', () => {
     );
   });
 
+  it("shows where peers reach this cluster's mesh gateways: the WAN address, else the address", async () => {
+    api.on('GET', '/v1/peering/cluster-02', { body: peering() });
+    api.on('GET', '/v1/catalog/service/mesh-gateway', {
+      body: [
+        {
+          Address: '10.1.0.5',
+          ServiceAddress: '10.1.0.5',
+          ServicePort: 8443,
+          ServiceTaggedAddresses: { wan: { Address: '203.0.113.10', Port: 443 } },
+        },
+        { Address: '10.1.0.6', ServiceAddress: '', ServicePort: 8443 },
+      ],
+    });
+    const result = await runCli(api, ['peering', 'read', '--name', 'cluster-02'], { now: NOW });
+    expect(result.stdout).toContain(
+      'Peer Server Addresses: 10.0.0.2:8502, 10.0.0.3:8502\nLocal Mesh Gateways:   203.0.113.10:443, 10.1.0.6:8443\n',
+    );
+  });
+
   it('explains a FAILING peering with the last heartbeat time', async () => {
     const failing = peering({
       State: 'FAILING',

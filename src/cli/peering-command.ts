@@ -1,9 +1,10 @@
 // `meshpeer peering generate-token|establish|list|read|delete`: the cluster-peering workflow of
 // `consul peering`, against /v1/peering*; `read` also says why a peering is not healthy.
 import { Command, Option } from 'commander';
+import { z } from 'zod';
 import { type CliContext, type ClientFlags, withClientOptions } from './context.js';
 import { collectKeyValue, collectList } from './flags.js';
-import type { Peering } from './http-client.js';
+import type { MeshpeerHttpClient, Peering } from './http-client.js';
 import { CliError, withContext } from './io.js';
 import { describeTime, formatFields, formatTable, toJson } from './output.js';
 import { explainPeering } from './peering-status.js';
@@ -164,10 +165,15 @@ function readCommand(ctx: CliContext): Command {
         '  Why:    no heartbeat from the peer since 2024-05-01T10:00:00.000Z (3m5s ago)\n  ...',
     )
     .action(async (flags: NameFlags) => {
-      const peering = await (await ctx.client(flags)).readPeering(flags.name).catch((err: unknown) => {
+      const client = await ctx.client(flags);
+      const peering = await client.readPeering(flags.name).catch((err: unknown) => {
         throw withContext(`reading peering "${flags.name}" failed`, err);
       });
-      ctx.out(wantsJson(flags) ? toJson(peering) : formatPeering(peering, ctx.now()));
+      if (wantsJson(flags)) {
+        ctx.out(toJson(peering));
+        return;
+      }
+      ctx.out(formatPeering(peering, ctx.now(), await localMeshGateways(client)));
     });
 }
 
@@ -189,10 +195,37 @@ function deleteCommand(ctx: CliContext): Command {
     });
 }
 
-const OMITTED_WHEN_EMPTY = new Set(['Remote', 'Meta', 'Create Index', 'Modify Index']);
+const OMITTED_WHEN_EMPTY = new Set(['Remote', 'Meta', 'Local Mesh Gateways', 'Create Index', 'Modify Index']);
 
-/** The human view of `peering read`. */
-export function formatPeering(peering: Peering, now: Date): string {
+const gatewayInstancesSchema = z.array(
+  z.looseObject({
+    Address: z.string().nullish(),
+    ServiceAddress: z.string().nullish(),
+    ServicePort: z.number().nullish(),
+    ServiceTaggedAddresses: z
+      .record(z.string(), z.object({ Address: z.string(), Port: z.number() }))
+      .nullish(),
+  }),
+);
+
+/**
+ * Where peers reach this cluster's mesh gateways (the default "mesh-gateway" service): each instance's
+ * WAN address, else its address. Empty when there is none or the token may not read them.
+ */
+async function localMeshGateways(client: MeshpeerHttpClient): Promise<string[]> {
+  try {
+    const instances = await client.json('GET', '/v1/catalog/service/mesh-gateway', gatewayInstancesSchema);
+    return instances.map((i) => {
+      const wan = i.ServiceTaggedAddresses?.wan;
+      return wan ? `${wan.Address}:${wan.Port}` : `${i.ServiceAddress || i.Address}:${i.ServicePort}`;
+    });
+  } catch {
+    return [];
+  }
+}
+
+/** The human view of `peering read`; `gateways` are where peers reach this cluster's mesh gateways. */
+export function formatPeering(peering: Peering, now: Date, gateways: readonly string[] = []): string {
   const status = peering.StreamStatus;
   const why = explainPeering(peering, now);
   const remote = [peering.Remote?.Datacenter, peering.Remote?.Partition].filter(Boolean).join(' / ');
@@ -205,6 +238,7 @@ export function formatPeering(peering: Peering, now: Date): string {
     ['Peer ID', peering.PeerID ?? ''],
     ['Peer Server Name', peering.PeerServerName ?? ''],
     ['Peer Server Addresses', (peering.PeerServerAddresses ?? []).join(', ')],
+    ['Local Mesh Gateways', gateways.join(', ')],
     ['Peer CA PEMs', count(peering.PeerCAPems)],
     ['Remote', remote],
     ['Meta', meta.join(', ')],

@@ -3,7 +3,7 @@
 // LoadBalancer's ingress once one is assigned (it waits, saying why, until then), or a node's address
 // with the node port the API server allocated. No cloud here, so the test sets the ingress in the
 // Service's status itself, as a cloud controller would.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KubeApiServer, kubectlOk, repoRoot, startKubeApiServer } from '../support/kube-apiserver.js';
@@ -138,8 +138,19 @@ describe('meshpeer gateway --advertise-service', () => {
       '{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.10"}]}}}',
     ]);
     await eventually('gw-lb-1', '203.0.113.10:8443');
-    expect(gw.logs()).toContain(`"from":"LoadBalancer ingress of Service ${ns}/gw-lb"`);
-    expect(gw.logs()).toContain('"advertise":"203.0.113.10:8443"');
+    // The log says it too (written asynchronously, so waited for).
+    await gw.waitFor(`"from":"LoadBalancer ingress of Service ${ns}/gw-lb"`);
+    await gw.waitFor('"advertise":"203.0.113.10:8443"');
+
+    // `meshpeer peering read` on this (accepting) cluster says where peers reach it.
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, [CLI, ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, MESHPEER_HTTP_ADDR: server?.url ?? '' },
+      });
+    expect(cli(['peering', 'generate-token', '--name', 'cluster-02']).status).toBe(0);
+    const read = cli(['peering', 'read', '--name', 'cluster-02']);
+    expect(read.stdout).toMatch(/Local Mesh Gateways: +203\.0\.113\.10:8443\n/);
   });
 
   it("registers a NodePort Service at the node's address and the allocated node port", async () => {
