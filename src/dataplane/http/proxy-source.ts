@@ -1,25 +1,32 @@
 // A sidecar's configuration from the server's HTTP API: its leaf (re-asked when due for renewal), the
 // roots and peers' trust bundles (all of them, and those of the peers its service is exported to), the
 // intentions for its service, the server's ACL state (for the default intention), proxy-defaults,
-// this cluster's mesh gateways and the instances of each upstream — local sidecars, or a peer's
-// gateway with its SNI name.
+// this cluster's mesh gateways, the service-resolver of each local upstream and the instances of each
+// upstream and of its resolver's Redirect and Failover targets — local sidecars (counted while they
+// and the instance they front pass their checks), or a peer's gateway with its SNI name (counted while
+// the exporter's checks of the instance pass). All blocking queries: a check turning critical, a
+// resolver written, an export withdrawn reach the sidecar as the server reports them.
 
+import type { z } from 'zod';
 import { parseSpiffeId, parseTrustBundle, renewAt, type TrustBundle } from '../../ca/index.js';
 import { SNI_META_KEY } from '../../ca/sni.js';
-import type { IntentionAction } from '../../config-entries/index.js';
+import type { IntentionAction, ServiceResolverEntry } from '../../config-entries/index.js';
 import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { ProxyConfig, UpstreamInstances, UpstreamSpec } from '../proxy/config.js';
 import { defaultIntention, type ServerAclState } from '../proxy/default-intention.js';
+import { resolveUpstream, sameTarget } from '../proxy/resolver-targets.js';
 import type { ConsulApi } from './consul-api.js';
 import {
   aclStateOf,
   caRootsSchema,
   catalogServiceSchema,
   dedupe,
+  type HealthService,
   healthServiceSchema,
-  healthyEndpoints,
   type LeafResponse,
   leafSchema,
+  passingConnectEndpoints,
+  passingEndpoints,
   type TrustBundlesAnswer,
   trustBundlesSchema,
 } from './responses.js';
@@ -81,17 +88,44 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
   }
 
   protected initialWatches(): Watch<unknown>[] {
-    return this.all();
+    // The resolvers are not known yet: start with the upstreams themselves, as most have none.
+    const services = this.targets(() => undefined);
+    return [...this.base(), ...services.flatMap((t) => targetWatches(t.service, t.peer))];
   }
 
-  private all(): Watch<unknown>[] {
-    const upstreams = this.options.upstreams.map((spec) => upstreamWatch(spec.name, spec.peer));
-    return [...this.fixed, ...upstreams];
+  /** What every snapshot needs: the fixed watches and the resolver of each local upstream. */
+  private base(): Watch<unknown>[] {
+    return [...this.fixed, ...this.resolverNames().map(resolverWatch)];
+  }
+
+  private resolverNames(): string[] {
+    return [...new Set(this.options.upstreams.filter((u) => !u.peer).map((u) => u.name))];
+  }
+
+  /** Every service an upstream may reach under the given resolvers, each once. */
+  private targets(resolverOf: (name: string) => ServiceResolverEntry | undefined) {
+    const out: { service: string; peer?: string }[] = [];
+    for (const spec of this.options.upstreams) {
+      const resolved = resolveUpstream(spec, spec.peer ? undefined : resolverOf(spec.name));
+      for (const t of resolved.targets) {
+        if (!out.some((o) => sameTarget(o, t)))
+          out.push({ service: t.service, ...(t.peer ? { peer: t.peer } : {}) });
+      }
+    }
+    return out;
   }
 
   protected build(): ProxyConfig | undefined {
     const w = this.watches;
-    if (!w.ready(this.all())) return undefined;
+    const base = this.base();
+    if (!w.ready(base)) return undefined;
+    const resolvers = this.resolverNames()
+      .map((name) => w.value(resolverWatch(name)))
+      .filter((r) => r !== undefined);
+    const targets = this.targets((name) => resolvers.find((r) => r.Name === name));
+    const dynamic = targets.flatMap((t) => targetWatches(t.service, t.peer));
+    w.keep([...base, ...dynamic]);
+    if (!w.ready(dynamic)) return undefined;
     const rootsAnswer = w.value(rootsWatch);
     const leaf = w.value(leafWatch(this.options.service));
     this.scheduleRenewal(leaf);
@@ -119,7 +153,8 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
       ].filter((e) => e !== undefined),
       defaultIntentionAction: fallback.action,
       defaultIntentionReason: fallback.reason,
-      upstreams: this.options.upstreams.map((spec) => this.instancesOf(spec)),
+      upstreams: targets.map((t) => this.instancesOf(t.service, t.peer)),
+      resolvers,
       localGateways: dedupe(
         (w.value(gatewaysWatch(this.gatewayService)) ?? [])
           .filter((g) => !g.ServiceKind || g.ServiceKind === 'mesh-gateway')
@@ -147,12 +182,15 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
     });
   }
 
-  private instancesOf(spec: UpstreamSpec): UpstreamInstances {
-    const entries = this.watches.value(upstreamWatch(spec.name, spec.peer)) ?? [];
-    const instances = healthyEndpoints(entries);
-    if (!spec.peer) return { name: spec.name, instances };
+  private instancesOf(name: string, peer: string | undefined): UpstreamInstances {
+    const entries: HealthService[] = this.watches.value(upstreamWatch(name, peer)) ?? [];
+    if (!peer) {
+      const fronted = this.watches.value(destinationWatch(name)) ?? [];
+      return { name, instances: passingConnectEndpoints(entries, fronted), listed: entries.length };
+    }
+    const instances = passingEndpoints(entries);
     const sni = entries.map((e) => e.Service.Meta?.[SNI_META_KEY]).find((s) => s !== undefined && s !== '');
-    return { name: spec.name, peer: spec.peer, instances, ...(sni ? { sni } : {}) };
+    return { name, peer, instances, listed: entries.length, ...(sni ? { sni } : {}) };
   }
 
   /** Asks for the leaf again once it is due for renewal, rather than waiting to be told. */
@@ -203,3 +241,12 @@ const gatewaysWatch = (name: string) =>
   jsonWatch(`/v1/catalog/service/${encodeURIComponent(name)}`, catalogServiceSchema);
 const upstreamWatch = (service: string, peer?: string) =>
   jsonWatch(withPeer(`/v1/health/connect/${encodeURIComponent(service)}`, peer), healthServiceSchema);
+/** The instances local sidecars front, with their checks (a 404 from an older server: none known). */
+const destinationWatch = (service: string): Watch<z.output<typeof healthServiceSchema>> => {
+  const json = jsonWatch(`/v1/health/service/${encodeURIComponent(service)}`, healthServiceSchema);
+  return { ...json, read: (response) => (response.status === 404 ? [] : json.read(response)) };
+};
+const resolverWatch = (name: string) => configEntryWatch('service-resolver', name);
+/** A local target: its sidecars and the instances they front; a peer's: the imported instances. */
+const targetWatches = (service: string, peer?: string): Watch<unknown>[] =>
+  peer ? [upstreamWatch(service, peer)] : [upstreamWatch(service), destinationWatch(service)];

@@ -76,7 +76,13 @@ export const healthServiceSchema = z
         Address: z.string().optional(),
         Port: z.number().int(),
         Meta: z.record(z.string(), z.string()).nullish(),
-        Proxy: z.looseObject({ DestinationServiceName: z.string().optional() }).nullish(),
+        Proxy: z
+          .looseObject({
+            DestinationServiceName: z.string().optional(),
+            DestinationServiceID: z.string().optional(),
+            LocalServicePort: z.number().optional(),
+          })
+          .nullish(),
       }),
       Checks: z.array(checkSchema).nullish(),
     }),
@@ -107,6 +113,57 @@ export function healthyEndpoints(entries: readonly HealthService[]): Endpoint[] 
     entries
       .filter((e) => !(e.Checks ?? []).some((c) => c.Status === 'critical'))
       .map((e) => ({ host: e.Service.Address || e.Node?.Address || '', port: e.Service.Port }))
+      .filter((e) => e.host !== '' && e.port > 0),
+  );
+}
+
+/** Every check passes (an instance with no checks counts as passing, as in Consul's ?passing). */
+export function allPassing(entry: HealthService): boolean {
+  return (entry.Checks ?? []).every((c) => c.Status === 'passing');
+}
+
+function endpointOf(e: HealthService): Endpoint {
+  return { host: e.Service.Address || e.Node?.Address || '', port: e.Service.Port };
+}
+
+/** Instances whose checks all pass; for imported instances, the exporter's checks as replicated. */
+export function passingEndpoints(entries: readonly HealthService[]): Endpoint[] {
+  return dedupe(
+    entries
+      .filter(allPassing)
+      .map(endpointOf)
+      .filter((e) => e.host !== '' && e.port > 0),
+  );
+}
+
+/**
+ * The sidecars (from /v1/health/connect) that can take traffic: their own checks pass, and so do
+ * those of the instance each fronts (from /v1/health/service of the same name) — the instance is on
+ * the sidecar's node and is Proxy.DestinationServiceID, else the one on Proxy.LocalServicePort, else
+ * every instance of the service on that node. What Consul's alias check on a sidecar does. A sidecar
+ * whose instance is not registered counts by its own checks.
+ */
+export function passingConnectEndpoints(
+  proxies: readonly HealthService[],
+  instances: readonly HealthService[],
+): Endpoint[] {
+  const fronted = (proxy: HealthService): HealthService[] => {
+    const destination = proxy.Service.Proxy?.DestinationServiceName;
+    if (proxy.Service.Kind !== 'connect-proxy' || !destination) return [];
+    const node = proxy.Node?.Node ?? '';
+    const onNode = instances.filter(
+      (i) => i.Service.Service === destination && (i.Node?.Node ?? '') === node,
+    );
+    const id = proxy.Service.Proxy?.DestinationServiceID;
+    if (id) return onNode.filter((i) => i.Service.ID === id);
+    const port = proxy.Service.Proxy?.LocalServicePort;
+    const onPort = port ? onNode.filter((i) => i.Service.Port === port) : [];
+    return onPort.length > 0 ? onPort : onNode;
+  };
+  return dedupe(
+    proxies
+      .filter((p) => allPassing(p) && fronted(p).every(allPassing))
+      .map(endpointOf)
       .filter((e) => e.host !== '' && e.port > 0),
   );
 }

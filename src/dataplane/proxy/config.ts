@@ -1,7 +1,12 @@
 // What a sidecar needs, as one snapshot: its identity, whom to trust, whom to let in and where its
 // upstreams are. Produced by a ProxyConfigSource (HTTP watches in production, fixed in tests).
 import type { TrustBundle } from '../../ca/index.js';
-import type { IntentionAction, MeshGatewayMode, ServiceIntentionsEntry } from '../../config-entries/index.js';
+import type {
+  IntentionAction,
+  MeshGatewayMode,
+  ServiceIntentionsEntry,
+  ServiceResolverEntry,
+} from '../../config-entries/index.js';
 import type { ConfigSource } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
 
@@ -20,8 +25,14 @@ export interface UpstreamInstances {
   name: string;
   /** Set for a service imported from a peer. */
   peer?: string;
-  /** A local upstream's sidecars; for a peered upstream, the exporting cluster's mesh gateways. */
+  /**
+   * Where the passing instances are: a local upstream's sidecars, for a peered upstream the exporting
+   * cluster's mesh gateways. An instance counts while all its checks pass (for a local sidecar, those
+   * of the instance it fronts too; for an imported one, the exporter's checks as replicated).
+   */
   instances: readonly Endpoint[];
+  /** How many instances the control plane lists, passing or not (for the log). */
+  listed?: number;
   /** The SNI name the exporter gave a peered service (it names us as the exporter knows us). */
   sni?: string;
 }
@@ -52,7 +63,13 @@ export interface ProxyConfig {
   defaultIntentionAction: IntentionAction;
   /** Why that default is in force (a flag, or the server's ACL state), for the log. */
   defaultIntentionReason?: string;
+  /**
+   * The instances of every service an upstream may reach: the upstreams themselves and the targets
+   * of their resolvers' Redirect and Failover.
+   */
   upstreams: readonly UpstreamInstances[];
+  /** service-resolver entries of the local upstreams' services (those that have one). */
+  resolvers?: readonly ServiceResolverEntry[];
   /** This cluster's mesh gateways, for peered upstreams in `local` mode. */
   localGateways: readonly Endpoint[];
   /** proxy-defaults MeshGateway.Mode; an upstream's own mode wins over it. */

@@ -9,6 +9,7 @@ export type {
 export { upstreamLabel } from './config.js';
 export { authorize, type IntentionDecision } from './intentions.js';
 export { ProxyMetrics } from './metrics.js';
+export { type ResolvedUpstream, resolveUpstream, type UpstreamTarget } from './resolver-targets.js';
 export { Sidecar, type SidecarAddresses, type SidecarOptions } from './sidecar.js';
-export { planUpstream, type UpstreamPlan } from './upstream-plan.js';
+export { planUpstream, routeUpstream, type UpstreamPlan, type UpstreamRoute } from './upstream-plan.js';
 export { parseUpstreamSpec } from './upstream-spec.js';

@@ -4,8 +4,10 @@ import { Counter, Gauge, Registry } from 'prom-client';
 export class ProxyMetrics {
   readonly inboundAllowed: Counter;
   readonly inboundRefused: Counter<'reason'>;
-  readonly upstreamForwarded: Counter<'upstream' | 'route'>;
+  readonly upstreamForwarded: Counter<'upstream' | 'route' | 'target'>;
   readonly upstreamRefused: Counter<'upstream' | 'reason'>;
+  readonly upstreamTargetSkipped: Counter<'upstream' | 'target' | 'reason'>;
+  readonly upstreamFailover: Gauge<'upstream' | 'target'>;
   readonly active: Gauge<'direction'>;
 
   constructor(readonly registry: Registry = new Registry()) {
@@ -23,14 +25,31 @@ export class ProxyMetrics {
     });
     this.upstreamForwarded = new Counter({
       name: 'meshpeer_proxy_upstream_connections_total',
-      help: 'Upstream connections made, by upstream and route (direct, remote-gateway, local-gateway)',
-      labelNames: ['upstream', 'route'],
+      help:
+        'Upstream connections made, by upstream, route (direct, remote-gateway, local-gateway) and the target ' +
+        'that took them (the service, a Redirect or a Failover target)',
+      labelNames: ['upstream', 'route', 'target'],
       registers,
     });
     this.upstreamRefused = new Counter({
       name: 'meshpeer_proxy_upstream_refused_total',
       help: 'Upstream connections that could not be made, by upstream and reason',
       labelNames: ['upstream', 'reason'],
+      registers,
+    });
+    this.upstreamTargetSkipped = new Counter({
+      name: 'meshpeer_proxy_upstream_target_skipped_total',
+      help:
+        'Upstream connections that could not use a target (the service, a Redirect or a Failover target) and ' +
+        'went to the next one or were refused, by upstream, target and reason (no-instances, unknown-peer, ' +
+        'mesh-gateway-mode, unsupported-resolver, unreachable)',
+      labelNames: ['upstream', 'target', 'reason'],
+      registers,
+    });
+    this.upstreamFailover = new Gauge({
+      name: 'meshpeer_proxy_upstream_failover',
+      help: '1 for the target an upstream fails over to now (the first target cannot take connections)',
+      labelNames: ['upstream', 'target'],
       registers,
     });
     this.active = new Gauge({

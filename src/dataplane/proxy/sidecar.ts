@@ -1,6 +1,7 @@
 // The sidecar: one inbound mTLS listener in front of the app and one plain listener per upstream,
 // all driven by the latest ProxyConfig snapshot. A new snapshot (a renewed leaf, new roots, moved
-// instances, changed intentions) applies to new connections; live ones carry on untouched.
+// instances, changed intentions, an upstream failing over to a peer) applies to new connections; live
+// ones carry on untouched.
 import { type Logger, silentLogger } from '../../shared/logger.js';
 import { subscribeFromFirst, type Unsubscribe } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
@@ -125,5 +126,6 @@ export class Sidecar {
     this.logDefaultIntention(config, this.state?.config);
     this.state = stateOf(config, this.state);
     this.inbound?.refresh();
+    for (const upstream of this.upstreams) upstream.refresh();
   }
 }

@@ -31,6 +31,30 @@ export async function startEchoServer(): Promise<EchoServer> {
   };
 }
 
+/**
+ * An echo app that first says who it is: every connection gets `<name>:` and then its own bytes back,
+ * so a client behind any number of hops can tell which instance answered.
+ */
+export async function startNamedEchoServer(name: string): Promise<EchoServer> {
+  const connections = new ConnectionSet();
+  const state = { connections: 0 };
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    state.connections++;
+    connections.add(socket);
+    socket.on('error', () => {});
+    socket.write(`${name}:`);
+    socket.pipe(socket);
+  });
+  const address = await listenOn(server, { host: '127.0.0.1', port: 0 });
+  return {
+    address,
+    get connections() {
+      return state.connections;
+    },
+    close: () => closeServer(server, connections, 0),
+  };
+}
+
 export interface TransferResult {
   sent: number;
   received: number;
