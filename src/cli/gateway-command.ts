@@ -15,6 +15,7 @@ interface GatewayFlags extends ProcessFlags {
   serviceName: string;
   register?: boolean;
   advertise?: Endpoint;
+  advertiseWan?: Endpoint;
   advertiseService?: string;
   serviceId?: string;
   advertiseNodeAddress?: string;
@@ -42,12 +43,17 @@ export function gatewayCommand(): Command {
     )
     .option(
       '--advertise <host:port>',
-      'address peers and sidecars dial, when registering (default: --listen)',
+      "this cluster's address of the gateway (its LAN address, which local sidecars dial), when registering (default: --listen)",
+      endpointOption(false),
+    )
+    .option(
+      '--advertise-wan <host:port>',
+      'the address peers dial, registered as the WAN tagged address (default: --advertise)',
       endpointOption(false),
     )
     .option(
       '--advertise-service <namespace/name>',
-      "advertise the address of this Kubernetes Service, read at start: its LoadBalancer's ingress, a node's address with its node port, or its cluster IP, with the Service's port (Helm meshGateway.wanAddress.source=Service)",
+      "take the WAN address from this Kubernetes Service, read at start: its LoadBalancer's ingress, a node's address with its node port, or its cluster IP, with the Service's port (Helm meshGateway.wanAddress.source=Service)",
     )
     .option(
       '--advertise-node-address <host>',
@@ -64,16 +70,18 @@ export function gatewayCommand(): Command {
     );
   return withProcessOptions(command).action(async (flags: GatewayFlags) => {
     const settings = processSettings(flags, 'gateway');
-    if (flags.advertiseService && flags.advertise) {
-      throw new CliError('give either --advertise or --advertise-service, not both');
+    if (flags.advertiseService && flags.advertiseWan) {
+      throw new CliError('give either --advertise-wan or --advertise-service, not both');
     }
     await serveUntilSignal('mesh gateway', settings.logger, async () => {
-      const advertise = flags.advertiseService
+      const wan = flags.advertiseService
         ? await advertisedServiceAddress(flags, settings.logger, settings.configTimeoutMs)
-        : flags.advertise;
+        : flags.advertiseWan;
+      const advertise = flags.advertise;
       if (flags.register) {
+        const shown = wan ?? advertise;
         settings.logger.info(
-          { advertise: advertise ? formatEndpoint(advertise) : '(the listen address)' },
+          { advertise: shown ? formatEndpoint(shown) : '(the listen address)' },
           'mesh gateway advertises this address to peers',
         );
       }
@@ -81,7 +89,7 @@ export function gatewayCommand(): Command {
         ...settings,
         listen: flags.listen,
         serviceName: flags.serviceName,
-        register: flags.register ? { advertise, id: flags.serviceId } : undefined,
+        register: flags.register ? { advertise, wan, id: flags.serviceId } : undefined,
         datacenter: flags.datacenter,
         localServers: flags.serverGrpc ?? [{ host: new URL(settings.server).hostname, port: 8502 }],
       });

@@ -12,7 +12,7 @@ export interface GatewayProcessOptions {
   listen: Endpoint;
   serviceName: string;
   /** Register as a mesh-gateway service at this address (default: the listen address). */
-  register?: { advertise?: Endpoint; id?: string };
+  register?: { advertise?: Endpoint; wan?: Endpoint; id?: string };
   /** This cluster's datacenter; asked of the server (/v1/agent/self) when not given. */
   datacenter?: string;
   /** The local servers' gRPC addresses, for peering streams through the gateway. */
@@ -49,6 +49,7 @@ export async function runGateway(options: GatewayProcessOptions): Promise<Runnin
         name: options.serviceName,
         kind: 'mesh-gateway',
         address: advertise,
+        ...(register.wan ? { wan: register.wan } : {}),
       };
     },
     metrics: options.metrics,

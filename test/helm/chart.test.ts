@@ -192,11 +192,11 @@ describe("helm template with the seed document's values", () => {
     expect(command.slice(0, 2)).toEqual(['meshpeer', 'gateway']);
     expect(flag(command, '--server')).toBe('https://consul-server:8501');
     expect(flag(command, '--listen')).toBe('0.0.0.0:8443');
-    // It registers itself, one ID per pod, advertising its Service's address (wanAddress.source Service).
+    // It registers itself, one ID per pod: the pod IP, and its Service's address as WAN (source Service).
     expect(command).toContain('--register');
     expect(flag(command, '--service-id')).toBe('mesh-gateway-$(POD_NAME)');
+    expect(flag(command, '--advertise')).toBe('$(POD_IP):8443');
     expect(flag(command, '--advertise-service')).toBe('mesh/consul-mesh-gateway');
-    expect(command).not.toContain('--advertise');
     expect(flag(command, '--server-grpc')).toBe('consul-server:8502');
     expect(deploy.spec?.replicas).toBe(1);
 

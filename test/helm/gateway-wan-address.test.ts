@@ -33,7 +33,9 @@ describe('meshGateway.wanAddress.source', () => {
     const command = commandOf(gateway(objects));
     expect(flag(command, '--advertise-service')).toBe('mesh/consul-mesh-gateway');
     expect(command).not.toContain('--advertise-node-address');
-    expect(command).not.toContain('--advertise');
+    expect(command).not.toContain('--advertise-wan');
+    // The pod IP stays the address this cluster's sidecars dial.
+    expect(flag(command, '--advertise')).toBe('$(POD_IP):8443');
     const pod = gateway(objects).spec?.template?.spec;
     expect(pod?.serviceAccountName).toBe('consul-mesh-gateway');
     expect(pod?.automountServiceAccountToken).toBeUndefined();
@@ -59,7 +61,7 @@ describe('meshGateway.wanAddress.source', () => {
   it('NodeIP: the node IP with meshGateway.hostPort, opened on the node', () => {
     const objects = render(withGateway({ wanAddress: { source: 'NodeIP' }, hostPort: 30443 }));
     const command = commandOf(gateway(objects));
-    expect(flag(command, '--advertise')).toBe('$(HOST_IP):30443');
+    expect(flag(command, '--advertise-wan')).toBe('$(HOST_IP):30443');
     expect(command).not.toContain('--advertise-service');
     expect(containerOf(gateway(objects)).ports?.[0]).toMatchObject({ containerPort: 8443, hostPort: 30443 });
     // No Kubernetes API access needed.
@@ -71,7 +73,7 @@ describe('meshGateway.wanAddress.source', () => {
     const objects = render(
       withGateway({ wanAddress: { source: 'NodeName' }, service: { type: 'NodePort', nodePort: 30500 } }),
     );
-    expect(flag(commandOf(gateway(objects)), '--advertise')).toBe('$(NODE_NAME):30500');
+    expect(flag(commandOf(gateway(objects)), '--advertise-wan')).toBe('$(NODE_NAME):30500');
     expect(containerOf(gateway(objects)).env).toContainEqual({
       name: 'NODE_NAME',
       valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } },
@@ -80,13 +82,13 @@ describe('meshGateway.wanAddress.source', () => {
 
   it("Static: wanAddress.static with the Service's port, not 443", () => {
     const objects = render(withGateway({ wanAddress: { source: 'Static', static: 'gw.example.com' } }));
-    expect(flag(commandOf(gateway(objects)), '--advertise')).toBe('gw.example.com:8443');
+    expect(flag(commandOf(gateway(objects)), '--advertise-wan')).toBe('gw.example.com:8443');
   });
 
   it('Static, NodeIP and NodeName take wanAddress.port when it is set', () => {
     for (const source of ['Static', 'NodeIP', 'NodeName']) {
       const objects = render(withGateway({ wanAddress: { source, static: '203.0.113.7', port: 443 } }));
-      expect(flag(commandOf(gateway(objects)), '--advertise'), source).toMatch(/:443$/);
+      expect(flag(commandOf(gateway(objects)), '--advertise-wan'), source).toMatch(/:443$/);
     }
   });
 

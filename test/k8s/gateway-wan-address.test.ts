@@ -80,12 +80,22 @@ function startGateway(id: string, args: string[]): Gateway {
   };
 }
 
-/** The registered address of one gateway instance, as the catalog (and so the exporter) has it. */
-async function registered(id: string): Promise<string | undefined> {
+interface GatewayEntry {
+  ServiceID: string;
+  ServiceAddress: string;
+  ServicePort: number;
+  ServiceTaggedAddresses?: { wan?: { Address: string; Port: number } };
+}
+
+async function entryOf(id: string): Promise<GatewayEntry | undefined> {
   const res = await fetch(`${server?.url}/v1/catalog/service/mesh-gateway`);
-  const list = (await res.json()) as { ServiceID: string; ServiceAddress: string; ServicePort: number }[];
-  const entry = list.find((e) => e.ServiceID === id);
-  return entry ? `${entry.ServiceAddress}:${entry.ServicePort}` : undefined;
+  return ((await res.json()) as GatewayEntry[]).find((e) => e.ServiceID === id);
+}
+
+/** The WAN address one gateway instance registered: what the exporter tells peers to dial. */
+async function registered(id: string): Promise<string | undefined> {
+  const wan = (await entryOf(id))?.ServiceTaggedAddresses?.wan;
+  return wan ? `${wan.Address}:${wan.Port}` : undefined;
 }
 
 async function eventually(id: string, want: string): Promise<void> {
@@ -138,6 +148,8 @@ describe('meshpeer gateway --advertise-service', () => {
       '{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.10"}]}}}',
     ]);
     await eventually('gw-lb-1', '203.0.113.10:8443');
+    // Its own address stays what this cluster's sidecars dial.
+    expect((await entryOf('gw-lb-1'))?.ServiceAddress).toBe('127.0.0.1');
     // The log says it too (written asynchronously, so waited for).
     await gw.waitFor(`"from":"LoadBalancer ingress of Service ${ns}/gw-lb"`);
     await gw.waitFor('"advertise":"203.0.113.10:8443"');

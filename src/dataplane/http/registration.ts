@@ -7,6 +7,8 @@ export interface Registration {
   name: string;
   kind: 'mesh-gateway' | 'connect-proxy';
   address: Endpoint;
+  /** A mesh gateway's address for peers (TaggedAddresses.wan), when not `address`. */
+  wan?: Endpoint;
   /** For a sidecar: the service it fronts, its app port and its upstreams. */
   proxy?: {
     destinationServiceName: string;
@@ -26,7 +28,11 @@ export function registrationBody(r: Registration): Record<string, unknown> {
     Kind: r.kind,
     Address: r.address.host,
     Port: r.address.port,
-    ...(r.kind === 'mesh-gateway' ? { TaggedAddresses: { lan: address, wan: address } } : {}),
+    ...(r.kind === 'mesh-gateway'
+      ? {
+          TaggedAddresses: { lan: address, wan: r.wan ? { Address: r.wan.host, Port: r.wan.port } : address },
+        }
+      : {}),
     ...(r.meta ? { Meta: r.meta } : {}),
     ...(r.proxy
       ? {
