@@ -10,7 +10,9 @@
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
-# better-sqlite3 compiles its native addon when no prebuilt binary can be downloaded.
+# better-sqlite3 compiles its native addon when no prebuilt binary can be downloaded, against this
+# image's own Node headers (no header download).
+ENV npm_config_nodedir=/usr/local
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
