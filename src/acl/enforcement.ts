@@ -14,6 +14,7 @@
 // `bodyAs(r, decodeX)`. Routes missing from the table need a management token: a new route is closed
 // until it is listed here. Then add the route's row to the expected table of test/security/matrix.test.ts.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { decodeAgentCheckRegistration } from '../catalog/agent-requests.js';
 import {
   checkServiceID,
   connectDestination,
@@ -178,6 +179,20 @@ function catalogDeregister(r: RequestFacts): Requirement {
   return node;
 }
 
+/** Reading one of the agent's services: service read on its name (the ID stands in when unknown). */
+function agentServiceRead(r: RequestFacts): Requirement {
+  return perm('service', 'read', serviceNameOf(r.store, r.agentNode, r.params.id ?? '') ?? r.params.id);
+}
+
+/** A check on the agent's node: service write on its service, or node write for a node check. */
+function agentCheckRegister(r: RequestFacts): Requirement {
+  const check = bodyAs(r, decodeAgentCheckRegistration);
+  const serviceID = check.ServiceID ?? '';
+  return serviceID === ''
+    ? perm('node', 'write', r.agentNode)
+    : perm('service', 'write', serviceNameOf(r.store, r.agentNode, serviceID) ?? serviceID);
+}
+
 export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = {
   '/metrics': { GET: () => perm('operator', 'read') },
   '/v1/status/leader': { GET: () => 'open' },
@@ -212,6 +227,18 @@ export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = 
     DELETE: (r) => configPermission(r.params.kind ?? '', r.params.name ?? '', 'write'),
   },
   '/v1/connect/ca/roots': { GET: () => 'any-token' },
+  '/v1/agent/connect/ca/roots': { GET: () => 'any-token' },
+  '/v1/status/peers': { GET: () => 'open' },
+  '/v1/catalog/datacenters': { GET: () => 'open' },
+  '/v1/catalog/node/:node': { GET: (r) => perm('node', 'read', r.params.node) },
+  '/v1/catalog/node-services/:node': { GET: (r) => perm('node', 'read', r.params.node) },
+  '/v1/health/node/:node': { GET: (r) => perm('node', 'read', r.params.node) },
+  '/v1/catalog/connect/:name': { GET: (r) => perm('service', 'read', r.params.name) },
+  '/v1/agent/service/:id': { GET: (r) => agentServiceRead(r) },
+  '/v1/agent/health/service/id/:id': { GET: (r) => agentServiceRead(r) },
+  '/v1/agent/health/service/name/:name': { GET: (r) => perm('service', 'read', r.params.name) },
+  '/v1/agent/check/register': { PUT: agentCheckRegister },
+  '/v1/agent/check/deregister/:id': { PUT: checkUpdate },
   '/v1/agent/connect/ca/leaf/:service': { GET: (r) => perm('service', 'write', r.params.service) },
   '/v1/peering/token': { POST: () => perm('peering', 'write') },
   '/v1/peering/establish': { POST: () => perm('peering', 'write') },
@@ -222,9 +249,9 @@ export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = 
   // Which peers a service is exported to: asked by its sidecars, as Consul's TrustBundleListByService.
   '/v1/internal/meshpeer/trust-bundles/:service': { GET: (r) => perm('service', 'write', r.params.service) },
   '/v1/acl/token/self': { GET: () => 'any-token' },
-  // Consul lets anyone bootstrap (once); cloning needs acl:write, which only management has here.
+  // Consul lets anyone bootstrap (once; later calls are refused). Cloning a token (unlisted) needs
+  // acl:write, which only management has here.
   '/v1/acl/bootstrap': { PUT: () => 'open' },
-  '/v1/acl/token/:accessor/clone': { PUT: () => 'management' },
 };
 
 type Filter = (payload: unknown, authz: Authorizer) => unknown;

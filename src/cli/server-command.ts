@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { parseGoDuration } from '../config-entries/duration.js';
-import { bindEarly, type EarlyListener } from '../server/early-listener.js';
+import { bindEarly, type EarlyListener, takePreBound } from '../server/early-listener.js';
 import { parseHostPort } from '../shared/address.js';
 
 export const MANAGEMENT_TOKEN_ENV = 'MESHPEER_ACL_INITIAL_MANAGEMENT_TOKEN';
@@ -88,7 +88,7 @@ function durationFlag(value: unknown, flag: string): number {
 
 async function bindEarlyListener(httpAddr: string): Promise<EarlyListener> {
   const { host, port } = parseHostPort(httpAddr, '--http-addr');
-  return bindEarly(host, port);
+  return takePreBound(host, port) ?? bindEarly(host, port);
 }
 
 function nodeMetaFlag(values: unknown): Record<string, string> {

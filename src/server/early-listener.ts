@@ -50,3 +50,21 @@ export async function bindEarly(host: string, port: number): Promise<EarlyListen
     },
   };
 }
+
+const preBound = new Map<string, EarlyListener>();
+
+/**
+ * For a process's entry point that knows, before it loads the CLI at all, that it will run a server on
+ * `host:port`: binds it now and leaves it for the server command to take (`takePreBound`).
+ */
+export async function preBind(host: string, port: number): Promise<void> {
+  preBound.set(`${host}:${port}`, await bindEarly(host, port));
+}
+
+/** The listener `preBind` made for `host:port`, if any (taken once). */
+export function takePreBound(host: string, port: number): EarlyListener | undefined {
+  const key = `${host}:${port}`;
+  const l = preBound.get(key);
+  preBound.delete(key);
+  return l;
+}

@@ -67,6 +67,14 @@ async function main(argv) {
     const file = i >= 0 ? rest[i + 1] : rest.find((a) => a.startsWith('-config-file='))?.split('=')[1];
     if (!file) throw new Error('consul stand-in: agent needs -config-file FILE');
     const args = serverArgs(JSON.parse(readFileSync(file, 'utf8')));
+    // Bind the HTTP port first (node:net only), as `meshpeer server` itself does once its CLI is loaded:
+    // a client connecting meanwhile is answered when the server is ready.
+    const httpAddr = args[args.indexOf('--http-addr') + 1];
+    const { preBind } = await import(dist('src/server/early-listener.js'));
+    await preBind(
+      httpAddr.slice(0, httpAddr.lastIndexOf(':')),
+      Number(httpAddr.slice(httpAddr.lastIndexOf(':') + 1)),
+    );
     // Become `meshpeer server ARGS` (as src/cli/main.js runs it, with only the server command loaded).
     const [{ run }, { processIo }, { serverCommand }] = await Promise.all([
       import(dist('src/cli/run.js')),

@@ -29,6 +29,57 @@ const EXPECTED: Row[] = [
   { route: '/v1/status/leader', method: 'GET', path: '/v1/status/leader', allowed: ANY_TOKEN },
   { route: '/v1/agent/self', method: 'GET', path: '/v1/agent/self', allowed: [] },
   { route: '/v1/agent/metrics', method: 'GET', path: '/v1/agent/metrics', allowed: [] },
+  // Consul API reads and writes added for HashiCorp's consul/api suite (test/consul-api-suite).
+  { route: '/v1/status/peers', method: 'GET', path: '/v1/status/peers', allowed: ANY_TOKEN },
+  { route: '/v1/catalog/datacenters', method: 'GET', path: '/v1/catalog/datacenters', allowed: ANY_TOKEN },
+  {
+    route: '/v1/agent/connect/ca/roots',
+    method: 'GET',
+    path: '/v1/agent/connect/ca/roots',
+    allowed: ANY_TOKEN,
+  },
+  { route: '/v1/catalog/node/:node', method: 'GET', path: '/v1/catalog/node/vm-1', allowed: ['node'] },
+  {
+    route: '/v1/catalog/node-services/:node',
+    method: 'GET',
+    path: '/v1/catalog/node-services/vm-1',
+    allowed: ['node'],
+  },
+  { route: '/v1/health/node/:node', method: 'GET', path: '/v1/health/node/vm-1', allowed: ['node'] },
+  {
+    route: '/v1/catalog/connect/:name',
+    method: 'GET',
+    path: '/v1/catalog/connect/web',
+    allowed: ['service'],
+  },
+  { route: '/v1/agent/service/:id', method: 'GET', path: '/v1/agent/service/web', allowed: ['service'] },
+  {
+    route: '/v1/agent/health/service/id/:id',
+    method: 'GET',
+    path: '/v1/agent/health/service/id/web',
+    allowed: ['service'],
+  },
+  {
+    route: '/v1/agent/health/service/name/:name',
+    method: 'GET',
+    path: '/v1/agent/health/service/name/web',
+    allowed: ['service'],
+  },
+  {
+    route: '/v1/agent/check/register',
+    method: 'PUT',
+    path: '/v1/agent/check/register',
+    body: { Name: 'web-extra', ServiceID: 'web', TTL: '10s' },
+    allowed: ['service'],
+  },
+  {
+    route: '/v1/agent/check/deregister/:id',
+    method: 'PUT',
+    path: '/v1/agent/check/deregister/web-ttl',
+    allowed: ['service'],
+  },
+  // Open, but the initial management token counts as the bootstrap: refused (403) for everyone after it.
+  { route: '/v1/acl/bootstrap', method: 'PUT', path: '/v1/acl/bootstrap', allowed: [] },
   {
     route: '/v1/agent/service/register',
     method: 'PUT',

@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { PolicyInput, TokenInput } from '../../acl/acl-service.js';
 import { identityOf } from '../../acl/enforcement.js';
-import { invalid, permissionDenied } from '../../shared/errors.js';
+import { invalid, notFound, permissionDenied } from '../../shared/errors.js';
+import { blockingRead } from '../blocking.js';
 import type { ApiDeps } from '../deps.js';
 import { route } from '../route-table.js';
 
@@ -21,7 +22,8 @@ export function aclRoutes(app: FastifyInstance, d: ApiDeps): void {
     PUT: (req) => acl.writePolicy(objectBody(req.body, 'the policy') as PolicyInput),
   });
   route(app, '/v1/acl/policy/:id', {
-    GET: async (req) => acl.readPolicy((req.params as { id: string }).id),
+    GET: (req, reply) =>
+      blockingRead(d.store, req, reply, acl.tables, () => acl.readPolicy((req.params as { id: string }).id)),
     PUT: (req) =>
       acl.writePolicy(objectBody(req.body, 'the policy') as PolicyInput, (req.params as { id: string }).id),
     DELETE: async (req) => {
@@ -29,7 +31,18 @@ export function aclRoutes(app: FastifyInstance, d: ApiDeps): void {
       return true;
     },
   });
-  route(app, '/v1/acl/policies', { GET: async () => acl.listPolicies() });
+  route(app, '/v1/acl/policy/name/:name', {
+    GET: (req, reply) =>
+      blockingRead(d.store, req, reply, acl.tables, () => {
+        const { name } = req.params as { name: string };
+        const policy = acl.listPolicies().find((p) => p.Name === name);
+        if (policy === undefined) throw notFound(`ACL policy not found: ${JSON.stringify(name)}`);
+        return policy;
+      }),
+  });
+  route(app, '/v1/acl/policies', {
+    GET: (req, reply) => blockingRead(d.store, req, reply, acl.tables, () => acl.listPolicies()),
+  });
 
   route(app, '/v1/acl/token', {
     PUT: (req) => acl.createToken(objectBody(req.body, 'the token') as TokenInput),
@@ -42,11 +55,16 @@ export function aclRoutes(app: FastifyInstance, d: ApiDeps): void {
     },
   });
   route(app, '/v1/acl/token/:accessor', {
-    GET: async (req) => acl.readToken((req.params as { accessor: string }).accessor),
+    GET: (req, reply) =>
+      blockingRead(d.store, req, reply, acl.tables, () =>
+        acl.readToken((req.params as { accessor: string }).accessor),
+      ),
     DELETE: async (req) => {
       await acl.deleteToken((req.params as { accessor: string }).accessor);
       return true;
     },
   });
-  route(app, '/v1/acl/tokens', { GET: async () => acl.listTokens() });
+  route(app, '/v1/acl/tokens', {
+    GET: (req, reply) => blockingRead(d.store, req, reply, acl.tables, () => acl.listTokens()),
+  });
 }
