@@ -10,6 +10,7 @@ import { ClientNodeKubeApi } from '../kubernetes/kube-api.js';
 import { LeaderElector } from '../kubernetes/leader-election.js';
 import { ControllerMetrics } from '../kubernetes/metrics.js';
 import { ServerClient } from '../kubernetes/server-client.js';
+import { parseHostPort } from '../shared/address.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { type ControllerFlags, LEASE_NAME } from './controller-command.js';
 import { UsageError } from './io.js';
@@ -113,11 +114,11 @@ async function startWebhook(flags: ControllerFlags, kubeConfig: KubeConfig, logg
       '--webhook-addr needs --webhook-tls-cert and --webhook-tls-key (the API server calls it over HTTPS)',
     );
   }
-  const at = flags.webhookAddr.lastIndexOf(':');
-  const host = flags.webhookAddr.slice(0, at);
-  const port = Number(flags.webhookAddr.slice(at + 1));
-  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new UsageError(`--webhook-addr must be host:port, got ${JSON.stringify(flags.webhookAddr)}`);
+  let listen: { host: string; port: number };
+  try {
+    listen = parseHostPort(flags.webhookAddr, '--webhook-addr');
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const read = (path: string, flag: string): string => {
     try {
@@ -130,8 +131,8 @@ async function startWebhook(flags: ControllerFlags, kubeConfig: KubeConfig, logg
   };
   const webhook = await serveAdmissionWebhook({
     kube: new ClientNodeKubeApi(kubeConfig),
-    host,
-    port,
+    host: listen.host,
+    port: listen.port,
     tls: {
       cert: read(flags.webhookTlsCert, '--webhook-tls-cert'),
       key: read(flags.webhookTlsKey, '--webhook-tls-key'),

@@ -16,7 +16,7 @@ import {
 } from './uniqueness.js';
 
 const KINDS: readonly ResourceKind[] = [PEERING_ACCEPTOR, PEERING_DIALER, ...CONFIG_ENTRY_RESOURCE_KINDS];
-/** The answer to a body that is not an AdmissionReview this webhook can read. */
+/** The largest request body read (the API server sends at most about 3 MiB of object). */
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
 interface AdmissionRequest {
