@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../shared/logger.js';
 import { PeeringService } from './gen/meshpeer/peering/v1/peering_pb.js';
 import type { PeeringRecord } from './records.js';
-import { ReplicationSession, type SessionDeps, type SessionEnd } from './session.js';
+import { ReplicationSession, type SessionDeps, type SessionEnd, TERMINATED_BY_PEER } from './session.js';
 import type { StreamStatus } from './stream-status.js';
 import { cleanGrpcDetails, createClient } from './transport/grpc-service.js';
 import { dialerCredentials } from './transport/tls.js';
@@ -20,10 +20,14 @@ export interface DialerOptions {
 export interface DialerHooks {
   /** The current record (addresses and secret may change between attempts); undefined stops the loop. */
   record(): PeeringRecord | undefined;
+  /** A session's stream is up (the acceptor answered). */
   onConnected(session: ReplicationSession): void;
-  /** A session that had connected ended (the loop redials unless stopped). */
-  onDisconnected(): void;
-  /** The acceptor says this peering no longer exists there, or sent Terminated. */
+  /**
+   * A session that had connected ended, however it ended (a Terminated from the peer included); the
+   * loop redials afterwards unless stopped or terminated.
+   */
+  onSessionEnded(session: ReplicationSession, end: SessionEnd): Promise<void>;
+  /** The acceptor says this peering no longer exists there (or sent Terminated before anything else). */
   onTerminated(reason: string): Promise<void>;
 }
 
@@ -127,17 +131,13 @@ export class DialerLoop {
       const address = addresses[this.next++ % Math.max(1, addresses.length)] ?? '';
       const end = await this.connectOnce(record, address);
       if (this.stopped) return;
-      if (end.reason === 'terminated') {
-        await this.hooks.onTerminated('the peer deleted this peering (it sent Terminated)');
-        return;
-      }
+      if (end.reason === 'terminated') return;
       if (end.reason === 'closed' && end.code === grpc.status.NOT_FOUND) {
         await this.hooks.onTerminated(`the acceptor no longer has this peering: ${end.message}`);
         return;
       }
       if (end.reason === 'closed') {
-        this.status.lastError = `${address}: ${cleanGrpcDetails(end.message)}`;
-        this.status.lastErrorAt = new Date();
+        this.status.trackError(`${address}: ${cleanGrpcDetails(end.message)}`);
         this.logger.warn({ peer: this.name, address, error: end.message }, 'peering stream ended; redialing');
       }
       await this.backoff();
@@ -161,12 +161,13 @@ export class DialerLoop {
         if (announced) return;
         announced = true;
         this.attempt = 0;
-        this.status.connectedAt = new Date();
+        this.status.trackConnected();
         this.hooks.onConnected(session);
       });
       session.start();
       const end = await session.done;
-      if (announced) this.hooks.onDisconnected();
+      if (announced) await this.hooks.onSessionEnded(session, end);
+      else if (end.reason === 'terminated') await this.hooks.onTerminated(TERMINATED_BY_PEER);
       return end;
     } catch (err) {
       return { reason: 'closed', message: (err as Error).message };

@@ -13,7 +13,7 @@ import type { Store } from '../store/store.js';
 import { type ReplicationMessage, ReplicationMessageSchema } from './gen/meshpeer/peering/v1/peering_pb.js';
 import type { MessageStream } from './replication/outbox.js';
 import { ReplicationSession, type SessionDeps } from './session.js';
-import { newStreamStatus, type StreamStatus } from './stream-status.js';
+import { StreamStatus } from './stream-status.js';
 
 /** One end of an in-memory message stream; what it writes arrives at its partner, in order. */
 class End extends Duplex {
@@ -76,7 +76,7 @@ function side(): Side {
     store,
     catalog: new Catalog(store, 'dc'),
     config: new ConfigEntries(store),
-    status: newStreamStatus(),
+    status: new StreamStatus(),
   };
   sides.push(s);
   return s;

@@ -34,6 +34,9 @@ export type SessionEnd =
   | { reason: 'closed'; message: string; code?: number | undefined }
   | { reason: 'stopped' };
 
+/** The reason a peering shows once the peer sent Terminated. */
+export const TERMINATED_BY_PEER = 'the peer deleted this peering (it sent Terminated)';
+
 /** What a change to these tables can change in our export (or in the trust bundle we send). */
 function exportInputs(deps: SessionDeps): string[] {
   return [...deps.catalog.tables, ...deps.config.tables, CA_TABLE];
@@ -64,7 +67,7 @@ export class ReplicationSession {
     this.outbox = new Outbox(
       stream,
       (type) => {
-        this.status.lastSend = new Date();
+        this.status.trackSend();
         this.deps.onMessage?.('sent', type);
       },
       (message) => this.end({ reason: 'closed', message }),
@@ -127,12 +130,11 @@ export class ReplicationSession {
   private receive(m: ReplicationMessage): void {
     if (this.ended) return;
     const now = new Date();
-    this.status.lastReceive = now;
-    this.status.connected = true;
+    this.status.trackReceive(now);
     this.deps.onMessage?.('received', m.payload.case ?? 'unknown');
     switch (m.payload.case) {
       case 'heartbeat':
-        this.status.lastHeartbeat = now;
+        this.status.trackHeartbeat(now);
         return;
       case 'terminated':
         this.end({ reason: 'terminated' });
@@ -140,11 +142,10 @@ export class ReplicationSession {
       case 'request': {
         const r = m.payload.value;
         if (!r.error) {
-          this.status.lastAck = now;
+          this.status.trackAck(now);
           return;
         }
-        this.status.lastNack = now;
-        this.status.lastNackMessage = `${r.resourceUrl}: ${r.error.message}`;
+        this.status.trackNack(`${r.resourceUrl}: ${r.error.message}`, now);
         this.deps.logger.warn(
           { peer: this.peer, resource: r.resourceUrl, error: r.error.message },
           'peer NACKed a resource',
@@ -176,12 +177,7 @@ export class ReplicationSession {
     // Once we sent Terminated, however the stream closes is our own doing.
     const end: SessionEnd = this.terminating ? { reason: 'stopped' } : given;
     this.ended = true;
-    this.status.connected = false;
-    this.status.sendBlockedSince = undefined;
-    if (end.reason === 'closed') {
-      this.status.lastError = end.message;
-      this.status.lastErrorAt = new Date();
-    }
+    this.status.trackDisconnected(end.reason === 'closed' ? end.message : undefined);
     this.unsubscribe?.();
     clearInterval(this.heartbeat);
     clearInterval(this.watchdog);

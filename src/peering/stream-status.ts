@@ -1,6 +1,8 @@
-// Live facts about one peering's stream, owned by the peering's session and exposed read-only for
-// status. Nothing here is stored: after a restart a stream has to prove itself again.
-export interface StreamStatus {
+// Live facts about one peering's stream: one object per stream, changed only through its track* calls
+// (one per event the stream goes through) and read through getters for status. Nothing here is stored:
+// after a restart a stream has to prove itself again.
+
+interface StreamFacts {
   connected: boolean;
   connectedAt?: Date;
   lastHeartbeat?: Date;
@@ -27,6 +29,150 @@ export interface StreamStatus {
   warnings: string[];
 }
 
-export function newStreamStatus(): StreamStatus {
-  return { connected: false, exported: [], warnings: [] };
+export class StreamStatus {
+  private readonly f: StreamFacts = { connected: false, exported: [], warnings: [] };
+
+  // ---- connection ----
+
+  /** The stream is up and the peer has spoken (the acceptor accepted it, or the dialer got a first answer). */
+  trackConnected(now = new Date()): void {
+    this.f.connected = true;
+    this.f.connectedAt = now;
+    this.f.lastReceive = now;
+  }
+
+  /** The stream ended; `error` says why when it was not our own doing. */
+  trackDisconnected(error?: string, now = new Date()): void {
+    this.f.connected = false;
+    this.f.sendBlockedSince = undefined;
+    if (error !== undefined) this.trackError(error, now);
+  }
+
+  /** Something went wrong on the stream or with what came over it (the latest one is shown). */
+  trackError(message: string, now = new Date()): void {
+    this.f.lastError = message;
+    this.f.lastErrorAt = now;
+  }
+
+  // ---- messages ----
+
+  /** Any message from the peer: proof the stream is alive. */
+  trackReceive(now = new Date()): void {
+    this.f.lastReceive = now;
+    this.f.connected = true;
+  }
+
+  trackHeartbeat(now = new Date()): void {
+    this.f.lastHeartbeat = now;
+  }
+
+  trackSend(now = new Date()): void {
+    this.f.lastSend = now;
+  }
+
+  trackAck(now = new Date()): void {
+    this.f.lastAck = now;
+  }
+
+  trackNack(message: string, now = new Date()): void {
+    this.f.lastNack = now;
+    this.f.lastNackMessage = message;
+  }
+
+  // ---- export ----
+
+  /** Our export waits for the peer to take messages (the first wait counts). */
+  trackSendBlocked(now = new Date()): void {
+    this.f.sendBlockedSince ??= now;
+  }
+
+  trackSendUnblocked(): void {
+    this.f.sendBlockedSince = undefined;
+  }
+
+  trackExported(names: string[]): void {
+    this.f.exported = names;
+  }
+
+  trackWarnings(warnings: string[]): void {
+    this.f.warnings = warnings;
+  }
+
+  // ---- import ----
+
+  /** The peer's checkpoint differs from our import: a resync was asked for. */
+  trackOutOfSync(now = new Date()): void {
+    this.f.outOfSyncSince ??= now;
+    this.f.resyncsRequested = (this.f.resyncsRequested ?? 0) + 1;
+  }
+
+  /** The peer's checkpoint matched our import. */
+  trackCheckpointMatched(now = new Date()): void {
+    this.f.outOfSyncSince = undefined;
+    this.f.lastCheckpointAt = now;
+  }
+
+  /** The peer's last trust bundle was refused for `problem`, or accepted (undefined). */
+  trackTrustBundle(problem: string | undefined): void {
+    this.f.trustBundleProblem = problem;
+  }
+
+  // ---- read-only view ----
+
+  get connected(): boolean {
+    return this.f.connected;
+  }
+  get connectedAt(): Date | undefined {
+    return this.f.connectedAt;
+  }
+  get lastHeartbeat(): Date | undefined {
+    return this.f.lastHeartbeat;
+  }
+  get lastReceive(): Date | undefined {
+    return this.f.lastReceive;
+  }
+  get lastSend(): Date | undefined {
+    return this.f.lastSend;
+  }
+  get lastAck(): Date | undefined {
+    return this.f.lastAck;
+  }
+  get lastNack(): Date | undefined {
+    return this.f.lastNack;
+  }
+  get lastNackMessage(): string | undefined {
+    return this.f.lastNackMessage;
+  }
+  get lastError(): string | undefined {
+    return this.f.lastError;
+  }
+  get lastErrorAt(): Date | undefined {
+    return this.f.lastErrorAt;
+  }
+  get exported(): readonly string[] {
+    return this.f.exported;
+  }
+  get sendBlockedSince(): Date | undefined {
+    return this.f.sendBlockedSince;
+  }
+  get outOfSyncSince(): Date | undefined {
+    return this.f.outOfSyncSince;
+  }
+  get lastCheckpointAt(): Date | undefined {
+    return this.f.lastCheckpointAt;
+  }
+  get resyncsRequested(): number | undefined {
+    return this.f.resyncsRequested;
+  }
+  get trustBundleProblem(): string | undefined {
+    return this.f.trustBundleProblem;
+  }
+  get warnings(): readonly string[] {
+    return this.f.warnings;
+  }
+
+  /** The facts as a plain object (logs, test diagnostics). */
+  toJSON(): Readonly<StreamFacts> {
+    return { ...this.f };
+  }
 }

@@ -136,7 +136,7 @@ export function toView(
       ...(s?.lastError ? { LastError: s.lastError } : {}),
       ...(s?.lastCheckpointAt ? { LastCheckpoint: iso(s.lastCheckpointAt) } : {}),
       ...(s?.resyncsRequested ? { ResyncsRequested: s.resyncsRequested } : {}),
-      Warnings: s?.warnings ?? [],
+      Warnings: [...(s?.warnings ?? [])],
     },
   };
 }

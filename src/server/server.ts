@@ -9,6 +9,7 @@ import { agentNodeRegistration } from '../catalog/agent-node.js';
 import { Catalog } from '../catalog/catalog.js';
 import { ConfigEntries } from '../config-entries/config-store.js';
 import { gatewayModeNoneRefusedWhilePeered } from '../config-entries/peered-gateway-mode.js';
+import { gatewayModeNoneRefusedWhilePeered } from '../config-entries/peered-gateway-mode.js';
 import { buildHttpApi, type HttpLimits } from '../http-api/app.js';
 import { cacheHeaders, datacenterCheck } from '../http-api/datacenter.js';
 import { aclBootstrapRoutes } from '../http-api/routes/acl-bootstrap.js';
@@ -123,7 +124,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     onMessage: (peer, direction, type) => metrics.replicationMessages.inc({ peer, direction, type }),
   });
 
-  config.addRule(peerings.gatewayModeRule);
+  config.addRule(gatewayModeNoneRefusedWhilePeered(peerings.peerNamesInUse));
 
   const grpcServer = createServer({ maxMessageBytes: peeringOptions.maxMessageBytes });
   addService(grpcServer, PeeringService, peerings.grpcImplementation());

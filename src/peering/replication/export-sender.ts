@@ -143,10 +143,10 @@ export class ExportSender {
     }
     this.cursor = index;
     this.entryIndex = entryIndex;
-    this.status.warnings = this.sent.size > 0 && this.gateway === undefined ? [NO_GATEWAY_WARNING] : [];
+    this.status.trackWarnings(this.sent.size > 0 && this.gateway === undefined ? [NO_GATEWAY_WARNING] : []);
     const roots = this.deps.rootPems();
     if (JSON.stringify(roots) !== this.rootsSent) this.sendTrustBundle(roots);
-    if (namesChanged) this.status.exported = [...this.sent.keys()].sort();
+    if (namesChanged) this.status.trackExported([...this.sent.keys()].sort());
     // A changed list of names goes out at once (it prunes what a previous stream left on the peer);
     // other changes are covered by a checkpoint within the interval.
     if (namesChanged) this.checkpoint();
@@ -159,11 +159,11 @@ export class ExportSender {
   /** Waits while the stream cannot take more; a peer that takes nothing for too long ends the stream. */
   private async paced(): Promise<void> {
     if (!this.outbox.full) return;
-    this.status.sendBlockedSince ??= new Date();
+    this.status.trackSendBlocked();
     try {
       await this.outbox.whenWritable(this.deps.stallMs);
     } finally {
-      this.status.sendBlockedSince = undefined;
+      this.status.trackSendUnblocked();
     }
   }
 

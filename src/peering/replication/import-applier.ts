@@ -16,13 +16,8 @@ import {
   serverAddressesSchema,
   trustBundleSchema,
 } from '../payloads.js';
-import {
-  PEERINGS,
-  type PeeringRecord,
-  peeringKey,
-  type StoredTrustBundle,
-  TRUST_BUNDLES,
-} from '../records.js';
+import type { StoredTrustBundle } from '../records.js';
+import { mergeServerAddresses, storeTrustBundle } from '../state-machine.js';
 import type { StreamStatus } from '../stream-status.js';
 import { digestOf } from './export-sender.js';
 import type { Outbox } from './outbox.js';
@@ -139,10 +134,7 @@ export class ImportApplier {
   }
 
   private acknowledge(r: ReplicationMessage_Response, error: Prepared['error']): void {
-    if (error !== undefined) {
-      this.status.lastError = error.message;
-      this.status.lastErrorAt = new Date();
-    }
+    if (error !== undefined) this.status.trackError(error.message);
     this.outbox.send(
       {
         payload: {
@@ -211,33 +203,17 @@ export class ImportApplier {
         const bundle: StoredTrustBundle = { PeerName: peer, ...parsed.data };
         const problem = trustDomainProblem(this.deps.store, peer, bundle.TrustDomain, this.deps.trustDomain);
         if (problem !== undefined) {
-          this.status.trustBundleProblem = problem;
+          this.status.trackTrustBundle(problem);
           this.deps.logger.warn({ peer }, problem);
           return invalid(problem);
         }
-        this.status.trustBundleProblem = undefined;
-        return {
-          op: (tx) => {
-            const existing = tx.get<StoredTrustBundle>(TRUST_BUNDLES, peeringKey(peer));
-            if (JSON.stringify(existing?.value) !== JSON.stringify(bundle))
-              tx.put(TRUST_BUNDLES, peeringKey(peer), bundle);
-          },
-        };
+        this.status.trackTrustBundle(undefined);
+        return { op: (tx) => storeTrustBundle(tx, bundle) };
       }
       case ResourceTypes.ServerAddresses: {
         const parsed = serverAddressesSchema.safeParse(doc);
         if (!parsed.success) return invalid('invalid server addresses');
-        return {
-          op: (tx) => {
-            const rec = tx.get<PeeringRecord>(PEERINGS, peeringKey(peer));
-            // Manual addresses are what the acceptor's operator said is reachable from here: keep to them.
-            if (rec === undefined || rec.value.Role !== 'dialer' || rec.value.ManualServerAddresses) return;
-            const merged = [...new Set([...rec.value.PeerServerAddresses, ...parsed.data.Addresses])];
-            if (merged.length !== rec.value.PeerServerAddresses.length) {
-              tx.put(PEERINGS, peeringKey(peer), { ...rec.value, PeerServerAddresses: merged });
-            }
-          },
-        };
+        return { op: (tx) => mergeServerAddresses(tx, peer, parsed.data.Addresses) };
       }
     }
   }
@@ -254,15 +230,13 @@ export class ImportApplier {
   private outOfSync(gap: string[]): { code: NackCode; message: string } {
     const shown = gap.slice(0, 5).join(', ') + (gap.length > 5 ? `, and ${gap.length - 5} more` : '');
     const message = `import out of sync with the peer's checkpoint in ${gap.length} service(s) (${shown}); asked for a resync`;
-    this.status.outOfSyncSince ??= new Date();
-    this.status.resyncsRequested = (this.status.resyncsRequested ?? 0) + 1;
+    this.status.trackOutOfSync();
     this.deps.logger.warn({ peer: this.peer, services: gap.length }, message);
     return { code: NackCode.OutOfSync, message };
   }
 
   private inSync(): Record<string, never> {
-    this.status.outOfSyncSince = undefined;
-    this.status.lastCheckpointAt = new Date();
+    this.status.trackCheckpointMatched();
     return {};
   }
 }
