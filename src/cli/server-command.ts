@@ -68,17 +68,6 @@ function httpTlsFlags(o: Record<string, unknown>): { httpTls?: { certFile: strin
   return { httpTls: { certFile, keyFile } };
 }
 
-/** --http-tls-cert and --http-tls-key: both or neither; the server reads the files at start. */
-function httpTlsFlags(o: Record<string, unknown>): { httpTls?: { certFile: string; keyFile: string } } {
-  const certFile = typeof o.httpTlsCert === 'string' ? o.httpTlsCert : undefined;
-  const keyFile = typeof o.httpTlsKey === 'string' ? o.httpTlsKey : undefined;
-  if (certFile === undefined && keyFile === undefined) return {};
-  if (certFile === undefined || keyFile === undefined) {
-    throw new Error('--http-tls-cert and --http-tls-key go together: give both');
-  }
-  return { httpTls: { certFile, keyFile } };
-}
-
 function durationFlag(value: unknown, flag: string): number {
   const ms = typeof value === 'string' ? parseGoDuration(value) : undefined;
   if (ms === undefined || ms <= 0)
@@ -188,6 +177,7 @@ export function serverCommand(): Command {
       'most HTTP connections open at once; more are closed as they arrive',
       '4096',
     )
+    .option('--ui <true|false>', 'serve the web UI at /ui/', 'true')
     .option(
       '--log-level <level>',
       'trace, debug, info, warn or error',
@@ -219,6 +209,7 @@ export function serverCommand(): Command {
         requestTimeoutMs: durationFlag(o.httpRequestTimeout, '--http-request-timeout'),
         maxConnections: positiveIntFlag(o.httpMaxConnections, '--http-max-connections'),
       };
+      if (o.ui !== 'true' && o.ui !== 'false') throw new Error('--ui must be true or false');
       if (httpLimits.headersTimeoutMs > httpLimits.requestTimeoutMs) {
         throw new Error('--http-header-timeout must not be longer than --http-request-timeout');
       }
@@ -267,6 +258,7 @@ export function serverCommand(): Command {
           : {}),
         allowInsecureDataDir: o.allowInsecureDataDir === true,
         httpLimits,
+        ui: o.ui === 'true',
         warnings,
         peering: {
           heartbeatMs: durationFlag(o.peeringHeartbeatInterval, '--peering-heartbeat-interval'),
