@@ -17,6 +17,7 @@ import { agentConnectRoutes } from '../http-api/routes/agent-connect.js';
 import { agentLocalRoutes } from '../http-api/routes/agent-local.js';
 import { connectRoutes } from '../http-api/routes/connect.js';
 import { peeringRoutes } from '../http-api/routes/peering.js';
+import { uiRoutes } from '../http-api/ui-static.js';
 import { createServerMetrics } from '../observability/metrics.js';
 import { DEFAULT_PEERING_OPTIONS, type PeeringOptions, Peerings } from '../peering/peerings.js';
 import { addService, createServer, listen, shutdownServer } from '../peering/transport/grpc-service.js';
@@ -57,6 +58,9 @@ export interface ServerOptions {
   warnings?: string[];
   /** HTTP API header/request timeouts and connection cap. */
   httpLimits?: Partial<HttpLimits>;
+  /** Serve the web UI at /ui/ (default true); uiDir: its built files (default dist/ui). */
+  ui?: boolean;
+  uiDir?: string;
 }
 
 export interface RunningServer {
@@ -150,6 +154,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       agentConnectRoutes(ca),
       agentLocalRoutes,
       aclBootstrapRoutes,
+      ...(opts.ui !== false ? [uiRoutes(opts.uiDir)] : []),
     ],
     httpTls,
   );
