@@ -202,6 +202,13 @@ const EXPECTED: Row[] = [
 /** Routes not in the table need management: listed here so they are called too. */
 const MANAGEMENT_ONLY: Row[] = [
   {
+    route: '/v1/acl/token/:accessor/clone',
+    method: 'PUT',
+    path: '/v1/acl/token/00000000-0000-0000-0000-000000000002/clone',
+    body: { Description: 'evil' },
+    allowed: [],
+  },
+  {
     route: '/v1/acl/policy',
     method: 'PUT',
     path: '/v1/acl/policy',
@@ -305,8 +312,9 @@ describe('the ACL matrix', () => {
       rows.filter((r) => !listed.includes(r)),
       'rows for routes no longer in the table',
     ).toEqual([]);
+    const managementRows = MANAGEMENT_ONLY.map((r) => `${r.method} ${r.route}`);
     expect(
-      listed.filter((r) => !rows.includes(r)),
+      listed.filter((r) => !rows.includes(r) && !managementRows.includes(r)),
       'routes in src/acl/enforcement.ts without a row in test/security/matrix.test.ts: add one',
     ).toEqual([]);
   });
@@ -327,7 +335,8 @@ describe('the ACL matrix', () => {
         const want = row.allowed.includes(who) ? 'allowed' : 'refused';
         outcomes.push(`${who}: ${got} (${res.status} ${res.text.slice(0, 120)})`);
         expect(got, `${who}\n${outcomes.join('\n')}`).toBe(want);
-        expect(res.status, `${who}: ${res.text}`).toBeLessThan(500);
+        // Any answer but a crash (the agent's health endpoints answer 503 for a critical service, as Consul's).
+        expect(res.status, `${who}: ${res.text}`).not.toBe(500);
         if (got === 'refused') {
           expect(
             await storeIndex(url),
