@@ -1,0 +1,167 @@
+// Two clusters' peering domains in one process (memory stores, real gRPC over TLS on loopback): a token
+// issued by one, established by the other, a service replicated, and the establishment refusals.
+import type * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CertificateAuthority } from '../ca/authority.js';
+import { Catalog } from '../catalog/catalog.js';
+import { registerRequestSchema } from '../catalog/requests.js';
+import { ConfigEntries } from '../config-entries/config-store.js';
+import { gatewayModeNoneRefusedWhilePeered } from '../config-entries/peered-gateway-mode.js';
+import { silentLogger } from '../shared/logger.js';
+import { openStore } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
+import { DEFAULT_PEERING_OPTIONS, Peerings } from './peerings.js';
+import { addService, createServer, listen, shutdownServer } from './transport/grpc-service.js';
+import { PeeringService } from './transport/protocol.js';
+import { serverCredentials } from './transport/tls.js';
+
+interface Cluster {
+  store: Store;
+  catalog: Catalog;
+  config: ConfigEntries;
+  peerings: Peerings;
+  grpc: grpc.Server;
+}
+
+const running: Cluster[] = [];
+afterEach(async () => {
+  for (const c of running.splice(0)) {
+    await c.peerings.stop();
+    await shutdownServer(c.grpc, 100);
+    await c.store.close();
+  }
+});
+
+async function cluster(datacenter: string): Promise<Cluster> {
+  const store = openStore({ backend: 'memory' });
+  const catalog = new Catalog(store, datacenter);
+  const config = new ConfigEntries(store);
+  const ca = await CertificateAuthority.open(store, datacenter);
+  let address = '';
+  const peerings = new Peerings({
+    store,
+    catalog,
+    config,
+    ca,
+    logger: silentLogger(),
+    datacenter,
+    grpcAddresses: () => [address],
+    options: {
+      ...DEFAULT_PEERING_OPTIONS,
+      heartbeatMs: 200,
+      timeoutMs: 5000,
+      redialBaseMs: 50,
+      redialMaxMs: 500,
+    },
+  });
+  config.addRule(gatewayModeNoneRefusedWhilePeered(peerings.peerNamesInUse));
+  const server = createServer();
+  addService(server, PeeringService, peerings.grpcImplementation());
+  const port = await listen(
+    server,
+    '127.0.0.1:0',
+    serverCredentials({ certChainPem: ca.serverCert.certPem, privateKeyPem: ca.serverCert.keyPem }),
+  );
+  address = `127.0.0.1:${port}`;
+  peerings.start();
+  const c = { store, catalog, config, peerings, grpc: server };
+  running.push(c);
+  return c;
+}
+
+async function until(fn: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function peer(acceptor: Cluster, dialer: Cluster): Promise<string> {
+  const { PeeringToken } = await acceptor.peerings.generateToken({ PeerName: 'dialer' });
+  await dialer.peerings.establish({ PeerName: 'acceptor', PeeringToken });
+  await until(
+    () =>
+      acceptor.peerings.read('dialer')?.State === 'ACTIVE' &&
+      dialer.peerings.read('acceptor')?.State === 'ACTIVE',
+  );
+  return PeeringToken;
+}
+
+describe('peerings in process', () => {
+  it('a token established by the other cluster makes both ACTIVE and replicates an exported service', async () => {
+    const [acc, dial] = await Promise.all([cluster('dc1'), cluster('dc2')]);
+    await acc.catalog.register(
+      registerRequestSchema.parse({ Node: 'n1', Address: '10.0.0.1', Service: { Service: 'web', Port: 80 } }),
+    );
+    await acc.config.set({
+      Kind: 'exported-services',
+      Name: 'default',
+      Services: [{ Name: 'web', Consumers: [{ Peer: 'dialer' }] }],
+    });
+    await peer(acc, dial);
+    await until(() => dial.catalog.importedServiceNames('acceptor').includes('web'));
+    const seen = dial.peerings.read('acceptor');
+    expect(seen).toMatchObject({ Role: 'dialer', Remote: { Datacenter: 'dc1' } });
+    expect(acc.peerings.read('dialer')).toMatchObject({ Role: 'acceptor', Remote: { Datacenter: 'dc2' } });
+    expect(acc.peerings.read('dialer')?.PeerID).toBe(seen?.ID);
+    await until(() => (acc.peerings.read('dialer')?.StreamStatus.ExportedServices ?? []).includes('web'));
+    // The dialer learnt the acceptor's trust domain from its bundle.
+    await until(() => dial.peerings.trustBundles().length === 1);
+  });
+
+  it('a token is single-use, and is refused by the cluster that generated it', async () => {
+    const [acc, dial, third] = await Promise.all([cluster('dc1'), cluster('dc2'), cluster('dc3')]);
+    const token = await peer(acc, dial);
+    await expect(third.peerings.establish({ PeerName: 'acceptor', PeeringToken: token })).rejects.toThrow(
+      /the peer refused it: the establishment secret in this token was already used/,
+    );
+    await expect(acc.peerings.establish({ PeerName: 'other', PeeringToken: token })).rejects.toThrow(
+      /was generated by this cluster/,
+    );
+  });
+
+  it('a newer token replaces the older one', async () => {
+    const [acc, dial] = await Promise.all([cluster('dc1'), cluster('dc2')]);
+    const { PeeringToken: old } = await acc.peerings.generateToken({ PeerName: 'dialer' });
+    await acc.peerings.generateToken({ PeerName: 'dialer' });
+    await expect(dial.peerings.establish({ PeerName: 'acceptor', PeeringToken: old })).rejects.toThrow(
+      /replaced by a newer one/,
+    );
+    expect(dial.peerings.read('acceptor')).toBeUndefined();
+  });
+
+  it('names are not shared between the roles', async () => {
+    const [acc, dial] = await Promise.all([cluster('dc1'), cluster('dc2')]);
+    await peer(acc, dial);
+    await expect(dial.peerings.generateToken({ PeerName: 'acceptor' })).rejects.toThrow(
+      /was established from this cluster/,
+    );
+    const { PeeringToken } = await dial.peerings.generateToken({ PeerName: 'x' });
+    await expect(acc.peerings.establish({ PeerName: 'dialer', PeeringToken })).rejects.toThrow(
+      /was generated on this cluster/,
+    );
+  });
+
+  it('deleting on the dialer tells the acceptor, which keeps the peering as TERMINATED', async () => {
+    const [acc, dial] = await Promise.all([cluster('dc1'), cluster('dc2')]);
+    await peer(acc, dial);
+    await dial.peerings.delete('acceptor');
+    expect(dial.peerings.read('acceptor')).toBeUndefined();
+    await until(() => acc.peerings.read('dialer')?.State === 'TERMINATED');
+    expect(acc.peerings.read('dialer')?.Reason).toMatch(/the peer deleted this peering/);
+    await expect(dial.peerings.delete('acceptor')).rejects.toThrow(/no peering named/);
+  });
+
+  it('mesh gateway mode none is refused once a peering exists, and accepted after it terminated', async () => {
+    const [acc, dial] = await Promise.all([cluster('dc1'), cluster('dc2')]);
+    const none = { Kind: 'proxy-defaults', Name: 'global', MeshGateway: { Mode: 'none' } };
+    await peer(acc, dial);
+    await expect(acc.config.set(none)).rejects.toThrow(
+      /"none" is not valid while this cluster has peerings \(dialer\)/,
+    );
+    await dial.peerings.delete('acceptor');
+    await until(() => acc.peerings.read('dialer')?.State === 'TERMINATED');
+    await expect(acc.config.set(none)).resolves.toMatchObject({ written: true });
+  });
+});
