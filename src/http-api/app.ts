@@ -60,6 +60,12 @@ export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = [], tls?
     forceCloseConnections: true,
   });
   app.server.maxConnections = limits.maxConnections;
+  // forceCloseConnections only acts on a server fastify itself made listen; the server may instead be
+  // handed a socket bound earlier (src/server/early-listener.ts). Close every connection either way, or
+  // a blocking query would hold close() (and the process) open for up to its 10 minutes.
+  app.addHook('preClose', async () => {
+    app.server.closeAllConnections();
+  });
   let lastDropWarning = 0;
   app.server.on('drop', () => {
     if (Date.now() - lastDropWarning < 60_000) return;
