@@ -78,7 +78,7 @@ export function withConditions(status: PeeringStatus): PeeringStatus & { conditi
 }
 
 /** ", importing 1 and exporting 2 services" when the stream reports them. */
-/** The live stream facts a peering CRD's status carries (SPEC §7: ACTIVE alone says too little). */
+/** The live stream facts a peering CRD's status carries: the state ACTIVE alone says too little. */
 export function streamStatusFields(peering: Peering | undefined): {
   importedServices?: number;
   exportedServices?: number;

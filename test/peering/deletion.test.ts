@@ -1,5 +1,5 @@
 // Deleting a peering from either side: the peer becomes TERMINATED and imports go on both sides; then
-// peering again under the same names works (SPEC §7: re-peering after delete/terminate must not stick).
+// peering again under the same names works (re-peering after delete/terminate must not stick).
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   api,

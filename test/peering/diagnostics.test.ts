@@ -1,4 +1,4 @@
-// SPEC §7: an exported service that does not show up in the peer must come with a reason, in the API
+// An exported service that does not show up in the peer must come with a reason, in the API
 // and in `meshpeer peering read`.
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// SPEC §1: mesh gateway mode `none` is invalid for peered traffic; it is refused with a clear error
+// Mesh gateway mode `none` is invalid for peered traffic; it is refused with a clear error
 // wherever it would apply to peered upstreams (proxy-defaults, once the cluster has a peering).
 import { afterAll, describe, expect, it } from 'vitest';
 import { api, Cluster, peer } from './helpers.js';
