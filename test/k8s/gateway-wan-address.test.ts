@@ -68,7 +68,7 @@ function startGateway(id: string, args: string[]): Gateway {
     waitFor: (text) =>
       new Promise<void>((resolveWait, reject) => {
         if (out.includes(text)) return resolveWait();
-        const timer = setTimeout(() => reject(new Error(`no "${text}" in 30 s:\n${out}`)), 30_000);
+        const timer = setTimeout(() => reject(new Error(`no "${text}" in 60 s:\n${out}`)), 60_000);
         waiters.push({
           text,
           resolve: () => {
@@ -99,7 +99,8 @@ async function registered(id: string): Promise<string | undefined> {
 }
 
 async function eventually(id: string, want: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
+  // Generous: a gateway starts a Node process and waits for its first configuration, slow on a busy machine.
+  const deadline = Date.now() + 60_000;
   let got: string | undefined;
   while (Date.now() < deadline) {
     got = await registered(id);
@@ -129,7 +130,7 @@ afterAll(async () => {
   await api?.stop();
 });
 
-describe('meshpeer gateway --advertise-service', () => {
+describe('meshpeer gateway --advertise-service', { timeout: 150_000 }, () => {
   it('waits for the LoadBalancer ingress, then registers at it with the Service port', async () => {
     await kubectlOk(api?.kubeconfigPath ?? '', ['apply', '-f', '-'], serviceYaml('gw-lb', 'LoadBalancer'));
     const gw = startGateway('gw-lb-1', ['--advertise-service', `${ns}/gw-lb`]);
