@@ -426,17 +426,6 @@ export class Catalog {
     return out;
   }
 
-  /** The local instances of the given services, for export to a peer. */
-  localInstances(names: Iterable<string>): InstanceRecord[] {
-    const out: InstanceRecord[] = [];
-    for (const name of names) {
-      for (const h of this.healthService(name)) {
-        out.push({ node: strip(h.Node), service: strip(h.Service), checks: h.Checks.map(strip) });
-      }
-    }
-    return out;
-  }
-
   /** Local service names that are registered (any kind). */
   localServiceNames(): string[] {
     return Object.keys(this.services(''));
@@ -625,13 +614,6 @@ function matches(h: ServiceHealth, q: ServiceQuery): boolean {
   if (q.tag !== undefined && !h.Service.Tags.includes(q.tag)) return false;
   if (q.passing && h.Checks.some((c) => c.Status !== 'passing')) return false;
   return true;
-}
-
-function strip<T extends { CreateIndex: number; ModifyIndex: number }>(
-  v: T,
-): Omit<T, 'CreateIndex' | 'ModifyIndex'> {
-  const { CreateIndex: _c, ModifyIndex: _m, ...rest } = v;
-  return rest;
 }
 
 /** One instance in Consul's flattened CatalogService shape (GET /v1/catalog/service/:name). */
