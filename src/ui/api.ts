@@ -106,7 +106,8 @@ export function useTokenVersion(): number {
  * answered when the data changes or the wait ends; never a polling loop. On errors it backs off (up to
  * 30 s); a 403 waits for a new token. `path` undefined reads nothing.
  */
-export function useLive<T>(path: string | undefined): Live<T> {
+export function useLive<T>(path: string | undefined, opts: { settleMs?: number } = {}): Live<T> {
+  const settleMs = opts.settleMs ?? 0;
   const [state, setState] = useState<Live<T>>({ data: undefined, error: undefined });
   const tokenVersion = useTokenVersion();
   useEffect(() => {
@@ -128,6 +129,15 @@ export function useLive<T>(path: string | undefined): Live<T> {
           const next = answer.index < index ? 0 : answer.index;
           setState({ data: answer.data, error: undefined });
           if (next === 0) await sleep(5000, signal);
+          else if (settleMs > 0 && next !== index && index !== 0) {
+            // Part of the answer follows the stored change a moment later without a new index (a
+            // peering's ExportedServices is what its stream has sent): read once more when it settled.
+            await sleep(settleMs, signal);
+            if (signal.aborted) return;
+            const settled = await api<T>(path, { signal });
+            if (signal.aborted) return;
+            setState({ data: settled.data, error: undefined });
+          }
           index = next;
         } catch (err) {
           if (signal.aborted) return;
@@ -141,6 +151,6 @@ export function useLive<T>(path: string | undefined): Live<T> {
       }
     })();
     return () => abort.abort();
-  }, [path, tokenVersion]);
+  }, [path, tokenVersion, settleMs]);
   return state;
 }

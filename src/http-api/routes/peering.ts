@@ -25,7 +25,8 @@ const establishSchema = z.object({
 
 export function peeringRoutes(peerings: Peerings) {
   return (app: FastifyInstance, d: ApiDeps): void => {
-    const tables = [...peerings.tables, ...d.catalog.tables];
+    // A peering's view counts its exports, which follow the exported-services entries: their table too.
+    const tables = [...peerings.tables, ...d.catalog.tables, ...d.config.tables];
 
     route(app, '/v1/peering/token', {
       POST: async (req) => {

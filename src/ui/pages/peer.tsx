@@ -78,7 +78,7 @@ function DeleteButton({ name }: { name: string }) {
 }
 
 export function PeerPage({ name }: { name: string }) {
-  const peering = useLive<Peering>(`/v1/peering/${encodeURIComponent(name)}`);
+  const peering = useLive<Peering>(`/v1/peering/${encodeURIComponent(name)}`, { settleMs: 1000 });
   const imported = useLive<HealthCheck[]>(`/v1/health/state/any?peer=${encodeURIComponent(name)}`);
   const local = useLive<HealthCheck[]>('/v1/health/state/any');
   const p = peering.data;
@@ -104,8 +104,8 @@ export function PeerPage({ name }: { name: string }) {
       )}
       {p !== undefined && (
         <>
-          {p.Reason !== undefined && p.Reason !== '' && (
-            <div class={`note ${p.State === 'ACTIVE' ? 'warn' : 'error'} reason`}>{p.Reason}</div>
+          {p.Reason !== undefined && p.Reason !== '' && !warnings.includes(p.Reason) && (
+            <div class={`note ${p.State === 'ACTIVE' ? 'warn' : 'error'} peer-reason`}>{p.Reason}</div>
           )}
           {warnings.length > 0 && (
             <ul class="warnings" aria-label="Warnings">

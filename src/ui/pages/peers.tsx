@@ -5,7 +5,7 @@ import { Ago, ErrorNote, StateBadge } from '../components.js';
 import type { Peering } from '../types.js';
 
 export function PeersPage() {
-  const { data, error } = useLive<Peering[]>('/v1/peerings');
+  const { data, error } = useLive<Peering[]>('/v1/peerings', { settleMs: 1000 });
   return (
     <main>
       <div class="page-head">
@@ -35,13 +35,24 @@ export function PeersPage() {
           <tbody>
             {data.map((p) => (
               <tr key={p.ID} data-peer={p.Name}>
-                <td>
+                <td class="name">
                   <a href={`#/peers/${encodeURIComponent(p.Name)}`}>{p.Name}</a>
                   {p.Role !== undefined && <div class="muted small">{p.Role}</div>}
                 </td>
                 <td class="state">
                   <StateBadge state={p.State} />
-                  {p.Reason !== undefined && p.Reason !== '' && <div class="reason">{p.Reason}</div>}
+                  {p.State !== 'ACTIVE' && p.Reason !== undefined && p.Reason !== '' && (
+                    <div class="reason">{p.Reason}</div>
+                  )}
+                  {p.State === 'ACTIVE' && (p.StreamStatus?.Warnings?.length ?? 0) > 0 && (
+                    <div class="reason">
+                      <a href={`#/peers/${encodeURIComponent(p.Name)}`}>
+                        {p.StreamStatus?.Warnings?.length === 1
+                          ? '1 warning'
+                          : `${p.StreamStatus?.Warnings?.length} warnings`}
+                      </a>
+                    </div>
+                  )}
                 </td>
                 <td>{p.Remote.Datacenter || <span class="muted">—</span>}</td>
                 <td class="imported num">{p.StreamStatus?.ImportedServices?.length ?? 0}</td>
