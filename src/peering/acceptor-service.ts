@@ -8,9 +8,9 @@ import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import { type RefusalKind, streamRefusal } from './auth.js';
 import type { ExchangeRequest, ReplicationMessage } from './gen/meshpeer/peering/v1/peering_pb.js';
-import type { PeeringRecord } from './records.js';
+import { type PeeringRecord, recordById, secretsOf } from './records.js';
 import type { MessageStream } from './session.js';
-import { EstablishmentRefused, exchangeEstablishment, recordById, secretsOf } from './state-machine.js';
+import { EstablishmentRefused, exchangeEstablishment } from './state-machine.js';
 import type { PeeringServiceImplementation } from './transport/protocol.js';
 
 /** How long a new stream may take to send its open message. */

@@ -16,10 +16,12 @@ import {
   PEERINGS,
   type PeeringRecord,
   peeringKey,
+  peerNamesInUse,
+  recordByName,
   type StoredTrustBundle,
   TRUST_BUNDLES,
 } from './records.js';
-import { markDeleting, peerNamesInUse, recordByName, removePeering } from './state-machine.js';
+import { markDeleting, removePeering } from './state-machine.js';
 import { PeeringStreams } from './streams.js';
 import type { PeeringServiceImplementation } from './transport/protocol.js';
 import { type PeeringView, toView } from './views.js';

@@ -1,5 +1,8 @@
 // What the store keeps about peerings: one record per peering (by local name), the acceptor's secrets
-// (by local peering ID), and each peer's trust bundle.
+// (by local peering ID), and each peer's trust bundle; and how to read them. Only state-machine.ts
+// writes them.
+import type { ReadView } from '../store/store.js';
+
 export const PEERINGS = 'peerings';
 export const PEERING_SECRETS = 'peering/secrets';
 export const TRUST_BUNDLES = 'peering/trust-bundles';
@@ -63,3 +66,23 @@ export interface StoredTrustBundle {
 }
 
 export const peeringKey = (name: string): string => encodeURIComponent(name);
+
+export function recordByName(view: Pick<ReadView, 'get'>, name: string): PeeringRecord | undefined {
+  return view.get<PeeringRecord>(PEERINGS, peeringKey(name))?.value;
+}
+
+export function recordById(view: Pick<ReadView, 'list'>, id: string): PeeringRecord | undefined {
+  return view.list<PeeringRecord>(PEERINGS).find((e) => e.value.ID === id)?.value;
+}
+
+export function secretsOf(view: Pick<ReadView, 'get'>, peeringId: string): PeeringSecrets | undefined {
+  return view.get<PeeringSecrets>(PEERING_SECRETS, peeringId)?.value;
+}
+
+/** Names of the peerings that still connect this cluster to a peer (all but TERMINATED ones). */
+export function peerNamesInUse(view: Pick<ReadView, 'list'>): string[] {
+  return view
+    .list<PeeringRecord>(PEERINGS)
+    .filter((e) => e.value.State !== 'TERMINATED')
+    .map((e) => e.value.Name);
+}

@@ -10,8 +10,11 @@ import {
   type PeeringRecord,
   type PeeringSecrets,
   peeringKey,
+  peerNamesInUse,
+  recordByName,
   STREAM_EVENTS,
   type StoredState,
+  secretsOf,
   TRUST_BUNDLES,
 } from './records.js';
 import {
@@ -25,11 +28,8 @@ import {
   markTerminated,
   mergeServerAddresses,
   noteStreamEvent,
-  peerNamesInUse,
-  recordByName,
   recordEstablished,
   removePeering,
-  secretsOf,
   storeTrustBundle,
   transition,
 } from './state-machine.js';

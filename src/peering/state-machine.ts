@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Catalog } from '../catalog/catalog.js';
 import { conflict, invalid } from '../shared/errors.js';
-import type { ReadView, WriteTxn } from '../store/store.js';
+import type { WriteTxn } from '../store/store.js';
 import { establishmentRefusal, type Refusal } from './auth.js';
 import {
   PEERING_SECRETS,
@@ -21,10 +21,13 @@ import {
   type PeeringRecord,
   type PeeringSecrets,
   peeringKey,
+  recordById,
+  recordByName,
   STREAM_EVENTS,
   type StoredState,
   type StoredTrustBundle,
   type StreamEvent,
+  secretsOf,
   TRUST_BUNDLES,
 } from './records.js';
 
@@ -53,28 +56,6 @@ export class EstablishmentRefused extends Error {
   constructor(readonly refusal: Refusal) {
     super(refusal.message);
   }
-}
-
-// ---- reads ----
-
-export function recordByName(view: Pick<ReadView, 'get'>, name: string): PeeringRecord | undefined {
-  return view.get<PeeringRecord>(PEERINGS, peeringKey(name))?.value;
-}
-
-export function recordById(view: Pick<ReadView, 'list'>, id: string): PeeringRecord | undefined {
-  return view.list<PeeringRecord>(PEERINGS).find((e) => e.value.ID === id)?.value;
-}
-
-export function secretsOf(view: Pick<ReadView, 'get'>, peeringId: string): PeeringSecrets | undefined {
-  return view.get<PeeringSecrets>(PEERING_SECRETS, peeringId)?.value;
-}
-
-/** Names of the peerings that still connect this cluster to a peer (all but TERMINATED ones). */
-export function peerNamesInUse(view: Pick<ReadView, 'list'>): string[] {
-  return view
-    .list<PeeringRecord>(PEERINGS)
-    .filter((e) => e.value.State !== 'TERMINATED')
-    .map((e) => e.value.Name);
 }
 
 // ---- transitions ----

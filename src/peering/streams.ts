@@ -6,7 +6,7 @@ import type { ConfigEntries } from '../config-entries/config-store.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import { DialerLoop } from './dialer-loop.js';
-import type { PeeringRecord } from './records.js';
+import { type PeeringRecord, recordByName } from './records.js';
 import {
   type MessageStream,
   ReplicationSession,
@@ -14,7 +14,7 @@ import {
   type SessionEnd,
   TERMINATED_BY_PEER,
 } from './session.js';
-import { markActive, markTerminated, noteStreamEvent, recordByName } from './state-machine.js';
+import { markActive, markTerminated, noteStreamEvent } from './state-machine.js';
 import { StreamStatus } from './stream-status.js';
 
 export interface StreamsDeps {

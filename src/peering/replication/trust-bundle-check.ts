@@ -2,13 +2,7 @@
 // this cluster's sidecars accept as that peer's, so a peer may never claim this cluster's own trust
 // domain or another peer's, and may not switch to another trust domain in the middle of a peering.
 import type { ReadView } from '../../store/store.js';
-import {
-  PEERINGS,
-  type PeeringRecord,
-  peeringKey,
-  type StoredTrustBundle,
-  TRUST_BUNDLES,
-} from '../records.js';
+import { peeringKey, recordByName, type StoredTrustBundle, TRUST_BUNDLES } from '../records.js';
 
 const SERVER_NAME_MARK = '.peering.';
 
@@ -35,7 +29,7 @@ export function trustDomainProblem(
     if (e.value.PeerName !== peer && e.value.TrustDomain === claimed)
       return `the peer's trust bundle claims the trust domain of peer ${JSON.stringify(e.value.PeerName)} (${claimed}); refused`;
   }
-  const record = view.get<PeeringRecord>(PEERINGS, peeringKey(peer))?.value;
+  const record = recordByName(view, peer);
   const established =
     (record?.Role === 'dialer' ? trustDomainOfServerName(record.PeerServerName) : undefined) ??
     view.get<StoredTrustBundle>(TRUST_BUNDLES, peeringKey(peer))?.value.TrustDomain;
