@@ -122,5 +122,5 @@ describe('HTTP limits', () => {
         extraArgs: ['--http-header-timeout', '1m', '--http-request-timeout', '10s'],
       }),
     ).rejects.toThrow(/--http-header-timeout must not be longer than --http-request-timeout/);
-  });
+  }, 120_000);
 });

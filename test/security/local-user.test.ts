@@ -52,7 +52,7 @@ describe('item 6: the data dir', () => {
       expect(mode(join(dir, f)), f).toBe('0600');
     }
     await s.stop();
-  });
+  }, 180_000);
 
   it('refuses to start on a dir other users can read, saying what to do, and writes nothing there', async () => {
     const dir = join(tempRoot(), 'open');
@@ -64,7 +64,7 @@ describe('item 6: the data dir', () => {
     expect(existsSync(join(dir, 'state.db'))).toBe(false);
     chmodSync(dir, 0o750);
     await expect(startServerProcess({ datacenter: 'dc-perm', dataDir: dir })).rejects.toThrow(/mode 0750/);
-  });
+  }, 180_000);
 
   it('starts on such a dir with --allow-insecure-data-dir, with a warning, still writing 0600 files', async () => {
     const dir = join(tempRoot(), 'open-anyway');
@@ -74,7 +74,7 @@ describe('item 6: the data dir', () => {
     expect(s.logs.join('\n')).toMatch(/other users can access it.*starting anyway/);
     expect(mode(join(dir, 'state.db'))).toBe('0600');
     await s.stop();
-  });
+  }, 180_000);
 
   it('narrows state files an older version left 0644', async () => {
     const dir = join(tempRoot(), 'old');
@@ -87,7 +87,7 @@ describe('item 6: the data dir', () => {
     const services = await api<Record<string, unknown>>(`${s.url}/v1/catalog/services`);
     expect(services.body).toHaveProperty('web');
     await s.stop();
-  });
+  }, 180_000);
 });
 
 describe('item 10: the initial management token off the command line', () => {
@@ -111,7 +111,7 @@ describe('item 10: the initial management token off the command line', () => {
     expect(cmdline(s.pid)).not.toContain(SECRET);
     expect(s.logs.join('\n')).not.toContain(SECRET);
     await s.stop();
-  });
+  }, 180_000);
 
   it('is read from MESHPEER_ACL_INITIAL_MANAGEMENT_TOKEN', async () => {
     const s = await start({
@@ -122,7 +122,7 @@ describe('item 10: the initial management token off the command line', () => {
     expect(await isManagement(s.url, SECRET)).toBe(true);
     expect(cmdline(s.pid)).not.toContain(SECRET);
     await s.stop();
-  });
+  }, 180_000);
 
   it('warns when given on the command line, and when the file is readable by others', async () => {
     const s = await start({
@@ -140,7 +140,7 @@ describe('item 10: the initial management token off the command line', () => {
     });
     expect(t.logs.join('\n')).toContain('can be read by other users; chmod 600 it');
     await t.stop();
-  });
+  }, 180_000);
 
   it('refuses a missing or empty file, and the token given twice', async () => {
     const root = tempRoot();
@@ -159,5 +159,5 @@ describe('item 10: the initial management token off the command line', () => {
         startServerProcess({ datacenter: 'dc-token', extraArgs: ['--acl-enabled', ...args] }),
       ).rejects.toThrow(message);
     }
-  });
+  }, 180_000);
 });

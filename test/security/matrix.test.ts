@@ -349,20 +349,20 @@ describe('the ACL matrix', () => {
 
   it('answers a method a listed route does not list with 405 (or 403, or 404), never running it', async () => {
     const others = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'] as const;
+    const before = await storeIndex(url);
     for (const row of EXPECTED) {
       const listed = Object.keys(ROUTE_PERMISSIONS[row.route] ?? {});
       for (const method of others.filter((m) => !listed.includes(m))) {
-        const before = await storeIndex(url);
         const res = await api(`${url}${row.path}`, {
           method,
           headers: auth(secrets.service ?? ''),
           ...(method === 'GET' ? {} : { body: JSON.stringify(row.body ?? {}) }),
         });
         expect([403, 404, 405], `${method} ${row.path}: ${res.status} ${res.text}`).toContain(res.status);
-        expect(await storeIndex(url), `${method} ${row.path} wrote to the store`).toBe(before);
       }
     }
-  });
+    expect(await storeIndex(url), 'a method a route does not serve wrote to the store').toBe(before);
+  }, 180_000);
 
   it('the management token is allowed on every row', async () => {
     for (const row of [...EXPECTED, ...MANAGEMENT_ONLY].filter((r) => r.method === 'GET')) {
