@@ -1,0 +1,125 @@
+// `helm install` of the chart into a real kube-apiserver, with the seed's values plus ACLs: the API server
+// accepts every object (its own validation, not just helm's), the chart's crds/ are installed and
+// Established, NOTES are printed, and `helm upgrade` keeps the generated certificates and tokens (the
+// chart's lookups). There is no kubelet, so the pods never run: what they do is tested elsewhere.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type KubeApiServer, kubectlOk, repoRoot, startKubeApiServer } from '../support/kube-apiserver.js';
+
+const chart = path.join(repoRoot, 'deploy', 'helm', 'meshpeer');
+let api: KubeApiServer | undefined;
+let scratch = '';
+let helm = '';
+let values = '';
+
+function runHelm(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(helm, [...args, '--kubeconfig', api?.kubeconfigPath ?? ''], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: {
+      ...process.env,
+      HELM_CACHE_HOME: path.join(scratch, 'cache'),
+      HELM_CONFIG_HOME: path.join(scratch, 'config'),
+      HELM_DATA_HOME: path.join(scratch, 'data'),
+    },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function secretData(name: string): Promise<string> {
+  return kubectlOk(api?.kubeconfigPath ?? '', [
+    '-n',
+    'mesh',
+    'get',
+    'secret',
+    name,
+    '-o',
+    'jsonpath={.data}',
+  ]);
+}
+
+beforeAll(async () => {
+  const build = spawnSync('bash', [path.join(repoRoot, 'scripts', 'helm-build.sh')], { encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`helm-build.sh failed: ${build.stderr}`);
+  helm = build.stdout.trim().split('\n').at(-1) ?? '';
+  scratch = mkdtempSync(path.join(tmpdir(), 'meshpeer-helm-install-'));
+  values = path.join(scratch, 'values.json');
+  writeFileSync(
+    values,
+    JSON.stringify({
+      global: {
+        name: 'consul',
+        image: 'hashicorp/consul:1.16.0',
+        peering: { enabled: true },
+        tls: { enabled: true },
+        acls: { manageSystemACLs: true },
+      },
+      meshGateway: { enabled: true },
+    }),
+  );
+  api = await startKubeApiServer('helm-install');
+  await kubectlOk(api.kubeconfigPath, ['create', 'namespace', 'mesh']);
+}, 40 * 60_000);
+
+afterAll(async () => {
+  await api?.stop();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('helm install into a real API server', () => {
+  it('installs every object and the CRDs, and prints the NOTES', async () => {
+    const r = runHelm(['install', 'meshpeer', chart, '-n', 'mesh', '-f', values]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('NOTES:');
+    expect(r.stdout).toContain("Unused: global.image (hashicorp/consul:1.16.0) is consul-k8s's Consul image");
+    const kc = api?.kubeconfigPath ?? '';
+    await kubectlOk(kc, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+    const crds = await kubectlOk(kc, ['get', 'crd', '-o', 'name']);
+    expect(crds).toContain('peeringacceptors.consul.hashicorp.com');
+    const objects = await kubectlOk(kc, [
+      '-n',
+      'mesh',
+      'get',
+      'statefulset,deployment,service,secret,serviceaccount,role,rolebinding',
+      '-o',
+      'name',
+    ]);
+    for (const name of [
+      'statefulset.apps/consul-server',
+      'deployment.apps/consul-controller',
+      'deployment.apps/consul-mesh-gateway',
+      'service/consul-server',
+      'service/consul-mesh-gateway',
+      'service/consul-controller-webhook',
+      'secret/consul-ca-cert',
+      'secret/consul-server-cert',
+      'secret/consul-bootstrap-acl-token',
+      'secret/consul-controller-acl-token',
+      'secret/consul-mesh-gateway-acl-token',
+      'secret/consul-controller-webhook',
+      'role.rbac.authorization.k8s.io/consul-mesh-gateway',
+    ]) {
+      expect(objects).toContain(name);
+    }
+    expect(await kubectlOk(kc, ['get', 'validatingwebhookconfiguration', '-o', 'name'])).toContain(
+      'consul-controller-webhook-mesh',
+    );
+  });
+
+  it('keeps the generated certificates and tokens on upgrade', async () => {
+    const names = [
+      'consul-ca-cert',
+      'consul-server-cert',
+      'consul-bootstrap-acl-token',
+      'consul-controller-acl-token',
+      'consul-controller-webhook',
+    ];
+    const before = await Promise.all(names.map(secretData));
+    const r = runHelm(['upgrade', 'meshpeer', chart, '-n', 'mesh', '-f', values]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(await Promise.all(names.map(secretData))).toEqual(before);
+  });
+});
