@@ -79,6 +79,8 @@ export async function api<T>(
 
 /** How long one blocking query waits for a change before the server answers anyway. */
 export const BLOCKING_WAIT = '15s';
+/** The least time between two answers of one live read while its data keeps changing. */
+const COALESCE_MS = 500;
 
 export interface Live<T> {
   data: T | undefined;
@@ -103,8 +105,9 @@ export function useTokenVersion(): number {
 
 /**
  * A live read: the first answer at once, then one blocking query at a time (`?index=N&wait=15s`), each
- * answered when the data changes or the wait ends; never a polling loop. On errors it backs off (up to
- * 30 s); a 403 waits for a new token. `path` undefined reads nothing.
+ * answered when the data changes or the wait ends; never a polling loop, and at most two answers a
+ * second however fast the data changes. On errors it backs off (up to 30 s); a 403 waits for a new
+ * token. `path` undefined reads nothing.
  */
 export function useLive<T>(path: string | undefined, opts: { settleMs?: number } = {}): Live<T> {
   const settleMs = opts.settleMs ?? 0;
@@ -137,7 +140,12 @@ export function useLive<T>(path: string | undefined, opts: { settleMs?: number }
             const settled = await api<T>(path, { signal });
             if (signal.aborted) return;
             setState({ data: settled.data, error: undefined });
+            index = Math.max(next, settled.index);
+            continue;
           }
+          // Under constant change, one answer per half second is enough for a person: changes made in
+          // between arrive together with the next answer.
+          if (next !== index && index !== 0) await sleep(COALESCE_MS, signal);
           index = next;
         } catch (err) {
           if (signal.aborted) return;

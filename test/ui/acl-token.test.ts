@@ -12,14 +12,12 @@ describe('web UI with ACLs', () => {
   let browser: TestBrowser;
 
   beforeAll(async () => {
-    [server, browser] = await Promise.all([
-      startServerProcess({
-        datacenter: 'dc-acl',
-        extraArgs: ['--acl-enabled'],
-        env: { MESHPEER_ACL_INITIAL_MANAGEMENT_TOKEN: MGMT },
-      }),
-      launchBrowser(),
-    ]);
+    server = await startServerProcess({
+      datacenter: 'dc-acl',
+      extraArgs: ['--acl-enabled'],
+      env: { MESHPEER_ACL_INITIAL_MANAGEMENT_TOKEN: MGMT },
+    });
+    browser = await launchBrowser();
   });
   afterAll(async () => {
     await browser?.close();

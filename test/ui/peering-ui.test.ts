@@ -19,11 +19,11 @@ describe('web UI: peering two servers through the browser', () => {
   let b: ServerProcess; // cluster-02: establishes (dialer), exports web
 
   beforeAll(async () => {
-    [a, b, browser] = await Promise.all([
-      cluster.start('cluster-01'),
-      cluster.start('cluster-02'),
-      launchBrowser(),
-    ]);
+    // One after another: on a loaded machine, two servers and a browser starting at once can take longer
+    // than a server's start-up allowance.
+    a = await cluster.start('cluster-01');
+    b = await cluster.start('cluster-02');
+    browser = await launchBrowser();
   });
   afterAll(async () => {
     await browser?.close();
