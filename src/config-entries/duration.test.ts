@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseGoDuration } from './duration.js';
+import { nanosecondsDurationSchema, parseGoDuration } from './duration.js';
 
 describe('parseGoDuration', () => {
   it.each([
@@ -22,5 +22,16 @@ describe('parseGoDuration', () => {
 
   it.each(['', '5', 's', '5 s', '5sec', '1d', '1h-5m', '--1s', 'abc'])('rejects %j', (text) => {
     expect(parseGoDuration(text)).toBeUndefined();
+  });
+});
+
+describe('nanosecondsDurationSchema', () => {
+  it('accepts integer nanoseconds (as Go clients send time.Duration) or a duration string, storing nanoseconds', () => {
+    expect(nanosecondsDurationSchema.parse(20_000_000)).toBe(20_000_000);
+    expect(nanosecondsDurationSchema.parse('20ms')).toBe(20_000_000);
+    expect(nanosecondsDurationSchema.parse('1m30s')).toBe(90_000_000_000);
+    expect(nanosecondsDurationSchema.safeParse(-1).success).toBe(false);
+    expect(nanosecondsDurationSchema.safeParse(1.5).success).toBe(false);
+    expect(nanosecondsDurationSchema.safeParse('soon').success).toBe(false);
   });
 });

@@ -45,3 +45,12 @@ export const durationSchema = z.string().superRefine((text, ctx) => {
     });
   }
 });
+
+/**
+ * A duration field Consul keeps as Go's time.Duration and serves as integer nanoseconds (no string form
+ * in its API, e.g. a hash policy's CookieConfig.TTL): accepts that integer, as Consul's clients send it,
+ * or a duration string; stores integer nanoseconds.
+ */
+export const nanosecondsDurationSchema = z
+  .union([z.number().int('must be whole nanoseconds').min(0, 'must not be negative'), durationSchema])
+  .transform((v) => (typeof v === 'number' ? v : Math.round((parseGoDuration(v) ?? 0) * 1e6)));

@@ -134,7 +134,16 @@ describe('service-resolver', () => {
         { SourceIP: true },
       ],
     };
-    expect(parse({ LoadBalancer: lb }).LoadBalancer).toEqual(lb);
+    // CookieConfig.TTL is stored as Consul serves it: integer nanoseconds (given as a string or as them).
+    const stored = {
+      ...lb,
+      HashPolicies: [
+        { ...lb.HashPolicies[0], CookieConfig: { TTL: 600_000_000_000, Path: '/' } },
+        lb.HashPolicies[1],
+      ],
+    };
+    expect(parse({ LoadBalancer: lb }).LoadBalancer).toEqual(stored);
+    expect(parse({ LoadBalancer: stored }).LoadBalancer).toEqual(stored);
     expect(errorOf({ LoadBalancer: { Policy: 'random', RingHashConfig: {} } })).toContain(
       'LoadBalancer.RingHashConfig: requires Policy "ring_hash"',
     );

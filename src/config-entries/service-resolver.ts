@@ -2,7 +2,7 @@
 // service (possibly in a peer), failover targets (possibly in peers), timeouts and load balancing.
 import { z } from 'zod';
 import { commonFields } from './common.js';
-import { durationSchema } from './duration.js';
+import { durationSchema, nanosecondsDurationSchema } from './duration.js';
 import {
   isSet,
   nonEmptyString,
@@ -127,7 +127,7 @@ const hashPolicySchema = z
     CookieConfig: z
       .strictObject({
         Session: z.boolean().optional(),
-        TTL: durationSchema.optional(),
+        TTL: nanosecondsDurationSchema.optional(),
         Path: z.string().optional(),
       })
       .optional(),
@@ -155,7 +155,11 @@ const hashPolicySchema = z
         message: 'can only be set when Field is "cookie"',
       });
     }
-    if (policy.CookieConfig?.Session && isSet(policy.CookieConfig.TTL)) {
+    if (
+      policy.CookieConfig?.Session &&
+      policy.CookieConfig.TTL !== undefined &&
+      policy.CookieConfig.TTL > 0
+    ) {
       ctx.addIssue({
         code: 'custom',
         path: ['CookieConfig', 'TTL'],
