@@ -9,7 +9,6 @@ import { agentNodeRegistration } from '../catalog/agent-node.js';
 import { Catalog } from '../catalog/catalog.js';
 import { ConfigEntries } from '../config-entries/config-store.js';
 import { gatewayModeNoneRefusedWhilePeered } from '../config-entries/peered-gateway-mode.js';
-import { gatewayModeNoneRefusedWhilePeered } from '../config-entries/peered-gateway-mode.js';
 import { buildHttpApi, type HttpLimits } from '../http-api/app.js';
 import { cacheHeaders, datacenterCheck } from '../http-api/datacenter.js';
 import { aclBootstrapRoutes } from '../http-api/routes/acl-bootstrap.js';
