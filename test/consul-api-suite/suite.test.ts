@@ -134,26 +134,39 @@ test("HashiCorp's consul/api test suite, the in-scope tests", { timeout: 30 * 60
   env.MESHPEER_ROOT = root;
 
   const parallel = Number(process.env.MESHPEER_SUITE_PARALLEL ?? Math.max(2, cpus().length));
-  const args = [
-    '-test.run',
-    `^(${scope.inScope.join('|')})$`,
-    '-test.v',
-    '-test.parallel',
-    String(parallel),
-    '-test.timeout',
-    '25m',
-    '-test.count',
-    '1',
-  ];
-  const child = spawn(binary, args, { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const chunks: Buffer[] = [];
-  child.stdout.on('data', (c: Buffer) => chunks.push(c));
-  child.stderr.on('data', (c: Buffer) => chunks.push(c));
-  const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
-  const output = Buffer.concat(chunks).toString('utf8');
+  const runSuite = async (names: string[], par: number): Promise<{ code: number | null; output: string }> => {
+    const args = ['-test.run', `^(${names.join('|')})$`, '-test.v', '-test.parallel', String(par)];
+    const child = spawn(binary, [...args, '-test.timeout', '25m', '-test.count', '1'], {
+      cwd: work,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => chunks.push(c));
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    return { code, output: Buffer.concat(chunks).toString('utf8') };
+  };
+  const { code, output } = await runSuite(scope.inScope, parallel);
   writeFileSync(join(tmpdir(), 'consul-api-suite-last.log'), output);
-
   const results = new Map(parseResults(output).map((r) => [r.name, r]));
+
+  // sdk/testutil gives a starting server 2 s to bind its HTTP port (three tries). On a machine busy with
+  // other tests that can pass before meshpeer has even loaded: such tests run once more, alone, and are
+  // reported as retried. A test that failed any other way is not retried.
+  const startTimeouts = scope.inScope.filter((n) => {
+    const r = results.get(n);
+    return r?.status === 'FAIL' && r.log.some((l) => l.includes('Failed to start server: api unavailable'));
+  });
+  const retried = new Set<string>();
+  if (startTimeouts.length > 0) {
+    const again = await runSuite(startTimeouts, 1);
+    writeFileSync(join(tmpdir(), 'consul-api-suite-retry.log'), again.output);
+    for (const r of parseResults(again.output)) {
+      results.set(r.name, r);
+      retried.add(r.name);
+    }
+  }
   const lines: string[] = [];
   let passed = 0;
   let failed = 0;
@@ -171,7 +184,8 @@ test("HashiCorp's consul/api test suite, the in-scope tests", { timeout: 30 * 60
       else knownFailing.push(`  ${name}: ${reason}`);
       continue;
     }
-    lines.push(`${status.padEnd(9)} ${name}${r ? ` (${r.seconds}s)` : ''}`);
+    const again = retried.has(name) ? ', retried after a start-up timeout' : '';
+    lines.push(`${status.padEnd(9)} ${name}${r ? ` (${r.seconds}s${again})` : ''}`);
     if (status !== 'PASS') {
       unexpected.push(name);
       for (const l of (r?.log ?? []).slice(-30)) lines.push(`    ${l.trim()}`);
@@ -182,7 +196,7 @@ test("HashiCorp's consul/api test suite, the in-scope tests", { timeout: 30 * 60
       `consul/api suite (${binary}; build/cache check ${buildMs} ms, go test exit ${code}, -test.parallel ${parallel})`,
       ...lines,
       ...(knownFailing.length > 0 ? ['known failing (known-failing.txt):', ...knownFailing] : []),
-      `${passed} passed, ${failed} failed (of ${scope.inScope.length} in scope; ${scope.excluded.length} excluded; ${knownFailing.length} known failing)`,
+      `${passed} passed, ${failed} failed (of ${scope.inScope.length} in scope; ${scope.excluded.length} excluded; ${knownFailing.length} known failing; ${retried.size} retried)`,
     ].join('\n'),
   );
   expect(unexpected, 'in-scope tests that failed and are not in known-failing.txt').toEqual([]);
