@@ -1,10 +1,11 @@
 // The meshpeer web UI: peerings, their services and health, read live from this server's /v1 API.
-// Routes live in the URL's hash (#/peers, #/peers/NAME, #/add-peer, #/services), so the server serves
+// Routes live in the URL's hash (#/peers, #/peers/NAME, #/add-peer, #/services, #/intentions), so the server serves
 // one page and a few static files.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { getToken, useTokenVersion } from './api.js';
 import { AddPeerPage } from './pages/add-peer.js';
+import { IntentionsPage } from './pages/intentions.js';
 import { PeerPage } from './pages/peer.js';
 import { PeersPage } from './pages/peers.js';
 import { ServicesPage } from './pages/services.js';
@@ -26,6 +27,7 @@ function Page({ path }: { path: string }) {
   if (peer?.[1] !== undefined) return <PeerPage key={peer[1]} name={decodeURIComponent(peer[1])} />;
   if (path === '/add-peer') return <AddPeerPage />;
   if (path === '/services') return <ServicesPage />;
+  if (path === '/intentions') return <IntentionsPage />;
   return <PeersPage />;
 }
 
@@ -45,6 +47,7 @@ function App() {
         <nav aria-label="Main">
           {nav('#/peers', 'Peers', path.startsWith('/peers') || path === '/add-peer')}
           {nav('#/services', 'Services', path === '/services')}
+          {nav('#/intentions', 'Intentions', path === '/intentions')}
         </nav>
         <button type="button" class="link" onClick={() => setTokenOpen(!tokenOpen)}>
           {getToken() === undefined ? 'ACL token' : 'ACL token (set)'}

@@ -1,7 +1,7 @@
 // The web UI in a real browser against two real `meshpeer server` processes: peer them through the Add
 // peer connection page (token generated and copied on one, pasted and established on the other), export
 // services through the API and watch the open Peers pages turn ACTIVE and their counts change without a
-// reload (blocking queries), read the Peer and Services pages, delete the peering from the UI and see
+// reload (blocking queries), read the Peer, Services and Intentions pages, delete the peering from the UI and see
 // TERMINATED on the other side. Screenshots of the Peers and Peer pages go to docs/ui/.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -121,6 +121,28 @@ describe('web UI: peering two servers through the browser', () => {
       'peer cluster-02',
     );
     expect(await peerA.locator('section[data-source="local"]').count()).toBe(0);
+
+    // Intentions for backend, one of them from a peer.
+    const intentions = await api(`${a.url}/v1/config`, {
+      method: 'PUT',
+      json: {
+        Kind: 'service-intentions',
+        Name: 'backend',
+        Sources: [
+          { Name: 'web', Peer: 'cluster-02', Action: 'allow' },
+          { Name: '*', Action: 'deny' },
+        ],
+      },
+    });
+    expect(intentions.status, intentions.text).toBe(200);
+    await peerA.goto(`${a.url}/ui/#/intentions`);
+    const fromPeer = peerA.locator('tr[data-destination="backend"][data-source="web"] td');
+    await waitText(fromPeer.nth(2), 'peer cluster-02');
+    await waitText(fromPeer.nth(3), 'allow');
+    await waitText(
+      peerA.locator('tr[data-destination="backend"][data-source="*"] td').nth(2),
+      'this cluster',
+    );
 
     // Delete from cluster-02's Peer page; cluster-01's open Peers page shows TERMINATED.
     await pageB.goto(`${b.url}/ui/#/peers/cluster-01`);
