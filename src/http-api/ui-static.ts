@@ -3,7 +3,7 @@
 // so no path reaches the filesystem. These routes carry no routeName, so the ACL check passes them (static
 // files only); every API call the UI makes carries the tab's token.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -44,7 +44,8 @@ export function loadUiFiles(dir: string): Map<string, StaticFile> {
   for (const name of names) {
     const type = TYPES[extname(name)];
     const path = join(dir, name);
-    if (type === undefined || !statSync(path).isFile()) continue;
+    // Regular files only: a symlink or a directory in it is not served.
+    if (type === undefined || !lstatSync(path).isFile()) continue;
     const body = readFileSync(path);
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
     files.set(name, { body, type, etag });
