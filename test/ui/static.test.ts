@@ -1,7 +1,6 @@
 // The /ui/ static route on its own (fastify inject, no process): only files of the built directory are
 // served, by name, from memory (regular files, no symlinks); nothing outside it is reachable however the
-// path is spelled; ETag
-// revalidation; a UI that was not built answers 404 saying so.
+// path is spelled; ETag revalidation; a UI that was not built answers 404 saying so.
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
