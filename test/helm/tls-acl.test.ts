@@ -20,6 +20,7 @@ import {
   merge,
   render,
   seedValues,
+  template,
   useHelm,
 } from './support.js';
 
@@ -107,6 +108,22 @@ describe('what TLS and ACL values render', () => {
         secret: { secretName: 'consul-ca-cert', items: [{ key: 'tls.crt', path: 'tls.crt' }] },
       });
     }
+  });
+
+  it('refuses a given CA (global.tls.caCert) where there is no cluster to read it from, saying why', () => {
+    const r = template(
+      merge(seedValues, {
+        global: { tls: { caCert: { secretName: 'my-ca' }, caKey: { secretName: 'my-ca' } } },
+      }),
+    );
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(
+      'global.tls.caCert/caKey: cannot read Secrets my-ca and my-ca in namespace mesh',
+    );
+    const noKey = template(merge(seedValues, { global: { tls: { caCert: { secretName: 'my-ca' } } } }));
+    expect(noKey.stderr).toContain(
+      'setting global.tls.caCert.secretName requires global.tls.caKey.secretName',
+    );
   });
 
   it('turns ACLs on with a generated bootstrap token, seen only by the server and the acl-init containers', () => {

@@ -3,7 +3,8 @@
 // Established, NOTES are printed, and `helm upgrade` keeps the generated certificates and tokens (the
 // chart's lookups). There is no kubelet, so the pods never run: what they do is tested elsewhere.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,5 +122,73 @@ describe('helm install into a real API server', () => {
     const r = runHelm(['upgrade', 'meshpeer', chart, '-n', 'mesh', '-f', values]);
     expect(r.status, r.stderr).toBe(0);
     expect(await Promise.all(names.map(secretData))).toEqual(before);
+  });
+
+  it("signs the server certificate with the user's CA from global.tls.caCert/caKey", async () => {
+    const kc = api?.kubeconfigPath ?? '';
+    await kubectlOk(kc, ['create', 'namespace', 'mesh2']);
+    const crt = path.join(scratch, 'ca.crt');
+    const key = path.join(scratch, 'ca.key');
+    const made = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=my-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-keyout',
+      key,
+      '-out',
+      crt,
+    ]);
+    expect(made.status).toBe(0);
+    await kubectlOk(kc, ['-n', 'mesh2', 'create', 'secret', 'tls', 'my-ca', `--cert=${crt}`, `--key=${key}`]);
+    const r = runHelm([
+      'install',
+      'meshpeer',
+      chart,
+      '-n',
+      'mesh2',
+      '-f',
+      values,
+      '--set',
+      // Another prefix: the first release's ClusterRole and webhook configuration are cluster-wide.
+      'global.name=second,global.tls.caCert.secretName=my-ca,global.tls.caKey.secretName=my-ca',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const serverCert = Buffer.from(
+      await kubectlOk(kc, [
+        '-n',
+        'mesh2',
+        'get',
+        'secret',
+        'second-server-cert',
+        '-o',
+        'jsonpath={.data.tls\\.crt}',
+      ]),
+      'base64',
+    );
+    const ca = new X509Certificate(readFileSync(crt));
+    expect(new X509Certificate(serverCert).verify(ca.publicKey)).toBe(true);
+    const published = Buffer.from(
+      await kubectlOk(kc, [
+        '-n',
+        'mesh2',
+        'get',
+        'secret',
+        'second-ca-cert',
+        '-o',
+        'jsonpath={.data.tls\\.crt}',
+      ]),
+      'base64',
+    );
+    expect(new X509Certificate(published).fingerprint256).toBe(ca.fingerprint256);
   });
 });

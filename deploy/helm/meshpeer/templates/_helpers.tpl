@@ -198,7 +198,7 @@ global.image is handled apart: it is consul-k8s's, accepted and reported as unus
 */}}
 {{- define "meshpeer.implementedValues" -}}
 global.name global.imageMeshpeer global.image global.imagePullPolicy global.datacenter
-global.peering.enabled global.tls.enabled global.acls.manageSystemACLs
+global.peering.enabled global.tls.enabled global.tls.caCert global.tls.caKey global.acls.manageSystemACLs
 connectInject.enabled connectInject.replicas connectInject.resources
 server.replicas server.storage server.storageClass server.resources
 meshGateway.enabled meshGateway.replicas meshGateway.containerPort
