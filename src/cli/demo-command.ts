@@ -40,8 +40,11 @@ export function demoCommand(): Command {
       const demo = await startDemo({ logLevel: o.logLevel, say });
       const { startTraffic } = await import('../demo/traffic.js');
       const { createLogger } = await import('../shared/logger.js');
+      const { failoverAct, startFailoverStage } = await import('../demo/failover.js');
       let traffic: Awaited<ReturnType<typeof startTraffic>> | undefined;
+      let failover: Awaited<ReturnType<typeof startFailoverStage>> | undefined;
       const stopAll = async (): Promise<void> => {
+        await failover?.stop();
         await traffic?.stop();
         await demo.stop();
       };
@@ -54,6 +57,11 @@ export function demoCommand(): Command {
         );
         await report(demo, say);
         await reportTraffic(traffic, say);
+        failover = await startFailoverStage(
+          demo.clusters[1],
+          createLogger({ name: 'dataplane', level: o.logLevel }),
+        );
+        await failoverAct(failover, demo.clusters[1], say);
       } catch (err) {
         await stopAll();
         throw err;
@@ -80,6 +88,7 @@ export function demoCommand(): Command {
       say(
         `\nrunning. Try:\n  curl '${c2.url}/v1/health/service/backend?peer=cluster-01'\n` +
           `  curl http://${up?.host}:${up?.port}/   # as frontend in cluster-02, through both gateways\n` +
+          `  curl http://${failover?.upstream.host}:${failover?.upstream.port}/   # frontend's local backend upstream (fails over to cluster-01)\n` +
           `  MESHPEER_HTTP_ADDR=${c1.url} meshpeer peering list\nCtrl-C stops both clusters.`,
       );
       await stopped;

@@ -41,6 +41,10 @@ describe('meshpeer demo', () => {
     expect(r.stdout).toContain('answer: hello from backend in cluster-01 (you asked for /hello)');
     expect(r.stdout).toMatch(/cluster-01 gateway forwarded: inbound=[1-9]/);
     expect(r.stdout).toMatch(/cluster-02 gateway forwarded: outbound=[1-9]/);
+    // The failover act: local backend first, cluster-01's once the local check is critical, then home.
+    expect(r.stdout).toMatch(
+      /local upstream [\d.:]+\): hello from backend in cluster-02[\s\S]*check set critical\n {2}\d+ ms later: hello from backend in cluster-01[\s\S]*check passing again\n {2}\d+ ms later: hello from backend in cluster-02/,
+    );
     expect(r.stdout).toContain('demo verified');
   });
 

@@ -154,6 +154,9 @@ describe('routeUpstream with a service-resolver', () => {
       ['backend', 'no-instances'],
       ['backend (peer cluster-09)', 'unknown-peer'],
     ]);
+    expect(route.skipped[1]?.detail).toBe(
+      'failover target peer cluster-09 is not a peering of this cluster (no trust bundle from it)',
+    );
     expect(route.candidates.map((c) => c.target)).toEqual(['backend (peer cluster-01)']);
   });
 

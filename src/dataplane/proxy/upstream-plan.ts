@@ -145,7 +145,10 @@ function planTarget(target: UpstreamTarget, spec: UpstreamSpec, config: ProxyCon
       ok: false,
       ...base,
       reason: 'unknown-peer',
-      detail: `${which}: no trust bundle from peer ${target.peer} (is it a peering of this cluster?)`,
+      detail:
+        target.role === 'primary'
+          ? `${which}: no trust bundle from peer ${target.peer} (is it a peering of this cluster?)`
+          : `${target.role} target peer ${target.peer} is not a peering of this cluster (no trust bundle from it)`,
     };
   }
   if (!known?.sni || known.instances.length === 0) {
