@@ -2,8 +2,7 @@
 // failover and redirect to a peer) becomes the config entry the controller writes — through the
 // controller's own conversion — and that entry routes the sidecar's upstream as the HCL one does.
 // (The controller reconciling ServiceResolver resources from a real kube-apiserver is tested in
-// test/controller; here,
-// what the entry means to the data plane.)
+// test/controller; here, what the entry means to the data plane.)
 
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';

@@ -3,9 +3,31 @@
 // X-Consul-Token (never in a URL), and what a limited token may not read is said in place. Also: the
 // UI is off with --ui=false.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, MGMT, makeToken, put } from '../security/support.js';
 import { api, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
 import { launchBrowser, type TestBrowser, waitText } from './browser.js';
+
+const MGMT = '5b1f7c2e-8a43-4d6b-9e0f-3c2a1b4d5e6f';
+const auth = (token: string): Record<string, string> => ({ 'X-Consul-Token': token });
+
+async function put(url: string, path: string, json: unknown): Promise<void> {
+  const r = await api(`${url}${path}`, { method: 'PUT', headers: auth(MGMT), json });
+  expect(r.status, r.text).toBe(200);
+}
+
+/** A token whose one policy has these rules. */
+async function makeToken(url: string, name: string, rules: string): Promise<{ SecretID: string }> {
+  const policy = await api<{ ID: string }>(`${url}/v1/acl/policy`, {
+    headers: auth(MGMT),
+    json: { Name: name, Rules: rules },
+  });
+  expect(policy.status, policy.text).toBe(200);
+  const token = await api<{ SecretID: string }>(`${url}/v1/acl/token`, {
+    headers: auth(MGMT),
+    json: { Description: name, Policies: [{ ID: policy.body.ID }] },
+  });
+  expect(token.status, token.text).toBe(200);
+  return token.body;
+}
 
 describe('web UI with ACLs', () => {
   let server: ServerProcess;

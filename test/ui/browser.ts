@@ -39,7 +39,7 @@ export async function launchBrowser(): Promise<TestBrowser> {
       headless: true,
       args: FLAGS,
       viewport: { width: 1280, height: 800 },
-      timeout: 30_000,
+      timeout: 60_000,
     });
   } catch (err) {
     rmSync(profile, { recursive: true, force: true });
