@@ -117,7 +117,9 @@ export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = [], tls?
     started.set(req, process.hrtime.bigint());
   });
   app.addHook('onResponse', async (req, reply) => {
-    const route = (req.routeOptions.config as { routeName?: string } | undefined)?.routeName ?? 'unmatched';
+    // metricsName: routes the ACL check does not look at (the UI's static files) still get a label.
+    const config = req.routeOptions.config as { routeName?: string; metricsName?: string } | undefined;
+    const route = config?.routeName ?? config?.metricsName ?? 'unmatched';
     deps.metrics.httpRequests.inc({ method: req.method, route, code: String(reply.statusCode) });
     const t0 = started.get(req);
     if (t0 !== undefined) {

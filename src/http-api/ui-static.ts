@@ -76,8 +76,12 @@ export function uiRoutes(dir: string = DEFAULT_UI_DIR) {
       if (req.headers['if-none-match'] === file.etag) return reply.code(304).send();
       return reply.type(file.type).send(file.body);
     };
-    app.get('/ui', async (_req, reply) => reply.redirect('/ui/', 301));
-    app.get('/ui/', async (req, reply) => send(req, reply, 'index.html'));
-    app.get('/ui/:file', async (req, reply) => send(req, reply, (req.params as { file: string }).file));
+    // A metricsName, not a routeName: the ACL check passes routes without a routeName.
+    const config = { metricsName: '/ui/' };
+    app.get('/ui', { config }, async (_req, reply) => reply.redirect('/ui/', 301));
+    app.get('/ui/', { config }, async (req, reply) => send(req, reply, 'index.html'));
+    app.get('/ui/:file', { config }, async (req, reply) =>
+      send(req, reply, (req.params as { file: string }).file),
+    );
   };
 }
