@@ -73,7 +73,8 @@ export function proxyCommand(): Command {
     .addOption(
       new Option(
         '--mesh-gateway-mode <mode>',
-        'mesh gateway mode for peered upstreams that set none: remote (dial the peer gateway) or local (dial this ' +
+        'mesh gateway mode for peered upstreams (and peers a service-resolver sends a local upstream to) that set ' +
+          'none: remote (dial the peer gateway) or local (dial this ' +
           "cluster's gateway); default: proxy-defaults MeshGateway.Mode, else remote",
       ).choices(['remote', 'local', 'none']),
     )
@@ -128,11 +129,15 @@ export function proxyCommand(): Command {
   });
 }
 
-/** Applies --mesh-gateway-mode to peered upstreams without their own, refusing "none" for them. */
+/**
+ * Applies --mesh-gateway-mode to upstreams without their own, refusing "none" for peered ones. A local
+ * upstream takes it too, for the peers its service-resolver may send it to.
+ */
 function withMode(upstreams: UpstreamSpec[], mode: ProxyFlags['meshGatewayMode']): UpstreamSpec[] {
   if (!mode) return upstreams;
   return upstreams.map((spec) => {
-    if (!spec.peer || spec.meshGatewayMode) return spec;
+    if (spec.meshGatewayMode) return spec;
+    if (!spec.peer) return { ...spec, meshGatewayMode: mode };
     try {
       assertModeAllowsPeering(mode, '--mesh-gateway-mode');
     } catch (err) {
