@@ -1,22 +1,21 @@
 // Failover time (issue 17): from the moment the local backend's check is set critical to the first
 // request answered by the peer's backend through the mesh gateways, and back again once it passes.
-// Two real `meshpeer server` processes, peered; the gateways and sidecars run in this process on real
-// sockets and follow the servers through their blocking watches (no polling). frontend's app keeps
+// Two real `meshpeer server` processes, peered; the gateways and sidecars are real `meshpeer gateway` and
+// `meshpeer proxy` processes that follow the servers through their blocking watches (no polling). This
+// process is only frontend's app and the backend apps. frontend's app keeps
 // asking (one new connection per request) the whole time, so a request refused or sent to a critical
 // instance during a switch would show.
 //   node dist/bench/failover.js            (or: npm run bench -- failover)
 //   MESHPEER_BENCH_FAILOVER_N=50           iterations per mode (default 30)
-import type { RunningComponent } from '../src/dataplane/component-process.js';
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import type { Endpoint } from '../src/dataplane/endpoint.js';
-import type { SidecarAddresses } from '../src/dataplane/proxy/index.js';
-import { runGateway } from '../src/dataplane/run-gateway.js';
-import { runProxy } from '../src/dataplane/run-proxy.js';
 import { type EchoServer, echoOnce, startNamedEchoServer } from '../src/dataplane/testing/traffic.js';
-import { silentLogger } from '../src/shared/logger.js';
 import { percentile, runWhenInvokedDirectly } from './support/measure.js';
 import { type BenchServer, startBenchServer } from './support/server-process.js';
 
-const LOOPBACK: Endpoint = { host: '127.0.0.1', port: 0 };
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const SWITCH_TIMEOUT_MS = 30_000;
 
 export interface FailoverSamples {
@@ -52,6 +51,53 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: s
   }
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** `meshpeer gateway|proxy <args>`; resolves once it prints `ready`, with a stop that waits for its exit. */
+async function component(
+  kind: 'gateway' | 'proxy',
+  args: string[],
+  ready: RegExp,
+): Promise<() => Promise<void>> {
+  const child: ChildProcess = spawn(process.execPath, [CLI, kind, ...args, '--drain-seconds', '0'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, MESHPEER_LOG_LEVEL: 'warn' },
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${kind} did not start in 60 s:\n${log}`)), 60_000);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-16_384);
+      if (ready.test(log)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`${kind} exited before it was ready:\n${log}`));
+    });
+  }).catch(async (err: unknown) => {
+    await stop();
+    throw err;
+  });
+  return stop;
+}
+
 interface Mesh {
   home: BenchServer;
   peer: BenchServer;
@@ -80,7 +126,6 @@ async function startMesh(): Promise<Mesh> {
       () => localApp.close(),
       () => peerApp.close(),
     );
-    const common = { drainMs: 0, logger: silentLogger(), configTimeoutMs: 30_000 };
     for (const [server, app] of [
       [peer, peerApp],
       [home, localApp],
@@ -92,27 +137,23 @@ async function startMesh(): Promise<Mesh> {
         Port: app.address.port,
         Check: { CheckID: 'backend-alive', Name: 'alive', Status: 'passing' },
       });
-      const sidecar = await runProxy({
-        ...common,
-        server: server.url,
-        service: 'backend',
-        listen: LOOPBACK,
-        app: app.address,
-        upstreams: [],
-        meshGatewayService: 'mesh-gateway',
-        defaultIntentionAction: 'allow',
-        register: {},
-      });
-      stops.push(() => sidecar.stop());
-      const gateway = await runGateway({
-        ...common,
-        server: server.url,
-        listen: LOOPBACK,
-        serviceName: 'mesh-gateway',
-        register: {},
-        localServers: [],
-      });
-      stops.push(() => gateway.stop());
+      const common = ['--server', server.url, '--listen', '127.0.0.1:0', '--register'];
+      stops.push(
+        await component(
+          'proxy',
+          [
+            ...common,
+            '--service',
+            'backend',
+            '--app-port',
+            String(app.address.port),
+            '--default-intention',
+            'allow',
+          ],
+          /inbound mTLS on/,
+        ),
+      );
+      stops.push(await component('gateway', common, /mesh gateway listening on/));
     }
     await call(peer.url, 'PUT', '/v1/config', {
       Kind: 'exported-services',
@@ -137,18 +178,25 @@ async function startMesh(): Promise<Mesh> {
       ConnectTimeout: '2s',
       Failover: { '*': { Targets: [{ Peer: 'cluster-01' }] } },
     });
-    const frontend: RunningComponent<SidecarAddresses> = await runProxy({
-      ...common,
-      server: home.url,
-      service: 'frontend',
-      listen: LOOPBACK,
-      upstreams: [{ name: 'backend', bind: LOOPBACK }],
-      meshGatewayService: 'mesh-gateway',
-      defaultIntentionAction: 'allow',
-    });
-    stops.push(() => frontend.stop());
-    const upstream = frontend.started.upstreams[0]?.address;
-    if (!upstream) throw new Error('frontend has no upstream listener');
+    const upstream = { host: '127.0.0.1', port: await freePort() };
+    stops.push(
+      await component(
+        'proxy',
+        [
+          '--server',
+          home.url,
+          '--listen',
+          '127.0.0.1:0',
+          '--service',
+          'frontend',
+          '--upstream',
+          `backend:${upstream.port}`,
+          '--default-intention',
+          'allow',
+        ],
+        /upstream backend on/,
+      ),
+    );
     return { home, peer, localApp, peerApp, upstream, stop };
   } catch (err) {
     await stop();
