@@ -110,7 +110,7 @@ export function removePeering(tx: WriteTxn, record: PeeringRecord, catalog: Impo
 
 // ---- establishment ----
 
-export interface IssueRequest {
+export interface TokenIssue {
   name: string;
   meta: Record<string, string> | undefined;
   secret: string;
@@ -122,7 +122,7 @@ export interface IssueRequest {
  * keeps its state if it already exists, and the token's establishment secret becomes the only valid
  * one; the secret it replaces is remembered as replaced.
  */
-export function issueEstablishment(tx: WriteTxn, req: IssueRequest, catalog: ImportedRemover): PeeringRecord {
+export function issueEstablishment(tx: WriteTxn, req: TokenIssue, catalog: ImportedRemover): PeeringRecord {
   const existing = recordByName(tx, req.name);
   if (existing?.Role === 'dialer' && existing.State !== 'TERMINATED') {
     throw invalid(
@@ -156,7 +156,7 @@ export function issueEstablishment(tx: WriteTxn, req: IssueRequest, catalog: Imp
   return record;
 }
 
-export interface ExchangeRequest {
+export interface SecretExchange {
   /** The acceptor's peering ID, from the token. */
   peerId: string;
   establishmentSecret: string;
@@ -174,7 +174,7 @@ export interface ExchangeRequest {
  * (the token used elsewhere) brings its own trust domain, so the old bundle is forgotten. Throws
  * EstablishmentRefused. Returns the peering's name.
  */
-export function exchangeEstablishment(tx: WriteTxn, req: ExchangeRequest, now = Date.now()): string {
+export function exchangeEstablishment(tx: WriteTxn, req: SecretExchange, now = Date.now()): string {
   const secrets = secretsOf(tx, req.peerId);
   const record = recordById(tx, req.peerId);
   const refusal = establishmentRefusal(record, secrets, req.peerId, req.establishmentSecret, now);
@@ -199,7 +199,7 @@ export function exchangeEstablishment(tx: WriteTxn, req: ExchangeRequest, now = 
   return record.Name;
 }
 
-export interface EstablishedRequest {
+export interface DialerEstablished {
   name: string;
   meta: Record<string, string> | undefined;
   /** Our ID for the peering, already sent to the acceptor in the exchange. */
@@ -217,7 +217,7 @@ export interface EstablishedRequest {
  * The dialer exchanged a token: its peering is ESTABLISHING with what it needs to open streams. A
  * record for the same name from another token (another acceptor peering) is removed with its imports.
  */
-export function recordEstablished(tx: WriteTxn, req: EstablishedRequest, catalog: ImportedRemover): void {
+export function recordEstablished(tx: WriteTxn, req: DialerEstablished, catalog: ImportedRemover): void {
   const current = recordByName(tx, req.name);
   if (current !== undefined && current.PeerID !== req.peerId) removePeering(tx, current, catalog);
   const record: PeeringRecord = {
