@@ -2,6 +2,11 @@
 // `_` and `-` (as Consul's decoder does) and brought to their PascalCase spelling before validation;
 // wrong types and values past the limits of src/config-entries/limits.ts are refused with the field
 // named; unknown fields are ignored, as Consul's catalog endpoints do.
+//
+// The decoding rule, here and for config entries (src/config-entries/registry.ts): accept what Consul
+// accepts — including the zero values Consul's own clients send for "not set" (Weights {0,0}, empty
+// ServiceID/CheckID, Tags/Meta null) — store the normalized form (the defaults filled in), and refuse only
+// what Consul refuses, with a message naming the field.
 import { z } from 'zod';
 import { metaSchema } from '../config-entries/common.js';
 import { durationSchema } from '../config-entries/duration.js';

@@ -1,5 +1,7 @@
 // The config entry kinds meshpeer knows, and the one way in: `parseConfigEntry` dispatches on Kind,
-// shapes the input (aliases, HCL blocks) and validates it with that kind's schema.
+// shapes the input (aliases, HCL blocks) and validates it with that kind's schema. Every schema follows
+// one rule: accept what Consul accepts (zero values meaning the default, e.g. an intention source's
+// Type ""), store the normalized form, refuse only what Consul refuses, naming the field.
 import type { z } from 'zod';
 import { invalid } from '../shared/errors.js';
 import {
