@@ -12,9 +12,13 @@ export interface AgentNodeOptions {
   /** Operator-given node meta (`--node-meta`), added to the meta every server node carries. */
   meta: Record<string, string>;
   consulVersion: string;
-  /** The port of the `consul` service: the server-to-server (gRPC) port. */
-  port: number;
 }
+
+/**
+ * The port of the `consul` service: Consul's server RPC port, the one /v1/status/leader and
+ * /v1/status/peers report. Fixed, so that re-registering the node at every start writes nothing new.
+ */
+export const SERVER_PORT = 8300;
 
 export const SERF_HEALTH_CHECK_ID = 'serfHealth';
 
@@ -26,7 +30,7 @@ export function agentNodeRegistration(o: AgentNodeOptions): RegisterRequest {
     Address: o.address,
     TaggedAddresses: { lan, lan_ipv4: lan, wan: lan, wan_ipv4: lan },
     NodeMeta: { 'consul-network-segment': '', 'consul-version': o.consulVersion, ...o.meta },
-    Service: { ID: 'consul', Service: 'consul', Port: o.port, Tags: [], Meta: {}, Weights: undefined },
+    Service: { ID: 'consul', Service: 'consul', Port: SERVER_PORT, Tags: [], Meta: {}, Weights: undefined },
     Checks: [
       {
         CheckID: SERF_HEALTH_CHECK_ID,

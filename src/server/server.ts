@@ -173,7 +173,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         address: node.Address,
         meta: opts.nodeMeta ?? {},
         consulVersion: CONSUL_API_VERSION,
-        port: grpcPort,
       }),
     );
     if (opts.httpListener !== undefined) {

@@ -6,7 +6,7 @@
 // Records the server owns for itself (the `consul` service and the `serfHealth` check, see
 // src/catalog/agent-node.ts) are in the catalog but not in the agent's local views, as in Consul.
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { isServerOwnedCheck, isServerOwnedService } from '../../catalog/agent-node.js';
+import { isServerOwnedCheck, isServerOwnedService, SERVER_PORT } from '../../catalog/agent-node.js';
 import { decodeAgentCheckRegistration } from '../../catalog/agent-requests.js';
 import type { CheckStatus, HealthCheck, ServiceInstance } from '../../catalog/types.js';
 import { notFound } from '../../shared/errors.js';
@@ -162,7 +162,7 @@ export function agentLocalRoutes(app: FastifyInstance, d: ApiDeps): void {
 
   route(app, '/v1/status/peers', {
     // One server per datacenter: itself (Consul answers its raft peers' server addresses).
-    GET: async () => [`${d.node.Address}:8300`],
+    GET: async () => [`${d.node.Address}:${SERVER_PORT}`],
   });
 
   route(app, '/v1/catalog/node/:node', {
