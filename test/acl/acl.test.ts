@@ -112,7 +112,8 @@ describe('ACLs (default deny)', () => {
     expect(services.status).toBe(200);
     expect(Object.keys(services.body)).toEqual(['web']);
     const all = await api<Record<string, string[]>>(`${url}/v1/catalog/services`, { headers: auth(MGMT) });
-    expect(Object.keys(all.body).sort()).toEqual(['db', 'web']);
+    // The server's own `consul` service is there too, as in Consul.
+    expect(Object.keys(all.body).sort()).toEqual(['consul', 'db', 'web']);
 
     // Deregistering by ID finds the service's name: web-1 is web's.
     const dereg = await api(`${url}/v1/agent/service/deregister/web-1`, { method: 'PUT', headers: t });
