@@ -13,10 +13,11 @@ import {
   endpointsFrom,
   healthServiceSchema,
   healthyEndpoints,
+  passingConnectEndpoints,
   peeringsSchema,
   trustBundlesSchema,
 } from './responses.js';
-import { configEntryWatch, jsonWatch, type Watch, withPeer } from './watch.js';
+import { configEntryWatch, instancesWatch, jsonWatch, type Watch, withPeer } from './watch.js';
 import type { WatchSetOptions } from './watch-set.js';
 import { WatchedSource } from './watched-source.js';
 
@@ -62,19 +63,30 @@ export class HttpGatewayConfigSource extends WatchedSource<GatewayConfig> {
     const exportedNames = new Set(
       peerNames.flatMap((peer) => [...exportedServicesFor(exportedEntry, peer, localNames)]),
     );
-    const local = [...exportedNames].map((name) => ({ name, watch: healthWatch(name) }));
+    const local = [...exportedNames].map((name) => ({
+      name,
+      watch: healthWatch(name),
+      instances: instancesWatch(name),
+    }));
     const peerLists = peerNames.map((peer) => ({ peer, watch: peerServicesWatch(peer) }));
     const imported = peerLists.flatMap(({ peer, watch }) =>
       w.ready([watch])
         ? Object.keys(w.value(watch) ?? {}).map((name) => ({ peer, watch: healthWatch(name, peer) }))
         : [],
     );
-    const dynamic = [...local, ...peerLists, ...imported].map((d) => d.watch);
+    const dynamic = [
+      ...local.flatMap((l) => [l.watch, l.instances]),
+      ...[...peerLists, ...imported].map((d) => d.watch),
+    ];
     w.keep([...STATIC, ...dynamic]);
     if (!w.ready(dynamic)) return undefined;
 
+    // Inbound from peers goes only to sidecars that pass, in front of instances that pass.
     const localServices = new Map(
-      local.map(({ name, watch }) => [name, healthyEndpoints(w.value(watch) ?? [])]),
+      local.map(({ name, watch, instances }) => [
+        name,
+        passingConnectEndpoints(w.value(watch) ?? [], w.value(instances) ?? []),
+      ]),
     );
     const peers: GatewayPeer[] = (w.value(bundles) ?? []).map((bundle) => ({
       name: bundle.PeerName,

@@ -7,7 +7,6 @@
 // the exporter's checks of the instance pass). All blocking queries: a check turning critical, a
 // resolver written, an export withdrawn reach the sidecar as the server reports them.
 
-import type { z } from 'zod';
 import { parseSpiffeId, parseTrustBundle, renewAt, type TrustBundle } from '../../ca/index.js';
 import { SNI_META_KEY } from '../../ca/sni.js';
 import type { IntentionAction, ServiceResolverEntry } from '../../config-entries/index.js';
@@ -30,7 +29,7 @@ import {
   type TrustBundlesAnswer,
   trustBundlesSchema,
 } from './responses.js';
-import { configEntryWatch, jsonWatch, type Watch, withPeer } from './watch.js';
+import { configEntryWatch, instancesWatch, jsonWatch, type Watch, withPeer } from './watch.js';
 import type { WatchSetOptions } from './watch-set.js';
 import { WatchedSource } from './watched-source.js';
 
@@ -241,11 +240,7 @@ const gatewaysWatch = (name: string) =>
   jsonWatch(`/v1/catalog/service/${encodeURIComponent(name)}`, catalogServiceSchema);
 const upstreamWatch = (service: string, peer?: string) =>
   jsonWatch(withPeer(`/v1/health/connect/${encodeURIComponent(service)}`, peer), healthServiceSchema);
-/** The instances local sidecars front, with their checks (a 404 from an older server: none known). */
-const destinationWatch = (service: string): Watch<z.output<typeof healthServiceSchema>> => {
-  const json = jsonWatch(`/v1/health/service/${encodeURIComponent(service)}`, healthServiceSchema);
-  return { ...json, read: (response) => (response.status === 404 ? [] : json.read(response)) };
-};
+const destinationWatch = instancesWatch;
 const resolverWatch = (name: string) => configEntryWatch('service-resolver', name);
 /** A local target: its sidecars and the instances they front; a peer's: the imported instances. */
 const targetWatches = (service: string, peer?: string): Watch<unknown>[] =>

@@ -8,6 +8,7 @@ import {
 import { invalid } from '../../shared/errors.js';
 import { describeZodError } from '../../shared/zod-message.js';
 import type { ApiResponse } from './consul-api.js';
+import { type HealthService, healthServiceSchema } from './responses.js';
 
 export interface Watch<T> {
   path: string;
@@ -48,4 +49,13 @@ export function configEntryWatch<K extends ConfigEntryKind>(
 /** `path` with a `?peer=` query when `peer` is set. */
 export function withPeer(path: string, peer: string | undefined): string {
   return peer ? `${path}?peer=${encodeURIComponent(peer)}` : path;
+}
+
+/**
+ * A service's own instances with their checks (/v1/health/service), to tell whether the instance a
+ * sidecar fronts passes; a 404 (a server without the route) means none known.
+ */
+export function instancesWatch(service: string): Watch<HealthService[] | null> {
+  const json = jsonWatch(`/v1/health/service/${encodeURIComponent(service)}`, healthServiceSchema);
+  return { ...json, read: (response) => (response.status === 404 ? [] : json.read(response)) };
 }
