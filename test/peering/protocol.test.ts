@@ -3,14 +3,9 @@
 // change local data, and oversized messages are refused.
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  Operation,
-  type ReplicationMessage,
-  type ReplicationMessage_Request,
-} from '../../src/peering/gen/meshpeer/peering/v1/peering_pb.js';
-import { createClient } from '../../src/peering/transport/grpc-service.js';
-import { PeeringService, type PeeringServiceClient } from '../../src/peering/transport/protocol.js';
-import { dialerCredentials } from '../../src/peering/transport/tls.js';
+import { Operation } from '../../src/peering/gen/meshpeer/peering/v1/peering_pb.js';
+import type { PeeringServiceClient } from '../../src/peering/transport/protocol.js';
+import { clientFor, closeHandPeers, decode, exchange, openStream } from '../support/hand-peer.js';
 import {
   api,
   Cluster,
@@ -25,87 +20,9 @@ import {
 
 const MAX_MESSAGE_BYTES = 16 * 1024;
 
-interface Token {
-  CA: string[];
-  ServerAddresses: string[];
-  ServerName: string;
-  PeerID: string;
-  EstablishmentSecret: string;
-}
-
 const cluster = new Cluster();
-const clients: PeeringServiceClient[] = [];
-const timers: NodeJS.Timeout[] = [];
 afterAll(() => cluster.stopAll());
-afterEach(() => {
-  for (const t of timers.splice(0)) clearInterval(t);
-  for (const c of clients.splice(0)) c.close();
-});
-
-function clientFor(token: Token): PeeringServiceClient {
-  const tls = dialerCredentials({ caPems: token.CA, serverName: token.ServerName });
-  const client = createClient(PeeringService, token.ServerAddresses[0] ?? '', tls.credentials, {
-    channelOptions: tls.channelOptions,
-    maxMessageBytes: 1024 * 1024,
-  });
-  clients.push(client);
-  return client;
-}
-
-/** A hand-driven peering stream: records what arrives and the final status. */
-function openStream(client: PeeringServiceClient, peerId: string, streamSecret: string) {
-  const call = client.streamResources();
-  const received: ReplicationMessage[] = [];
-  const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
-  call.on('data', (m: ReplicationMessage) => received.push(m));
-  call.on('error', () => undefined);
-  call.write({
-    payload: {
-      case: 'open',
-      value: { peerId, streamSecret, remoteDatacenter: 'hand-dc', remotePartition: 'default' },
-    },
-  });
-  // Keep the acceptor's silence watchdog (1.5 s here) happy.
-  timers.push(setInterval(() => call.write({ payload: { case: 'heartbeat', value: {} } }), 200));
-  let nonce = 0;
-  const send = (
-    resourceUrl: string,
-    resourceId: string,
-    doc: unknown,
-    operation = Operation.UPSERT,
-  ): string => {
-    const n = `hand-${++nonce}`;
-    const body = typeof doc === 'string' ? doc : JSON.stringify(doc);
-    call.write({
-      payload: {
-        case: 'response',
-        value: { resourceUrl, resourceId, nonce: n, operation, resource: Buffer.from(body) },
-      },
-    });
-    return n;
-  };
-  const ackFor = async (n: string, timeoutMs = 5000): Promise<ReplicationMessage_Request> => {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      for (const m of received) {
-        if (m.payload.case === 'request' && m.payload.value.responseNonce === n) return m.payload.value;
-      }
-      await sleep(20);
-    }
-    throw new Error(`no ACK/NACK for ${n}`);
-  };
-  return { call, received, status, send, ackFor };
-}
-
-async function exchange(client: PeeringServiceClient, token: Token): Promise<string> {
-  const r = await client.exchange(
-    { peerId: token.PeerID, establishmentSecret: token.EstablishmentSecret },
-    { deadline: Date.now() + 5000 },
-  );
-  return r.streamSecret;
-}
-
-const decode = (t: string): Token => JSON.parse(Buffer.from(t, 'base64').toString('utf8')) as Token;
+afterEach(closeHandPeers);
 
 const instance = (node: string, id: string, service: string, port: number) => ({
   Node: { Node: node, Address: '10.9.9.9', Meta: {} },
@@ -283,84 +200,6 @@ describe('the acceptor refuses what it must', () => {
     // The peer can reconnect with the same secret and carry on with messages that fit.
     const again = openStream(client, token.PeerID, (await readSecretAgain(acc, client, 'hand-big')) ?? '');
     await expectEventually(() => again.received.some((m) => m.payload.case === 'response'));
-  });
-});
-
-describe('a peer cannot claim an identity that is not its own', () => {
-  let acc: ServerProcess;
-
-  beforeAll(async () => {
-    acc = await cluster.start('proto-identity');
-  });
-
-  const bundle = (trustDomain: string) => ({
-    TrustDomain: trustDomain,
-    RootPEMs: ['-----BEGIN CERTIFICATE-----'],
-  });
-
-  it('the datacenter and peering ID shown are the ones given at establishment, not what the stream says', async () => {
-    const token = decode(await generateToken(acc, 'hand-who'));
-    const client = clientFor(token);
-    const r = await client.exchange(
-      {
-        peerId: token.PeerID,
-        establishmentSecret: token.EstablishmentSecret,
-        remoteDatacenter: 'real-dc',
-        dialerPeeringId: 'real-dialer-id',
-      },
-      { deadline: Date.now() + 5000 },
-    );
-    // openStream's Open message says it is "hand-dc" (and gives no peering ID).
-    const stream = openStream(client, token.PeerID, r.streamSecret);
-    await expectEventually(() => stream.received.length > 0);
-    const p = await readPeering(acc, 'hand-who');
-    expect(p?.Remote.Datacenter).toBe('real-dc');
-    expect(p?.PeerID).toBe('real-dialer-id');
-  });
-
-  it("a trust bundle claiming the acceptor's own, another peer's, or a changed trust domain is NACKed and said", async () => {
-    const roots = await api<{ TrustDomain: string }>(`${acc.url}/v1/connect/ca/roots`);
-    const own = roots.body.TrustDomain;
-    expect(own).toMatch(/\.consul$/);
-
-    const tokenA = decode(await generateToken(acc, 'hand-td-a'));
-    const clientA = clientFor(tokenA);
-    const a = openStream(clientA, tokenA.PeerID, await exchange(clientA, tokenA));
-    const okA = await a.ackFor(
-      a.send('type.meshpeer.io/PeeringTrustBundle', 'roots', bundle('a.example.consul')),
-    );
-    expect(okA.error).toBeUndefined();
-
-    const tokenB = decode(await generateToken(acc, 'hand-td-b'));
-    const clientB = clientFor(tokenB);
-    const b = openStream(clientB, tokenB.PeerID, await exchange(clientB, tokenB));
-    const claimsOwn = await b.ackFor(b.send('type.meshpeer.io/PeeringTrustBundle', 'roots', bundle(own)));
-    expect(claimsOwn.error?.message).toMatch(/own trust domain/);
-    const claimsA = await b.ackFor(
-      b.send('type.meshpeer.io/PeeringTrustBundle', 'roots', bundle('a.example.consul')),
-    );
-    expect(claimsA.error?.message).toMatch(/trust domain of peer "hand-td-a"/);
-    // The peering says why, while the stream is up.
-    const shown = await readPeering(acc, 'hand-td-b');
-    expect(shown?.Reason).toMatch(/trust domain of peer "hand-td-a"/);
-
-    const first = await b.ackFor(
-      b.send('type.meshpeer.io/PeeringTrustBundle', 'roots', bundle('b.example.consul')),
-    );
-    expect(first.error).toBeUndefined();
-    const switched = await b.ackFor(
-      b.send('type.meshpeer.io/PeeringTrustBundle', 'roots', bundle('c.example.consul')),
-    );
-    expect(switched.error?.message).toMatch(/was b\.example\.consul .* establish the peering again/);
-
-    // What is stored is what was accepted.
-    const stored = await api<Array<{ PeerName: string; TrustDomain: string }>>(
-      `${acc.url}/v1/internal/meshpeer/trust-bundles`,
-    );
-    expect(stored.body.map((x) => `${x.PeerName}=${x.TrustDomain}`).sort()).toEqual([
-      'hand-td-a=a.example.consul',
-      'hand-td-b=b.example.consul',
-    ]);
   });
 });
 
