@@ -49,9 +49,9 @@ export class Establishment {
   /** Acceptor: a token for `PeerName`, whose secret replaces any earlier token's. */
   async generateToken(req: TokenRequest): Promise<{ PeeringToken: string }> {
     checkPeerName(req.PeerName);
-    const addresses = req.ServerExternalAddresses?.length
-      ? req.ServerExternalAddresses
-      : this.advertisedAddresses();
+    // As Consul: ServerAddresses are this cluster's own (or its gateways'); external addresses the
+    // operator gives travel as ManualServerAddresses, which a dialer uses instead when present.
+    const addresses = this.advertisedAddresses();
     const secret = randomUUID();
     const expiresAt = new Date(Date.now() + this.d.secretTtlMs).toISOString();
     const { result: record } = await this.d.store.write((tx) =>
