@@ -263,20 +263,6 @@ export class Catalog {
     return this.store.get<CatalogNode>(NODES, nodeKey(peer, name))?.value;
   }
 
-  /** GET /v1/catalog/service/:name in Consul's flattened CatalogService shape. */
-  serviceNodes(name: string, query: ServiceQuery = {}): Array<Record<string, unknown>> {
-    return this.healthService(name, { ...query, passing: false }).map(({ Node, Service }) =>
-      flatServiceNode(Node, Service),
-    );
-  }
-
-  /** GET /v1/catalog/connect/:name in the CatalogService shape: the proxies (and native services) of `name`. */
-  connectServiceNodes(name: string, query: ServiceQuery = {}): Array<Record<string, unknown>> {
-    return this.healthConnect(name, { ...query, passing: false }).map(({ Node, Service }) =>
-      flatServiceNode(Node, Service),
-    );
-  }
-
   /** GET /v1/health/service/:name */
   healthService(name: string, query: ServiceQuery = {}): ServiceHealth[] {
     const peer = query.peer ?? '';
@@ -614,35 +600,4 @@ function matches(h: ServiceHealth, q: ServiceQuery): boolean {
   if (q.tag !== undefined && !h.Service.Tags.includes(q.tag)) return false;
   if (q.passing && h.Checks.some((c) => c.Status !== 'passing')) return false;
   return true;
-}
-
-/** One instance in Consul's flattened CatalogService shape (GET /v1/catalog/service/:name). */
-export function flatServiceNode(
-  Node: CatalogNode,
-  Service: ServiceInstance & { CreateIndex?: number; ModifyIndex?: number },
-): Record<string, unknown> {
-  return {
-    ID: Node.ID,
-    Node: Node.Node,
-    Address: Node.Address,
-    Datacenter: Node.Datacenter,
-    TaggedAddresses: Node.TaggedAddresses,
-    NodeMeta: Node.Meta,
-    ServiceKind: Service.Kind,
-    ServiceID: Service.ID,
-    ServiceName: Service.Service,
-    ServiceTags: Service.Tags,
-    ServiceAddress: Service.Address,
-    ServiceTaggedAddresses: Service.TaggedAddresses,
-    ServiceWeights: Service.Weights,
-    ServiceMeta: Service.Meta,
-    ServicePort: Service.Port,
-    ServiceEnableTagOverride: Service.EnableTagOverride,
-    ServiceProxy: Service.Proxy ?? {},
-    ServiceConnect: Service.Connect ?? {},
-    ...(Service.Locality !== undefined ? { ServiceLocality: Service.Locality } : {}),
-    ...(Service.PeerName ? { PeerName: Service.PeerName } : {}),
-    CreateIndex: Service.CreateIndex ?? 0,
-    ModifyIndex: Service.ModifyIndex ?? 0,
-  };
 }

@@ -1,9 +1,9 @@
 // /v1/catalog/*: register, deregister and the catalog reads (local or ?peer=).
 import type { FastifyInstance } from 'fastify';
-import { flatServiceNode } from '../../catalog/catalog.js';
 import { decodeDeregisterRequest, decodeRegisterRequest } from '../../catalog/requests.js';
 import { invalid } from '../../shared/errors.js';
 import { blockingRead } from '../blocking.js';
+import { flatServiceNode } from '../catalog-service-shape.js';
 import type { ApiDeps } from '../deps.js';
 import { peerParam, type Query } from '../params.js';
 import { route, withBody } from '../route-table.js';
