@@ -2,6 +2,7 @@
 // leadership) and the small HTTP server that exposes them on --metrics-addr.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { parseHostPort } from '../shared/address.js';
 
 export type ReconcileOutcome = 'success' | 'error';
 
@@ -47,7 +48,8 @@ export class ControllerMetrics {
 
   /** Serves /metrics (and /healthz) on host:port; resolves with the bound address. */
   async serve(address: string): Promise<{ address: string; close(): Promise<void> }> {
-    const { host, port } = splitHostPort(address);
+    // An empty host (":9090") listens on every interface, where Prometheus in the cluster can reach it.
+    const { host, port } = parseHostPort(address, '--metrics-addr', '0.0.0.0');
     const server: Server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/metrics') {
@@ -89,10 +91,4 @@ export class ControllerMetrics {
         }),
     };
   }
-}
-
-export function splitHostPort(address: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address);
-  if (!match) throw new Error(`expected host:port, got ${JSON.stringify(address)}`);
-  return { host: match[1] ?? (match[2] || '0.0.0.0'), port: Number(match[3]) };
 }

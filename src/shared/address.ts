@@ -6,14 +6,15 @@ export interface HostPort {
   port: number;
 }
 
-export function parseHostPort(text: string, flagName: string): HostPort {
+/** `defaultHost` stands for an empty host (":8500"): loopback unless the caller listens on all interfaces. */
+export function parseHostPort(text: string, flagName: string, defaultHost = '127.0.0.1'): HostPort {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[3]) : Number.NaN;
   if (m === null || port > 65535) {
     throw invalid(`${flagName} must be host:port (like 127.0.0.1:8500), got ${JSON.stringify(text)}`);
   }
   const host = m[1] ?? m[2] ?? '';
-  return { host: host === '' ? '127.0.0.1' : host, port };
+  return { host: host === '' ? defaultHost : host, port };
 }
 
 export function formatHostPort(hp: HostPort): string {
