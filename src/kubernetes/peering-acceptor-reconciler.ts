@@ -213,7 +213,7 @@ export class PeeringAcceptorReconciler implements Reconciler {
 }
 
 /** Why a new token is needed, as the end of a sentence, or undefined when the current one stands. */
-function regenerationReason(
+export function regenerationReason(
   peering: Peering | undefined,
   status: PeeringStatus,
   ref: PeeringSpec['peer']['secret'],

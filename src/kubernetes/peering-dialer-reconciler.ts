@@ -150,7 +150,7 @@ export class PeeringDialerReconciler implements Reconciler {
 }
 
 /** Why the peering must be established (again), as the end of a sentence, or undefined. */
-function establishReason(
+export function establishReason(
   peering: Peering | undefined,
   status: PeeringStatus,
   ref: PeeringSpec['peer']['secret'],
