@@ -1,5 +1,5 @@
 // `meshpeer controller` as a real process against a real kube-apiserver, with a stand-in meshpeer
-// server so each rule of SPEC §5 can be checked directly: when tokens are (and are not) regenerated,
+// server so each rule of the Kubernetes behaviour (README "On Kubernetes") can be checked directly: when tokens are (and are not) regenerated,
 // what the Synced condition says when the server refuses, Secrets that are missing or malformed,
 // config entries that belong to someone else, finalizers, and leader election between replicas.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
