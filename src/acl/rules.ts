@@ -1,7 +1,8 @@
 // The ACL rule language (a subset of Consul's), HCL or JSON:
 //   service "web" { policy = "write" }      service_prefix "" { policy = "read" }
 //   node "n1" { policy = "read" }           node_prefix "" { policy = "write" }
-//   peering = "read" | "write" | "deny"     mesh = ...     operator = ...
+//   peering = "read" | "write" | "deny"     mesh = ...     operator = ...     acl = ...
+// `acl` is accepted and stored as Consul's; the /v1/acl routes still need the management token.
 // Parsed once when a policy is written; the result is stored with the policy, so checks are synchronous.
 import { invalid } from '../shared/errors.js';
 
@@ -15,10 +16,11 @@ export interface ParsedRules {
   peering?: Access;
   mesh?: Access;
   operator?: Access;
+  acl?: Access;
 }
 
 const ACCESS: readonly string[] = ['read', 'write', 'deny'];
-const SCALARS = ['peering', 'mesh', 'operator'] as const;
+const SCALARS = ['peering', 'mesh', 'operator', 'acl'] as const;
 const BLOCKS = {
   service: 'service',
   service_prefix: 'servicePrefix',
@@ -88,7 +90,7 @@ export function normalizeRules(decoded: unknown): ParsedRules {
       continue;
     }
     throw invalid(
-      `Invalid rules: unknown rule ${JSON.stringify(key)}; supported: service, service_prefix, node, node_prefix, peering, mesh, operator`,
+      `Invalid rules: unknown rule ${JSON.stringify(key)}; supported: service, service_prefix, node, node_prefix, peering, mesh, operator, acl`,
     );
   }
   return out;

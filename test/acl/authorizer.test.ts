@@ -16,6 +16,16 @@ describe('ACL rules', () => {
     expect(hcl.service).toEqual({ web: 'write' });
   });
 
+  it('accepts and keeps the acl rule (as Consul policies carry it) without granting anything else', async () => {
+    const rules = await parseRules('acl = "read"\nservice_prefix "" { policy = "read" }');
+    expect(rules.acl).toBe('read');
+    const a = new PolicyAuthorizer([rules], false);
+    expect(a.allowed('service', 'read', 'web')).toBe(true);
+    expect(a.allowed('operator', 'read')).toBe(false);
+    expect(a.allowed('mesh', 'read')).toBe(false);
+    await expect(parseRules('acl = "admin"')).rejects.toThrow(/acl: policy must be/);
+  });
+
   it('refuses unsupported fields in a block', async () => {
     await expect(parseRules('service "web" {\n  policy = "read"\n  intentions = "write"\n}')).rejects.toThrow(
       /unsupported field "intentions"/,
