@@ -3,26 +3,17 @@
 // to the stream, sends heartbeats, ends the stream when the peer falls silent or stops taking messages,
 // and reports how it ended.
 import { CA_TABLE } from '../ca/authority.js';
-import type { Catalog } from '../catalog/catalog.js';
-import type { ConfigEntries } from '../config-entries/config-store.js';
-import type { Logger } from '../shared/logger.js';
-import type { Store } from '../store/store.js';
 import type { ReplicationMessage } from './gen/meshpeer/peering/v1/peering_pb.js';
 import { NackCode, ResourceTypes } from './payloads.js';
-import { ExportSender } from './replication/export-sender.js';
+import { type ExportDeps, ExportSender } from './replication/export-sender.js';
 import { ImportApplier } from './replication/import-applier.js';
 import { type MessageStream, Outbox } from './replication/outbox.js';
 import type { StreamStatus } from './stream-status.js';
 
 export type { MessageStream } from './replication/outbox.js';
 
-export interface SessionDeps {
-  store: Store;
-  catalog: Catalog;
-  config: ConfigEntries;
-  logger: Logger;
-  trustDomain: string;
-  rootPems: () => string[];
+/** What the export half needs (its stall limit is the session's silence timeout), plus the session's own. */
+export interface SessionDeps extends Omit<ExportDeps, 'stallMs'> {
   serverAddresses: () => string[];
   heartbeatMs: number;
   timeoutMs: number;
