@@ -168,27 +168,40 @@ export class Catalog {
         touchedNodes.add(node);
       }
     }
+    // Instances that existed before, by node: their check sets now, to drop the checks the peer no
+    // longer sends. A new instance has no old checks, so only nodes with existing instances are scanned,
+    // once per node (not once per instance: a node may carry hundreds of instances).
+    const existingByNode = new Map<string, Map<string, Set<string>>>();
+    const nodeChecksSent = new Map<string, Set<string>>();
     for (const [key, r] of wanted) {
       const existed = tx.get(SERVICES, key) !== undefined;
       const node: CatalogNode = { ...r.node, PeerName: peer };
       putIfChanged(tx, NODES, nodeKey(peer, node.Node), node);
       this.putService(tx, peer, node.Node, { ...r.service, PeerName: peer });
+      const sent = nodeChecksSent.get(node.Node) ?? new Set<string>();
+      nodeChecksSent.set(node.Node, sent);
       for (const c of r.checks) {
         putIfChanged(tx, CHECKS, checkKey(peer, node.Node, c.CheckID), {
           ...c,
           Node: node.Node,
           PeerName: peer,
         });
+        if (c.ServiceID === '') sent.add(c.CheckID);
       }
-      // Drop the instance's checks the peer no longer sends, and node-level checks the node lost (every
-      // service on a node carries the same node checks, so the last one applied is current). A new
-      // instance has no old checks, and when a node loses a node check the peer re-sends every instance
-      // on it, existing ones included: only those need the scan (it is O(checks on the node)).
       if (!existed) continue;
-      const checkIDs = new Set(r.checks.map((c) => c.CheckID));
-      for (const c of tx.list<HealthCheck>(CHECKS, nodeChecksPrefix(peer, node.Node))) {
-        const ours = c.value.ServiceID === r.service.ID || c.value.ServiceID === '';
-        if (ours && !checkIDs.has(c.value.CheckID)) tx.delete(CHECKS, c.key);
+      const byService = existingByNode.get(node.Node) ?? new Map<string, Set<string>>();
+      existingByNode.set(node.Node, byService);
+      byService.set(r.service.ID, new Set(r.checks.map((c) => c.CheckID)));
+    }
+    // A service check goes when its instance no longer lists it; a node-level check when no instance of
+    // the node in this message lists it (every service on a node carries the same node checks).
+    for (const [node, byService] of existingByNode) {
+      const nodeChecks = nodeChecksSent.get(node) ?? new Set<string>();
+      for (const c of tx.list<HealthCheck>(CHECKS, nodeChecksPrefix(peer, node))) {
+        const { ServiceID, CheckID } = c.value;
+        const stale =
+          ServiceID === '' ? !nodeChecks.has(CheckID) : byService.get(ServiceID)?.has(CheckID) === false;
+        if (stale) tx.delete(CHECKS, c.key);
       }
     }
     for (const node of touchedNodes) {
