@@ -49,7 +49,11 @@ export class ExportSender {
   private uncheckpointed = true;
   private lastCheckpointAt = 0;
   private lastResyncAt = 0;
+  /** The peer asked for everything again; the next run starts from nothing. */
+  private resyncPending = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
+  /** The checkpoint interval passed with changes unconfirmed: the next run ends with a checkpoint. */
+  private checkpointDue = false;
   private resyncTimer: NodeJS.Timeout | undefined;
   private readonly runs: Coalescer;
 
@@ -92,8 +96,9 @@ export class ExportSender {
       { peer: this.peer, reason },
       'the peer asked for a resync; sending everything again',
     );
-    this.sent.clear();
-    this.cursor = -1;
+    // Forgotten at the start of the next run, not here: a run in progress would otherwise finish
+    // with a partial `sent` and a current cursor, and the next checkpoint would prune the rest.
+    this.resyncPending = true;
     this.runs.request();
   }
 
@@ -110,6 +115,11 @@ export class ExportSender {
    * exported services. Every send waits while the stream's buffer is full.
    */
   private async exportChanges(): Promise<void> {
+    if (this.resyncPending) {
+      this.resyncPending = false;
+      this.sent.clear();
+      this.cursor = -1;
+    }
     const { catalog, config, store, trustDomain } = this.deps;
     const index = store.lastIndex();
     const entryIndex = config.get('exported-services', 'default')?.ModifyIndex ?? 0;
@@ -149,10 +159,16 @@ export class ExportSender {
     if (namesChanged) this.status.trackExported([...this.sent.keys()].sort());
     // A changed list of names goes out at once (it prunes what a previous stream left on the peer);
     // other changes are covered by a checkpoint within the interval.
-    if (namesChanged) this.checkpoint();
+    // A checkpoint is only ever sent here, between sends of a run: one sent in the middle of a full
+    // run would name only what that run had sent so far, and the peer would prune the rest.
+    if (namesChanged || this.checkpointDue) this.checkpoint();
     else if (this.uncheckpointed && this.checkpointTimer === undefined) {
       const delay = Math.max(0, this.lastCheckpointAt + CHECKPOINT_INTERVAL_MS - Date.now());
-      this.checkpointTimer = setTimeout(() => this.checkpoint(), delay);
+      this.checkpointTimer = setTimeout(() => {
+        this.checkpointTimer = undefined;
+        this.checkpointDue = true;
+        this.runs.request();
+      }, delay);
     }
   }
 
@@ -193,6 +209,7 @@ export class ExportSender {
   private checkpoint(): void {
     clearTimeout(this.checkpointTimer);
     this.checkpointTimer = undefined;
+    this.checkpointDue = false;
     const names = [...this.sent.keys()].sort();
     const digests: Record<string, string> = {};
     for (const n of names) digests[n] = this.sent.get(n) ?? '';
