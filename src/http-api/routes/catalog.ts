@@ -1,6 +1,7 @@
 // /v1/catalog/*: register, deregister and the catalog reads (local or ?peer=).
 import type { FastifyInstance } from 'fastify';
 import { decodeDeregisterRequest, decodeRegisterRequest } from '../../catalog/requests.js';
+import type { ServiceHealth } from '../../catalog/types.js';
 import { invalid } from '../../shared/errors.js';
 import { blockingRead } from '../blocking.js';
 import { flatServiceNode } from '../catalog-service-shape.js';
@@ -67,39 +68,25 @@ export function catalogRoutes(app: FastifyInstance, d: ApiDeps): void {
     },
   });
 
-  route(app, '/v1/catalog/service/:name', {
-    GET: (req, reply) => {
-      const q = req.query as Query;
-      const sel = selectionOf(q);
-      const { name } = req.params as { name: string };
-      return blockingRead(d.store, req, reply, tables, () =>
-        filtered(
-          sel,
-          d.catalog
-            .healthService(name, { peer: peerParam(q) })
-            .filter((h) => tagsMatch(h.Service, sel.tags) && nodeMetaMatches(h.Node, sel.nodeMeta))
-            .map((h) => flatServiceNode(h.Node, h.Service)),
-        ),
-      );
-    },
-  });
-
-  route(app, '/v1/catalog/connect/:name', {
-    GET: (req, reply) => {
-      const q = req.query as Query;
-      const sel = selectionOf(q);
-      const { name } = req.params as { name: string };
-      return blockingRead(d.store, req, reply, tables, () =>
-        filtered(
-          sel,
-          d.catalog
-            .healthConnect(name, { peer: peerParam(q) })
-            .filter((h) => tagsMatch(h.Service, sel.tags) && nodeMetaMatches(h.Node, sel.nodeMeta))
-            .map((h) => flatServiceNode(h.Node, h.Service)),
-        ),
-      );
-    },
-  });
+  // The instances of a service, or its proxies (and native services), in the flat CatalogService shape.
+  const flatList = (path: string, list: (name: string, peer: string) => ServiceHealth[]): void =>
+    route(app, path, {
+      GET: (req, reply) => {
+        const q = req.query as Query;
+        const sel = selectionOf(q);
+        const { name } = req.params as { name: string };
+        return blockingRead(d.store, req, reply, tables, () =>
+          filtered(
+            sel,
+            list(name, peerParam(q))
+              .filter((h) => tagsMatch(h.Service, sel.tags) && nodeMetaMatches(h.Node, sel.nodeMeta))
+              .map((h) => flatServiceNode(h.Node, h.Service)),
+          ),
+        );
+      },
+    });
+  flatList('/v1/catalog/service/:name', (name, peer) => d.catalog.healthService(name, { peer }));
+  flatList('/v1/catalog/connect/:name', (name, peer) => d.catalog.healthConnect(name, { peer }));
 }
 
 export function checkDatacenter(d: ApiDeps, dc: string | undefined): void {
