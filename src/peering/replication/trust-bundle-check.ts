@@ -1,15 +1,14 @@
 // Which trust domain a peer may claim in the trust bundle it sends. A bundle decides which certificates
 // this cluster's sidecars accept as that peer's, so a peer may never claim this cluster's own trust
 // domain or another peer's, and may not switch to another trust domain in the middle of a peering.
+import { parseSni } from '../../ca/sni.js';
 import type { ReadView } from '../../store/store.js';
 import { peeringKey, recordByName, type StoredTrustBundle, TRUST_BUNDLES } from '../records.js';
 
-const SERVER_NAME_MARK = '.peering.';
-
-/** The trust domain an acceptor's token named (its gRPC server name ends in it), if it is one of ours. */
+/** The trust domain an acceptor's token named: its gRPC server name ends in it. */
 function trustDomainOfServerName(serverName: string): string | undefined {
-  const at = serverName.indexOf(SERVER_NAME_MARK);
-  return at < 0 ? undefined : serverName.slice(at + SERVER_NAME_MARK.length) || undefined;
+  const sni = parseSni(serverName);
+  return sni?.kind === 'peering-server' ? sni.trustDomain : undefined;
 }
 
 /**
