@@ -207,7 +207,13 @@ export function listen(
  */
 export function shutdownServer(server: grpc.Server, graceMs = 1000): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => server.forceShutdown(), graceMs);
+    // After the forced path, resolve without waiting for tryShutdown: grpc-js never calls it back when
+    // a connection was already being destroyed as the shutdown began (Node drops a close callback on a
+    // destroyed HTTP/2 session), and a process awaiting it would exit with code 13 instead of 0.
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
     server.tryShutdown(() => {
       clearTimeout(timer);
       resolve();
