@@ -10,8 +10,9 @@ describe('shutdownServer', () => {
     const client = connect(`http://127.0.0.1:${port}`);
     client.on('error', () => {});
     // Wait until the server holds the HTTP/2 session of this connection.
-    const sessions = (server as unknown as { sessions: Map<import('node:http2').ServerHttp2Session, unknown> })
-      .sessions;
+    const sessions = (
+      server as unknown as { sessions: Map<import('node:http2').ServerHttp2Session, unknown> }
+    ).sessions;
     for (let i = 0; i < 200 && sessions.size === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(sessions.size).toBe(1);
     // A session destroyed but not yet reported closed: grpc-js's graceful close registers a callback
