@@ -244,6 +244,8 @@ export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = 
   '/v1/peering/establish': { POST: () => perm('peering', 'write') },
   '/v1/peerings': { GET: () => perm('peering', 'read') },
   '/v1/peering/:name': { GET: () => perm('peering', 'read'), DELETE: () => perm('peering', 'write') },
+  // Where the peers' servers are, for this cluster's mesh gateways: peering data.
+  '/v1/internal/meshpeer/peer-servers': { GET: () => perm('peering', 'read') },
   // Trust bundles are public CA certificates, like /v1/connect/ca/roots.
   '/v1/internal/meshpeer/trust-bundles': { GET: () => 'any-token' },
   // Which peers a service is exported to: asked by its sidecars, as Consul's TrustBundleListByService.

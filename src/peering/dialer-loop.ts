@@ -20,6 +20,11 @@ export interface DialerOptions {
 export interface DialerHooks {
   /** The current record (addresses and secret may change between attempts); undefined stops the loop. */
   record(): PeeringRecord | undefined;
+  /**
+   * Where to dial the record's peer now: its server addresses, or this cluster's own mesh gateways when
+   * peering goes through them (empty when none is registered).
+   */
+  dialAddresses(record: PeeringRecord): string[];
   /** A session's stream is up (the acceptor answered). */
   onConnected(session: ReplicationSession): void;
   /**
@@ -76,7 +81,7 @@ export class DialerLoop {
   private async sendTerminatedOnce(timeoutMs = 2_000): Promise<void> {
     const record = this.hooks.record();
     if (record?.StreamSecret === undefined) return;
-    for (const address of record.PeerServerAddresses) {
+    for (const address of this.hooks.dialAddresses(record)) {
       if (await this.sendTerminatedTo(record, address, timeoutMs)) return;
     }
     this.logger.warn({ peer: this.name }, 'could not reach the peer to tell it the peering is deleted');
@@ -127,8 +132,17 @@ export class DialerLoop {
       const record = this.hooks.record();
       if (record === undefined || record.StreamSecret === undefined) return;
       if (record.State === 'TERMINATED' || record.State === 'DELETING') return;
-      const addresses = record.PeerServerAddresses;
-      const address = addresses[this.next++ % Math.max(1, addresses.length)] ?? '';
+      const addresses = this.hooks.dialAddresses(record);
+      if (addresses.length === 0) {
+        const why =
+          'Mesh.Peering.PeerThroughMeshGateways is on but no mesh gateway is registered in this cluster: ' +
+          'start one (meshpeer gateway --register)';
+        this.status.trackError(why);
+        this.logger.warn({ peer: this.name }, why);
+        await this.backoff();
+        continue;
+      }
+      const address = addresses[this.next++ % addresses.length] ?? '';
       const end = await this.connectOnce(record, address);
       if (this.stopped) return;
       if (end.reason === 'terminated') return;

@@ -8,13 +8,13 @@ import type { CertificateAuthority } from '../ca/authority.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { ConfigEntries } from '../config-entries/config-store.js';
 import { isValidPeerName, peerNameProblem } from '../config-entries/names.js';
-import { conflict, invalid, unavailable } from '../shared/errors.js';
+import { conflict, invalid, isMeshpeerError, unavailable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
-import { localMeshGateways } from './exporter.js';
+import { localMeshGateways, localMeshGatewaysInside } from './exporter.js';
 import { type ExchangeRequestSchema, PeeringService } from './gen/meshpeer/peering/v1/peering_pb.js';
 import { type PeeringRecord, recordByName } from './records.js';
-import { issueEstablishment, recordEstablished } from './state-machine.js';
+import { clearPendingDial, issueEstablishment, notePendingDial, recordEstablished } from './state-machine.js';
 import { decodePeeringToken, encodePeeringToken, type PeeringToken, tokenAddresses } from './token.js';
 import { cleanGrpcDetails, createClient } from './transport/grpc-service.js';
 import { dialerCredentials } from './transport/tls.js';
@@ -86,17 +86,16 @@ export class Establishment {
 
     // Our ID for this peering goes to the acceptor with the secret, so it is decided before the exchange.
     const dialerId = existing !== undefined && existing.PeerID === token.PeerID ? existing.ID : randomUUID();
-    const streamSecret = await exchangeAtAcceptor(
-      {
-        peerId: token.PeerID,
-        establishmentSecret: token.EstablishmentSecret,
-        remoteDatacenter: this.d.datacenter,
-        dialerPeeringId: dialerId,
-      },
-      { addresses: tokenAddresses(token), ca: token.CA, serverName: token.ServerName },
-      this.d.exchangeTimeoutMs,
-      this.d.logger,
-    );
+    const request = {
+      peerId: token.PeerID,
+      establishmentSecret: token.EstablishmentSecret,
+      remoteDatacenter: this.d.datacenter,
+      dialerPeeringId: dialerId,
+    };
+    const acceptor = { addresses: tokenAddresses(token), ca: token.CA, serverName: token.ServerName };
+    const streamSecret = this.throughGateways()
+      ? await this.exchangeThroughGateways(req.PeerName, request, acceptor)
+      : await exchangeAtAcceptor(request, acceptor, this.d.exchangeTimeoutMs, this.d.logger);
     beforeRecord();
     await this.d.store.write((tx) =>
       recordEstablished(
@@ -127,9 +126,76 @@ export class Establishment {
    * says peering goes through them (never the servers themselves then), the gRPC addresses otherwise.
    */
   peeringAddresses(): string[] {
-    const mesh = this.d.config.get('mesh', 'mesh');
-    if (!mesh?.Peering?.PeerThroughMeshGateways) return this.d.grpcAddresses();
+    if (!this.throughGateways()) return this.d.grpcAddresses();
     return localMeshGateways(this.d.catalog).map((g) => `${g.Address}:${g.Port}`);
+  }
+
+  /** Whether Mesh.Peering.PeerThroughMeshGateways sends this cluster's peering traffic through its gateways. */
+  private throughGateways(): boolean {
+    return this.d.config.get('mesh', 'mesh')?.Peering?.PeerThroughMeshGateways === true;
+  }
+
+  /**
+   * Where this cluster's servers dial a peer's: the peer's addresses, or this cluster's own mesh
+   * gateways when the mesh entry says peering goes through them (they route by the TLS server name).
+   */
+  dialAddresses(peerAddresses: string[]): string[] {
+    if (!this.throughGateways()) return peerAddresses;
+    return localMeshGatewaysInside(this.d.catalog).map((g) => `${g.Address}:${g.Port}`);
+  }
+
+  /**
+   * The exchange through this cluster's own gateways: they learn where the peer's servers are from a
+   * pending dial, which the record replaces on success and which is removed on failure. A gateway
+   * refuses the connection until its blocking watch has seen the pending dial, so refusals are retried
+   * for a moment.
+   */
+  private async exchangeThroughGateways(
+    name: string,
+    request: MessageInitShape<typeof ExchangeRequestSchema>,
+    acceptor: { addresses: string[]; ca: string[]; serverName: string },
+  ): Promise<string> {
+    const gateways = this.dialAddresses(acceptor.addresses);
+    if (gateways.length === 0) {
+      throw invalid(
+        'the mesh config entry sets Peering.PeerThroughMeshGateways, so this cluster dials its peers through ' +
+          'its own mesh gateways, but none is registered: start one (meshpeer gateway --register) and retry',
+      );
+    }
+    await this.d.store.write((tx) =>
+      notePendingDial(tx, {
+        PeerName: name,
+        PeerServerName: acceptor.serverName,
+        Addresses: acceptor.addresses,
+        Since: new Date().toISOString(),
+      }),
+    );
+    let established = false;
+    try {
+      const deadline = Date.now() + this.d.exchangeTimeoutMs;
+      for (;;) {
+        try {
+          const secret = await exchangeAtAcceptor(
+            request,
+            { ...acceptor, addresses: gateways },
+            this.d.exchangeTimeoutMs,
+            this.d.logger,
+          );
+          established = true;
+          return secret;
+        } catch (err) {
+          if ((err as { status?: number }).status !== 503 || Date.now() >= deadline) {
+            throw (err as { status?: number }).status === 503
+              ? throughGatewaysUnavailable(acceptor, gateways)
+              : err;
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    } finally {
+      // On success the record written next removes the pending dial in the same transaction.
+      if (!established) await this.d.store.write((tx) => clearPendingDial(tx, name)).catch(() => undefined);
+    }
   }
 
   /** The addresses a token tells the dialer to use: the gateways when peering goes through them. */
@@ -211,6 +277,17 @@ export async function exchangeAtAcceptor(
       'Check that this cluster can reach those addresses and that the token is the latest one generated ' +
       '(if the addresses are not reachable from here, generate it again with ServerExternalAddresses or ' +
       "through mesh gateways); this server's debug log says why each address failed",
+  );
+}
+
+function throughGatewaysUnavailable(
+  acceptor: { addresses: string[]; serverName: string },
+  gateways: string[],
+): Error {
+  return unavailable(
+    `could not reach the peer's servers (${acceptor.addresses.join(', ')}, as ${JSON.stringify(acceptor.serverName)}) ` +
+      `through this cluster's mesh gateways at ${gateways.join(', ')} (Mesh.Peering.PeerThroughMeshGateways is on). ` +
+      "Check that the gateways run and can reach those addresses; their logs and this server's debug log say why",
   );
 }
 

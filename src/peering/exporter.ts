@@ -101,20 +101,34 @@ function sniFor(name: string, ctx: ExportContext): string | undefined {
   }
 }
 
+type GatewayAddress = { Address: string; Port: number };
+
 /**
  * Where peers reach this cluster's mesh gateways: each registered gateway's WAN tagged address, else
  * its LAN one, else its service (or node) address.
  */
-export function localMeshGateways(catalog: Catalog): Array<{ Address: string; Port: number }> {
-  const out: Array<{ Address: string; Port: number }> = [];
+export function localMeshGateways(catalog: Catalog): GatewayAddress[] {
+  return gatewayAddresses(catalog, (s) => s.TaggedAddresses.wan ?? s.TaggedAddresses.lan);
+}
+
+/**
+ * Where this cluster's servers reach their own mesh gateways (to dial a peer through them): each
+ * gateway's LAN tagged address, else its service (or node) address; its WAN address is for peers.
+ */
+export function localMeshGatewaysInside(catalog: Catalog): GatewayAddress[] {
+  return gatewayAddresses(catalog, (s) => s.TaggedAddresses.lan);
+}
+
+function gatewayAddresses(
+  catalog: Catalog,
+  tagged: (s: ServiceInstance) => GatewayAddress | undefined,
+): GatewayAddress[] {
+  const out: GatewayAddress[] = [];
   for (const name of catalog.localServiceNames()) {
     for (const h of catalog.healthService(name)) {
       const s: ServiceInstance = h.Service;
       if (s.Kind !== 'mesh-gateway') continue;
-      out.push(
-        s.TaggedAddresses.wan ??
-          s.TaggedAddresses.lan ?? { Address: s.Address || h.Node.Address, Port: s.Port },
-      );
+      out.push(tagged(s) ?? { Address: s.Address || h.Node.Address, Port: s.Port });
     }
   }
   return out;

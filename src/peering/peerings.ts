@@ -11,6 +11,7 @@ import type { Store, WriteTxn } from '../store/store.js';
 import { acceptorService } from './acceptor-service.js';
 import { exportWarnings } from './diagnostics.js';
 import { Establishment, type EstablishRequest, type TokenRequest } from './establishment.js';
+import { type PeerServers, peerServers } from './peer-servers.js';
 import {
   PEERING_TABLES,
   PEERINGS,
@@ -79,6 +80,7 @@ export class Peerings {
       trustDomain: () => d.ca.trustDomain,
       rootPems: () => [d.ca.root.certPem],
       serverAddresses: () => this.establishment.peeringAddresses(),
+      dialAddresses: (addresses) => this.establishment.dialAddresses(addresses),
       heartbeatMs: options.heartbeatMs,
       timeoutMs: options.timeoutMs,
       redialBaseMs: options.redialBaseMs,
@@ -120,6 +122,11 @@ export class Peerings {
 
   list(): PeeringView[] {
     return this.d.store.list<PeeringRecord>(PEERINGS).map((e) => this.view(e.value, e));
+  }
+
+  /** Where this cluster's gateways send the peering traffic of the peerings it dials. */
+  peerServers(): PeerServers[] {
+    return peerServers(this.d.store);
   }
 
   trustBundles(): StoredTrustBundle[] {

@@ -11,7 +11,21 @@ export const TRUST_BUNDLES = 'peering/trust-bundles';
  * source); writing it makes those transitions wake blocking reads of /v1/peering(s).
  */
 export const STREAM_EVENTS = 'peering/stream-events';
-export const PEERING_TABLES = [PEERINGS, PEERING_SECRETS, TRUST_BUNDLES, STREAM_EVENTS] as const;
+/**
+ * Dialer: establishments in flight whose exchange goes through this cluster's own mesh gateways; the
+ * gateway must know where a peer's servers are before the peering's record exists.
+ */
+export const PENDING_DIALS = 'peering/pending-dials';
+export const PEERING_TABLES = [PEERINGS, PEERING_SECRETS, TRUST_BUNDLES, STREAM_EVENTS, PENDING_DIALS] as const;
+
+export interface PendingDial {
+  PeerName: string;
+  /** The token's ServerName (`server.<dc>.peering.<trust-domain>`): what the gateway routes by. */
+  PeerServerName: string;
+  /** The token's addresses of the peer's servers (or of its gateways). */
+  Addresses: string[];
+  Since: string;
+}
 
 export interface StreamEvent {
   Connected: boolean;

@@ -7,6 +7,8 @@
 //
 //   acceptor: issueEstablishment → PENDING ─exchangeEstablishment→ ESTABLISHING ─markActive→ ACTIVE
 //   dialer:   recordEstablished  → ESTABLISHING ─markActive→ ACTIVE
+//             (through the local mesh gateways, notePendingDial comes first and recordEstablished or
+//             clearPendingDial ends it)
 //   any state ─markDeleting→ DELETING ─removePeering→ (gone)
 //   PENDING, ESTABLISHING, ACTIVE, TERMINATED ─markTerminated→ TERMINATED (the peer deleted it)
 //   TERMINATED is left by deleting, or by a new token / establishment under the same name (new record).
@@ -18,7 +20,9 @@ import { establishmentRefusal, type Refusal } from './auth.js';
 import {
   PEERING_SECRETS,
   PEERINGS,
+  PENDING_DIALS,
   type PeeringRecord,
+  type PendingDial,
   type PeeringSecrets,
   peeringKey,
   recordById,
@@ -232,6 +236,17 @@ export function recordEstablished(tx: WriteTxn, req: DialerEstablished, catalog:
     StreamSecret: req.streamSecret,
   };
   tx.put(PEERINGS, peeringKey(record.Name), record);
+  tx.delete(PENDING_DIALS, peeringKey(req.name));
+}
+
+/** Dialer: an exchange is about to go through the local mesh gateways, which must route it to `dial`. */
+export function notePendingDial(tx: WriteTxn, dial: PendingDial): void {
+  tx.put(PENDING_DIALS, peeringKey(dial.PeerName), dial);
+}
+
+/** Dialer: the exchange through the gateways failed; the gateways may forget where it went. */
+export function clearPendingDial(tx: WriteTxn, name: string): void {
+  tx.delete(PENDING_DIALS, peeringKey(name));
 }
 
 // ---- what the stream brings ----

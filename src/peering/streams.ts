@@ -27,6 +27,8 @@ export interface StreamsDeps {
   rootPems: () => string[];
   /** Where the peer should dial us, sent to it as ServerAddresses. */
   serverAddresses: () => string[];
+  /** Where to dial a peer whose servers are at these addresses (this cluster's gateways may stand in). */
+  dialAddresses: (peerAddresses: string[]) => string[];
   heartbeatMs: number;
   timeoutMs: number;
   redialBaseMs: number;
@@ -64,6 +66,7 @@ export class PeeringStreams {
       this.sessionDeps(name),
       {
         record: () => recordByName(this.d.store, name),
+        dialAddresses: (record) => this.d.dialAddresses(record.PeerServerAddresses),
         onConnected: (session) => this.sessionStarted(name, live, session),
         onSessionEnded: (session, end) => this.sessionEnded(name, live, session, end),
         onTerminated: (reason) => this.terminatedByPeer(name, reason),

@@ -169,6 +169,72 @@ describe('the peering stream through mesh gateways', () => {
     await stopChild(gateway);
   });
 
+  it("dials out through the dialing cluster's own gateway (egress-restricted clusters), and needs it", async () => {
+    const acceptor = await startServerProcess({ datacenter: 'cluster-01', extraArgs: FAST });
+    servers.add(acceptor);
+    const dialer = await startServerProcess({ datacenter: 'cluster-02', extraArgs: FAST });
+    servers.add(dialer);
+    await api(`${dialer.url}/v1/config`, {
+      json: { Kind: 'mesh', Name: 'mesh', Peering: { PeerThroughMeshGateways: true } },
+    });
+    await api(`${acceptor.url}/v1/agent/service/register`, {
+      json: { Name: 'backend', Port: 9090, Check: { Name: 'up', Status: 'passing' } },
+    });
+    await api(`${acceptor.url}/v1/config`, {
+      json: {
+        Kind: 'exported-services',
+        Name: 'default',
+        Services: [{ Name: 'backend', Consumers: [{ Peer: 'cluster-02' }] }],
+      },
+    });
+    const token = async (): Promise<string> =>
+      (
+        await api<{ PeeringToken: string }>(`${acceptor.url}/v1/peering/token`, {
+          method: 'POST',
+          json: { PeerName: 'cluster-02' },
+        })
+      ).body.PeeringToken;
+
+    // Without a gateway of its own, the dialing cluster says what is missing and records nothing.
+    const refused = await api(`${dialer.url}/v1/peering/establish`, {
+      method: 'POST',
+      json: { PeerName: 'cluster-01', PeeringToken: await token() },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.text).toMatch(/own mesh gateways, but none is registered/);
+    expect((await api(`${dialer.url}/v1/peering/cluster-01`)).status).toBe(404);
+
+    const gwPort = await freePort();
+    let gateway = await startGateway(dialer, 'cluster-02', gwPort, dialer.grpcAddress);
+    const est = await api(`${dialer.url}/v1/peering/establish`, {
+      method: 'POST',
+      json: { PeerName: 'cluster-01', PeeringToken: await token() },
+    });
+    expect(est.status, est.text).toBe(200);
+    await eventually(async () => {
+      const p = await api<Peering>(`${dialer.url}/v1/peering/cluster-01`);
+      return p.body.State === 'ACTIVE' && p.body.StreamStatus.ImportedServices.includes('backend');
+    }, 15_000);
+    // The gateway learnt where cluster-01's servers are from the peering, not from a pending dial.
+    const targets = await api<Array<{ PeerName: string; Addresses: string[] }>>(
+      `${dialer.url}/v1/internal/meshpeer/peer-servers`,
+    );
+    expect(targets.body.map((t) => t.PeerName)).toEqual(['cluster-01']);
+
+    // The stream needs that gateway: without it the peering fails, with it back it recovers.
+    await stopChild(gateway);
+    await eventually(
+      async () => (await api<Peering>(`${dialer.url}/v1/peering/cluster-01`)).body.State === 'FAILING',
+      15_000,
+    );
+    gateway = await startGateway(dialer, 'cluster-02', gwPort, dialer.grpcAddress);
+    await eventually(
+      async () => (await api<Peering>(`${dialer.url}/v1/peering/cluster-01`)).body.State === 'ACTIVE',
+      20_000,
+    );
+    await stopChild(gateway);
+  });
+
   it('refuses to generate a token through gateways when none is registered, saying what to do', async () => {
     const server = await startServerProcess({ datacenter: 'lonely', extraArgs: FAST });
     servers.add(server);

@@ -184,6 +184,12 @@ const EXPECTED: Row[] = [
   { route: '/v1/peering/:name', method: 'GET', path: '/v1/peering/p1', allowed: [] },
   { route: '/v1/peering/:name', method: 'DELETE', path: '/v1/peering/p1', allowed: [] },
   {
+    route: '/v1/internal/meshpeer/peer-servers',
+    method: 'GET',
+    path: '/v1/internal/meshpeer/peer-servers',
+    allowed: [],
+  },
+  {
     route: '/v1/internal/meshpeer/trust-bundles',
     method: 'GET',
     path: '/v1/internal/meshpeer/trust-bundles',

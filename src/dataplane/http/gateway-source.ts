@@ -1,6 +1,6 @@
 // The mesh gateway's configuration from the server's HTTP API: exports, the sidecars of exported
-// services, peers (trust domains from their bundles, gateways from what they export to us, servers
-// from the peering) and the mesh and proxy-defaults entries, kept current with blocking queries.
+// services, peers (trust domains from their bundles, gateways from what they export to us, servers of
+// the peerings this cluster dials) and the mesh and proxy-defaults entries, kept current with blocking queries.
 import { exportedServicesFor, peerThroughMeshGateways } from '../../config-entries/index.js';
 import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { Endpoint } from '../endpoint.js';
@@ -14,7 +14,7 @@ import {
   healthServiceSchema,
   healthyEndpoints,
   passingConnectEndpoints,
-  peeringsSchema,
+  peerServersSchema,
   trustBundlesSchema,
 } from './responses.js';
 import { configEntryWatch, instancesWatch, jsonWatch, type Watch, withPeer } from './watch.js';
@@ -34,11 +34,19 @@ export interface HttpGatewayConfigSourceOptions {
 const roots = jsonWatch('/v1/connect/ca/roots', caRootsSchema);
 const bundles = jsonWatch('/v1/internal/meshpeer/trust-bundles', trustBundlesSchema);
 const services = jsonWatch('/v1/catalog/services', catalogServicesSchema);
-const peerings = jsonWatch('/v1/peerings', peeringsSchema);
+const peerServers = jsonWatch('/v1/internal/meshpeer/peer-servers', peerServersSchema);
 const exported = configEntryWatch('exported-services', 'default');
 const mesh = configEntryWatch('mesh', 'mesh');
 const proxyDefaults = configEntryWatch('proxy-defaults', 'global');
-const STATIC: readonly Watch<unknown>[] = [roots, bundles, services, peerings, exported, mesh, proxyDefaults];
+const STATIC: readonly Watch<unknown>[] = [
+  roots,
+  bundles,
+  services,
+  peerServers,
+  exported,
+  mesh,
+  proxyDefaults,
+];
 
 const healthWatch = (service: string, peer?: string) =>
   jsonWatch(withPeer(`/v1/health/connect/${encodeURIComponent(service)}`, peer), healthServiceSchema);
@@ -88,18 +96,24 @@ export class HttpGatewayConfigSource extends WatchedSource<GatewayConfig> {
         passingConnectEndpoints(w.value(watch) ?? [], w.value(instances) ?? []),
       ]),
     );
-    const peers: GatewayPeer[] = (w.value(bundles) ?? []).map((bundle) => ({
-      name: bundle.PeerName,
-      trustDomain: bundle.TrustDomain,
-      gateways: dedupe(
-        imported
-          .filter((i) => i.peer === bundle.PeerName)
-          .flatMap((i) => healthyEndpoints(w.value(i.watch) ?? [])),
-      ),
-      servers: endpointsFrom(
-        (w.value(peerings) ?? []).find((p) => p.Name === bundle.PeerName)?.PeerServerAddresses ?? [],
-      ),
-    }));
+    // Peers we import from (their gateways) and peers this cluster dials (their servers, for peering
+    // traffic through the gateways), including an establishment still in flight.
+    const servers = w.value(peerServers) ?? [];
+    const names = [
+      ...new Set([...(w.value(bundles) ?? []).map((b) => b.PeerName), ...servers.map((s) => s.PeerName)]),
+    ];
+    const peers: GatewayPeer[] = names.map((name) => {
+      const bundle = (w.value(bundles) ?? []).find((b) => b.PeerName === name);
+      const dialed = servers.find((s) => s.PeerName === name);
+      return {
+        name,
+        trustDomain: bundle?.TrustDomain ?? dialed?.TrustDomain ?? '',
+        gateways: dedupe(
+          imported.filter((i) => i.peer === name).flatMap((i) => healthyEndpoints(w.value(i.watch) ?? [])),
+        ),
+        servers: endpointsFrom(dialed?.Addresses ?? []),
+      };
+    });
     return {
       trustDomain: w.value(roots).TrustDomain,
       datacenter: this.options.datacenter,

@@ -103,8 +103,8 @@ export const catalogServiceSchema = z
 
 export const catalogServicesSchema = z.record(z.string(), z.array(z.string()).nullable()).nullable();
 
-export const peeringsSchema = z
-  .array(z.looseObject({ Name: z.string(), PeerServerAddresses: z.array(z.string()).nullish() }))
+export const peerServersSchema = z
+  .array(z.looseObject({ PeerName: z.string(), TrustDomain: z.string(), Addresses: z.array(z.string()) }))
   .nullable();
 
 /** Instances that can take traffic: no critical check. Warning still serves, as in Consul. */

@@ -78,6 +78,11 @@ export function peeringRoutes(peerings: Peerings) {
         ),
     });
 
+    // For this cluster's mesh gateways: where the peering traffic they carry out of the cluster goes.
+    route(app, '/v1/internal/meshpeer/peer-servers', {
+      GET: (req, reply) => blockingRead(d.store, req, reply, peerings.tables, () => peerings.peerServers()),
+    });
+
     // The bundles of the peers :service is exported to: the only peers its sidecars accept callers from.
     route(app, '/v1/internal/meshpeer/trust-bundles/:service', {
       GET: (req, reply) => {
