@@ -25,6 +25,17 @@ export interface ControllerFlags {
   webhookAddr?: string;
   webhookTlsCert?: string;
   webhookTlsKey?: string;
+  inject?: boolean;
+  injectDefault?: boolean;
+  injectImage?: string;
+  injectImagePullPolicy?: string;
+  injectServer?: string;
+  injectAllowNamespaces: string;
+  injectDenyNamespaces: string;
+  sidecarCpuRequest?: string;
+  sidecarCpuLimit?: string;
+  sidecarMemoryRequest?: string;
+  sidecarMemoryLimit?: string;
   logLevel?: string;
 }
 
@@ -76,6 +87,24 @@ export function controllerCommand(): Command {
     )
     .option('--webhook-tls-cert <file>', 'PEM certificate chain of the webhook (with --webhook-addr)')
     .option('--webhook-tls-key <file>', 'PEM private key of --webhook-tls-cert')
+    .option(
+      '--inject',
+      'inject the meshpeer proxy sidecar into pods (mutating webhook on https://<--webhook-addr>/mutate) and ' +
+        'register injected pods selected by a Service in the catalog',
+    )
+    .option('--inject-default', 'inject pods without the consul.hashicorp.com/connect-inject annotation')
+    .option('--inject-image <image>', 'image of the injected sidecar (it must provide `meshpeer`)')
+    .option('--inject-image-pull-policy <policy>', 'imagePullPolicy of the injected sidecar')
+    .option(
+      '--inject-server <url>',
+      "the meshpeer server's HTTP address as sidecars reach it (default: --server)",
+    )
+    .option('--inject-allow-namespaces <list>', 'comma-separated namespaces whose pods may be injected', '*')
+    .option('--inject-deny-namespaces <list>', 'comma-separated namespaces never injected', '')
+    .option('--sidecar-cpu-request <quantity>', 'CPU request of the injected sidecar')
+    .option('--sidecar-cpu-limit <quantity>', 'CPU limit of the injected sidecar')
+    .option('--sidecar-memory-request <quantity>', 'memory request of the injected sidecar')
+    .option('--sidecar-memory-limit <quantity>', 'memory limit of the injected sidecar')
     .option('--log-level <level>', 'trace, debug, info, warn or error (default: $MESHPEER_LOG_LEVEL or info)')
     .addHelpText(
       'after',

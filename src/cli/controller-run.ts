@@ -6,6 +6,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parseGoDuration } from '../config-entries/index.js';
 import { serveAdmissionWebhook } from '../kubernetes/admission.js';
 import { ControllerManager } from '../kubernetes/controller.js';
+import { HttpCatalogWriter } from '../kubernetes/endpoints/catalog-client.js';
+import type { InjectSettings } from '../kubernetes/inject/decision.js';
 import { ClientNodeKubeApi } from '../kubernetes/kube-api.js';
 import { LeaderElector } from '../kubernetes/leader-election.js';
 import { ControllerMetrics } from '../kubernetes/metrics.js';
@@ -13,6 +15,7 @@ import { ServerClient } from '../kubernetes/server-client.js';
 import { parseHostPort } from '../shared/address.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { type ControllerFlags, LEASE_NAME } from './controller-command.js';
+import { injectSettings } from './controller-inject.js';
 import { UsageError } from './io.js';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -33,6 +36,7 @@ export async function runController(flags: ControllerFlags): Promise<void> {
   const token = flags.token ?? (flags.tokenFile ? readToken(flags.tokenFile) : undefined);
   const serverAddress = /^https?:\/\//.test(flags.server) ? flags.server : `http://${flags.server}`;
   const identity = `${os.hostname()}_${process.pid}`;
+  const inject = flags.inject ? injectSettings(flags, serverAddress) : undefined;
   const metrics = new ControllerMetrics();
   const manager = new ControllerManager({
     kubeConfig,
@@ -45,12 +49,13 @@ export async function runController(flags: ControllerFlags): Promise<void> {
     identity,
     ...(flags.namespace ? { namespace: flags.namespace } : {}),
     ...(flags.datacenter ? { datacenter: flags.datacenter } : {}),
+    ...(inject ? { catalog: new HttpCatalogWriter(serverAddress, token) } : {}),
   });
   // Signals are handled before anything is logged or served, so none can hit the default handler.
   const stopped = untilSignal(logger);
   const metricsServer = flags.metricsAddr ? await metrics.serve(flags.metricsAddr) : undefined;
   if (metricsServer) logger.info({ address: metricsServer.address }, 'serving metrics');
-  const webhook = await startWebhook(flags, kubeConfig, logger);
+  const webhook = await startWebhook(flags, kubeConfig, logger, inject);
   logger.info(
     {
       server: flags.server,
@@ -103,8 +108,14 @@ export async function runController(flags: ControllerFlags): Promise<void> {
 }
 
 /** --webhook-addr: every replica serves admission, whether or not it holds the Lease. */
-async function startWebhook(flags: ControllerFlags, kubeConfig: KubeConfig, logger: Logger) {
+async function startWebhook(
+  flags: ControllerFlags,
+  kubeConfig: KubeConfig,
+  logger: Logger,
+  inject: InjectSettings | undefined,
+) {
   if (!flags.webhookAddr) {
+    if (inject) throw new UsageError('--inject needs --webhook-addr (the injector is a webhook)');
     if (flags.webhookTlsCert || flags.webhookTlsKey)
       throw new UsageError('--webhook-tls-cert/-key need --webhook-addr');
     return undefined;
@@ -138,8 +149,9 @@ async function startWebhook(flags: ControllerFlags, kubeConfig: KubeConfig, logg
       key: read(flags.webhookTlsKey, '--webhook-tls-key'),
     },
     logger,
+    ...(inject ? { inject } : {}),
   });
-  logger.info({ address: webhook.address }, 'serving the admission webhook');
+  logger.info({ address: webhook.address, inject: Boolean(inject) }, 'serving the admission webhook');
   return webhook;
 }
 

@@ -1,11 +1,15 @@
 // The validating admission webhook the controller serves (POST /validate, AdmissionReview v1, HTTPS):
 // refuses a resource whose peering or config entry another resource already names (src/kubernetes/
 // uniqueness.ts), as consul-k8s's webhooks do. Every replica serves it, leader or not. It reads the
-// API server directly (not a cache), so two resources created back to back are both seen.
+// API server directly (not a cache), so two resources created back to back are both seen. With inject
+// settings, the same server also answers POST /mutate: the sidecar injector (src/kubernetes/inject).
+import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../shared/logger.js';
 import { CONFIG_ENTRY_RESOURCE_KINDS } from './config-entry-kinds.js';
+import type { InjectSettings } from './inject/decision.js';
+import { type PodAdmissionRequest, reviewPod } from './inject/review.js';
 import type { KubeApi } from './kube-api.js';
 import { type CustomResource, PEERING_ACCEPTOR, PEERING_DIALER, type ResourceKind } from './resources.js';
 import {
@@ -78,6 +82,8 @@ export async function serveAdmissionWebhook(options: {
   port: number;
   tls: { cert: string; key: string };
   logger: Logger;
+  /** Serve the sidecar injector on /mutate with these settings. */
+  inject?: InjectSettings;
 }): Promise<AdmissionWebhook> {
   const { kube, logger } = options;
   const server: Server = createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => {
@@ -85,6 +91,21 @@ export async function serveAdmissionWebhook(options: {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    const inject = options.inject;
+    if (req.method === 'POST' && inject && req.url?.startsWith('/mutate')) {
+      return readReview(req, (request) => {
+        if (!request?.uid) return reply(400, { error: 'expected an AdmissionReview with a request' });
+        const { response, outcome } = reviewPod(request as PodAdmissionRequest, inject);
+        if (outcome !== 'ignored') {
+          const meta = (request.object as { metadata?: { name?: string; generateName?: string } }).metadata;
+          logger.info(
+            { namespace: request.namespace, pod: meta?.name ?? meta?.generateName, outcome },
+            'sidecar injection',
+          );
+        }
+        reply(200, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response });
+      });
+    }
     if (req.method !== 'POST' || !req.url?.startsWith('/validate')) return reply(404, { error: 'not found' });
     const chunks: Buffer[] = [];
     let size = 0;
@@ -131,6 +152,26 @@ export async function serveAdmissionWebhook(options: {
         });
     });
   });
+  /** Reads a whole AdmissionReview body (at most MAX_BODY_BYTES); `undefined` when it is not one. */
+  function readReview(req: IncomingMessage, then: (request: AdmissionRequest | undefined) => void): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) req.destroy();
+      else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      let request: AdmissionRequest | undefined;
+      try {
+        request = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request?: AdmissionRequest })
+          .request;
+      } catch {
+        request = undefined;
+      }
+      then(request);
+    });
+  }
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolveListen());

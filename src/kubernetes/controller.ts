@@ -11,6 +11,8 @@ import {
 import type { Logger } from '../shared/logger.js';
 import { CONFIG_ENTRY_RESOURCE_KINDS } from './config-entry-kinds.js';
 import { ConfigEntryReconciler } from './config-entry-reconciler.js';
+import type { CatalogWriter } from './endpoints/catalog-client.js';
+import { EndpointsController } from './endpoints/controller.js';
 import { KubeEventRecorder } from './events.js';
 import { ResilientInformer } from './informer.js';
 import { ClientNodeKubeApi, type KubeApi } from './kube-api.js';
@@ -49,6 +51,8 @@ export interface ControllerManagerOptions {
   identity?: string;
   /** Stands in for the Kubernetes API in tests. */
   kube?: KubeApi;
+  /** Register injected pods in the catalog through this writer (the endpoints controller). */
+  catalog?: CatalogWriter;
 }
 
 interface KindLoop {
@@ -62,6 +66,7 @@ export class ControllerManager {
   private readonly loops: KindLoop[] = [];
   private secrets: ResilientInformer<KubernetesObject> | undefined;
   private peeringWatch: PeeringWatch | undefined;
+  private endpoints: EndpointsController | undefined;
   private readonly logger: Logger;
   private running = false;
   /** Which start() is current: a start() overtaken by stop() and a new start() must not finish. */
@@ -131,7 +136,20 @@ export class ControllerManager {
     for (const loop of this.loops) {
       for (let i = 0; i < workers; i++) loop.workers.push(this.work(loop));
     }
-    await Promise.all([...this.loops.map((l) => l.informer.start()), this.secrets.start()]);
+    if (this.options.catalog) {
+      this.endpoints = new EndpointsController({
+        kubeConfig,
+        catalog: this.options.catalog,
+        logger: this.logger,
+        resyncIntervalMs: this.options.resyncIntervalMs,
+        ...(namespace ? { namespace } : {}),
+      });
+    }
+    await Promise.all([
+      ...this.loops.map((l) => l.informer.start()),
+      this.secrets.start(),
+      this.endpoints?.start(),
+    ]);
     if (this.running && runId === this.runId) {
       this.peeringWatch = new PeeringWatch({
         server: this.options.server,
@@ -154,7 +172,9 @@ export class ControllerManager {
       ...this.loops.map((l) => l.informer.stop()),
       this.secrets?.stop(),
       this.peeringWatch?.stop(),
+      this.endpoints?.stop(),
     ]);
+    this.endpoints = undefined;
     this.peeringWatch = undefined;
     for (const loop of this.loops) loop.queue.shutDown();
     await Promise.all(this.loops.flatMap((l) => l.workers));

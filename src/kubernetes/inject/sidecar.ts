@@ -1,0 +1,78 @@
+// The `meshpeer proxy` container the injector adds to a pod: its command line (service, inbound
+// listener in front of the app, upstream listeners on localhost), resources and readiness probe.
+import type { Upstream } from './annotations.js';
+
+export const SIDECAR_CONTAINER_NAME = 'meshpeer-proxy';
+/** The sidecar's inbound mTLS listener in the pod, which the catalog registers as the proxy's port. */
+export const SIDECAR_PUBLIC_PORT = 20000;
+
+export interface Resources {
+  requests?: { cpu?: string; memory?: string };
+  limits?: { cpu?: string; memory?: string };
+}
+
+export interface SidecarSettings {
+  image: string;
+  /** The meshpeer server's HTTP address, as the sidecar dials it. */
+  serverAddress: string;
+  imagePullPolicy?: string;
+  resources: Resources;
+}
+
+export interface SidecarContainer {
+  name: string;
+  image: string;
+  imagePullPolicy?: string;
+  command: string[];
+  args: string[];
+  env: { name: string; value: string }[];
+  ports?: { name: string; containerPort: number; protocol: string }[];
+  resources: Resources;
+  readinessProbe?: {
+    tcpSocket: { port: number };
+    initialDelaySeconds: number;
+    periodSeconds: number;
+    failureThreshold: number;
+  };
+}
+
+/** `--upstream` of `meshpeer proxy` for one annotation upstream. */
+export function upstreamFlag(upstream: Upstream): string {
+  return upstream.peer
+    ? `${upstream.service}:peer=${upstream.peer}:${upstream.port}`
+    : `${upstream.service}:${upstream.port}`;
+}
+
+export function sidecarContainer(
+  service: string,
+  appPort: number | undefined,
+  upstreams: readonly Upstream[],
+  resources: Resources,
+  settings: SidecarSettings,
+): SidecarContainer {
+  const args = ['--service', service];
+  if (appPort !== undefined) {
+    args.push('--listen', `0.0.0.0:${SIDECAR_PUBLIC_PORT}`, '--app-port', String(appPort));
+  }
+  for (const upstream of upstreams) args.push('--upstream', upstreamFlag(upstream));
+  const container: SidecarContainer = {
+    name: SIDECAR_CONTAINER_NAME,
+    image: settings.image,
+    ...(settings.imagePullPolicy ? { imagePullPolicy: settings.imagePullPolicy } : {}),
+    command: ['meshpeer', 'proxy'],
+    args,
+    env: [{ name: 'MESHPEER_HTTP_ADDR', value: settings.serverAddress }],
+    resources,
+  };
+  // Without an app port there is no inbound listener to probe (the pod only calls out).
+  if (appPort !== undefined) {
+    container.ports = [{ name: 'proxy-public', containerPort: SIDECAR_PUBLIC_PORT, protocol: 'TCP' }];
+    container.readinessProbe = {
+      tcpSocket: { port: SIDECAR_PUBLIC_PORT },
+      initialDelaySeconds: 1,
+      periodSeconds: 10,
+      failureThreshold: 3,
+    };
+  }
+  return container;
+}
