@@ -199,7 +199,11 @@ global.image is handled apart: it is consul-k8s's, accepted and reported as unus
 {{- define "meshpeer.implementedValues" -}}
 global.name global.imageMeshpeer global.image global.imagePullPolicy global.datacenter
 global.peering.enabled global.tls.enabled global.tls.caCert global.tls.caKey global.acls.manageSystemACLs
-connectInject.enabled connectInject.replicas connectInject.resources
+connectInject.enabled connectInject.replicas connectInject.resources connectInject.injector.enabled
+connectInject.default connectInject.namespaceSelector connectInject.k8sAllowNamespaces
+connectInject.k8sDenyNamespaces connectInject.sidecarProxy.resources.requests.memory
+connectInject.sidecarProxy.resources.requests.cpu connectInject.sidecarProxy.resources.limits.memory
+connectInject.sidecarProxy.resources.limits.cpu
 server.replicas server.storage server.storageClass server.resources
 meshGateway.enabled meshGateway.replicas meshGateway.containerPort
 meshGateway.wanAddress.source meshGateway.wanAddress.static meshGateway.wanAddress.port meshGateway.hostPort

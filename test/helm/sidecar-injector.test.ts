@@ -1,0 +1,147 @@
+// The sidecar injector as the chart installs it (connectInject.injector.enabled): a
+// MutatingWebhookConfiguration for pods, through the uniqueness webhook's Service and certificate, with
+// the namespace selector from the values; the controller's --inject flags from connectInject.default,
+// the namespace lists and the sidecar resources; and read access to pods and Services for the
+// endpoints controller. test/k8s/inject-catalog-sync.test.ts runs the injector on a real cluster.
+import { describe, expect, it } from 'vitest';
+import {
+  commandOf,
+  defaultImage,
+  find,
+  ignoredIn,
+  type K8sObject,
+  notes,
+  render,
+  seedValues,
+  useHelm,
+} from './support.js';
+
+useHelm();
+
+interface MutatingWebhookConfiguration {
+  webhooks: {
+    name: string;
+    failurePolicy: string;
+    clientConfig: {
+      service: { name: string; namespace: string; path: string; port: number };
+      caBundle: string;
+    };
+    namespaceSelector?: Record<string, unknown>;
+    rules: { apiGroups: string[]; operations: string[]; resources: string[] }[];
+  }[];
+}
+
+const withInjector = (connectInject: Record<string, unknown>) => ({
+  ...seedValues,
+  connectInject: { ...seedValues.connectInject, injector: { enabled: true }, ...connectInject },
+});
+
+function mutating(objects: K8sObject[]): MutatingWebhookConfiguration {
+  return find(
+    objects,
+    'MutatingWebhookConfiguration',
+    'consul-controller-webhook-mesh',
+  ) as unknown as MutatingWebhookConfiguration;
+}
+
+describe('the sidecar injector in the chart', () => {
+  it('is not installed unless connectInject.injector.enabled', () => {
+    const objects = render(seedValues);
+    expect(objects.filter((o) => o.kind === 'MutatingWebhookConfiguration')).toEqual([]);
+    expect(commandOf(find(objects, 'Deployment', 'consul-controller'))).not.toContain('--inject');
+  });
+
+  it('sends pod creations to the controller /mutate, trusted through the same CA as the uniqueness webhook', () => {
+    const objects = render(withInjector({}));
+    const hook = mutating(objects).webhooks[0];
+    expect(hook?.clientConfig.service).toEqual({
+      name: 'consul-controller-webhook',
+      namespace: 'mesh',
+      path: '/mutate',
+      port: 443,
+    });
+    const validating = find(
+      objects,
+      'ValidatingWebhookConfiguration',
+      'consul-controller-webhook-mesh',
+    ) as unknown as {
+      webhooks: { clientConfig: { caBundle: string } }[];
+    };
+    expect(hook?.clientConfig.caBundle).toBe(validating.webhooks[0]?.clientConfig.caBundle);
+    expect(hook?.rules).toEqual([
+      {
+        apiGroups: [''],
+        apiVersions: ['v1'],
+        operations: ['CREATE'],
+        resources: ['pods'],
+        scope: 'Namespaced',
+      },
+    ]);
+    expect(hook?.namespaceSelector).toEqual({
+      matchExpressions: [
+        { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public'] },
+      ],
+    });
+  });
+
+  it('takes connectInject.namespaceSelector as YAML text or as a map', () => {
+    const text = mutating(render(withInjector({ namespaceSelector: 'matchLabels:\n  mesh: "on"\n' })));
+    expect(text.webhooks[0]?.namespaceSelector).toEqual({ matchLabels: { mesh: 'on' } });
+    const map = mutating(render(withInjector({ namespaceSelector: { matchLabels: { team: 'a' } } })));
+    expect(map.webhooks[0]?.namespaceSelector).toEqual({ matchLabels: { team: 'a' } });
+  });
+
+  it('runs the controller with --inject, the image, the server Service name, the namespace lists and resources', () => {
+    const objects = render(
+      withInjector({
+        default: true,
+        k8sAllowNamespaces: ['apps', 'web'],
+        k8sDenyNamespaces: ['legacy'],
+        sidecarProxy: { resources: { requests: { cpu: '20m' }, limits: { memory: '100Mi' } } },
+      }),
+    );
+    const command = commandOf(find(objects, 'Deployment', 'consul-controller'));
+    const after = command.slice(command.indexOf('--inject'));
+    expect(after).toEqual([
+      '--inject',
+      '--inject-image',
+      defaultImage,
+      '--inject-server',
+      'https://consul-server.mesh.svc:8501',
+      '--inject-allow-namespaces',
+      'apps,web',
+      '--inject-deny-namespaces',
+      'legacy',
+      '--inject-default',
+      '--sidecar-cpu-request',
+      '20m',
+      '--sidecar-memory-limit',
+      '100Mi',
+    ]);
+  });
+
+  it('lets the controller read pods and Services', () => {
+    const role = find(render(withInjector({})), 'ClusterRole', 'consul-controller');
+    const rule = role.rules?.find((r) => r.resources.includes('pods'));
+    expect(rule).toEqual({
+      apiGroups: [''],
+      resources: ['pods', 'services'],
+      verbs: ['get', 'list', 'watch'],
+    });
+  });
+
+  it('reports none of the injector values as ignored', () => {
+    const text = notes(
+      withInjector({
+        default: true,
+        namespaceSelector: 'matchLabels: {a: b}',
+        k8sAllowNamespaces: ['*'],
+        k8sDenyNamespaces: ['x'],
+        sidecarProxy: {
+          resources: { requests: { cpu: '1', memory: '1Mi' }, limits: { cpu: '1', memory: '1Mi' } },
+        },
+      }),
+    );
+    expect(ignoredIn(text)).toEqual([]);
+  });
+});
