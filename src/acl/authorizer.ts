@@ -1,22 +1,16 @@
 // Decides one permission from the rules of a token's policies and the default policy, as Consul does:
 // an exact rule beats any prefix rule, the longest prefix wins, and among rules of equal specificity
-// (from different policies) deny beats write beats read. mesh and peering fall back to operator.
-import type { Access, ParsedRules } from './rules.js';
+// (from different policies) deny beats write beats read. mesh and peering fall back to operator. The
+// acl resource has no default: without an acl rule only management may read or change ACLs, whatever
+// the default policy (Consul's allow-all default does not reach ACLs either).
+import { type Access, type NamedRule, type ParsedRules, strongerAccess } from './rules.js';
 
-export type Resource = 'service' | 'node' | 'peering' | 'mesh' | 'operator';
+export type Resource = 'service' | 'node' | 'agent' | 'peering' | 'mesh' | 'operator' | 'acl';
 export type Level = 'read' | 'write';
 
 export interface Authorizer {
   readonly management: boolean;
   allowed(resource: Resource, level: Level, name?: string): boolean;
-}
-
-const STRENGTH: Record<Access, number> = { read: 1, write: 2, deny: 3 };
-
-function merge(a: Access | undefined, b: Access | undefined): Access | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return STRENGTH[a] >= STRENGTH[b] ? a : b;
 }
 
 function grants(access: Access, level: Level): boolean {
@@ -35,7 +29,8 @@ export class PolicyAuthorizer implements Authorizer {
 
   allowed(resource: Resource, level: Level, name = ''): boolean {
     const access = this.resolve(resource, name);
-    return access === undefined ? this.defaultAllow : grants(access, level);
+    if (access === undefined) return resource === 'acl' ? false : this.defaultAllow;
+    return grants(access, level);
   }
 
   private resolve(resource: Resource, name: string): Access | undefined {
@@ -44,28 +39,34 @@ export class PolicyAuthorizer implements Authorizer {
         return this.named('service', 'servicePrefix', name);
       case 'node':
         return this.named('node', 'nodePrefix', name);
+      case 'agent':
+        return this.named('agent', 'agentPrefix', name);
       case 'operator':
-        return this.scalar('operator');
+      case 'acl':
+        return this.scalar(resource);
       default:
         return this.scalar(resource) ?? this.scalar('operator');
     }
   }
 
-  private scalar(key: 'peering' | 'mesh' | 'operator'): Access | undefined {
+  private scalar(key: 'peering' | 'mesh' | 'operator' | 'acl'): Access | undefined {
     let out: Access | undefined;
-    for (const r of this.rules) out = merge(out, r[key]);
+    for (const r of this.rules) out = strongerAccess(out, r[key]);
     return out;
   }
 
-  private named(exact: 'service' | 'node', prefix: 'servicePrefix' | 'nodePrefix', name: string) {
+  private named(exact: NamedRule, prefix: NamedRule, name: string) {
     let out: Access | undefined;
-    for (const r of this.rules) if (Object.hasOwn(r[exact], name)) out = merge(out, r[exact][name]);
+    for (const r of this.rules) {
+      const rules = r[exact];
+      if (rules !== undefined && Object.hasOwn(rules, name)) out = strongerAccess(out, rules[name]);
+    }
     if (out !== undefined) return out;
     let bestLength = -1;
     for (const r of this.rules) {
-      for (const [p, access] of Object.entries(r[prefix])) {
+      for (const [p, access] of Object.entries(r[prefix] ?? {})) {
         if (!name.startsWith(p) || p.length < bestLength) continue;
-        out = p.length > bestLength ? access : merge(out, access);
+        out = p.length > bestLength ? access : strongerAccess(out, access);
         bestLength = p.length;
       }
     }

@@ -8,9 +8,10 @@
 // the one given, or the source's.
 import { invalid, permissionDenied } from '../shared/errors.js';
 import type { Store } from '../store/store.js';
-import { type AclService, GLOBAL_MANAGEMENT_ID, type TokenView } from './acl-service.js';
+import { ACL_BOOTSTRAP_TABLE, type AclService, GLOBAL_MANAGEMENT_ID, type TokenView } from './acl-service.js';
 
-export const ACL_BOOTSTRAP_TABLE = 'acl/bootstrap';
+export { ACL_BOOTSTRAP_TABLE } from './acl-service.js';
+
 const KEY = 'bootstrap';
 
 /** Records that the ACL system is bootstrapped (no-op when it already is). */

@@ -9,9 +9,9 @@
 //
 // Listing a new route: add `'<the path exactly as given to route()>': { <METHOD>: (r) => requirement }`
 // to ROUTE_PERMISSIONS. A requirement is a permission (`perm('service', 'read', r.params.name)`), a list
-// of them (all needed), `anyOf(...)`, `'any-token'`, `'management'` or `'open'`. If the rule depends on
-// the body, give the route's handler with `withBody(decodeX, ...)` and read it here with
-// `bodyAs(r, decodeX)`. Routes missing from the table need a management token: a new route is closed
+// of them (all needed), `anyOf(...)`, `'any-token'`, `'management'` or `'open'` (the token is not even
+// looked at). If the rule depends on the body, give the route's handler with `withBody(decodeX, ...)`
+// and read it here with `bodyAs(r, decodeX)`. Routes missing from the table need a management token: a new route is closed
 // until it is listed here. Then add the route's row to the expected table of test/security/matrix.test.ts.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { decodeAgentCheckRegistration } from '../catalog/agent-requests.js';
@@ -32,7 +32,7 @@ import { parseConfigEntry } from '../config-entries/registry.js';
 import { type BodyDecoder, decodedBody } from '../http-api/route-table.js';
 import { permissionDenied } from '../shared/errors.js';
 import type { ReadView } from '../store/store.js';
-import type { AclService, Identity } from './acl-service.js';
+import { type AclService, ANONYMOUS_ACCESSOR, type Identity } from './acl-service.js';
 import type { Authorizer, Level, Resource } from './authorizer.js';
 
 export interface Permission {
@@ -196,8 +196,11 @@ function agentCheckRegister(r: RequestFacts): Requirement {
 export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = {
   '/metrics': { GET: () => perm('operator', 'read') },
   '/v1/status/leader': { GET: () => 'open' },
-  '/v1/agent/self': { GET: (r) => perm('node', 'read', r.agentNode) },
-  '/v1/agent/metrics': { GET: () => perm('operator', 'read') },
+  // Consul's agent rules: agent:read on the agent's node name to read the agent itself.
+  '/v1/agent/self': { GET: (r) => perm('agent', 'read', r.agentNode) },
+  '/v1/agent/metrics': { GET: (r) => perm('agent', 'read', r.agentNode) },
+  // Members are listed to any token, each one only with node:read on its name (LIST_FILTERS).
+  '/v1/agent/members': { GET: () => 'any-token' },
   '/v1/agent/service/register': { PUT: agentRegister },
   '/v1/agent/service/deregister/:id': {
     PUT: (r) =>
@@ -251,14 +254,35 @@ export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = 
   // Which peers a service is exported to: asked by its sidecars, as Consul's TrustBundleListByService.
   '/v1/internal/meshpeer/trust-bundles/:service': { GET: (r) => perm('service', 'write', r.params.service) },
   '/v1/acl/token/self': { GET: () => 'any-token' },
-  // Consul lets anyone bootstrap (once; later calls are refused). Cloning a token (unlisted) needs
-  // acl:write, which only management has here.
+  // Consul lets anyone bootstrap (once; later calls are refused).
   '/v1/acl/bootstrap': { PUT: () => 'open' },
+  // Policies and tokens: acl:read to read them (secrets hidden without acl:write), acl:write to change.
+  '/v1/acl/policy': { PUT: () => perm('acl', 'write') },
+  '/v1/acl/policy/:id': {
+    GET: () => perm('acl', 'read'),
+    PUT: () => perm('acl', 'write'),
+    DELETE: () => perm('acl', 'write'),
+  },
+  '/v1/acl/policy/name/:name': { GET: () => perm('acl', 'read') },
+  '/v1/acl/policies': { GET: () => perm('acl', 'read') },
+  '/v1/acl/token': { PUT: () => perm('acl', 'write') },
+  '/v1/acl/token/:accessor': {
+    GET: () => perm('acl', 'read'),
+    PUT: () => perm('acl', 'write'),
+    DELETE: () => perm('acl', 'write'),
+  },
+  '/v1/acl/tokens': { GET: () => perm('acl', 'read') },
+  '/v1/acl/token/:accessor/clone': { PUT: () => perm('acl', 'write') },
 };
 
 type Filter = (payload: unknown, authz: Authorizer) => unknown;
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+function hideSecret(token: unknown, authz: Authorizer): unknown {
+  if (typeof token !== 'object' || token === null || !('SecretID' in token)) return token;
+  return authz.allowed('acl', 'write') ? token : { ...token, SecretID: '<hidden>' };
+}
 
 /** List reads answered with only what the token may read. */
 export const LIST_FILTERS: Record<string, Filter> = {
@@ -270,6 +294,14 @@ export const LIST_FILTERS: Record<string, Filter> = {
     Array.isArray(payload)
       ? payload.filter((n: { Node?: unknown }) => authz.allowed('node', 'read', str(n.Node)))
       : payload,
+  '/v1/agent/members': (payload, authz) =>
+    Array.isArray(payload)
+      ? payload.filter((m: { Name?: unknown }) => authz.allowed('node', 'read', str(m.Name)))
+      : payload,
+  // A token's secret is shown only to who may change tokens (acl:write), as Consul redacts it.
+  '/v1/acl/tokens': (payload, authz) =>
+    Array.isArray(payload) ? payload.map((t) => hideSecret(t, authz)) : payload,
+  '/v1/acl/token/:accessor': (payload, authz) => hideSecret(payload, authz),
   '/v1/config/:kind': (payload, authz) =>
     Array.isArray(payload)
       ? payload.filter((e: { Kind?: unknown; Name?: unknown }) => {
@@ -287,9 +319,12 @@ function describe(p: Permission): string {
 /** Throws permission-denied unless the identity meets the requirement. */
 export function enforce(identity: Identity, requirement: Requirement): void {
   if (requirement === 'open' || identity.authorizer.management) return;
+  // Consul's wording, which names the anonymous token and says why it was used.
   const lacks = (what: string) =>
     permissionDenied(
-      `Permission denied: token with AccessorID '${identity.accessorId}' lacks permission ${what}`,
+      identity.accessorId === ANONYMOUS_ACCESSOR
+        ? `Permission denied: anonymous token lacks permission ${what}. The anonymous token is used implicitly when a request does not specify a token.`
+        : `Permission denied: token with AccessorID '${identity.accessorId}' lacks permission ${what}`,
     );
   if (requirement === 'management') throw lacks("'acl:write'");
   if (requirement === 'any-token') return;
@@ -336,8 +371,6 @@ export function installAclEnforcement(app: FastifyInstance, opts: EnforcementOpt
     // management, like a missing route.
     if (config?.methods !== undefined && !config.methods.includes(method)) return;
     const rule = ROUTE_PERMISSIONS[routeName]?.[method];
-    const identity = opts.acl.resolve(requestSecret(req));
-    identities.set(req, identity);
     const body = decodedBody(req);
     const requirement =
       rule === undefined
@@ -349,6 +382,11 @@ export function installAclEnforcement(app: FastifyInstance, opts: EnforcementOpt
             store: opts.store,
             agentNode: opts.agentNode,
           });
+    // An open route does not look at the token at all, as Consul's (a bootstrap carrying a token that
+    // does not exist yet, or a stale one, still works).
+    if (requirement === 'open') return;
+    const identity = opts.acl.resolve(requestSecret(req));
+    identities.set(req, identity);
     enforce(identity, requirement);
   });
   app.addHook('preSerialization', async (req, _reply, payload: unknown) => {

@@ -14,7 +14,8 @@ export const COMPONENT_POLICIES = {
   ].join('\n'),
   /**
    * Registers itself (service:write on its own name, and mesh:write: every gateway becomes an address
-   * peers send traffic to), reads the node, what it routes to, the peerings and the mesh config.
+   * peers send traffic to), reads the node, what it routes to, the peerings and the mesh config, and
+   * the server's datacenter from /v1/agent/self (agent:read).
    */
   'mesh-gateway': [
     'mesh = "write"',
@@ -22,6 +23,7 @@ export const COMPONENT_POLICIES = {
     'service "mesh-gateway" { policy = "write" }',
     'service_prefix "" { policy = "read" }',
     'node_prefix "" { policy = "read" }',
+    'agent_prefix "" { policy = "read" }',
   ].join('\n'),
 } as const;
 

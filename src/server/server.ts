@@ -131,7 +131,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const grpcServer = createServer({ maxMessageBytes: peeringOptions.maxMessageBytes });
   addService(grpcServer, PeeringService, peerings.grpcImplementation());
-  const acl = opts.acl === undefined ? undefined : new AclService(store, opts.acl);
+  const acl =
+    opts.acl === undefined ? undefined : new AclService(store, { ...opts.acl, datacenter: opts.datacenter });
   const app = buildHttpApi(
     {
       store,

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
 
 const MGMT = 'b9b1c3a4-5d0e-4f7a-8a61-3c2b1d0e9f8a';
-const ANONYMOUS = '00000000-0000-0000-0000-000000000002';
 const aclArgs = ['--acl-enabled', '--acl-initial-management-token', MGMT];
 
 interface Token {
@@ -59,7 +58,7 @@ describe('ACLs (default deny)', () => {
     const read = await api(`${url}/v1/catalog/service/web`);
     expect(read.status).toBe(403);
     expect(read.text).toBe(
-      `Permission denied: token with AccessorID '${ANONYMOUS}' lacks permission 'service:read' on "web"`,
+      `Permission denied: anonymous token lacks permission 'service:read' on "web". The anonymous token is used implicitly when a request does not specify a token.`,
     );
     const register = await api(`${url}/v1/agent/service/register`, { json: { Name: 'web', Port: 80 } });
     expect(register.status).toBe(403);
@@ -127,7 +126,7 @@ describe('ACLs (default deny)', () => {
     expect(self.body.Policies.map((p) => p.Name)).toEqual(['web-writer']);
     const acl = await api(`${url}/v1/acl/policies`, { headers: t });
     expect(acl.status).toBe(403);
-    expect(acl.text).toContain("'acl:write'");
+    expect(acl.text).toContain("'acl:read'");
   });
 
   it('needs peering:write for the peering endpoints', async () => {
@@ -184,9 +183,9 @@ describe('ACLs (default deny)', () => {
     const level = await bad('service "web" { policy = "admin" }');
     expect(level.status).toBe(400);
     expect(level.text).toContain('service "web": policy must be "read", "write" or "deny"');
-    const unknown = await bad('keyring = "write"');
+    const unknown = await bad('keyrings = "write"');
     expect(unknown.status).toBe(400);
-    expect(unknown.text).toContain('unknown rule "keyring"');
+    expect(unknown.text).toContain('unknown rule "keyrings"');
     const syntax = await bad('service "web" { policy = ');
     expect(syntax.status).toBe(400);
     expect(syntax.text).toContain('failed to parse HCL');

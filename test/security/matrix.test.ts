@@ -11,7 +11,7 @@ import { type AclServer, auth, MGMT, makeToken, put, startAclServer, storeIndex 
 
 type Principal = 'none' | 'garbage' | 'anonymous' | 'service' | 'node';
 const PRINCIPALS: Principal[] = ['none', 'garbage', 'anonymous', 'service', 'node'];
-/** Routes any valid token (anonymous too) may call. */
+/** Routes any valid token (anonymous too) may call. Open routes (PRINCIPALS) do not look at the token. */
 const ANY_TOKEN: Principal[] = ['none', 'anonymous', 'service', 'node'];
 
 interface Row {
@@ -26,12 +26,12 @@ interface Row {
 
 const EXPECTED: Row[] = [
   { route: '/metrics', method: 'GET', path: '/metrics', allowed: [] },
-  { route: '/v1/status/leader', method: 'GET', path: '/v1/status/leader', allowed: ANY_TOKEN },
+  { route: '/v1/status/leader', method: 'GET', path: '/v1/status/leader', allowed: PRINCIPALS },
   { route: '/v1/agent/self', method: 'GET', path: '/v1/agent/self', allowed: [] },
   { route: '/v1/agent/metrics', method: 'GET', path: '/v1/agent/metrics', allowed: [] },
   // Consul API reads and writes added for HashiCorp's consul/api suite (test/consul-api-suite).
-  { route: '/v1/status/peers', method: 'GET', path: '/v1/status/peers', allowed: ANY_TOKEN },
-  { route: '/v1/catalog/datacenters', method: 'GET', path: '/v1/catalog/datacenters', allowed: ANY_TOKEN },
+  { route: '/v1/status/peers', method: 'GET', path: '/v1/status/peers', allowed: PRINCIPALS },
+  { route: '/v1/catalog/datacenters', method: 'GET', path: '/v1/catalog/datacenters', allowed: PRINCIPALS },
   {
     route: '/v1/agent/connect/ca/roots',
     method: 'GET',
@@ -201,11 +201,13 @@ const EXPECTED: Row[] = [
     path: '/v1/internal/meshpeer/trust-bundles/web',
     allowed: ['service'],
   },
+  // Any token may list members; each member is shown only with node:read on it.
+  { route: '/v1/agent/members', method: 'GET', path: '/v1/agent/members', allowed: ANY_TOKEN },
   // Any token may read itself; without one there is nothing to read (403 from the handler).
   { route: '/v1/acl/token/self', method: 'GET', path: '/v1/acl/token/self', allowed: ['service', 'node'] },
 ];
 
-/** Routes not in the table need management: listed here so they are called too. */
+/** The /v1/acl routes: acl:read or acl:write, which none of the principals has (only management). */
 const MANAGEMENT_ONLY: Row[] = [
   {
     route: '/v1/acl/token/:accessor/clone',
@@ -253,6 +255,19 @@ const MANAGEMENT_ONLY: Row[] = [
     route: '/v1/acl/token/:accessor',
     method: 'GET',
     path: '/v1/acl/token/00000000-0000-0000-0000-000000000002',
+    allowed: [],
+  },
+  {
+    route: '/v1/acl/token/:accessor',
+    method: 'PUT',
+    path: '/v1/acl/token/00000000-0000-0000-0000-000000000002',
+    body: { Description: 'evil', Policies: [{ Name: 'global-management' }] },
+    allowed: [],
+  },
+  {
+    route: '/v1/acl/policy/name/:name',
+    method: 'GET',
+    path: '/v1/acl/policy/name/global-management',
     allowed: [],
   },
   {

@@ -1,10 +1,12 @@
-// /v1/acl/*: policies and tokens (management token only, but for token/self); registered when ACLs are on.
+// /v1/acl/*: policies and tokens (acl:read to read, acl:write to change; token/self for any token);
+// registered when ACLs are on.
 import type { FastifyInstance } from 'fastify';
-import type { PolicyInput, TokenInput } from '../../acl/acl-service.js';
+import { ANONYMOUS_ACCESSOR, type PolicyInput, type TokenInput } from '../../acl/acl-service.js';
 import { identityOf } from '../../acl/enforcement.js';
 import { invalid, notFound, permissionDenied } from '../../shared/errors.js';
 import { blockingRead } from '../blocking.js';
 import type { ApiDeps } from '../deps.js';
+import { type Query, single } from '../params.js';
 import { route } from '../route-table.js';
 
 function objectBody(body: unknown, what: string): Record<string, unknown> {
@@ -49,8 +51,10 @@ export function aclRoutes(app: FastifyInstance, d: ApiDeps): void {
   });
   route(app, '/v1/acl/token/self', {
     GET: async (req) => {
+      // Without a token of its own, a request has no token to read (the anonymous one is implicit).
       const token = identityOf(acl, req).token;
-      if (token === undefined) throw permissionDenied('ACL not found');
+      if (token === undefined || token.AccessorID === ANONYMOUS_ACCESSOR)
+        throw permissionDenied('ACL not found');
       return token;
     },
   });
@@ -59,12 +63,26 @@ export function aclRoutes(app: FastifyInstance, d: ApiDeps): void {
       blockingRead(d.store, req, reply, acl.tables, () =>
         acl.readToken((req.params as { accessor: string }).accessor),
       ),
+    PUT: (req) =>
+      acl.updateToken(
+        (req.params as { accessor: string }).accessor,
+        objectBody(req.body, 'the token') as TokenInput,
+      ),
     DELETE: async (req) => {
       await acl.deleteToken((req.params as { accessor: string }).accessor);
       return true;
     },
   });
   route(app, '/v1/acl/tokens', {
-    GET: (req, reply) => blockingRead(d.store, req, reply, acl.tables, () => acl.listTokens()),
+    GET: (req, reply) => {
+      const q = req.query as Query;
+      const filter = {
+        policy: single(q, 'policy'),
+        role: single(q, 'role'),
+        serviceName: single(q, 'servicename'),
+        authMethod: single(q, 'authmethod'),
+      };
+      return blockingRead(d.store, req, reply, acl.tables, () => acl.listTokens(filter));
+    },
   });
 }

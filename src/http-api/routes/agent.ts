@@ -7,6 +7,7 @@ import type { CheckStatus } from '../../catalog/types.js';
 import type { ApiDeps } from '../deps.js';
 import { flag, type Query, single } from '../params.js';
 import { route, withBody } from '../route-table.js';
+import { filtered, selectionOf } from '../selection.js';
 
 const checkUpdateSchema = z.object({
   Status: z.enum(['passing', 'warning', 'critical']),
@@ -73,6 +74,36 @@ export function agentRoutes(app: FastifyInstance, d: ApiDeps): void {
       },
       Member: { Name: d.node.Node, Addr: d.node.Address },
     }),
+  });
+
+  // The gossip pool as Consul reports it. meshpeer has no gossip: this server is the one member (alive),
+  // in the LAN pool as its node name and in the WAN pool as <node>.<datacenter>; the serf port and
+  // protocol versions are 0, as there are none. ?filter= selects over the member shape.
+  route(app, '/v1/agent/members', {
+    GET: async (req) => {
+      const q = req.query as Query;
+      const wan = flag(q, 'wan');
+      const member = {
+        Name: wan ? `${d.node.Node}.${d.datacenter}` : d.node.Node,
+        Addr: d.node.Address,
+        Port: 0,
+        Tags: {
+          role: 'consul',
+          dc: d.datacenter,
+          acls: d.acl === undefined ? '0' : '1',
+          build: d.version,
+          segment: '',
+        },
+        Status: 1,
+        ProtocolMin: 0,
+        ProtocolMax: 0,
+        ProtocolCur: 0,
+        DelegateMin: 0,
+        DelegateMax: 0,
+        DelegateCur: 0,
+      };
+      return filtered(selectionOf(q), [member]);
+    },
   });
 
   route(app, '/v1/agent/metrics', {
