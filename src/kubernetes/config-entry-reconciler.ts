@@ -6,6 +6,8 @@ import {
   type ConfigEntryKind,
   normalizeConfigEntryShape,
   parseConfigEntryOfKind,
+  resolverPeers,
+  SERVICE_RESOLVER_KIND,
 } from '../config-entries/index.js';
 import { isMeshpeerError } from '../shared/errors.js';
 import type { ConfigEntryResourceKind } from './config-entry-kinds.js';
@@ -32,7 +34,12 @@ import {
   splitKey,
 } from './resources.js';
 import type { StoredEntry } from './server-client.js';
-import { Reason, ReconcileError, rfc3339, stableJson, withSynced } from './status.js';
+import { Reason, ReconcileError, rfc3339, stableJson, withCondition, withSynced } from './status.js';
+
+/** ServiceResolver only: whether the peers it names are peerings of this cluster. */
+const PEERS_KNOWN = 'PeersKnown';
+type PeersCondition = { status: 'True' | 'False'; reason: string; message?: string };
+
 import { describeResource } from './uniqueness.js';
 
 export class ConfigEntryReconciler implements Reconciler {
@@ -53,17 +60,20 @@ export class ConfigEntryReconciler implements Reconciler {
     await ensureFinalizer(kube, this.kind, obj);
 
     let wrote = false;
+    let peers: PeersCondition | undefined;
     const failure = await attempt(async () => {
       wrote = await this.sync(obj);
+      peers = await this.peersCondition(obj);
     });
     const now = this.deps.now?.() ?? new Date();
+    const synced = withSynced(
+      status.conditions,
+      failure ? { status: 'False', reason: failure.reason, message: failure.message } : { status: 'True' },
+      now,
+    );
     const next = {
       ...status,
-      conditions: withSynced(
-        status.conditions,
-        failure ? { status: 'False', reason: failure.reason, message: failure.message } : { status: 'True' },
-        now,
-      ),
+      conditions: failure ? synced : withCondition(synced, PEERS_KNOWN, peers, now),
       ...(failure ? {} : { lastSyncedTime: rfc3339(now) }),
     };
     // A write (the entry was missing or differed, e.g. re-created after someone deleted it) moves
@@ -106,6 +116,32 @@ export class ConfigEntryReconciler implements Reconciler {
       `${existing ? 'updated' : 'created'} config entry ${entryKind}/${entryName} on the server`,
     );
     return true;
+  }
+
+  /**
+   * For a ServiceResolver: whether the peers its failover targets and redirect name are peerings of this
+   * cluster. Consul accepts a resolver naming an unknown peer (the peering may come later), so the entry
+   * is written either way; the condition (and a Warning event when it turns False) says what is missing.
+   */
+  private async peersCondition(obj: CustomResource): Promise<PeersCondition | undefined> {
+    if (this.kind.entryKind !== SERVICE_RESOLVER_KIND) return undefined;
+    const named = resolverPeers(parseConfigEntryOfKind(SERVICE_RESOLVER_KIND, this.desiredEntry(obj)));
+    if (named.length === 0) return undefined;
+    const { peerings } = await this.deps.server.listPeerings({ index: 0, waitMs: 0 });
+    const known = new Set(peerings.filter((p) => p.State !== 'TERMINATED').map((p) => p.Name));
+    const unknown = named.filter((peer) => !known.has(peer));
+    if (unknown.length === 0) return { status: 'True', reason: 'PeersKnown' };
+    const message = unknown
+      .map((peer) => `failover target peer ${JSON.stringify(peer)} is not a peering of this cluster`)
+      .join('; ');
+    const before = (
+      isPlainObject(obj.status) && Array.isArray(obj.status.conditions) ? obj.status.conditions : []
+    ).find((c: { type?: string }) => c?.type === PEERS_KNOWN) as
+      | { status?: string; message?: string }
+      | undefined;
+    if (before?.status !== 'False' || before.message !== message)
+      await this.deps.events.record(this.kind, obj, 'Warning', 'UnknownPeer', message);
+    return { status: 'False', reason: 'UnknownPeer', message };
   }
 
   /** The entry this resource describes, validated; a spec that makes no valid entry is the user's to fix. */

@@ -257,6 +257,84 @@ describe('cluster peering on Kubernetes, end to end', () => {
     expect(await indexes()).toEqual(before);
   });
 
+  it("the ServiceResolver from Consul's peering failover docs, applied verbatim, becomes the resolver the sidecars follow; an unknown peer is reported", async () => {
+    // From the docs' "Manage L7 traffic with cluster peering on Kubernetes", with this walkthrough's names.
+    const resolver = (peer: string): string => `apiVersion: consul.hashicorp.com/v1alpha1
+kind: ServiceResolver
+metadata:
+  name: backend
+spec:
+  connectTimeout: 15s
+  failover:
+    '*':
+      targets:
+        - peer: '${peer}'
+          service: 'backend'
+          namespace: 'default'
+`;
+    const peersKnown = async (): Promise<
+      { status?: string; reason?: string; message?: string } | undefined
+    > => {
+      const obj = (await getJson(kc2, ['serviceresolver', 'backend'])) as {
+        status?: { conditions?: Array<{ type: string; status?: string; reason?: string; message?: string }> };
+      };
+      return obj?.status?.conditions?.find((c) => c.type === 'PeersKnown');
+    };
+    await kubectlOk(kc2, ['apply', '-f', '-'], resolver('cluster-01'));
+    const entry = await waitFor(
+      async () => {
+        const r = await api<{
+          ConnectTimeout?: string;
+          Failover?: Record<string, { Targets?: Array<Record<string, string>> }>;
+        }>(`${s2!.url}/v1/config/service-resolver/backend`);
+        return r.status === 200 ? r.body : false;
+      },
+      { what: 'the service-resolver entry on cluster-02', onTimeout: logs },
+    );
+    expect(entry.ConnectTimeout).toBe('15s');
+    expect(entry.Failover?.['*']?.Targets).toEqual([
+      { Peer: 'cluster-01', Service: 'backend', Namespace: 'default' },
+    ]);
+    await waitFor(async () => (await peersKnown())?.status === 'True', {
+      what: 'PeersKnown True',
+      onTimeout: logs,
+    });
+
+    // A peer this cluster does not have: accepted (the peering may come later, as Consul allows), reported.
+    await kubectlOk(kc2, ['apply', '-f', '-'], resolver('cluster-03'));
+    const unknown = await waitFor(
+      async () => {
+        const c = await peersKnown();
+        return c?.status === 'False' ? c : false;
+      },
+      { what: 'PeersKnown False', onTimeout: logs },
+    );
+    expect(unknown.reason).toBe('UnknownPeer');
+    expect(unknown.message).toBe('failover target peer "cluster-03" is not a peering of this cluster');
+    expect(synced(await getJson(kc2, ['serviceresolver', 'backend']))?.status).toBe('True');
+    expect(
+      (
+        await api<{ Failover?: Record<string, { Targets?: Array<{ Peer?: string }> }> }>(
+          `${s2!.url}/v1/config/service-resolver/backend`,
+        )
+      ).body.Failover?.['*']?.Targets?.[0]?.Peer,
+    ).toBe('cluster-03');
+    const events = await kubectlOk(kc2, [
+      'get',
+      'events',
+      '--field-selector',
+      'reason=UnknownPeer',
+      '-o',
+      'name',
+    ]);
+    expect(events.trim()).not.toBe('');
+    await kubectlOk(kc2, ['delete', 'serviceresolver', 'backend']);
+    await waitFor(async () => (await api(`${s2!.url}/v1/config/service-resolver/backend`)).status === 404, {
+      what: 'the entry deleted with the resource',
+      onTimeout: logs,
+    });
+  });
+
   it('with peering through mesh gateways and no gateway registered, a new acceptor says so, then recovers', async () => {
     await kubectlOk(kc1, ['apply', '-f', '-'], acceptorNamed('cluster-03', 'token-03'));
     const refused = await waitFor(
