@@ -1,12 +1,33 @@
-// Chooses a backend: SQLite under the data dir (default, durable), or memory (tests, --dev).
+// Chooses a backend: SQLite under the data dir (default, durable), memory (tests, --dev), or etcd (several
+// servers sharing one state; opening it loads the state, hence the async openConfiguredStore).
 import { join } from 'node:path';
+import { connectEtcd, type EtcdConnectionOptions } from './etcd-client.js';
+import { openEtcdStore } from './etcd-store.js';
 import { SqlitePersistence } from './sqlite-persistence.js';
 import { StateStore } from './state-store.js';
 import type { Store } from './store.js';
 
 export type StoreOptions = { backend: 'memory' } | { backend: 'sqlite'; dataDir: string };
 
+export interface EtcdStoreConfig extends EtcdConnectionOptions {
+  readonly backend: 'etcd';
+  /** Key prefix, ending with '/': e.g. /meshpeer/dc1/. */
+  readonly prefix: string;
+  readonly requestTimeoutMs?: number;
+}
+
 export function openStore(options: StoreOptions): Store {
   if (options.backend === 'memory') return new StateStore('memory', undefined);
   return new StateStore('sqlite', new SqlitePersistence(join(options.dataDir, 'state.db')));
+}
+
+/** Any backend; for etcd, connects, loads the state and starts the watch before resolving. */
+export async function openConfiguredStore(options: StoreOptions | EtcdStoreConfig): Promise<Store> {
+  if (options.backend !== 'etcd') return openStore(options);
+  return openEtcdStore({
+    client: connectEtcd(options),
+    prefix: options.prefix,
+    description: `etcd (${options.endpoints.join(', ')})`,
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+  });
 }

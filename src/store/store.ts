@@ -42,7 +42,7 @@ export interface WriteResult<R> {
 export type ChangeListener = (index: number, tables: ReadonlySet<string>) => void;
 
 export interface Store extends ReadView {
-  readonly backend: 'memory' | 'sqlite';
+  readonly backend: 'memory' | 'sqlite' | 'etcd';
   /**
    * Runs fn as one transaction. Transactions arriving in the same tick are committed together
    * (one fsync), each with its own index; the promise resolves once the commit is durable.

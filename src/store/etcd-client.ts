@@ -1,0 +1,96 @@
+// Connects to etcd for the etcd store backend: validates the endpoint URLs, reads the TLS and password
+// files (a missing or unreadable file is named in the error) and builds one etcd3 client.
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { Etcd3, type IOptions } from 'etcd3';
+import { invalid } from '../shared/errors.js';
+
+export interface EtcdConnectionOptions {
+  /** Client URLs of the members, all http:// or all https://. */
+  readonly endpoints: readonly string[];
+  /** CA bundle that signed the members' certificates (https; default: the system roots). */
+  readonly caFile?: string;
+  /** Client certificate and key, for members that require client certificates. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** etcd user (auth enabled on the cluster); the password comes from passwordFile. */
+  readonly username?: string;
+  readonly passwordFile?: string;
+}
+
+function readFile(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw invalid(`${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+}
+
+/** Checks the endpoints: a non-empty list of http(s)://host:port URLs sharing one scheme. */
+export function parseEtcdEndpoints(endpoints: readonly string[]): { hosts: string[]; tls: boolean } {
+  if (endpoints.length === 0) throw invalid('--etcd-endpoints: give at least one etcd client URL');
+  const schemes = new Set<string>();
+  const hosts: string[] = [];
+  for (const raw of endpoints) {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw invalid(`--etcd-endpoints: ${JSON.stringify(raw)} is not a URL (expected https://host:2379)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw invalid(`--etcd-endpoints: ${raw} must start with http:// or https://`);
+    }
+    if (url.port === '' || (url.pathname !== '/' && url.pathname !== '')) {
+      throw invalid(`--etcd-endpoints: ${raw} must be scheme://host:port with nothing after the port`);
+    }
+    schemes.add(url.protocol);
+    hosts.push(`${url.protocol}//${url.host}`);
+  }
+  if (schemes.size > 1) throw invalid('--etcd-endpoints: mix of http:// and https:// endpoints');
+  return { hosts, tls: schemes.has('https:') };
+}
+
+/** Builds the etcd3 client; throws (naming the flag) on bad options, does not contact etcd. */
+export function connectEtcd(options: EtcdConnectionOptions): Etcd3 {
+  const { hosts, tls } = parseEtcdEndpoints(options.endpoints);
+  const usesTlsFiles = options.caFile ?? options.certFile ?? options.keyFile;
+  if (!tls && usesTlsFiles !== undefined) {
+    throw invalid('--etcd-ca-file/--etcd-cert-file/--etcd-key-file need https:// etcd endpoints');
+  }
+  if ((options.certFile === undefined) !== (options.keyFile === undefined)) {
+    throw invalid('--etcd-cert-file and --etcd-key-file go together');
+  }
+  if ((options.username === undefined) !== (options.passwordFile === undefined)) {
+    throw invalid('--etcd-username and --etcd-password-file go together');
+  }
+  const opts: IOptions = {
+    hosts,
+    dialTimeout: 5_000,
+    // Reconnect to a member that comes back within seconds, not after gRPC's default backoff of up to 2
+    // minutes; and a channel of our own, so another client's failed dials do not hold ours back.
+    grpcOptions: {
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 2_000,
+      'grpc.use_local_subchannel_pool': 1,
+    },
+  };
+  if (usesTlsFiles !== undefined) {
+    opts.credentials = {
+      rootCertificate:
+        options.caFile === undefined
+          ? Buffer.from(rootCertificates.join('\n'))
+          : readFile(options.caFile, '--etcd-ca-file'),
+      ...(options.keyFile === undefined ? {} : { privateKey: readFile(options.keyFile, '--etcd-key-file') }),
+      ...(options.certFile === undefined
+        ? {}
+        : { certChain: readFile(options.certFile, '--etcd-cert-file') }),
+    };
+  }
+  if (options.username !== undefined && options.passwordFile !== undefined) {
+    const password = readFile(options.passwordFile, '--etcd-password-file').toString('utf8').trimEnd();
+    if (password === '') throw invalid(`--etcd-password-file ${options.passwordFile} is empty`);
+    opts.auth = { username: options.username, password };
+  }
+  return new Etcd3(opts);
+}
