@@ -2,6 +2,7 @@
 // Writes are queued and group-committed once per tick through the backend's Persistence, so many
 // concurrent writers share one fsync while each transaction still gets its own index.
 import { BTree, type SortedMap } from './btree.js';
+import { ChangeNotifier } from './change-notifier.js';
 import type { CommitBatch, Persistence, TableChange } from './persistence.js';
 import type { ChangeListener, Store, StoredEntry, WriteResult, WriteTxn } from './store.js';
 
@@ -11,12 +12,6 @@ interface PendingWrite {
   fn: (tx: WriteTxn) => unknown;
   resolve: (r: WriteResult<unknown>) => void;
   reject: (err: unknown) => void;
-}
-
-interface Waiter {
-  tables: readonly string[];
-  afterIndex: number;
-  settle: () => void;
 }
 
 interface UndoRecord {
@@ -36,9 +31,7 @@ export class StateStore implements Store {
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
   private closed = false;
-  private readonly waiters = new Map<string, Set<Waiter>>();
-  private readonly listeners = new Map<string, Set<ChangeListener>>();
-  private waiting = 0;
+  private readonly notifier = new ChangeNotifier(this);
 
   constructor(
     readonly backend: 'memory' | 'sqlite',
@@ -180,7 +173,7 @@ export class StateStore implements Store {
       if (o.ok) job.resolve({ result: o.result, index: o.index });
       else job.reject(o.error);
     });
-    if (touched.size > 0) this.notify(touched);
+    if (touched.size > 0) this.notifier.notify(touched);
   }
 
   private txnView(
@@ -261,69 +254,15 @@ export class StateStore implements Store {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<number> {
-    const current = this.maxIndex(tables);
-    if (current > afterIndex || this.closed || signal?.aborted) return Promise.resolve(current);
-    return new Promise<number>((resolve) => {
-      let done = false;
-      const waiter: Waiter = { tables, afterIndex, settle: () => finish() };
-      const timer = setTimeout(() => finish(), Math.max(0, timeoutMs));
-      const onAbort = (): void => finish();
-      const finish = (): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        for (const t of tables) this.waiters.get(t)?.delete(waiter);
-        this.waiting--;
-        resolve(this.maxIndex(tables));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting++;
-      for (const t of tables) {
-        let set = this.waiters.get(t);
-        if (set === undefined) {
-          set = new Set();
-          this.waiters.set(t, set);
-        }
-        set.add(waiter);
-      }
-    });
+    return this.notifier.waitForChange(tables, afterIndex, timeoutMs, signal);
   }
 
   subscribe(tables: readonly string[], listener: ChangeListener): () => void {
-    for (const t of tables) {
-      let set = this.listeners.get(t);
-      if (set === undefined) {
-        set = new Set();
-        this.listeners.set(t, set);
-      }
-      set.add(listener);
-    }
-    return () => {
-      for (const t of tables) this.listeners.get(t)?.delete(listener);
-    };
+    return this.notifier.subscribe(tables, listener);
   }
 
   waitingCount(): number {
-    return this.waiting;
-  }
-
-  private notify(touched: ReadonlySet<string>): void {
-    const toSettle = new Set<Waiter>();
-    const toCall = new Set<ChangeListener>();
-    for (const t of touched) {
-      const index = this.tableIndex(t);
-      for (const w of this.waiters.get(t) ?? []) if (index > w.afterIndex) toSettle.add(w);
-      for (const l of this.listeners.get(t) ?? []) toCall.add(l);
-    }
-    for (const w of toSettle) w.settle();
-    for (const l of toCall) {
-      try {
-        l(this.last, touched);
-      } catch {
-        // A listener's failure is its own; it must not stop other listeners or the writer.
-      }
-    }
+    return this.notifier.waitingCount();
   }
 
   async close(): Promise<void> {
@@ -333,8 +272,7 @@ export class StateStore implements Store {
       await new Promise<void>((r) => setImmediate(r));
     }
     this.closed = true;
-    for (const set of this.waiters.values()) for (const w of [...set]) w.settle();
-    this.listeners.clear();
+    this.notifier.close();
     this.persistence?.close();
   }
 }
