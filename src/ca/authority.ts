@@ -4,7 +4,7 @@
 import type { Store } from '../store/store.js';
 import { type IssuedCert, issueLeaf, issueServerCert, renewAt } from './leaf.js';
 import { createRootCa, type RootCa } from './root.js';
-import { newTrustDomain, peeringServerName } from './trust-domain.js';
+import { newTrustDomain, peeringServerName, trustDomainOfClusterId } from './trust-domain.js';
 
 export const CA_TABLE = 'ca';
 const ROOT_KEY = 'root';
@@ -20,14 +20,23 @@ export class CertificateAuthority {
     readonly datacenter: string,
   ) {}
 
+  /**
+   * Opens the CA kept in the store, or creates it. A new CA's trust domain is `<clusterId>.consul` when
+   * a cluster ID is given (Consul's connect.ca_config.cluster_id), a fresh `<uuid>.consul` otherwise;
+   * an existing CA keeps its own (every certificate and peering made so far names it): compare
+   * `trustDomain` with the ID's to tell.
+   */
   static async open(
     store: Store,
     datacenter: string,
     extraServerNames: string[] = [],
+    options: { clusterId?: string } = {},
   ): Promise<CertificateAuthority> {
     let root = store.get<RootCa>(CA_TABLE, ROOT_KEY)?.value;
     if (root === undefined) {
-      root = await createRootCa({ clusterName: datacenter, trustDomain: newTrustDomain() });
+      const trustDomain =
+        options.clusterId === undefined ? newTrustDomain() : trustDomainOfClusterId(options.clusterId);
+      root = await createRootCa({ clusterName: datacenter, trustDomain });
       const created = root;
       await store.write((tx) => {
         if (tx.get(CA_TABLE, ROOT_KEY) === undefined) tx.put(CA_TABLE, ROOT_KEY, created);

@@ -29,4 +29,10 @@ export {
   verifyChain,
   verifyIdentity,
 } from './trust-bundle.js';
-export { assertDatacenter, assertTrustDomain, newTrustDomain, peeringServerName } from './trust-domain.js';
+export {
+  assertDatacenter,
+  assertTrustDomain,
+  newTrustDomain,
+  peeringServerName,
+  trustDomainOfClusterId,
+} from './trust-domain.js';

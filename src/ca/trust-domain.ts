@@ -10,6 +10,17 @@ export function newTrustDomain(): string {
   return `${randomUUID()}.consul`;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The trust domain of a cluster ID (Consul's connect.ca_config.cluster_id): `<cluster-id>.consul`.
+ * Like Consul, the ID must be a UUID.
+ */
+export function trustDomainOfClusterId(clusterId: string): string {
+  if (!UUID.test(clusterId)) throw invalid(`cluster ID "${clusterId}" is not valid: it must be a UUID`);
+  return `${clusterId.toLowerCase()}.consul`;
+}
+
 export function assertTrustDomain(trustDomain: string): string {
   if (trustDomain.length === 0 || trustDomain.length > 255 || !TRUST_DOMAIN.test(trustDomain)) {
     throw invalid(

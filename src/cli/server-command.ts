@@ -109,6 +109,10 @@ export function serverCommand(): Command {
     .option('--node-name <name>', 'name of the node agent services register on', hostname())
     .option('--node-id <uuid>', "the node's ID (Consul's node_id)")
     .option(
+      '--ca-cluster-id <uuid>',
+      "Consul's connect.ca_config.cluster_id: a new CA's trust domain is <uuid>.consul (an existing CA keeps its own)",
+    )
+    .option(
       '--node-meta <key:value>',
       "meta of the server's own node (repeat for several)",
       (v: string, prev: string[] = []) => [...prev, v],
@@ -243,6 +247,7 @@ export function serverCommand(): Command {
         datacenter: String(o.datacenter),
         nodeName: String(o.nodeName),
         ...(typeof o.nodeId === 'string' ? { nodeId: o.nodeId } : {}),
+        ...(typeof o.caClusterId === 'string' ? { caClusterId: o.caClusterId } : {}),
         nodeMeta: nodeMetaFlag(o.nodeMeta),
         logLevel: String(o.logLevel),
         ...(typeof o.advertiseGrpc === 'string'

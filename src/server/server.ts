@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { type AclOptions, AclService } from '../acl/acl-service.js';
 import { markBootstrapped } from '../acl/bootstrap.js';
 import { CertificateAuthority } from '../ca/authority.js';
+import { trustDomainOfClusterId } from '../ca/trust-domain.js';
 import { agentNodeRegistration } from '../catalog/agent-node.js';
 import { Catalog } from '../catalog/catalog.js';
 import { ConfigEntries } from '../config-entries/config-store.js';
@@ -47,6 +48,8 @@ export interface ServerOptions {
   advertiseGrpc?: string[];
   /** ACLs: undefined leaves them off (every request allowed). */
   acl?: AclOptions;
+  /** Consul's connect.ca_config.cluster_id: a new CA's trust domain is `<caClusterId>.consul`. */
+  caClusterId?: string;
   /** The HTTP port, bound before the server's modules were loaded (plain HTTP only): used instead of httpAddr's. */
   httpListener?: EarlyListener;
   /** HTTPS only for the HTTP API, with these PEM files (certificate chain, key); undefined: plain HTTP. */
@@ -93,6 +96,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const http = parseHostPort(opts.httpAddr, '--http-addr');
   const grpc = parseHostPort(opts.grpcAddr, '--grpc-addr');
   const httpTls = opts.httpTls === undefined ? undefined : readHttpTls(opts.httpTls);
+  const clusterTrustDomain =
+    opts.caClusterId === undefined ? undefined : trustDomainOfClusterId(opts.caClusterId);
   for (const warning of opts.warnings ?? []) logger.warn(warning);
   if (opts.dataDir !== undefined) {
     const { warning } = prepareDataDir(opts.dataDir, opts.allowInsecureDataDir === true);
@@ -112,7 +117,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     Address: http.host === '0.0.0.0' || http.host === '::' ? '127.0.0.1' : http.host,
   };
 
-  const ca = await CertificateAuthority.open(store, opts.datacenter);
+  const ca = await CertificateAuthority.open(store, opts.datacenter, [], {
+    ...(opts.caClusterId !== undefined ? { clusterId: opts.caClusterId } : {}),
+  });
+  if (clusterTrustDomain !== undefined && ca.trustDomain !== clusterTrustDomain) {
+    logger.warn(
+      { trustDomain: ca.trustDomain, caClusterId: opts.caClusterId },
+      'the CA keeps the trust domain it was created with; --ca-cluster-id applies to a new CA only',
+    );
+  }
   const peeringOptions = { ...DEFAULT_PEERING_OPTIONS, ...opts.peering };
   let grpcAddress = formatHostPort(grpc);
   const peerings = new Peerings({

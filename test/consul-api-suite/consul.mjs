@@ -8,7 +8,8 @@
 //                                      SIGINT from the test reaches the server directly)
 //
 // Only the settings meshpeer has are translated (listed in `serverArgs`); everything else in the
-// file (serf/raft ports, performance, connect.ca_config, ...) has no meshpeer counterpart and is ignored.
+// file (serf/raft ports, performance, the rest of connect.ca_config, ...) has no meshpeer counterpart and
+// is ignored.
 // Needs `npm run build` (it loads dist/).
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -36,6 +37,8 @@ export function serverArgs(config) {
   if (config.datacenter) args.push('--datacenter', config.datacenter);
   if (config.node_name) args.push('--node-name', config.node_name);
   if (config.node_id) args.push('--node-id', config.node_id);
+  const clusterId = config.connect?.ca_config?.cluster_id;
+  if (clusterId) args.push('--ca-cluster-id', clusterId);
   for (const [k, v] of Object.entries(config.node_meta ?? {})) args.push('--node-meta', `${k}:${v}`);
   args.push(...(config.data_dir ? ['--data-dir', config.data_dir] : ['--dev']));
   const acl = config.acl ?? {};
