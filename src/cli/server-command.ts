@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { parseGoDuration } from '../config-entries/duration.js';
 import { bindEarly, type EarlyListener, takePreBound } from '../server/early-listener.js';
 import { parseHostPort } from '../shared/address.js';
+import { etcdFlagValues, etcdStoreConfig } from '../store/etcd-config.js';
 
 export const MANAGEMENT_TOKEN_ENV = 'MESHPEER_ACL_INITIAL_MANAGEMENT_TOKEN';
 
@@ -105,6 +106,18 @@ export function serverCommand(): Command {
     .option('--grpc-addr <host:port>', 'gRPC (peering) listen address', '127.0.0.1:8502')
     .option('--data-dir <dir>', 'directory for the state database (SQLite, durable on commit)')
     .option('--dev', 'keep all state in memory (nothing survives a restart)', false)
+    .option(
+      '--store <sqlite|etcd>',
+      'where state lives: sqlite (under --data-dir) or etcd (shared by servers)',
+      'sqlite',
+    )
+    .option('--etcd-endpoints <url,...>', 'etcd client URLs, e.g. https://etcd-0:2379,https://etcd-1:2379')
+    .option('--etcd-prefix <prefix>', 'key prefix of this cluster in etcd (default /meshpeer/<datacenter>/)')
+    .option('--etcd-ca-file <file>', 'PEM CA bundle that signed the etcd members (https endpoints)')
+    .option('--etcd-cert-file <file>', 'PEM client certificate for etcd (with --etcd-key-file)')
+    .option('--etcd-key-file <file>', 'PEM key of --etcd-cert-file')
+    .option('--etcd-username <user>', 'etcd user (etcd auth; with --etcd-password-file)')
+    .option('--etcd-password-file <file>', "file holding the etcd user's password")
     .option('--datacenter <name>', 'datacenter (cluster) name', 'dc1')
     .option('--node-name <name>', 'name of the node agent services register on', hostname())
     .option('--node-id <uuid>', "the node's ID (Consul's node_id)")
@@ -192,7 +205,11 @@ export function serverCommand(): Command {
       '\nExamples:\n  meshpeer server --dev\n  meshpeer server --data-dir /var/lib/meshpeer --http-addr 0.0.0.0:8500 --datacenter cluster-01',
     )
     .action(async (o: Record<string, string | boolean | string[]>) => {
-      if (!o.dev && typeof o.dataDir !== 'string') {
+      const etcd = etcdStoreConfig(String(o.store), etcdFlagValues(o), String(o.datacenter));
+      if (etcd !== undefined && (o.dev || typeof o.dataDir === 'string')) {
+        throw new Error('--store etcd keeps state in etcd: drop --dev and --data-dir');
+      }
+      if (etcd === undefined && !o.dev && typeof o.dataDir !== 'string') {
         throw new Error('give --data-dir DIR for durable state, or --dev to keep state in memory');
       }
       const aclDefault = String(o.aclDefaultPolicy);
@@ -243,7 +260,8 @@ export function serverCommand(): Command {
         ...(early !== undefined ? { httpListener: early } : {}),
         grpcAddr: String(o.grpcAddr),
         ...httpTlsFlags(o),
-        dataDir: o.dev ? undefined : String(o.dataDir),
+        dataDir: o.dev || etcd !== undefined ? undefined : String(o.dataDir),
+        ...(etcd !== undefined ? { etcd } : {}),
         datacenter: String(o.datacenter),
         nodeName: String(o.nodeName),
         ...(typeof o.nodeId === 'string' ? { nodeId: o.nodeId } : {}),

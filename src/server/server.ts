@@ -26,7 +26,7 @@ import { serverCredentials } from '../peering/transport/tls.js';
 import { formatHostPort, parseHostPort } from '../shared/address.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { prepareDataDir } from '../store/data-dir.js';
-import { openStore } from '../store/open-store.js';
+import { type EtcdStoreConfig, openConfiguredStore, openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { CONSUL_API_VERSION } from './consul-compat.js';
 import type { EarlyListener } from './early-listener.js';
@@ -36,6 +36,8 @@ export interface ServerOptions {
   grpcAddr: string;
   /** Where state lives; undefined keeps everything in memory (--dev). */
   dataDir: string | undefined;
+  /** Keep the state in etcd instead (--store etcd), shared by every server given the same prefix. */
+  etcd?: EtcdStoreConfig;
   datacenter: string;
   nodeName: string;
   /** The node's ID (Consul's node_id, a UUID); '' or undefined for none. */
@@ -103,9 +105,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const { warning } = prepareDataDir(opts.dataDir, opts.allowInsecureDataDir === true);
     if (warning !== undefined) logger.warn({ dataDir: opts.dataDir }, warning);
   }
-  const store = openStore(
-    opts.dataDir === undefined ? { backend: 'memory' } : { backend: 'sqlite', dataDir: opts.dataDir },
-  );
+  const store =
+    opts.etcd !== undefined
+      ? await openConfiguredStore(opts.etcd)
+      : openStore(
+          opts.dataDir === undefined ? { backend: 'memory' } : { backend: 'sqlite', dataDir: opts.dataDir },
+        );
   const metrics = createServerMetrics({
     storeIndex: () => store.lastIndex(),
     blocking: () => store.waitingCount(),

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Etcd3, type IOptions } from 'etcd3';
 import { invalid } from '../shared/errors.js';
+import { parseEtcdEndpoints } from './etcd-config.js';
 
 export interface EtcdConnectionOptions {
   /** Client URLs of the members, all http:// or all https://. */
@@ -24,31 +25,6 @@ function readFile(file: string, flag: string): Buffer {
   } catch (err) {
     throw invalid(`${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-}
-
-/** Checks the endpoints: a non-empty list of http(s)://host:port URLs sharing one scheme. */
-export function parseEtcdEndpoints(endpoints: readonly string[]): { hosts: string[]; tls: boolean } {
-  if (endpoints.length === 0) throw invalid('--etcd-endpoints: give at least one etcd client URL');
-  const schemes = new Set<string>();
-  const hosts: string[] = [];
-  for (const raw of endpoints) {
-    let url: URL;
-    try {
-      url = new URL(raw);
-    } catch {
-      throw invalid(`--etcd-endpoints: ${JSON.stringify(raw)} is not a URL (expected https://host:2379)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw invalid(`--etcd-endpoints: ${raw} must start with http:// or https://`);
-    }
-    if (url.port === '' || (url.pathname !== '/' && url.pathname !== '')) {
-      throw invalid(`--etcd-endpoints: ${raw} must be scheme://host:port with nothing after the port`);
-    }
-    schemes.add(url.protocol);
-    hosts.push(`${url.protocol}//${url.host}`);
-  }
-  if (schemes.size > 1) throw invalid('--etcd-endpoints: mix of http:// and https:// endpoints');
-  return { hosts, tls: schemes.has('https:') };
 }
 
 /** Builds the etcd3 client; throws (naming the flag) on bad options, does not contact etcd. */
