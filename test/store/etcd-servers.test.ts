@@ -67,7 +67,10 @@ async function startEtcdServer(node: string, prefix: string): Promise<Server> {
       for (const line of logs.join('').split('\n')) {
         try {
           const rec = JSON.parse(line) as { msg?: string; httpAddress?: string };
-          if (rec.msg === 'server ready' && rec.httpAddress) return resolve(rec.httpAddress);
+          if (rec.msg === 'server ready' && rec.httpAddress) {
+            resolve(rec.httpAddress);
+            return;
+          }
         } catch {
           // not a JSON line (yet)
         }
