@@ -186,7 +186,7 @@ describe('registry', () => {
       kind: 'service-resolver',
       name: 'web',
       connectTimeout: '5s',
-      subsets: { 'v1-beta': { filter: 'x', onlyPassing: true } },
+      subsets: { 'v1-beta': { filter: 'Service.Meta.version == v1', onlyPassing: true } },
       failover: { 'v1-beta': { targets: [{ peer: 'cluster-02', serviceSubset: 'v1' }] } },
     });
     expect(resolver).toEqual({
@@ -194,7 +194,7 @@ describe('registry', () => {
       Name: 'web',
       ConnectTimeout: '5s',
       // Map keys are user data: the subset name is not renamed.
-      Subsets: { 'v1-beta': { Filter: 'x', OnlyPassing: true } },
+      Subsets: { 'v1-beta': { Filter: 'Service.Meta.version == v1', OnlyPassing: true } },
       Failover: { 'v1-beta': { Targets: [{ Peer: 'cluster-02', ServiceSubset: 'v1' }] } },
     });
   });

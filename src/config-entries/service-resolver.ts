@@ -1,6 +1,7 @@
 // The service-resolver config entry: subsets of one service's instances, a redirect to another
 // service (possibly in a peer), failover targets (possibly in peers), timeouts and load balancing.
 import { z } from 'zod';
+import { parseFilter } from '../filter/filter.js';
 import { commonFields } from './common.js';
 import { durationSchema, nanosecondsDurationSchema } from './duration.js';
 import {
@@ -234,6 +235,18 @@ export const serviceResolverSchema = z
     for (const name of Object.keys(subsets)) {
       const problem = subsetNameProblem(name);
       if (problem) ctx.addIssue({ code: 'custom', path: ['Subsets', name], message: problem });
+      const filter = subsets[name]?.Filter;
+      if (filter !== undefined && filter !== '') {
+        try {
+          parseFilter(filter);
+        } catch (err) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['Subsets', name, 'Filter'],
+            message: `is not a valid filter expression: ${(err as Error).message}`,
+          });
+        }
+      }
     }
     if (isSet(entry.DefaultSubset) && !Object.hasOwn(subsets, entry.DefaultSubset)) {
       ctx.addIssue({

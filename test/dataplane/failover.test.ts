@@ -142,6 +142,7 @@ beforeAll(async () => {
   await call(homeUrl, 'PUT', '/v1/agent/service/register', {
     ID: 'backend-1',
     Name: 'backend',
+    Meta: { version: 'v1' },
     Address: '127.0.0.1',
     Port: localApp.address.port,
     Check: { CheckID: 'backend-alive', Name: 'alive', Status: 'passing' },
@@ -275,5 +276,28 @@ describe('an upstream follows health and the service-resolver', () => {
     // Without the resolver, back home.
     await call(homeUrl, 'DELETE', '/v1/config/service-resolver/backend');
     await eventually(async () => (await ask()) === 'local', 15_000);
+  });
+
+  it("follows the resolver's DefaultSubset: with no local instance in it, the subset's failover takes over", async () => {
+    const bySubset = (defaultSubset: string) =>
+      backendResolver({
+        Subsets: {
+          v1: { Filter: 'Service.Meta.version == v1' },
+          v2: { Filter: 'Service.Meta.version == v2' },
+        },
+        DefaultSubset: defaultSubset,
+        Failover: { v2: { Targets: [{ Peer: 'cluster-01' }] } },
+      });
+    // The local backend passes but is v1: a v2 upstream goes to the peer.
+    await bySubset('v2');
+    await eventually(async () => (await ask()) === 'peer', 15_000);
+    const before = localApp.connections;
+    for (let i = 0; i < 5; i++) expect(await ask()).toBe('peer');
+    expect(localApp.connections).toBe(before);
+    expect(frontendLog(/backend \(subset v2\)/).length).toBeGreaterThan(0);
+    // v1 is the local instance's subset: home again.
+    await bySubset('v1');
+    await eventually(async () => (await ask()) === 'local', 15_000);
+    await call(homeUrl, 'DELETE', '/v1/config/service-resolver/backend');
   });
 });

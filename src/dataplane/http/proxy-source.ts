@@ -10,10 +10,11 @@
 import { parseSpiffeId, parseTrustBundle, renewAt, type TrustBundle } from '../../ca/index.js';
 import { SNI_META_KEY } from '../../ca/sni.js';
 import type { IntentionAction, ServiceResolverEntry } from '../../config-entries/index.js';
+import { evaluate, parseFilter } from '../../filter/filter.js';
 import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { ProxyConfig, UpstreamInstances, UpstreamSpec } from '../proxy/config.js';
 import { defaultIntention, type ServerAclState } from '../proxy/default-intention.js';
-import { resolveUpstream, sameTarget } from '../proxy/resolver-targets.js';
+import { resolveUpstream, sameTarget, type TargetSubset } from '../proxy/resolver-targets.js';
 import type { ConsulApi } from './consul-api.js';
 import {
   aclStateOf,
@@ -103,12 +104,16 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
 
   /** Every service an upstream may reach under the given resolvers, each once. */
   private targets(resolverOf: (name: string) => ServiceResolverEntry | undefined) {
-    const out: { service: string; peer?: string }[] = [];
+    const out: { service: string; peer?: string; subset?: TargetSubset }[] = [];
     for (const spec of this.options.upstreams) {
       const resolved = resolveUpstream(spec, spec.peer ? undefined : resolverOf(spec.name));
       for (const t of resolved.targets) {
         if (!out.some((o) => sameTarget(o, t)))
-          out.push({ service: t.service, ...(t.peer ? { peer: t.peer } : {}) });
+          out.push({
+            service: t.service,
+            ...(t.peer ? { peer: t.peer } : {}),
+            ...(t.subset ? { subset: t.subset } : {}),
+          });
       }
     }
     return out;
@@ -152,7 +157,7 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
       ].filter((e) => e !== undefined),
       defaultIntentionAction: fallback.action,
       defaultIntentionReason: fallback.reason,
-      upstreams: targets.map((t) => this.instancesOf(t.service, t.peer)),
+      upstreams: targets.map((t) => this.instancesOf(t.service, t.peer, t.subset)),
       resolvers,
       localGateways: dedupe(
         (w.value(gatewaysWatch(this.gatewayService)) ?? [])
@@ -181,15 +186,36 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
     });
   }
 
-  private instancesOf(name: string, peer: string | undefined): UpstreamInstances {
+  private instancesOf(name: string, peer: string | undefined, subset?: TargetSubset): UpstreamInstances {
     const entries: HealthService[] = this.watches.value(upstreamWatch(name, peer)) ?? [];
     if (!peer) {
       const fronted = this.watches.value(destinationWatch(name)) ?? [];
-      return { name, instances: passingConnectEndpoints(entries, fronted), listed: entries.length };
+      const inSubset = subset === undefined ? undefined : this.subsetMatcher(name, subset);
+      return {
+        name,
+        ...(subset ? { subset: subset.name } : {}),
+        instances: passingConnectEndpoints(entries, fronted, inSubset),
+        listed: entries.length,
+      };
     }
     const instances = passingEndpoints(entries);
     const sni = entries.map((e) => e.Service.Meta?.[SNI_META_KEY]).find((s) => s !== undefined && s !== '');
     return { name, peer, instances, listed: entries.length, ...(sni ? { sni } : {}) };
+  }
+
+  /** Which instances a subset's Filter selects; a filter that does not parse selects none, and says so. */
+  private subsetMatcher(service: string, subset: TargetSubset): (instance: HealthService) => boolean {
+    if (subset.filter === '') return () => true;
+    try {
+      const node = parseFilter(subset.filter);
+      return (instance) => evaluate(node, instance);
+    } catch (err) {
+      this.logger.warn(
+        { service, subset: subset.name, err: (err as Error).message },
+        'the subset filter of the service-resolver does not parse; no instance is in the subset',
+      );
+      return () => false;
+    }
   }
 
   /** Asks for the leaf again once it is due for renewal, rather than waiting to be told. */

@@ -146,6 +146,8 @@ export function passingEndpoints(entries: readonly HealthService[]): Endpoint[] 
 export function passingConnectEndpoints(
   proxies: readonly HealthService[],
   instances: readonly HealthService[],
+  /** Only sidecars in front of an instance this selects (a resolver subset), when given. */
+  inSubset?: (instance: HealthService) => boolean,
 ): Endpoint[] {
   const fronted = (proxy: HealthService): HealthService[] => {
     const destination = proxy.Service.Proxy?.DestinationServiceName;
@@ -163,6 +165,7 @@ export function passingConnectEndpoints(
   return dedupe(
     proxies
       .filter((p) => allPassing(p) && fronted(p).every(allPassing))
+      .filter((p) => inSubset === undefined || fronted(p).some(inSubset))
       .map(endpointOf)
       .filter((e) => e.host !== '' && e.port > 0),
   );

@@ -25,6 +25,8 @@ export interface UpstreamInstances {
   name: string;
   /** Set for a service imported from a peer. */
   peer?: string;
+  /** Set when these are only the instances of one of the resolver's subsets. */
+  subset?: string;
   /**
    * Where the passing instances are: a local upstream's sidecars, for a peered upstream the exporting
    * cluster's mesh gateways. An instance counts while all its checks pass (for a local sidecar, those

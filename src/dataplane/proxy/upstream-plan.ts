@@ -97,7 +97,10 @@ export function planUpstream(spec: UpstreamSpec, config: ProxyConfig): UpstreamP
 
 function planTarget(target: UpstreamTarget, spec: UpstreamSpec, config: ProxyConfig): UpstreamPlan {
   const known = config.upstreams.find(
-    (u) => u.name === target.service && (u.peer ?? '') === (target.peer ?? ''),
+    (u) =>
+      u.name === target.service &&
+      (u.peer ?? '') === (target.peer ?? '') &&
+      (u.subset ?? '') === (target.subset?.name ?? ''),
   );
   const label = targetLabel(target);
   const which = target.role === 'primary' ? `upstream ${label}` : `${target.role} target ${label}`;
