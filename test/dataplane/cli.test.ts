@@ -97,7 +97,7 @@ describe('runGateway', () => {
     fake.set('/v1/connect/ca/roots', { ActiveRootID: root.id, TrustDomain: root.trustDomain, Roots: [] });
     fake.set('/v1/internal/meshpeer/trust-bundles', []);
     fake.set('/v1/catalog/services', {});
-    fake.set('/v1/peerings', []);
+    fake.set('/v1/internal/meshpeer/peer-servers', []);
   });
 
   afterAll(async () => {

@@ -40,7 +40,7 @@ beforeAll(async () => {
     { PeerName: 'cluster-02', TrustDomain: 'peer.consul', RootPEMs: [root.certPem] },
   ]);
   fake.set('/v1/catalog/services', { backend: [], 'backend-sidecar-proxy': [] });
-  fake.set('/v1/peerings', [{ Name: 'cluster-02', PeerServerAddresses: [] }]);
+  fake.set('/v1/internal/meshpeer/peer-servers', []);
   fake.set('/v1/catalog/services?peer=cluster-02', {});
   fake.set('/v1/config/exported-services/default', {
     Kind: 'exported-services',

@@ -106,8 +106,8 @@ beforeAll(async () => {
   a.fake.set('/v1/config/exported-services/default', exportsBackend);
   a.fake.set('/v1/catalog/services', { backend: [], 'backend-sidecar-proxy': [] });
   b.fake.set('/v1/catalog/services', { frontend: [] });
-  a.fake.set('/v1/peerings', [{ Name: 'cluster-02', PeerServerAddresses: [] }]);
-  b.fake.set('/v1/peerings', [{ Name: 'cluster-01', PeerServerAddresses: [] }]);
+  a.fake.set('/v1/internal/meshpeer/peer-servers', []);
+  b.fake.set('/v1/internal/meshpeer/peer-servers', []);
   a.fake.set('/v1/catalog/services?peer=cluster-02', {});
   b.fake.set('/v1/catalog/services?peer=cluster-01', {});
   a.fake.set('/v1/health/connect/backend', []);

@@ -14,7 +14,7 @@ import { evaluate, parseFilter } from '../../filter/filter.js';
 import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { ProxyConfig, UpstreamInstances, UpstreamSpec } from '../proxy/config.js';
 import { defaultIntention, type ServerAclState } from '../proxy/default-intention.js';
-import { resolveUpstream, sameTarget, type TargetSubset } from '../proxy/resolver-targets.js';
+import { localRedirect, resolveUpstream, sameTarget, type TargetSubset } from '../proxy/resolver-targets.js';
 import type { ConsulApi } from './consul-api.js';
 import {
   aclStateOf,
@@ -106,7 +106,7 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
   private targets(resolverOf: (name: string) => ServiceResolverEntry | undefined) {
     const out: { service: string; peer?: string; subset?: TargetSubset }[] = [];
     for (const spec of this.options.upstreams) {
-      const resolved = resolveUpstream(spec, spec.peer ? undefined : resolverOf(spec.name));
+      const resolved = resolveUpstream(spec, resolverOf);
       for (const t of resolved.targets) {
         if (!out.some((o) => sameTarget(o, t)))
           out.push({
@@ -123,13 +123,29 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
     const w = this.watches;
     const base = this.base();
     if (!w.ready(base)) return undefined;
-    const resolvers = this.resolverNames()
-      .map((name) => w.value(resolverWatch(name)))
-      .filter((r) => r !== undefined);
+    // The resolvers of the upstreams, and of the services their Redirects lead to (the chain goes on
+    // there); a resolver not read yet is waited for.
+    const names = this.resolverNames();
+    const resolvers: ServiceResolverEntry[] = [];
+    let chainReady = true;
+    for (let i = 0; i < names.length && i < MAX_RESOLVERS; i++) {
+      const watch = resolverWatch(names[i] ?? '');
+      if (!w.ready([watch])) {
+        chainReady = false;
+        continue;
+      }
+      const resolver = w.value(watch);
+      if (resolver === undefined) continue;
+      resolvers.push(resolver);
+      const redirect = resolver.Redirect;
+      const next = redirect?.Service;
+      if (redirect && next && localRedirect(redirect) && !names.includes(next)) names.push(next);
+    }
+    const chained = names.map(resolverWatch);
     const targets = this.targets((name) => resolvers.find((r) => r.Name === name));
     const dynamic = targets.flatMap((t) => targetWatches(t.service, t.peer));
-    w.keep([...base, ...dynamic]);
-    if (!w.ready(dynamic)) return undefined;
+    w.keep([...base, ...chained, ...dynamic]);
+    if (!chainReady || !w.ready(dynamic)) return undefined;
     const rootsAnswer = w.value(rootsWatch);
     const leaf = w.value(leafWatch(this.options.service));
     this.scheduleRenewal(leaf);
@@ -268,6 +284,8 @@ const upstreamWatch = (service: string, peer?: string) =>
   jsonWatch(withPeer(`/v1/health/connect/${encodeURIComponent(service)}`, peer), healthServiceSchema);
 const destinationWatch = instancesWatch;
 const resolverWatch = (name: string) => configEntryWatch('service-resolver', name);
+/** At most this many resolvers are read for one sidecar's upstreams and their Redirect chains. */
+const MAX_RESOLVERS = 64;
 /** A local target: its sidecars and the instances they front; a peer's: the imported instances. */
 const targetWatches = (service: string, peer?: string): Watch<unknown>[] =>
   peer ? [upstreamWatch(service, peer)] : [upstreamWatch(service), destinationWatch(service)];

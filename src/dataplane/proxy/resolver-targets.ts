@@ -56,14 +56,22 @@ export function sameTarget(a: TargetKey, b: TargetKey) {
   return a.service === b.service && (a.peer ?? '') === (b.peer ?? '') && a.subset?.name === b.subset?.name;
 }
 
+/** Looks up the service-resolver of a local service, if it has one. */
+export type ResolverLookup = (service: string) => ServiceResolverEntry | undefined;
+
+/** How many Redirects to other local services are followed before giving up (Consul's chains are short). */
+const MAX_REDIRECTS = 8;
+
 /**
  * The targets of an upstream. A peered upstream (`--upstream backend:peer=X`) names its target
  * exactly: the exporter's resolver applies on its side, ours does not. A local upstream follows the
- * resolver of its service, when there is one.
+ * resolver of its service, when there is one; a Redirect to another local service follows that
+ * service's resolver in turn (its Redirect, DefaultSubset, Failover and ConnectTimeout), as Consul's
+ * discovery chain does.
  */
 export function resolveUpstream(
   upstream: { name: string; peer?: string },
-  resolver: ServiceResolverEntry | undefined,
+  resolverOf: ResolverLookup,
 ): ResolvedUpstream {
   const primary: UpstreamTarget = {
     service: upstream.name,
@@ -71,14 +79,43 @@ export function resolveUpstream(
     namespace: DEFAULT_NAMESPACE,
     role: 'primary',
   };
-  if (upstream.peer || !resolver || resolver.Name !== upstream.name) {
+  let resolver = upstream.peer ? undefined : resolverOf(upstream.name);
+  if (resolver === undefined || resolver.Name !== upstream.name) {
     return { targets: [primary], unsupported: [] };
   }
   const unsupported: string[] = [];
-  const timeout = resolver.ConnectTimeout ? parseGoDuration(resolver.ConnectTimeout) : undefined;
-  const connectTimeoutMs = timeout !== undefined && timeout > 0 ? timeout : undefined;
-  const withTimeout = (r: Omit<ResolvedUpstream, 'connectTimeoutMs'>): ResolvedUpstream =>
-    connectTimeoutMs === undefined ? r : { ...r, connectTimeoutMs };
+  // Follow Redirects to other local services: the resolver at the end of the chain decides.
+  const chain = [resolver.Name];
+  let requestedSubset: string | undefined;
+  for (;;) {
+    const r: ServiceResolverEntry['Redirect'] = resolver.Redirect;
+    const next = r !== undefined && isSetString(r.Service) && localRedirect(r) ? r.Service : undefined;
+    if (r === undefined || next === undefined || next === resolver.Name) break;
+    if (chain.includes(next) || chain.length > MAX_REDIRECTS) {
+      unsupported.push(`Redirect: the resolvers redirect in a loop (${[...chain, next].join(' → ')})`);
+      return { targets: [], unsupported };
+    }
+    chain.push(next);
+    const nextResolver = resolverOf(next);
+    if (nextResolver === undefined) {
+      // No resolver there: the redirect target is the whole service (a subset would need its resolver).
+      if (isSetString(r.ServiceSubset)) {
+        unsupported.push(
+          `Redirect: ServiceSubset ${JSON.stringify(r.ServiceSubset)} of ${next}, which has no service-resolver`,
+        );
+        return { targets: [], unsupported };
+      }
+      return withConnectTimeout(resolver, {
+        targets: [{ service: next, namespace: DEFAULT_NAMESPACE, role: 'redirect' }],
+        unsupported,
+      });
+    }
+    resolver = nextResolver;
+    requestedSubset = isSetString(r.ServiceSubset) ? r.ServiceSubset : undefined;
+  }
+  const redirected = chain.length > 1;
+  const withTimeout = (result: Omit<ResolvedUpstream, 'connectTimeoutMs'>): ResolvedUpstream =>
+    withConnectTimeout(resolver, result);
 
   const subsets = new Subsets(resolver);
   if (resolver.Redirect) {
@@ -86,8 +123,19 @@ export function resolveUpstream(
     return withTimeout({ targets: target ? [target] : [], unsupported });
   }
 
-  const defaultSubset = isSetString(resolver.DefaultSubset) ? subsets.get(resolver.DefaultSubset) : undefined;
-  const targets: UpstreamTarget[] = [defaultSubset ? { ...primary, subset: defaultSubset } : primary];
+  const base: UpstreamTarget = redirected
+    ? { service: resolver.Name, namespace: DEFAULT_NAMESPACE, role: 'redirect' }
+    : primary;
+  const subsetName =
+    requestedSubset ?? (isSetString(resolver.DefaultSubset) ? resolver.DefaultSubset : undefined);
+  const defaultSubset = subsetName === undefined ? undefined : subsets.get(subsetName);
+  if (subsetName !== undefined && defaultSubset === undefined) {
+    unsupported.push(
+      `Redirect: ServiceSubset ${JSON.stringify(subsetName)} is not one of ${resolver.Name}'s Subsets`,
+    );
+    return withTimeout({ targets: [], unsupported });
+  }
+  const targets: UpstreamTarget[] = [defaultSubset ? { ...base, subset: defaultSubset } : base];
   // The failover of the subset this upstream resolves to, else the one for every subset.
   const key =
     defaultSubset && resolver.Failover?.[defaultSubset.name] !== undefined ? defaultSubset.name : '*';
@@ -120,6 +168,26 @@ export function resolveUpstream(
     });
   }
   return withTimeout({ targets, unsupported });
+}
+
+/** A Redirect that stays in this cluster and namespace: another service's resolver may continue it. */
+export function localRedirect(r: NonNullable<ServiceResolverEntry['Redirect']>): boolean {
+  return (
+    !isSetString(r.Peer) &&
+    !isSetString(r.Datacenter) &&
+    !isSetString(r.Partition) &&
+    !isSetString(r.SamenessGroup) &&
+    (!isSetString(r.Namespace) || r.Namespace === DEFAULT_NAMESPACE)
+  );
+}
+
+/** The result with the ConnectTimeout of the resolver that decided it, when it sets one. */
+function withConnectTimeout(
+  resolver: ServiceResolverEntry,
+  result: Omit<ResolvedUpstream, 'connectTimeoutMs'>,
+): ResolvedUpstream {
+  const timeout = resolver.ConnectTimeout ? parseGoDuration(resolver.ConnectTimeout) : undefined;
+  return timeout !== undefined && timeout > 0 ? { ...result, connectTimeoutMs: timeout } : result;
 }
 
 /** The resolver's own subsets, by name. */

@@ -54,8 +54,7 @@ export interface UpstreamRoute {
 const DEFAULT = 'default';
 
 export function routeUpstream(spec: UpstreamSpec, config: ProxyConfig): UpstreamRoute {
-  const resolver = spec.peer ? undefined : config.resolvers?.find((r) => r.Name === spec.name);
-  const resolved = resolveUpstream(spec, resolver);
+  const resolved = resolveUpstream(spec, (name) => config.resolvers?.find((r) => r.Name === name));
   const candidates: UsablePlan[] = [];
   const skipped: SkippedTarget[] = [];
   for (const target of resolved.targets) {
