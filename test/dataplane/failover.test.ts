@@ -300,4 +300,21 @@ describe('an upstream follows health and the service-resolver', () => {
     await eventually(async () => (await ask()) === 'local', 15_000);
     await call(homeUrl, 'DELETE', '/v1/config/service-resolver/backend');
   });
+
+  it("follows a Redirect to another service through that service's resolver (a chain)", async () => {
+    // backend → backend-alias (no instance of its own) → backend in the peer.
+    await call(homeUrl, 'PUT', '/v1/config', {
+      Kind: 'service-resolver',
+      Name: 'backend-alias',
+      Redirect: { Service: 'backend', Peer: 'cluster-01' },
+    });
+    await backendResolver({ Redirect: { Service: 'backend-alias' } });
+    await eventually(async () => (await ask()) === 'peer', 15_000);
+    const before = localApp.connections;
+    for (let i = 0; i < 3; i++) expect(await ask()).toBe('peer');
+    expect(localApp.connections).toBe(before);
+    await call(homeUrl, 'DELETE', '/v1/config/service-resolver/backend');
+    await call(homeUrl, 'DELETE', '/v1/config/service-resolver/backend-alias');
+    await eventually(async () => (await ask()) === 'local', 15_000);
+  });
 });
