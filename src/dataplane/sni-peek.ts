@@ -16,7 +16,7 @@ export type PeekResult =
   | { ok: false; reason: PeekFailure; detail: string };
 
 export interface PeekOptions {
-  /** Default 16 KiB + headers: a ClientHello that does not fit is refused, not buffered forever. */
+  /** Default 16 KiB + headers: a ClientHello still incomplete past this is refused, not buffered forever. */
   maxBytes?: number;
   /** Default 10 s: slow or silent clients cannot hold a slot for long. */
   timeoutMs?: number;
@@ -45,12 +45,16 @@ export function peekServerName(socket: Socket, options: PeekOptions = {}): Promi
     const fail = (reason: PeekFailure, detail: string): void => finish({ ok: false, reason, detail });
     const onData = (chunk: Buffer): void => {
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-      if (head.length > maxBytes) {
-        fail('client-hello-too-large', `no complete ClientHello in the first ${maxBytes} bytes`);
+      // Parsed before the cap: a client may send its ClientHello and more at once (TLS early data, or
+      // one that does not wait for the handshake), and those bytes are forwarded, not refused. Only an
+      // incomplete ClientHello is held to the cap.
+      const hello = parseClientHello(head);
+      if (hello.kind === 'incomplete') {
+        if (head.length > maxBytes) {
+          fail('client-hello-too-large', `no complete ClientHello in the first ${maxBytes} bytes`);
+        }
         return;
       }
-      const hello = parseClientHello(head);
-      if (hello.kind === 'incomplete') return;
       if (hello.kind === 'not-tls') fail('not-tls', 'the first bytes are not a TLS handshake record');
       else if (hello.kind === 'malformed') fail('malformed-client-hello', hello.detail);
       else if (hello.serverName === undefined) fail('no-sni', 'the ClientHello carries no server name');
