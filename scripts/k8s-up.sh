@@ -6,9 +6,14 @@
 #   scripts/k8s-up.sh --down NAME         # stop that pair by PID and remove its directory
 #   scripts/k8s-up.sh --owner-pid PID NAME  # also stop the pair once process PID has gone
 #                                         # (tests pass their own PID, so nothing outlives them)
+#   scripts/k8s-up.sh --workloads NAME    # also kube-controller-manager, kube-scheduler and kwok
+#                                         # with fake nodes (WORKLOADS=1 does the same)
 #
-# There is no controller-manager, scheduler or kubelet: this is an API server only (namespaces
-# stay Terminating, no garbage collection, no default ServiceAccount).
+# By default there is no controller-manager, scheduler or kubelet: this is an API server only
+# (namespaces stay Terminating, no garbage collection, no default ServiceAccount). With
+# --workloads, Deployments make ReplicaSets and Pods, the scheduler puts pods on kwok's fake nodes,
+# kwok marks them Running and Ready with pod IPs (nothing really runs), EndpointSlices are filled,
+# namespaces finish deleting and owner references are garbage-collected.
 #
 # Environment:
 #   K8S_VERSION         kubernetes release (default v1.37.2); built first when missing
@@ -18,6 +23,8 @@
 #   K8S_READY_TIMEOUT   seconds to wait for /readyz (default 60)
 #   K8S_APISERVER_ARGS  extra kube-apiserver flags, split on spaces
 #   KEEP=1              with --down, or when a start fails: keep the directory (logs, etcd data)
+#   WORKLOADS=1         same as --workloads
+#   K8S_NODES           number of fake nodes with --workloads (default 2; 110 pods each)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,9 +34,11 @@ READY_TIMEOUT=${K8S_READY_TIMEOUT:-60}
 
 log() { printf 'k8s-up: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
-usage() { echo "usage: $0 [--json] [--owner-pid PID] NAME | --down NAME" >&2; exit 2; }
+usage() { echo "usage: $0 [--json] [--workloads] [--owner-pid PID] NAME | --down NAME" >&2; exit 2; }
 
 MODE=up
+WORKLOADS=${WORKLOADS:-0}
+NODES=${K8S_NODES:-2}
 FORMAT=env
 NAME=
 OWNER_PID=
@@ -37,6 +46,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --down) MODE=down ;;
     --json) FORMAT=json ;;
+    --workloads) WORKLOADS=1 ;;
     --owner-pid)
       [[ ${2:-} =~ ^[0-9]+$ ]] || usage
       OWNER_PID=$2
@@ -78,6 +88,8 @@ stop_pid() {
 
 down() {
   [[ -d $DIR ]] || { log "$NAME: not running (no $DIR)"; return 0; }
+  local c
+  for c in kwok kube-scheduler kube-controller-manager; do stop_pid "$DIR/$c.pid"; done
   stop_pid "$DIR/kube-apiserver.pid"
   stop_pid "$DIR/etcd.pid"
   if [[ ${KEEP:-0} == 1 ]]; then
@@ -110,6 +122,14 @@ if [[ ! -x $APISERVER || ! -x $ETCD_BIN ]]; then
   "$HERE/k8s-build.sh" "$VERSION" >&2
 fi
 for b in "$APISERVER" "$ETCD_BIN"; do [[ -x $b ]] || die "not executable: $b"; done
+if [[ $WORKLOADS == 1 ]]; then
+  [[ $NODES =~ ^[1-9][0-9]{0,2}$ ]] || die "K8S_NODES must be a number from 1 to 999, got '$NODES'"
+  if [[ ! -x $BIN/kube-controller-manager || ! -x $BIN/kube-scheduler || ! -x $BIN/kwok ]]; then
+    log "controller-manager, scheduler or kwok for $VERSION missing; building them"
+    "$HERE/k8s-build.sh" "$VERSION" >&2
+  fi
+  for b in kube-controller-manager kube-scheduler kwok; do [[ -x $BIN/$b ]] || die "not executable: $BIN/$b"; done
+fi
 command -v curl >/dev/null || die "curl is required"
 command -v openssl >/dev/null || die "openssl is required"
 
@@ -259,6 +279,61 @@ current-context: $NAME
 EOF
 chmod 600 "$KUBECONFIG_FILE"
 
+# ---- workloads: controller-manager, scheduler, kwok and its fake nodes ----
+WORKLOADS_MS=0
+if [[ $WORKLOADS == 1 ]]; then
+  api() { # METHOD PATH [BODY]: the API server as the admin; prints the body, fails on HTTP >= 400
+    curl -sS --fail-with-body --max-time 10 --cacert "$DIR/certs/apiserver.crt" \
+      -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+      -X "$1" "$SERVER$2" ${3:+--data "$3"}
+  }
+  # Neither serves anything we need: --secure-port 0 turns their HTTPS endpoint off.
+  "$BIN/kube-controller-manager" --kubeconfig "$KUBECONFIG_FILE" \
+    --secure-port 0 --leader-elect=false \
+    --service-account-private-key-file "$DIR/sa.key" --root-ca-file "$DIR/certs/apiserver.crt" \
+    --use-service-account-credentials=false \
+    --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 --kube-api-qps 200 --kube-api-burst 400 \
+    </dev/null >"$DIR/kube-controller-manager.log" 2>&1 &
+  echo $! >"$DIR/kube-controller-manager.pid"
+  "$BIN/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" --secure-port 0 --leader-elect=false \
+    --kube-api-qps 200 --kube-api-burst 400 \
+    </dev/null >"$DIR/kube-scheduler.log" 2>&1 &
+  echo $! >"$DIR/kube-scheduler.pid"
+  # kwok plays the kubelet of every node annotated kwok.x-k8s.io/node=fake: heartbeats, and pods
+  # scheduled there become Running and Ready with an IP from --cidr.
+  "$BIN/kwok" --kubeconfig "$KUBECONFIG_FILE" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+    --config "$HERE/kwok-stages.yaml" --node-lease-duration-seconds 40 \
+    --cidr 10.244.0.0/16 --node-ip 127.0.0.1 --server-address '' \
+    </dev/null >"$DIR/kwok.log" 2>&1 &
+  echo $! >"$DIR/kwok.pid"
+  for ((n = 1; n <= NODES; n++)); do
+    node='{"apiVersion":"v1","kind":"Node","metadata":{"name":"kwok-node-'$n'",'
+    node+='"annotations":{"kwok.x-k8s.io/node":"fake","node.alpha.kubernetes.io/ttl":"0"},'
+    node+='"labels":{"kubernetes.io/hostname":"kwok-node-'$n'","kubernetes.io/os":"linux","type":"kwok"}},'
+    node+='"status":{"allocatable":{"cpu":"64","memory":"256Gi","pods":"110"},'
+    node+='"capacity":{"cpu":"64","memory":"256Gi","pods":"110"}}}'
+    api POST /api/v1/nodes "$node" >/dev/null || die "could not create node kwok-node-$n"
+  done
+  # Ready when every fake node is Ready and the default ServiceAccount exists (pods need it).
+  deadline=$((SECONDS + READY_TIMEOUT))
+  while :; do
+    for c in kube-controller-manager kube-scheduler kwok; do
+      owned_pid "$DIR/$c.pid" >/dev/null || die "$c exited (log: $DIR/$c.log)"
+    done
+    nodes_json=$(api GET /api/v1/nodes 2>/dev/null || true)
+    # Each Ready condition object (no nested braces), in whatever field order, then its status.
+    ready=$(tr -d ' \n' <<<"$nodes_json" | grep -o '{[^{}]*"type":"Ready"[^{}]*}' |
+      grep -c '"status":"True"' || true)
+    if [[ $ready -ge $NODES ]] && api GET /api/v1/namespaces/default/serviceaccounts/default >/dev/null 2>&1; then
+      break
+    fi
+    ((SECONDS < deadline)) || die "workloads not ready after ${READY_TIMEOUT} s ($ready of $NODES nodes Ready)"
+    sleep 0.2
+  done
+  WORKLOADS_MS=$(($(date +%s%3N) - START_MS))
+fi
+
 VAR=K8S_$(printf '%s' "$NAME" | tr 'a-z.-' 'A-Z__')
 {
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
@@ -268,8 +343,15 @@ VAR=K8S_$(printf '%s' "$NAME" | tr 'a-z.-' 'A-Z__')
   echo "export ${VAR}_DIR=$DIR"
 } >"$DIR/env"
 
+WORKLOADS_JSON=
+if [[ $WORKLOADS == 1 ]]; then
+  WORKLOADS_JSON=",\"nodes\":$NODES,\"workloadsReadyMs\":$WORKLOADS_MS"
+  for c in kube-controller-manager kube-scheduler kwok; do
+    WORKLOADS_JSON+=",\"$c-pid\":$(<"$DIR/$c.pid")"
+  done
+fi
 cat >"$DIR/state.json" <<EOF
-{"name":"$NAME","version":"$VERSION","kubeconfig":"$KUBECONFIG_FILE","server":"$SERVER","token":"$TOKEN","etcd":"http://127.0.0.1:$EP","dir":"$DIR","apiserverPid":$(<"$DIR/kube-apiserver.pid"),"etcdPid":$(<"$DIR/etcd.pid"),"etcdHealthyMs":$ETCD_MS,"readyMs":$READY_MS}
+{"name":"$NAME","version":"$VERSION","kubeconfig":"$KUBECONFIG_FILE","server":"$SERVER","token":"$TOKEN","etcd":"http://127.0.0.1:$EP","dir":"$DIR","apiserverPid":$(<"$DIR/kube-apiserver.pid"),"etcdPid":$(<"$DIR/etcd.pid"),"etcdHealthyMs":$ETCD_MS,"readyMs":$READY_MS$WORKLOADS_JSON}
 EOF
 
 STARTED=1
@@ -284,7 +366,9 @@ if [[ -n $OWNER_PID ]]; then
   ) </dev/null >/dev/null 2>&1 &
   echo $! >"$DIR/watchdog.pid"
 fi
-log "$NAME ready at $SERVER in ${READY_MS} ms (etcd healthy after ${ETCD_MS} ms); stop with: $0 --down $NAME"
+log "$NAME ready at $SERVER in ${READY_MS} ms (etcd healthy after ${ETCD_MS} ms)$(
+  [[ $WORKLOADS == 1 ]] && echo "; workloads ($NODES kwok nodes) ready after ${WORKLOADS_MS} ms"
+); stop with: $0 --down $NAME"
 if [[ $FORMAT == json ]]; then
   cat "$DIR/state.json"
 else
