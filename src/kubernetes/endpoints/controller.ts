@@ -46,6 +46,7 @@ export class EndpointsController {
   private known: Map<string, Known> | undefined;
   private running = false;
   private syncing: Promise<void> | undefined;
+  private pending: NodeJS.Immediate | undefined;
   private dirty = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -104,23 +105,30 @@ export class EndpointsController {
     this.running = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.pending) clearImmediate(this.pending);
+    this.pending = undefined;
     await Promise.all([this.services?.stop(), this.pods?.stop()]);
     await this.syncing;
   }
 
-  /** Resolves once no sync is running or wanted (for tests and shutdown). */
-  async idle(): Promise<void> {
-    while (this.syncing) await this.syncing;
-  }
-
+  /**
+   * Asks for a sync. It starts on the next turn of the event loop, never inside a watch callback: a
+   * (re-)list hands its objects to the cache one event at a time, and a sync in between would see a
+   * partial cache and deregister the rest.
+   */
   private schedule(): void {
     if (!this.running || !this.services?.hasSynced || !this.pods?.hasSynced) return;
     if (this.syncing) {
       this.dirty = true;
       return;
     }
-    this.syncing = this.loop().finally(() => {
-      this.syncing = undefined;
+    if (this.pending) return;
+    this.pending = setImmediate(() => {
+      this.pending = undefined;
+      if (!this.running || this.syncing) return;
+      this.syncing = this.loop().finally(() => {
+        this.syncing = undefined;
+      });
     });
   }
 
