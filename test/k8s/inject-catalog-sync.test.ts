@@ -341,6 +341,39 @@ describe('catalog sync', () => {
     expect(await converged(3)).toHaveLength(3);
   });
 
+  it("a pod's readiness drives its instances' health", async () => {
+    const [pod] = await backendPods();
+    if (!pod) throw new Error('no backend pod');
+    const passing = async () =>
+      (await api<{ Service: { ID: string } }[]>(`${server?.url}/v1/health/service/backend?passing=true`)).body
+        .map((e) => e.Service.ID)
+        .sort();
+    expect(await passing()).toContain(`${pod.name}-backend`);
+    const setReady = (status: 'True' | 'False') =>
+      kubectlOk(kc, [
+        '-n',
+        ns,
+        'patch',
+        'pod',
+        pod.name,
+        '--subresource=status',
+        '-p',
+        JSON.stringify({ status: { conditions: [{ type: 'Ready', status }] } }),
+      ]);
+    await setReady('False');
+    await until(
+      passing,
+      (ids) => ids.length === 2 && !ids.includes(`${pod.name}-backend`),
+      'unready pod not passing',
+    );
+    const proxies = await api<{ Service: { ID: string } }[]>(
+      `${server?.url}/v1/health/service/backend-sidecar-proxy?passing=true`,
+    );
+    expect(proxies.body.map((e) => e.Service.ID)).not.toContain(`${pod.name}-backend-sidecar-proxy`);
+    await setReady('True');
+    await until(passing, (ids) => ids.length === 3, 'ready again');
+  });
+
   it('a deleted pod leaves the catalog (its replacement joins)', async () => {
     const [victim] = await backendPods();
     if (!victim) throw new Error('no backend pod');
