@@ -3,8 +3,10 @@
 // the namespace selector from the values; the controller's --inject flags from connectInject.default,
 // the namespace lists and the sidecar resources; and read access to pods and Services for the
 // endpoints controller. test/k8s/inject-catalog-sync.test.ts runs the injector on a real cluster.
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
+  cli,
   commandOf,
   defaultImage,
   find,
@@ -118,6 +120,28 @@ describe('the sidecar injector in the chart', () => {
       '--sidecar-memory-limit',
       '100Mi',
     ]);
+  });
+
+  it('renders only --inject flags that `meshpeer controller` accepts', () => {
+    const command = commandOf(
+      find(
+        render(
+          withInjector({
+            default: true,
+            sidecarProxy: { resources: { limits: { cpu: '1', memory: '1Mi' } } },
+          }),
+        ),
+        'Deployment',
+        'consul-controller',
+      ),
+    );
+    const help = spawnSync(process.execPath, [cli, 'controller', '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    const flags = command.filter((a) => a.startsWith('--inject') || a.startsWith('--sidecar'));
+    expect(flags.length).toBeGreaterThan(6);
+    for (const f of flags) {
+      expect(help.stdout, `meshpeer controller has no flag ${f}`).toMatch(new RegExp(`\\s${f}[\\s,=<]`));
+    }
   });
 
   it('lets the controller read pods and Services', () => {

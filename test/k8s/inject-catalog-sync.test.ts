@@ -4,12 +4,13 @@
 // refuses nonsense annotations, warns about transparent proxy), and its endpoints controller registers
 // every ready injected pod a Service selects, with its sidecar proxy, following scale-up, pod deletion
 // and its own restart (orphans removed).
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type Proc, startController } from '../controller/support/processes.js';
 import { kubectl, kubectlOk } from '../support/kube-apiserver.js';
-import { api, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
+import { api, CLI, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
 import {
   injectorWebhookConfig,
   startWorkloadCluster,
@@ -25,6 +26,8 @@ let server: ServerProcess | undefined;
 let controller: Proc | undefined;
 let certs: ReturnType<typeof webhookCertificate> | undefined;
 let webhookPort = 0;
+/** The upstream's local port in the backend pods (free here, since the sidecar is run on this host). */
+let upstreamPort = 0;
 let kc = '';
 
 function controllerArgs(): string[] {
@@ -157,7 +160,7 @@ spec:
       labels: { app: backend }
       annotations:
         consul.hashicorp.com/connect-inject: "true"
-        consul.hashicorp.com/connect-service-upstreams: "db.svc.cluster-01.peer:5432"
+        consul.hashicorp.com/connect-service-upstreams: "db.svc.cluster-01.peer:${upstreamPort}"
     spec:
       containers:
         - name: backend
@@ -199,6 +202,7 @@ beforeAll(async () => {
   kc = cluster.kubeconfigPath;
   certs = webhookCertificate();
   webhookPort = await freePort();
+  upstreamPort = await freePort();
   controller = await startInjectingController();
   await kubectlOk(
     kc,
@@ -299,13 +303,61 @@ describe('sidecar injection', () => {
           '--app-port',
           '8080',
           '--upstream',
-          'db:peer=cluster-01:5432',
+          `db:peer=cluster-01:${upstreamPort}`,
         ],
         env: [{ name: 'MESHPEER_HTTP_ADDR', value: 'http://meshpeer-server.consul.svc:8500' }],
         readinessProbe: { tcpSocket: { port: 20000 } },
         resources: { limits: { memory: '128Mi' } },
       });
     }
+  });
+});
+
+/** Runs a command line as a local process until `done` matches its output; resolves with the output. */
+function runUntil(args: string[], env: NodeJS.ProcessEnv, done: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no ${done} within 30 s:\n${out}`));
+    }, 30_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (done.test(out)) {
+        clearTimeout(timer);
+        child.once('exit', () => resolve(out));
+        child.kill('SIGTERM');
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (!done.test(out)) reject(new Error(`exited ${code} before ${done}:\n${out}`));
+    });
+  });
+}
+
+describe('the injected sidecar', () => {
+  it("runs: the command line from a mutated pod spec starts `meshpeer proxy` with the pod's upstream", async () => {
+    const [p] = await podsJson();
+    const sidecar = p?.spec.containers.find((c) => c.name === 'meshpeer-proxy') as
+      | { command: string[]; args: string[] }
+      | undefined;
+    if (!sidecar) throw new Error('no injected pod');
+    expect(sidecar.command).toEqual(['meshpeer', 'proxy']);
+    // The pod's address becomes loopback, and its server address this test's server.
+    const args = sidecar.args.map((a) => (a === '0.0.0.0:20000' ? '127.0.0.1:0' : a));
+    const out = await runUntil(
+      [CLI, 'proxy', ...args],
+      { MESHPEER_HTTP_ADDR: server?.url ?? '' },
+      new RegExp(`upstream db \\(peer cluster-01\\) on 127\\.0\\.0\\.1:${upstreamPort}`),
+    );
+    expect(out).toMatch(/sidecar for backend: inbound mTLS on 127\.0\.0\.1:\d+/);
   });
 });
 
