@@ -314,6 +314,8 @@ describe('a server started from the rendered TLS and ACL values', () => {
     ).toBe(403);
     expect(await call('POST', '/v1/peering/token', own['mesh-gateway'] ?? '', { PeerName: 'x' })).toBe(403);
     expect(await call('GET', '/v1/acl/tokens', own['mesh-gateway'] ?? '')).toBe(403);
+    // It asks its server's datacenter (agent:read on /v1/agent/self) when the chart does not give it.
+    expect(await call('GET', '/v1/agent/self', own['mesh-gateway'] ?? '')).toBe(200);
   });
 
   it('answers a client that trusts the CA (NODE_EXTRA_CA_CERTS) only with the bootstrap token', () => {
