@@ -134,6 +134,29 @@ describe('tokens', () => {
   });
 });
 
+describe('policy datacenters', () => {
+  it('are kept, and a policy for other datacenters grants nothing here', async () => {
+    const here = await acl.writePolicy({
+      Name: 'here',
+      Rules: 'service "a" { policy = "write" }',
+      Datacenters: ['dc1'],
+    });
+    const there = await acl.writePolicy({
+      Name: 'there',
+      Rules: 'service "b" { policy = "write" }',
+      Datacenters: ['dc2'],
+    });
+    expect(acl.readPolicy(here.ID).Datacenters).toEqual(['dc1']);
+    expect(
+      acl.readPolicy((await acl.writePolicy({ Name: 'all', Rules: '' })).ID).Datacenters,
+    ).toBeUndefined();
+    const t = await acl.createToken({ Policies: [{ ID: here.ID }, { ID: there.ID }] });
+    const { authorizer } = acl.resolve(t.SecretID);
+    expect(authorizer.allowed('service', 'write', 'a')).toBe(true);
+    expect(authorizer.allowed('service', 'write', 'b')).toBe(false);
+  });
+});
+
 describe('an unknown secret', () => {
   it('is refused as not found, and says so differently before the bootstrap', async () => {
     const fresh = new AclService(store, { defaultPolicy: 'deny' });
