@@ -1,8 +1,7 @@
 // Chooses a backend: SQLite under the data dir (default, durable), memory (tests, --dev), or etcd (several
 // servers sharing one state; opening it loads the state, hence the async openConfiguredStore).
 import { join } from 'node:path';
-import { connectEtcd, type EtcdConnectionOptions } from './etcd-client.js';
-import { openEtcdStore } from './etcd-store.js';
+import type { EtcdConnectionOptions } from './etcd-client.js';
 import { SqlitePersistence } from './sqlite-persistence.js';
 import { StateStore } from './state-store.js';
 import type { Store } from './store.js';
@@ -24,6 +23,11 @@ export function openStore(options: StoreOptions): Store {
 /** Any backend; for etcd, connects, loads the state and starts the watch before resolving. */
 export async function openConfiguredStore(options: StoreOptions | EtcdStoreConfig): Promise<Store> {
   if (options.backend !== 'etcd') return openStore(options);
+  // Loaded only for etcd: the client library takes longer to load than the rest of the server start.
+  const [{ connectEtcd }, { openEtcdStore }] = await Promise.all([
+    import('./etcd-client.js'),
+    import('./etcd-store.js'),
+  ]);
   return openEtcdStore({
     client: connectEtcd(options),
     prefix: options.prefix,
