@@ -151,7 +151,8 @@ async function startWebhook(
     logger,
     ...(inject ? { inject } : {}),
   });
-  logger.info({ address: webhook.address, inject: Boolean(inject) }, 'serving the admission webhook');
+  logger.info({ address: webhook.address }, 'serving the admission webhook');
+  if (inject) logger.info({ path: '/mutate', image: inject.image }, 'serving the sidecar injector');
   return webhook;
 }
 
