@@ -32,6 +32,12 @@ interface StreamFacts {
 export class StreamStatus {
   private readonly f: StreamFacts = { connected: false, exported: [], warnings: [] };
 
+  /**
+   * @param onExportedChange called when the set of exported services changes: views of the peering
+   *   show it, so the owner records the change for blocking reads to wake.
+   */
+  constructor(private readonly onExportedChange?: () => void) {}
+
   // ---- connection ----
 
   /** The stream is up and the peer has spoken (the acceptor accepted it, or the dialer got a first answer). */
@@ -91,7 +97,9 @@ export class StreamStatus {
   }
 
   trackExported(names: string[]): void {
+    const changed = names.length !== this.f.exported.length || names.some((n, i) => n !== this.f.exported[i]);
     this.f.exported = names;
+    if (changed) this.onExportedChange?.();
   }
 
   trackWarnings(warnings: string[]): void {

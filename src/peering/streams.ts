@@ -59,7 +59,7 @@ export class PeeringStreams {
     if (this.stopped) return;
     const live = this.liveFor(name);
     live.dialer?.stop();
-    live.status = new StreamStatus();
+    live.status = new StreamStatus(() => this.noteStream(name, true));
     live.dialer = new DialerLoop(
       name,
       live.status,
@@ -86,7 +86,7 @@ export class PeeringStreams {
     const name = record.Name;
     const live = this.liveFor(name);
     live.session?.stop();
-    live.status = new StreamStatus();
+    live.status = new StreamStatus(() => this.noteStream(name, true));
     live.status.trackConnected();
     const session = new ReplicationSession(name, call, live.status, this.sessionDeps(name));
     session.start();

@@ -109,8 +109,7 @@ export function useTokenVersion(): number {
  * second however fast the data changes. On errors it backs off (up to 30 s); a 403 waits for a new
  * token. `path` undefined reads nothing.
  */
-export function useLive<T>(path: string | undefined, opts: { settleMs?: number } = {}): Live<T> {
-  const settleMs = opts.settleMs ?? 0;
+export function useLive<T>(path: string | undefined): Live<T> {
   const [state, setState] = useState<Live<T>>({ data: undefined, error: undefined });
   const tokenVersion = useTokenVersion();
   useEffect(() => {
@@ -132,17 +131,6 @@ export function useLive<T>(path: string | undefined, opts: { settleMs?: number }
           const next = answer.index < index ? 0 : answer.index;
           setState({ data: answer.data, error: undefined });
           if (next === 0) await sleep(5000, signal);
-          else if (settleMs > 0 && next !== index && index !== 0) {
-            // Part of the answer follows the stored change a moment later without a new index (a
-            // peering's ExportedServices is what its stream has sent): read once more when it settled.
-            await sleep(settleMs, signal);
-            if (signal.aborted) return;
-            const settled = await api<T>(path, { signal });
-            if (signal.aborted) return;
-            setState({ data: settled.data, error: undefined });
-            index = Math.max(next, settled.index);
-            continue;
-          }
           // Under constant change, one answer per half second is enough for a person: changes made in
           // between arrive together with the next answer.
           if (next !== index && index !== 0) await sleep(COALESCE_MS, signal);
@@ -159,6 +147,6 @@ export function useLive<T>(path: string | undefined, opts: { settleMs?: number }
       }
     })();
     return () => abort.abort();
-  }, [path, tokenVersion, settleMs]);
+  }, [path, tokenVersion]);
   return state;
 }

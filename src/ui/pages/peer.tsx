@@ -78,7 +78,7 @@ function DeleteButton({ name }: { name: string }) {
 }
 
 export function PeerPage({ name }: { name: string }) {
-  const peering = useLive<Peering>(`/v1/peering/${encodeURIComponent(name)}`, { settleMs: 1000 });
+  const peering = useLive<Peering>(`/v1/peering/${encodeURIComponent(name)}`);
   const imported = useLive<HealthCheck[]>(`/v1/health/state/any?peer=${encodeURIComponent(name)}`);
   const local = useLive<HealthCheck[]>('/v1/health/state/any');
   const p = peering.data;

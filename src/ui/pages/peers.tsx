@@ -5,7 +5,7 @@ import { Ago, ErrorNote, StateBadge } from '../components.js';
 import type { Peering } from '../types.js';
 
 export function PeersPage() {
-  const { data, error } = useLive<Peering[]>('/v1/peerings', { settleMs: 1000 });
+  const { data, error } = useLive<Peering[]>('/v1/peerings');
   return (
     <main>
       <div class="page-head">
