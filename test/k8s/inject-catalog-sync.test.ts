@@ -58,7 +58,7 @@ function controllerArgs(): string[] {
 async function startInjectingController(): Promise<Proc> {
   const proc = await startController(controllerArgs());
   const deadline = Date.now() + 60_000;
-  while (!/serving the admission webhook/.test(proc.output())) {
+  while (!/serving the sidecar injector/.test(proc.output())) {
     if (Date.now() > deadline) throw new Error(`controller did not serve its webhook:\n${proc.output()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
