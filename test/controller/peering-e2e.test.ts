@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { seedAcceptor, seedDialer, seedMesh } from '../fixtures/seed.js';
+import { docsFailoverResolver, seedAcceptor, seedDialer, seedMesh } from '../fixtures/seed.js';
 import { type KubeApiServer, kubectlOk } from '../support/kube-apiserver.js';
 import { api, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
 import {
@@ -258,20 +258,6 @@ describe('cluster peering on Kubernetes, end to end', () => {
   });
 
   it("the ServiceResolver from Consul's peering failover docs, applied verbatim, becomes the resolver the sidecars follow; an unknown peer is reported", async () => {
-    // From the docs' "Manage L7 traffic with cluster peering on Kubernetes", with this walkthrough's names.
-    const resolver = (peer: string): string => `apiVersion: consul.hashicorp.com/v1alpha1
-kind: ServiceResolver
-metadata:
-  name: backend
-spec:
-  connectTimeout: 15s
-  failover:
-    '*':
-      targets:
-        - peer: '${peer}'
-          service: 'backend'
-          namespace: 'default'
-`;
     const peersKnown = async (): Promise<
       { status?: string; reason?: string; message?: string } | undefined
     > => {
@@ -280,7 +266,7 @@ spec:
       };
       return obj?.status?.conditions?.find((c) => c.type === 'PeersKnown');
     };
-    await kubectlOk(kc2, ['apply', '-f', '-'], resolver('cluster-01'));
+    await kubectlOk(kc2, ['apply', '-f', '-'], docsFailoverResolver('cluster-01'));
     const entry = await waitFor(
       async () => {
         const r = await api<{
@@ -301,7 +287,7 @@ spec:
     });
 
     // A peer this cluster does not have: accepted (the peering may come later, as Consul allows), reported.
-    await kubectlOk(kc2, ['apply', '-f', '-'], resolver('cluster-03'));
+    await kubectlOk(kc2, ['apply', '-f', '-'], docsFailoverResolver('cluster-03'));
     const unknown = await waitFor(
       async () => {
         const c = await peersKnown();

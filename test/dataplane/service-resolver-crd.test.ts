@@ -14,6 +14,7 @@ import {
 import type { ProxyConfig } from '../../src/dataplane/proxy/index.js';
 import { routeUpstream } from '../../src/dataplane/proxy/index.js';
 import { SERVICE_RESOLVER } from '../../src/kubernetes/config-entry-kinds.js';
+import { docsFailoverResolver } from '../fixtures/seed.js';
 
 function entryOf(manifest: string): ServiceResolverEntry {
   const obj = parse(manifest) as { metadata: { name: string }; spec: Record<string, unknown> };
@@ -25,20 +26,7 @@ function entryOf(manifest: string): ServiceResolverEntry {
   return parseConfigEntryOfKind('service-resolver', shaped);
 }
 
-const failover = `
-apiVersion: consul.hashicorp.com/v1alpha1
-kind: ServiceResolver
-metadata:
-  name: backend
-spec:
-  connectTimeout: 15s
-  failover:
-    '*':
-      targets:
-        - peer: 'cluster-01'
-          service: 'backend'
-          namespace: 'default'
-`;
+const failover = docsFailoverResolver('cluster-01');
 
 const redirect = `
 apiVersion: consul.hashicorp.com/v1alpha1

@@ -83,6 +83,20 @@ async function stopChild(child: ChildProcess): Promise<void> {
   children.delete(child);
 }
 
+/** A passing backend on the acceptor, exported to cluster-02. */
+async function exportBackend(acceptor: ServerProcess): Promise<void> {
+  await api(`${acceptor.url}/v1/agent/service/register`, {
+    json: { Name: 'backend', Port: 9090, Check: { Name: 'up', Status: 'passing' } },
+  });
+  await api(`${acceptor.url}/v1/config`, {
+    json: {
+      Kind: 'exported-services',
+      Name: 'default',
+      Services: [{ Name: 'backend', Consumers: [{ Peer: 'cluster-02' }] }],
+    },
+  });
+}
+
 interface Peering {
   State: string;
   PeerServerAddresses: string[];
@@ -110,16 +124,7 @@ describe('the peering stream through mesh gateways', () => {
       json: { Kind: 'mesh', Name: 'mesh', Peering: { PeerThroughMeshGateways: true } },
     });
 
-    await api(`${acceptor.url}/v1/agent/service/register`, {
-      json: { Name: 'backend', Port: 9090, Check: { Name: 'up', Status: 'passing' } },
-    });
-    await api(`${acceptor.url}/v1/config`, {
-      json: {
-        Kind: 'exported-services',
-        Name: 'default',
-        Services: [{ Name: 'backend', Consumers: [{ Peer: 'cluster-02' }] }],
-      },
-    });
+    await exportBackend(acceptor);
     const token = await api<{ PeeringToken: string }>(`${acceptor.url}/v1/peering/token`, {
       method: 'POST',
       json: { PeerName: 'cluster-02' },
@@ -177,16 +182,7 @@ describe('the peering stream through mesh gateways', () => {
     await api(`${dialer.url}/v1/config`, {
       json: { Kind: 'mesh', Name: 'mesh', Peering: { PeerThroughMeshGateways: true } },
     });
-    await api(`${acceptor.url}/v1/agent/service/register`, {
-      json: { Name: 'backend', Port: 9090, Check: { Name: 'up', Status: 'passing' } },
-    });
-    await api(`${acceptor.url}/v1/config`, {
-      json: {
-        Kind: 'exported-services',
-        Name: 'default',
-        Services: [{ Name: 'backend', Consumers: [{ Peer: 'cluster-02' }] }],
-      },
-    });
+    await exportBackend(acceptor);
     const token = async (): Promise<string> =>
       (
         await api<{ PeeringToken: string }>(`${acceptor.url}/v1/peering/token`, {
