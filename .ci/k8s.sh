@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# CI step: build kube-apiserver + etcd for the Kubernetes tests (test/k8s, controller tests).
+# CI step: build kube-apiserver + etcd for the Kubernetes tests (test/k8s, controller tests), and
+# kube-controller-manager, kube-scheduler and kwok for the workload tests (Deployments, pods, injection).
 #
-# Called by .ci/run. Cold, on 2 cores, this takes about 5 minutes and ~4 GB of Go caches
+# Called by .ci/run. Cold, on 2 cores, this takes about 5 minutes for the first two and 10-20 more for
+# the other three, and ~5 GB of Go caches
 # (GOMODCACHE + GOCACHE); with ${MESHPEER_CACHE:-$HOME/.cache/meshpeer}/k8s cached it is a no-op.
 # Cache that directory (and GOMODCACHE/GOCACHE if possible) between CI runs.
 #
@@ -12,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VERSION=${K8S_VERSION:-v1.37.2}
-echo "==> .ci/k8s.sh: kube-apiserver + etcd $VERSION for the Kubernetes tests"
+echo "==> .ci/k8s.sh: kube-apiserver, etcd, controller-manager, scheduler $VERSION and kwok for the Kubernetes tests"
 for tool in go kubectl openssl curl; do
   if ! command -v "$tool" >/dev/null; then
     echo "==> .ci/k8s.sh: '$tool' is not installed; it is required" >&2
@@ -28,4 +30,7 @@ scripts/k8s-build.sh "$VERSION"
 bin=${MESHPEER_CACHE:-$HOME/.cache/meshpeer}/k8s/$VERSION/bin
 echo "==> kube-apiserver: $("$bin/kube-apiserver" --version 2>&1 | head -n1)"
 echo "==> etcd: $("$bin/etcd" --version 2>&1 | head -n1)"
+for extra in kube-controller-manager kube-scheduler kwok; do
+  if [ -x "$bin/$extra" ]; then echo "==> $extra: $("$bin/$extra" --version 2>&1 | head -n1)"; fi
+done
 echo "==> .ci/k8s.sh: done in $((SECONDS - start)) s"
