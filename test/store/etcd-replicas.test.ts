@@ -42,9 +42,16 @@ async function replica(
 
 const newPrefix = (): string => `/meshpeer-test/${randomBytes(4).toString('hex')}/`;
 
-/** Resolves once `store`'s mirror has reached `index` (blocking query on the table). */
+/** Resolves once `store`'s mirror has reached `index` (blocking queries on the table); throws if it does not. */
 async function caughtUp(store: EtcdStore, table: string, index: number): Promise<void> {
-  while (store.tableIndex(table) < index) await store.waitForChange([table], store.tableIndex(table), 10_000);
+  for (let i = 0; i < 6 && store.tableIndex(table) < index; i++) {
+    await store.waitForChange([table], store.maxIndex([table]), 5_000);
+  }
+  if (store.tableIndex(table) < index) {
+    throw new Error(
+      `mirror stuck at ${store.tableIndex(table)} < ${index}: ${JSON.stringify(store.status())}`,
+    );
+  }
 }
 
 /** A loopback TCP proxy to one etcd member that can cut every connection and refuse new ones. */

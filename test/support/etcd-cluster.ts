@@ -5,9 +5,13 @@
 //   etcd.endpoints;            // ['http://127.0.0.1:PORT', ...]
 //   await etcd.stopMember(0);  // SIGTERM one member (its data stays); startMember(0) brings it back
 //   await etcd.stop();         // every member, and the directory
-import { type ChildProcess, spawn } from 'node:child_process';
+//
+// With { tls: true } the client URLs are https:// and members require a client certificate signed by
+// the cluster's own CA (files in etcd.tls); peers talk plain HTTP on loopback.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,12 +23,24 @@ export interface EtcdClusterOptions {
   fsync?: boolean;
   /** Extra flags for every member. */
   extraArgs?: string[];
+  /** https client URLs with client-certificate auth. */
+  tls?: boolean;
+}
+
+export interface EtcdTlsFiles {
+  /** The CA that signed the members' and the client's certificates. */
+  ca: string;
+  /** A client certificate and key the members accept. */
+  cert: string;
+  key: string;
 }
 
 export interface EtcdCluster {
   /** Client URLs, one per member, in member order. */
   readonly endpoints: string[];
   readonly dir: string;
+  /** Set with { tls: true }. */
+  readonly tls?: EtcdTlsFiles;
   stopMember(i: number): Promise<void>;
   startMember(i: number): Promise<void>;
   /** Resolves once every running member reports healthy (the cluster has a leader). */
@@ -53,13 +69,62 @@ function freePort(): Promise<number> {
   });
 }
 
-async function healthy(endpoint: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1_000) });
-    return ((await res.json()) as { health?: string }).health === 'true';
-  } catch {
-    return false;
+async function healthy(endpoint: string, tls: EtcdTlsFiles | undefined): Promise<boolean> {
+  if (tls === undefined) {
+    try {
+      const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1_000) });
+      return ((await res.json()) as { health?: string }).health === 'true';
+    } catch {
+      return false;
+    }
   }
+  return new Promise<boolean>((resolve) => {
+    const req = https.get(
+      `${endpoint}/health`,
+      {
+        ca: readFileSync(tls.ca),
+        cert: readFileSync(tls.cert),
+        key: readFileSync(tls.key),
+        timeout: 1_000,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => {
+          body += d.toString();
+        });
+        res.on('end', () => resolve(body.includes('"health":"true"')));
+      },
+    );
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/** A CA, a certificate for the members (127.0.0.1) and a client certificate, made with openssl. */
+function makeTls(dir: string): EtcdTlsFiles {
+  const f = (name: string): string => path.join(dir, name);
+  const ssl = (...args: string[]): void => {
+    execFileSync('openssl', args, { stdio: 'ignore' });
+  };
+  ssl(
+    ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2'],
+    ...['-subj', '/CN=meshpeer-test-etcd-ca', '-keyout', f('ca.key'), '-out', f('ca.pem')],
+  );
+  for (const [name, ext] of [
+    ['member', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth'],
+    ['client', 'extendedKeyUsage=clientAuth'],
+  ] as const) {
+    ssl(
+      ...['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`],
+      ...['-keyout', f(`${name}.key`), '-out', f(`${name}.csr`)],
+    );
+    writeFileSync(f(`${name}.ext`), `${ext}\n`);
+    ssl(
+      ...['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key')],
+      ...['-CAcreateserial', '-days', '2', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`)],
+    );
+  }
+  return { ca: f('ca.pem'), cert: f('client.pem'), key: f('client.key') };
 }
 
 const live = new Set<ChildProcess>();
@@ -70,16 +135,30 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   const n = options.members ?? 3;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshpeer-etcd-'));
   const token = `meshpeer-${randomBytes(6).toString('hex')}`;
-  const ports: Array<{ client: number; peer: number }> = [];
+  const ports: Array<{ client: number; peer: number; http: number }> = [];
   const used = new Set<number>();
   while (ports.length < n) {
     const client = await freePort();
     const peer = await freePort();
-    if (client === peer || used.has(client) || used.has(peer)) continue;
-    used.add(client).add(peer);
-    ports.push({ client, peer });
+    const http = await freePort();
+    if (new Set([client, peer, http]).size < 3 || used.has(client) || used.has(peer) || used.has(http))
+      continue;
+    used.add(client).add(peer).add(http);
+    ports.push({ client, peer, http });
   }
-  const endpoints = ports.map((p) => `http://127.0.0.1:${p.client}`);
+  const tls = options.tls ? makeTls(dir) : undefined;
+  const endpoints = ports.map((p) => `${tls ? 'https' : 'http'}://127.0.0.1:${p.client}`);
+  const tlsArgs =
+    tls === undefined
+      ? []
+      : [
+          ...['--cert-file', path.join(dir, 'member.pem'), '--key-file', path.join(dir, 'member.key')],
+          ...['--trusted-ca-file', tls.ca, '--client-cert-auth'],
+        ];
+  // With TLS, etcd serves gRPC on a port that also serves HTTP through Go's HTTP/2 server, whose gRPC
+  // streams did not deliver watch events to a second client here; a separate HTTP port keeps the client
+  // port gRPC-only (the setup docs/etcd.md recommends).
+  const httpUrl = (i: number): string => `https://127.0.0.1:${ports[i]!.http}`;
   const initialCluster = ports.map((p, i) => `m${i}=http://127.0.0.1:${p.peer}`).join(',');
   const procs: Array<ChildProcess | undefined> = new Array(n).fill(undefined);
   const logFile = (i: number): string => path.join(dir, `m${i}.log`);
@@ -119,6 +198,8 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
         'zap',
         '--log-level',
         'warn',
+        ...tlsArgs,
+        ...(tls === undefined ? [] : ['--listen-client-http-urls', httpUrl(i)]),
         ...(options.fsync ? [] : ['--unsafe-no-fsync']),
         ...(options.extraArgs ?? []),
       ],
@@ -152,7 +233,9 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   const waitHealthy = async (members?: number[]): Promise<void> => {
     const which = members ?? procs.flatMap((p, i) => (p === undefined ? [] : [i]));
     for (let attempt = 0; attempt < 600; attempt++) {
-      const states = await Promise.all(which.map((i) => healthy(endpoints[i]!)));
+      const states = await Promise.all(
+        which.map((i) => healthy(tls === undefined ? endpoints[i]! : httpUrl(i), tls)),
+      );
       if (states.every(Boolean)) return;
       for (const i of which) {
         const child = procs[i];
@@ -168,6 +251,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   const cluster: EtcdCluster = {
     endpoints,
     dir,
+    ...(tls === undefined ? {} : { tls }),
     stopMember: (i) => stopMember(i),
     startMember: async (i) => {
       if (procs[i] !== undefined) return;
