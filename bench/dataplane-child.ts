@@ -29,6 +29,9 @@ function reply(message: ChildReply): void {
   process.send?.(message);
 }
 
+// A benchmark that dies without stopping us must not leave us running.
+process.on('disconnect', () => process.exit(0));
+
 process.on('message', async (message: ChildRequest) => {
   if (message.type === 'gateway') {
     const config: GatewayConfig = { ...message.config, localServices: new Map(message.config.localServices) };

@@ -33,7 +33,7 @@ export interface DataplaneBenchResult {
   cpuMsPerMB: Record<string, number>;
 }
 
-interface Percentiles {
+export interface Percentiles {
   p50: number;
   p99: number;
 }
@@ -84,7 +84,8 @@ export async function main(options: { transferMB?: number; requests?: number; co
   }
 }
 
-interface Child {
+export interface Child {
+  readonly pid: number;
   ask<T extends ChildReply['type']>(
     request: ChildRequest,
     type: T,
@@ -98,6 +99,7 @@ function startChild(): Child {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return {
+    pid: child.pid ?? 0,
     async ask(request, type) {
       const reply = once(child, 'message') as Promise<[ChildReply]>;
       child.send(request);
@@ -114,7 +116,7 @@ function startChild(): Child {
   };
 }
 
-interface BenchMesh {
+export interface BenchMesh {
   /** In path order: frontend sidecar, importer gateway, exporter gateway, backend sidecar. */
   components: { name: string; child: Child }[];
   exporter: TestCluster;
@@ -127,7 +129,7 @@ interface BenchMesh {
 }
 
 /** The two-cluster topology of the tests, with each component in a child process. */
-async function startMesh(): Promise<BenchMesh> {
+export async function startMesh(): Promise<BenchMesh> {
   const exporter = await testCluster('cluster-01', 'cluster-01', 'dc1');
   const importer = await testCluster('cluster-02', 'cluster-02', 'dc2');
   const echo = await startEchoServer();
@@ -221,7 +223,7 @@ async function startMesh(): Promise<BenchMesh> {
  * is written over and over and only counted on return, so the client costs as little as it can: every
  * hop runs in this one process, and a client that hashed would be measured instead of the path.
  */
-async function throughputMBps(endpoint: Endpoint, megabytes: number): Promise<number> {
+export async function throughputMBps(endpoint: Endpoint, megabytes: number): Promise<number> {
   const total = megabytes * MB;
   const chunk = Buffer.alloc(256 * 1024, 0x5a);
   const socket = net.connect({ ...endpoint, noDelay: true, allowHalfOpen: true });
@@ -244,7 +246,7 @@ async function throughputMBps(endpoint: Endpoint, megabytes: number): Promise<nu
 }
 
 /** Round trips of a 64-byte request on one kept-open connection. */
-async function requestLatency(endpoint: Endpoint, count: number): Promise<Percentiles> {
+export async function requestLatency(endpoint: Endpoint, count: number): Promise<Percentiles> {
   const socket = net.connect({ ...endpoint, noDelay: true });
   await once(socket, 'connect');
   const request = Buffer.alloc(64, 7);
@@ -269,7 +271,7 @@ async function requestLatency(endpoint: Endpoint, count: number): Promise<Percen
 }
 
 /** From connect() to the first echoed byte on a new connection: TCP, and for the mesh, two TLS handshakes. */
-async function connectionSetup(endpoint: Endpoint, count: number): Promise<Percentiles> {
+export async function connectionSetup(endpoint: Endpoint, count: number): Promise<Percentiles> {
   const samples: number[] = [];
   for (let i = 0; i < count; i++) {
     const started = process.hrtime.bigint();

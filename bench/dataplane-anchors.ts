@@ -1,0 +1,239 @@
+// Data-plane benchmark against industry anchors, in one run: meshpeer's four-hop path (app → sidecar →
+// gateway → gateway → sidecar → app) beside the same topology built from nginx stream sidecars with
+// HAProxy gateways and from HAProxy alone, with certificates from the same meshpeer CAs, and direct
+// loopback TCP. Rounds are interleaved (each round measures every path, in a rotating order) and the
+// medians are printed, with meshpeer's speed relative to each anchor per column and the CPU each hop
+// spends per MB. The anchors come from scripts/bench-anchors.sh; without them only meshpeer and direct
+// TCP are measured and the reason is printed.
+//   npm run build && node dist/bench/dataplane-anchors.js
+//   MESHPEER_BENCH_ROUNDS=5 MESHPEER_BENCH_MB=256 node dist/bench/dataplane-anchors.js
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Endpoint } from '../src/dataplane/endpoint.js';
+import { leafFor } from '../src/dataplane/testing/two-clusters.js';
+import { connectionSetup, requestLatency, startMesh, throughputMBps } from './dataplane.js';
+import { type AnchorPath, installAnchors, startAnchorPath } from './support/anchor-proxies.js';
+import { cpuTimeMs, runWhenInvokedDirectly } from './support/measure.js';
+
+const MB = 1024 * 1024;
+const COLUMNS = [
+  'bulk, 1 conn (MB/s)',
+  'bulk, 8 conns (MB/s)',
+  'new connection p50 (ms)',
+  '64 B request p50 (ms)',
+];
+/** Whether a larger number is better, per column. */
+const HIGHER_IS_BETTER = [true, true, false, false];
+
+interface Path {
+  name: string;
+  entry: Endpoint;
+  hops: { name: string; pid: number }[];
+}
+
+interface Samples {
+  columns: number[][];
+  /** Per hop: CPU ms per MB echoed, one sample per bulk transfer. */
+  cpu: number[][];
+}
+
+export interface AnchorsBenchResult {
+  paths: { name: string; medians: number[]; cpuMsPerMB: Record<string, number> }[];
+  skipped?: string;
+}
+
+export async function main(
+  options: { rounds?: number; transferMB?: number; setups?: number; requests?: number } = {},
+): Promise<AnchorsBenchResult> {
+  const rounds = options.rounds ?? Number(process.env.MESHPEER_BENCH_ROUNDS ?? 5);
+  const transferMB = options.transferMB ?? Number(process.env.MESHPEER_BENCH_MB ?? 256);
+  const setups = options.setups ?? 100;
+  const requests = options.requests ?? 1000;
+  const loadBefore = loadavg();
+  // Interrupted, it still runs its exit handlers, which stop the anchors' processes.
+  const interrupted = (): void => process.exit(130);
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  const installed = installAnchors();
+  const dir = mkdtempSync(join(tmpdir(), 'meshpeer-anchors-'));
+  const mesh = await startMesh();
+  const anchors: AnchorPath[] = [];
+  try {
+    const paths: Path[] = [{ name: 'direct TCP', entry: mesh.echo.address, hops: [] }];
+    if (installed.ok) {
+      const certs = {
+        frontend: await leafFor(mesh.importer, 'frontend'),
+        backend: await leafFor(mesh.exporter, 'backend'),
+        exporterRootPem: mesh.exporter.root.certPem,
+        importerRootPem: mesh.importer.root.certPem,
+        sni: mesh.backendSni,
+      };
+      for (const kind of ['nginx', 'haproxy'] as const) {
+        anchors.push(await startAnchorPath(installed, kind, certs, mesh.echo.address, dir));
+      }
+      paths.push(...anchors);
+    }
+    paths.push({
+      name: 'meshpeer',
+      entry: mesh.upstream,
+      hops: mesh.components.map((c) => ({ name: c.name, pid: c.child.pid })),
+    });
+    // Warm-up: JIT, TLS state and session caches in every process of every path.
+    for (const path of paths) {
+      await bounded(throughputMBps(path.entry, 16), `${path.name} warm-up`);
+      await bounded(connectionSetup(path.entry, 10), `${path.name} warm-up`);
+    }
+    const samples = new Map<string, Samples>(
+      paths.map((p) => [p.name, { columns: COLUMNS.map(() => []), cpu: p.hops.map(() => []) }]),
+    );
+    for (let round = 0; round < rounds; round++) {
+      const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
+      for (const path of order) {
+        const s = samples.get(path.name)!;
+        s.columns[0]!.push(await withCpu(path, s, transferMB, () => throughputMBps(path.entry, transferMB)));
+        s.columns[1]!.push(await withCpu(path, s, transferMB, () => parallelMBps(path.entry, transferMB, 8)));
+        s.columns[2]!.push((await bounded(connectionSetup(path.entry, setups), path.name)).p50);
+        s.columns[3]!.push((await bounded(requestLatency(path.entry, requests), path.name)).p50);
+      }
+      process.stdout.write(`round ${round + 1}/${rounds} done\n`);
+    }
+    const result: AnchorsBenchResult = {
+      paths: paths.map((p) => {
+        const s = samples.get(p.name)!;
+        return {
+          name: p.name,
+          medians: s.columns.map(median),
+          cpuMsPerMB: Object.fromEntries(p.hops.map((h, i) => [h.name, median(s.cpu[i]!)])),
+        };
+      }),
+      ...(installed.ok ? {} : { skipped: installed.why }),
+    };
+    print(result, { rounds, transferMB, setups, requests, loadBefore, loadAfter: loadavg() });
+    return result;
+  } finally {
+    for (const anchor of anchors) await anchor.close();
+    await mesh.close();
+    rmSync(dir, { recursive: true, force: true });
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+  }
+}
+
+/** Runs a bulk transfer and records each hop's CPU ms per MB echoed during it. */
+async function withCpu(
+  path: Path,
+  s: Samples,
+  megabytes: number,
+  run: () => Promise<number>,
+): Promise<number> {
+  const before = path.hops.map((h) => cpuTimeMs(h.pid));
+  const value = await bounded(run(), path.name);
+  path.hops.forEach((h, i) => {
+    s.cpu[i]!.push((cpuTimeMs(h.pid) - before[i]!) / megabytes);
+  });
+  return value;
+}
+
+/** One-way MB/s of `megabytes` echoed over `connections` parallel connections, split evenly. */
+async function parallelMBps(endpoint: Endpoint, megabytes: number, connections: number): Promise<number> {
+  const perConnection = Math.floor((megabytes * MB) / connections);
+  const chunk = Buffer.alloc(256 * 1024, 0x5a);
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const socket = net.connect({ ...endpoint, noDelay: true, allowHalfOpen: true });
+      await once(socket, 'connect');
+      let received = 0;
+      socket.on('data', (data: Buffer) => {
+        received += data.length;
+      });
+      const ended = once(socket, 'end');
+      for (let sent = 0; sent < perConnection; sent += chunk.length) {
+        const part = Math.min(chunk.length, perConnection - sent);
+        if (!socket.write(part === chunk.length ? chunk : chunk.subarray(0, part)))
+          await once(socket, 'drain');
+      }
+      socket.end();
+      await ended;
+      socket.destroy();
+      if (received !== perConnection) throw new Error(`sent ${perConnection} bytes, ${received} came back`);
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return (perConnection * connections) / MB / seconds;
+}
+
+/** Every measurement ends within 5 minutes or fails the benchmark. */
+function bounded<T>(work: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: a measurement took over 5 minutes`)), 300_000);
+  });
+  return Promise.race([work, limit])
+    .catch((err: Error) => {
+      throw new Error(`${what}: ${err.message}`);
+    })
+    .finally(() => clearTimeout(timer));
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function print(
+  r: AnchorsBenchResult,
+  run: {
+    rounds: number;
+    transferMB: number;
+    setups: number;
+    requests: number;
+    loadBefore: number[];
+    loadAfter: number[];
+  },
+): void {
+  const f = (n: number, column: number): string => (column < 2 ? n.toFixed(0) : n.toFixed(2));
+  const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' ');
+  const lines = [
+    'data plane vs anchors: app → sidecar → gateway → gateway → sidecar → echo, one process per hop, loopback',
+    `medians of ${run.rounds} interleaved rounds; ${run.transferMB} MB echoed per bulk transfer, ${run.setups} new connections, ${run.requests} requests; ${cpus().length} CPUs; load average before ${load(run.loadBefore)}, after ${load(run.loadAfter)}`,
+  ];
+  if (r.skipped) lines.push(`anchors skipped: ${r.skipped}`);
+  lines.push(`| path | ${COLUMNS.join(' | ')} |`, `|---|${COLUMNS.map(() => '---|').join('')}`);
+  for (const p of r.paths) lines.push(`| ${p.name} | ${p.medians.map((m, i) => f(m, i)).join(' | ')} |`);
+  const mesh = r.paths.find((p) => p.name === 'meshpeer');
+  const anchors = r.paths.filter((p) => p.name !== 'meshpeer' && p.name !== 'direct TCP');
+  if (mesh) {
+    // A speed ratio: above 1 means meshpeer is faster than the anchor on that column.
+    const speed = (m: number, a: number, i: number): number => (HIGHER_IS_BETTER[i] ? m / a : a / m);
+    for (const a of anchors) {
+      lines.push(
+        `| meshpeer speed ÷ ${a.name} | ${mesh.medians.map((m, i) => `${speed(m, a.medians[i]!, i).toFixed(2)}×`).join(' | ')} |`,
+      );
+    }
+    if (anchors.length > 0) {
+      // Against the best anchor of each column, the smallest of the ratios.
+      const best = COLUMNS.map((_, i) =>
+        Math.min(...anchors.map((a) => speed(mesh.medians[i]!, a.medians[i]!, i))),
+      );
+      lines.push(`| meshpeer speed ÷ best anchor | ${best.map((b) => `${b.toFixed(2)}×`).join(' | ')} |`);
+    }
+  }
+  lines.push('', 'CPU ms per MB echoed, per hop (user + system, from /proc/<pid>/stat, bulk transfers):');
+  for (const p of r.paths) {
+    const entries = Object.entries(p.cpuMsPerMB);
+    if (entries.length === 0) continue;
+    const total = entries.reduce((sum, [, ms]) => sum + ms, 0);
+    lines.push(
+      `  ${p.name}: ${entries.map(([hop, ms]) => `${hop} ${ms.toFixed(2)}`).join(', ')}; path ${total.toFixed(2)}`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+runWhenInvokedDirectly(import.meta.url, main);
