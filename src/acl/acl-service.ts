@@ -3,10 +3,18 @@
 // server's configuration; the anonymous token is Consul's (its policies may be set like any token's and
 // are then stored). The built-in policies (src/acl/builtin-policies.ts) always exist: global-management
 // makes any token linked to it management. A token's service and node identities grant what Consul's
-// synthetic policies for them grant (src/acl/identities.ts).
+// synthetic policies for them grant (src/acl/identities.ts). Auth methods, binding rules and login
+// tokens: src/acl/auth-methods.ts (tokens made by a login carry their AuthMethod).
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { invalid, notFound, permissionDenied } from '../shared/errors.js';
 import type { Store, StoredEntry, WriteTxn } from '../store/store.js';
+import {
+  AUTH_METHODS,
+  AuthMethods,
+  BINDING_RULES,
+  type LoginToken,
+  type LoginTokenStore,
+} from './auth-methods.js';
 import { type Authorizer, managementAuthorizer, PolicyAuthorizer } from './authorizer.js';
 import { BUILTIN_POLICIES, type BuiltinPolicy, GLOBAL_MANAGEMENT_ID } from './builtin-policies.js';
 import {
@@ -16,6 +24,7 @@ import {
   type NodeIdentity,
   type ServiceIdentity,
 } from './identities.js';
+import { httpsTokenReviewer, type TokenReviewer } from './kubernetes-auth.js';
 import { type ParsedRules, parseRules } from './rules.js';
 
 export { GLOBAL_MANAGEMENT_ID, GLOBAL_MANAGEMENT_NAME } from './builtin-policies.js';
@@ -26,7 +35,7 @@ export const TOKENS = 'acl/tokens';
 export const TOKEN_SECRETS = 'acl/token-secrets';
 /** Whether the ACL system is bootstrapped (src/acl/bootstrap.ts). */
 export const ACL_BOOTSTRAP_TABLE = 'acl/bootstrap';
-export const ACL_TABLES = [POLICIES, TOKENS, TOKEN_SECRETS] as const;
+export const ACL_TABLES = [POLICIES, TOKENS, TOKEN_SECRETS, AUTH_METHODS, BINDING_RULES] as const;
 
 export const ANONYMOUS_ACCESSOR = '00000000-0000-0000-0000-000000000002';
 export const ANONYMOUS_SECRET = 'anonymous';
@@ -36,6 +45,8 @@ export interface AclOptions {
   defaultPolicy: 'allow' | 'deny';
   /** This server's datacenter: policies and identities limited to other datacenters grant nothing here. */
   datacenter?: string;
+  /** How kubernetes auth methods check a login's JWT (default: a TokenReview over HTTPS). */
+  tokenReviewer?: TokenReviewer;
 }
 
 interface PolicyRecord {
@@ -54,6 +65,8 @@ interface TokenRecord {
   PolicyIDs: string[];
   ServiceIdentities?: ServiceIdentity[];
   NodeIdentities?: NodeIdentity[];
+  /** The auth method a login made this token through. */
+  AuthMethod?: string;
   CreateTime: string;
 }
 
@@ -81,6 +94,7 @@ export interface TokenView {
   Policies: Array<{ ID: string; Name: string }>;
   ServiceIdentities?: ServiceIdentity[];
   NodeIdentities?: NodeIdentity[];
+  AuthMethod?: string;
   Local: boolean;
   CreateTime: string;
   CreateIndex: number;
@@ -141,8 +155,10 @@ function stringList(value: unknown, field: string): string[] {
   return value;
 }
 
-export class AclService {
+export class AclService implements LoginTokenStore {
   readonly tables = ACL_TABLES;
+  /** Auth methods, binding rules and login. */
+  readonly authMethods: AuthMethods;
   private readonly managementAccessor: string | undefined;
 
   constructor(
@@ -153,6 +169,12 @@ export class AclService {
       options.initialManagementToken === undefined
         ? undefined
         : uuidFromHash(`meshpeer-initial-management:${options.initialManagementToken}`);
+    this.authMethods = new AuthMethods(
+      store,
+      this,
+      options.tokenReviewer ?? httpsTokenReviewer,
+      options.datacenter ?? 'dc1',
+    );
   }
 
   /** What applies where no rule does (reported in /v1/agent/self; sidecars default intentions to it). */
@@ -315,8 +337,9 @@ export class AclService {
         if (filter.policy) return record.PolicyIDs.includes(filter.policy);
         if (filter.serviceName)
           return (record.ServiceIdentities ?? []).some((s) => s.ServiceName === filter.serviceName);
-        // meshpeer has no roles and no auth methods: no token has one.
-        if (filter.role || filter.authMethod) return false;
+        if (filter.authMethod) return record.AuthMethod === filter.authMethod;
+        // meshpeer has no roles: no token has one.
+        if (filter.role) return false;
         return true;
       })
       .map(({ view }) => view);
@@ -392,6 +415,7 @@ export class AclService {
         Description: fields.description,
         PolicyIDs: policyIds,
         ...identitiesOf(fields),
+        ...(existing.AuthMethod === undefined ? {} : { AuthMethod: existing.AuthMethod }),
         CreateTime: existing.CreateTime,
       });
     });
@@ -411,6 +435,62 @@ export class AclService {
       return tx.delete(TOKENS, accessor);
     });
     if (!result) throw notFound(`ACL token not found: ${JSON.stringify(accessor)}`);
+  }
+
+  // ---- login tokens (src/acl/auth-methods.ts) ----
+
+  putLoginToken(tx: WriteTxn, token: LoginToken): { accessor: string } {
+    const accessor = randomUUID();
+    const secret = randomUUID();
+    tx.put(TOKEN_SECRETS, secret, accessor);
+    tx.put<TokenRecord>(TOKENS, accessor, {
+      AccessorID: accessor,
+      SecretID: secret,
+      Description: token.description,
+      PolicyIDs: [],
+      ...identitiesOf({
+        description: token.description,
+        links: [],
+        serviceIdentities: token.serviceIdentities,
+        nodeIdentities: token.nodeIdentities,
+      }),
+      AuthMethod: token.authMethod,
+      CreateTime: new Date().toISOString(),
+    });
+    return { accessor };
+  }
+
+  deleteLoginTokens(tx: WriteTxn, authMethod: string): void {
+    for (const e of tx.list<TokenRecord>(TOKENS)) {
+      if (e.value.AuthMethod !== authMethod) continue;
+      tx.delete(TOKEN_SECRETS, e.value.SecretID);
+      tx.delete(TOKENS, e.key);
+    }
+  }
+
+  /** Logs in (POST /v1/acl/login): the new token. */
+  async login(input: Parameters<AuthMethods['login']>[0]): Promise<TokenView> {
+    return this.readToken(await this.authMethods.login(input));
+  }
+
+  /** Logs out (POST /v1/acl/logout): deletes the request's own token, which a login must have made. */
+  async logout(secret: string | undefined): Promise<void> {
+    if (secret === undefined || secret === '' || secret === ANONYMOUS_SECRET) {
+      throw permissionDenied('ACL not found: logout needs the token a login returned');
+    }
+    const { result } = await this.store.write((tx) => {
+      const accessor = tx.get<string>(TOKEN_SECRETS, secret)?.value;
+      const entry = accessor === undefined ? undefined : tx.get<TokenRecord>(TOKENS, accessor);
+      if (entry === undefined) return 'not-found' as const;
+      if (entry.value.AuthMethod === undefined) return 'not-login' as const;
+      tx.delete(TOKEN_SECRETS, secret);
+      tx.delete(TOKENS, entry.key);
+      return 'ok' as const;
+    });
+    if (result === 'not-found') throw permissionDenied('ACL not found');
+    if (result === 'not-login') {
+      throw permissionDenied('Permission denied: only a token created by login can log out');
+    }
   }
 
   /** Policy links by ID or Name, resolved to IDs (deduplicated, in order). */
@@ -484,6 +564,7 @@ export class AclService {
     };
     if (t.ServiceIdentities?.length) view.ServiceIdentities = t.ServiceIdentities;
     if (t.NodeIdentities?.length) view.NodeIdentities = t.NodeIdentities;
+    if (t.AuthMethod !== undefined) view.AuthMethod = t.AuthMethod;
     return view;
   }
 }

@@ -273,6 +273,25 @@ export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = 
   },
   '/v1/acl/tokens': { GET: () => perm('acl', 'read') },
   '/v1/acl/token/:accessor/clone': { PUT: () => perm('acl', 'write') },
+  // Auth methods and binding rules, like policies (a method's Config holds its reviewer JWT).
+  '/v1/acl/auth-method': { PUT: () => perm('acl', 'write') },
+  '/v1/acl/auth-method/:name': {
+    GET: () => perm('acl', 'read'),
+    PUT: () => perm('acl', 'write'),
+    DELETE: () => perm('acl', 'write'),
+  },
+  '/v1/acl/auth-methods': { GET: () => perm('acl', 'read') },
+  '/v1/acl/binding-rule': { PUT: () => perm('acl', 'write') },
+  '/v1/acl/binding-rule/:id': {
+    GET: () => perm('acl', 'read'),
+    PUT: () => perm('acl', 'write'),
+    DELETE: () => perm('acl', 'write'),
+  },
+  '/v1/acl/binding-rules': { GET: () => perm('acl', 'read') },
+  // Login needs no token (the bearer token is the credential); logout's credential is the login token
+  // itself, which the handler checks (only a token made by login may log out).
+  '/v1/acl/login': { POST: () => 'open', PUT: () => 'open' },
+  '/v1/acl/logout': { POST: () => 'open' },
 };
 
 type Filter = (payload: unknown, authz: Authorizer) => unknown;

@@ -13,6 +13,8 @@ type Principal = 'none' | 'garbage' | 'anonymous' | 'service' | 'node';
 const PRINCIPALS: Principal[] = ['none', 'garbage', 'anonymous', 'service', 'node'];
 /** Routes any valid token (anonymous too) may call. Open routes (PRINCIPALS) do not look at the token. */
 const ANY_TOKEN: Principal[] = ['none', 'anonymous', 'service', 'node'];
+/** A binding rule that may or may not exist: the rows only ask who gets past the ACL check. */
+const RULE_ID = '5b1e3c9a-0d2f-4e6b-8a7c-9f1e2d3c4b5a';
 
 interface Row {
   route: string;
@@ -205,6 +207,23 @@ const EXPECTED: Row[] = [
   { route: '/v1/agent/members', method: 'GET', path: '/v1/agent/members', allowed: ANY_TOKEN },
   // Any token may read itself; without one there is nothing to read (403 from the handler).
   { route: '/v1/acl/token/self', method: 'GET', path: '/v1/acl/token/self', allowed: ['service', 'node'] },
+  // Login needs no token: the bearer token is the credential (here the method does not exist: 400).
+  {
+    route: '/v1/acl/login',
+    method: 'POST',
+    path: '/v1/acl/login',
+    body: { AuthMethod: 'no-such-method', BearerToken: 'x' },
+    allowed: PRINCIPALS,
+  },
+  {
+    route: '/v1/acl/login',
+    method: 'PUT',
+    path: '/v1/acl/login',
+    body: { AuthMethod: 'no-such-method', BearerToken: 'x' },
+    allowed: PRINCIPALS,
+  },
+  // Logout deletes the request's own token, and only a token made by login: none of these is one.
+  { route: '/v1/acl/logout', method: 'POST', path: '/v1/acl/logout', allowed: [] },
 ];
 
 /** The /v1/acl routes: acl:read or acl:write, which none of the principals has (only management). */
@@ -276,6 +295,58 @@ const MANAGEMENT_ONLY: Row[] = [
     path: '/v1/acl/token/00000000-0000-0000-0000-000000000002',
     allowed: [],
   },
+  {
+    route: '/v1/acl/auth-method',
+    method: 'PUT',
+    path: '/v1/acl/auth-method',
+    body: {
+      Name: 'evil',
+      Type: 'kubernetes',
+      Config: { Host: 'https://127.0.0.1:6443', ServiceAccountJWT: 'evil' },
+    },
+    allowed: [],
+  },
+  { route: '/v1/acl/auth-methods', method: 'GET', path: '/v1/acl/auth-methods', allowed: [] },
+  { route: '/v1/acl/auth-method/:name', method: 'GET', path: '/v1/acl/auth-method/k8s', allowed: [] },
+  {
+    route: '/v1/acl/auth-method/:name',
+    method: 'PUT',
+    path: '/v1/acl/auth-method/k8s',
+    body: {
+      Name: 'k8s',
+      Type: 'kubernetes',
+      Config: { Host: 'https://127.0.0.1:6443', ServiceAccountJWT: 'evil' },
+    },
+    allowed: [],
+  },
+  { route: '/v1/acl/auth-method/:name', method: 'DELETE', path: '/v1/acl/auth-method/k8s', allowed: [] },
+  {
+    route: '/v1/acl/binding-rule',
+    method: 'PUT',
+    path: '/v1/acl/binding-rule',
+    body: { AuthMethod: 'k8s', BindType: 'service', BindName: 'db' },
+    allowed: [],
+  },
+  { route: '/v1/acl/binding-rules', method: 'GET', path: '/v1/acl/binding-rules', allowed: [] },
+  {
+    route: '/v1/acl/binding-rule/:id',
+    method: 'GET',
+    path: `/v1/acl/binding-rule/${RULE_ID}`,
+    allowed: [],
+  },
+  {
+    route: '/v1/acl/binding-rule/:id',
+    method: 'PUT',
+    path: `/v1/acl/binding-rule/${RULE_ID}`,
+    body: { AuthMethod: 'k8s', BindType: 'service', BindName: 'db' },
+    allowed: [],
+  },
+  {
+    route: '/v1/acl/binding-rule/:id',
+    method: 'DELETE',
+    path: `/v1/acl/binding-rule/${RULE_ID}`,
+    allowed: [],
+  },
 ];
 
 let s: AclServer;
@@ -311,6 +382,12 @@ beforeAll(async () => {
   url = s.url;
   secrets.service = (await makeToken(url, 'narrow-service', 'service "web" { policy = "write" }')).SecretID;
   secrets.node = (await makeToken(url, 'narrow-node', 'node "vm-1" { policy = "write" }')).SecretID;
+  // The auth method the /v1/acl/auth-method rows act on (its Host is never called: nobody logs in).
+  await put(url, '/v1/acl/auth-method', {
+    Name: 'k8s',
+    Type: 'kubernetes',
+    Config: { Host: 'https://127.0.0.1:6443', ServiceAccountJWT: 'reviewer' },
+  });
   const token = await api(`${url}/v1/peering/token`, {
     method: 'POST',
     headers: auth(MGMT),

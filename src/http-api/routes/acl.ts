@@ -1,8 +1,11 @@
-// /v1/acl/*: policies and tokens (acl:read to read, acl:write to change; token/self for any token);
-// registered when ACLs are on.
+// /v1/acl/*: policies, tokens, auth methods and binding rules (acl:read to read, acl:write to change;
+// token/self for any token), login and logout (no permission: the bearer token or the login token is the
+// credential); registered when ACLs are on.
 import type { FastifyInstance } from 'fastify';
 import { ANONYMOUS_ACCESSOR, type PolicyInput, type TokenInput } from '../../acl/acl-service.js';
-import { identityOf } from '../../acl/enforcement.js';
+import type { AuthMethodInput, LoginInput } from '../../acl/auth-methods.js';
+import type { BindingRuleInput } from '../../acl/binding-rules.js';
+import { identityOf, requestSecret } from '../../acl/enforcement.js';
 import { invalid, notFound, permissionDenied } from '../../shared/errors.js';
 import { blockingRead } from '../blocking.js';
 import type { ApiDeps } from '../deps.js';
@@ -83,6 +86,63 @@ export function aclRoutes(app: FastifyInstance, d: ApiDeps): void {
         authMethod: single(q, 'authmethod'),
       };
       return blockingRead(d.store, req, reply, acl.tables, () => acl.listTokens(filter));
+    },
+  });
+
+  const methods = acl.authMethods;
+  route(app, '/v1/acl/auth-method', {
+    PUT: (req) => methods.writeMethod(objectBody(req.body, 'the auth method') as AuthMethodInput),
+  });
+  route(app, '/v1/acl/auth-method/:name', {
+    GET: (req, reply) =>
+      blockingRead(d.store, req, reply, acl.tables, () =>
+        methods.readMethod((req.params as { name: string }).name),
+      ),
+    PUT: (req) =>
+      methods.writeMethod(
+        objectBody(req.body, 'the auth method') as AuthMethodInput,
+        (req.params as { name: string }).name,
+      ),
+    DELETE: async (req) => {
+      await methods.deleteMethod((req.params as { name: string }).name);
+      return true;
+    },
+  });
+  route(app, '/v1/acl/auth-methods', {
+    GET: (req, reply) => blockingRead(d.store, req, reply, acl.tables, () => methods.listMethods()),
+  });
+  route(app, '/v1/acl/binding-rule', {
+    PUT: (req) => methods.writeRule(objectBody(req.body, 'the binding rule') as BindingRuleInput),
+  });
+  route(app, '/v1/acl/binding-rule/:id', {
+    GET: (req, reply) =>
+      blockingRead(d.store, req, reply, acl.tables, () =>
+        methods.readRule((req.params as { id: string }).id),
+      ),
+    PUT: (req) =>
+      methods.writeRule(
+        objectBody(req.body, 'the binding rule') as BindingRuleInput,
+        (req.params as { id: string }).id,
+      ),
+    DELETE: async (req) => {
+      await methods.deleteRule((req.params as { id: string }).id);
+      return true;
+    },
+  });
+  route(app, '/v1/acl/binding-rules', {
+    GET: (req, reply) => {
+      const authMethod = single(req.query as Query, 'authmethod');
+      return blockingRead(d.store, req, reply, acl.tables, () => methods.listRules(authMethod));
+    },
+  });
+  // Consul's endpoint is POST; PUT is taken too, as by Consul's other writes.
+  const login = (req: { body: unknown }) =>
+    acl.login(objectBody(req.body, 'the login request') as LoginInput);
+  route(app, '/v1/acl/login', { POST: login, PUT: login });
+  route(app, '/v1/acl/logout', {
+    POST: async (req) => {
+      await acl.logout(requestSecret(req));
+      return true;
     },
   });
 }
