@@ -49,6 +49,8 @@ export function connectEtcd(options: EtcdConnectionOptions): Etcd3 {
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 2_000,
       'grpc.use_local_subchannel_pool': 1,
+      // A page of the initial load or a watch response catching up can exceed gRPC's default 4 MiB.
+      'grpc.max_receive_message_length': 256 * 1024 * 1024,
     },
   };
   if (usesTlsFiles !== undefined) {

@@ -36,7 +36,9 @@ import type { ChangeListener, Store, StoredEntry, WriteResult, WriteTxn } from '
 type Table = SortedMap<string, StoredEntry>;
 
 const PREFIX_END = '\uffff';
-const LOAD_PAGE = 2_000;
+const LOAD_PAGE = 500;
+/** Batches stay under etcd's default --max-request-bytes (1.5 MiB) with room for keys and compares. */
+const MAX_TXN_BYTES = 1024 * 1024;
 const MAX_ATTEMPTS = 10_000;
 
 export interface EtcdStoreOptions {
@@ -83,6 +85,8 @@ interface PendingWrite {
   key: string;
   /** null: deleted. */
   entry: StoredEntry | null;
+  /** The value as stored (JSON), taken when it was written; null for a delete. */
+  json: string | null;
 }
 
 interface Undo {
@@ -106,6 +110,13 @@ interface MirrorWait {
 }
 
 const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Roughly the bytes the plan's writes put in the etcd request. */
+function requestBytes(plan: Plan): number {
+  let bytes = 0;
+  for (const [full, w] of plan.writes) bytes += full.length + (w.json?.length ?? 0) + 16;
+  return bytes;
+}
 
 /** Opens the store: loads every key under the prefix, then starts the watch. */
 export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStore> {
@@ -494,7 +505,9 @@ export class EtcdStore implements Store {
         rollback();
       } else {
         const touchedAfter = new Set([...plan.touched, ...jobTables]);
-        if (plan.included.length > 0 && plan.writes.size + touchedAfter.size > this.maxTxnOps) {
+        const tooBig =
+          plan.writes.size + touchedAfter.size > this.maxTxnOps || requestBytes(plan) > MAX_TXN_BYTES;
+        if (plan.included.length > 0 && tooBig) {
           rollback();
           plan.deferred = jobs.slice(i);
           break;
@@ -531,7 +544,7 @@ export class EtcdStore implements Store {
     const record = (table: string, key: string, entry: StoredEntry | null): void => {
       const full = this.layout.entryKey(table, key);
       undo.push({ full, previous: plan.writes.get(full) });
-      plan.writes.set(full, { table, key, entry });
+      plan.writes.set(full, { table, key, entry, json: entry === null ? null : JSON.stringify(entry.value) });
       jobTables.add(table);
     };
     return {
@@ -594,7 +607,7 @@ export class EtcdStore implements Store {
     for (const [full, w] of plan.writes) {
       const key = Buffer.from(full, 'utf8');
       if (w.entry === null) out.push({ request_delete_range: { key } });
-      else out.push({ request_put: { key, value: Buffer.from(JSON.stringify(w.entry.value), 'utf8') } });
+      else out.push({ request_put: { key, value: Buffer.from(w.json ?? 'null', 'utf8') } });
     }
     for (const table of plan.touched) {
       out.push({
@@ -636,7 +649,9 @@ export class EtcdStore implements Store {
       const unknown = what === 'commit the write' ? ' (the write may or may not have been applied)' : '';
       const hint = /too many operations/i.test(message)
         ? '; raise etcd --max-txn-ops or write less in one transaction'
-        : '';
+        : /too large/i.test(message)
+          ? '; raise etcd --max-request-bytes or write less in one transaction'
+          : '';
       throw new MeshpeerError(
         'unavailable',
         `${this.description} did not ${what}: ${message}${unknown}${hint}`,

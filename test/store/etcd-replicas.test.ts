@@ -164,6 +164,27 @@ describe('etcd store replicas', () => {
     expect(a.list('ids').filter((e) => e.value === 'b')).toHaveLength(50);
   });
 
+  it("cuts batches to etcd's limits, and names the limit one oversized transaction hits", async () => {
+    const s = await replica(newPrefix());
+    // 300 one-key transactions queued at once: more than etcd's default 128 operations per transaction.
+    const small = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => s.write((tx) => tx.put('t', `k${i}`, i))),
+    );
+    expect(new Set(small.map((r) => r.index)).size).toBeGreaterThan(2);
+    // 40 transactions of 100 KB each: more than etcd's default 1.5 MiB per request.
+    const blob = 'x'.repeat(100 * 1024);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => s.write((tx) => tx.put('big', `b${i}`, blob))));
+    expect(s.count('t')).toBe(300);
+    expect(s.count('big')).toBe(40);
+    const tooMany = await s
+      .write((tx) => {
+        for (let i = 0; i < 200; i++) tx.put('u', `k${i}`, i);
+      })
+      .catch((err: Error) => err.message);
+    expect(tooMany).toMatch(/too many operations.*raise etcd --max-txn-ops/);
+    expect(s.count('u')).toBe(0);
+  });
+
   it('keeps writing with one of three members stopped', async () => {
     const prefix = newPrefix();
     const a = await replica(prefix);
