@@ -110,6 +110,34 @@ describe('meshpeer servers on etcd', () => {
     expect(await b.stop()).toBe(0);
   });
 
+  it('answers writes 503 naming etcd while etcd has no quorum, keeps serving reads, and recovers', async () => {
+    const prefix = `/meshpeer-test/${randomBytes(4).toString('hex')}/`;
+    const a = await startEtcdServer('server-q', prefix);
+    const register = (id: string) =>
+      api(`${a.url}/v1/catalog/register`, {
+        json: { Node: 'n2', Address: '10.0.0.2', Service: { ID: id, Service: 'api', Port: 81 } },
+      });
+    expect((await register('api-1')).status).toBe(200);
+    await etcd.stopMember(1);
+    await etcd.stopMember(2);
+    try {
+      const refused = await register('api-2');
+      expect(refused.status).toBe(503);
+      expect(refused.text).toMatch(/etcd \(http:\/\/127\.0\.0\.1:\d+.*\) did not commit the write/);
+      const read = await api<Array<{ ServiceID: string }>>(`${a.url}/v1/catalog/service/api`);
+      expect(read.status).toBe(200);
+      expect(read.body.map((x) => x.ServiceID)).toContain('api-1');
+    } finally {
+      await etcd.startMember(1);
+      await etcd.startMember(2);
+      await etcd.waitHealthy();
+    }
+    let status = 0;
+    for (let i = 0; i < 10 && status !== 200; i++) status = (await register('api-3')).status;
+    expect(status).toBe(200);
+    expect(await a.stop()).toBe(0);
+  });
+
   it('refuses --store etcd without endpoints, naming the flag', async () => {
     const { logs, exited } = runCli(['server', '--store', 'etcd']);
     expect(await exited).not.toBe(0);
