@@ -15,8 +15,17 @@ import type { ExpectedIdentity } from './upstream-plan.js';
 // TLS 1.2 is the floor, as in Consul's default for mesh traffic.
 const MIN_VERSION = 'TLSv1.2';
 
+// Upstream servers (a service's instances, a peer's gateway-routed service) whose sessions are kept.
+const MAX_SESSIONS = 1024;
+
 export class TlsMaterial {
   private readonly clientContexts = new Map<string, SecureContext>();
+  /**
+   * TLS sessions to resume, by trust set and server name: a resumed handshake skips the key exchange
+   * and certificate signatures, most of a new connection's cost. Only sessions of servers verified in
+   * this generation are kept, so new roots or a renewed leaf start over with full handshakes.
+   */
+  private readonly sessions = new Map<string, Buffer>();
   /** Callers verified against this generation's roots and bundles. */
   readonly callers: CallerVerifier;
 
@@ -52,6 +61,26 @@ export class TlsMaterial {
     }
     return context;
   }
+
+  /** The session last issued by `serverName` (trusted as `trustedPeer`), to resume, if any. */
+  session(trustedPeer: string, serverName: string): Buffer | undefined {
+    return this.sessions.get(sessionKey(trustedPeer, serverName));
+  }
+
+  /** Keeps a session a verified server issued; the oldest server's is dropped past the bound. */
+  rememberSession(trustedPeer: string, serverName: string, session: Buffer): void {
+    const key = sessionKey(trustedPeer, serverName);
+    this.sessions.delete(key);
+    this.sessions.set(key, session);
+    if (this.sessions.size > MAX_SESSIONS) {
+      const oldest = this.sessions.keys().next().value;
+      if (oldest !== undefined) this.sessions.delete(oldest);
+    }
+  }
+}
+
+function sessionKey(trustedPeer: string, serverName: string): string {
+  return `${trustedPeer}\u0000${serverName}`;
 }
 
 /** A value for tls.connect's checkServerIdentity: the server must be exactly the expected workload. */

@@ -184,9 +184,18 @@ export class UpstreamListener {
         servername: plan.sni,
         secureContext,
         checkServerIdentity,
+        session: material.session(plan.trustedPeer, plan.sni),
         allowHalfOpen: true,
       };
-      return { socket: tls.connect(options).setNoDelay(true), ready: 'secureConnect' };
+      const socket = tls.connect(options).setNoDelay(true);
+      // Listened for only once the server is verified ('secureConnect' follows checkServerIdentity),
+      // so a session is never kept for a server that failed it.
+      socket.once('secureConnect', () => {
+        socket.on('session', (session: Buffer) =>
+          material.rememberSession(plan.trustedPeer, plan.sni, session),
+        );
+      });
+      return { socket, ready: 'secureConnect' };
     };
     return dialAny(plan.endpoints, dialer, timeoutMs);
   }
