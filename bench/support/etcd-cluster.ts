@@ -134,6 +134,19 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   if (!existsSync(etcdBinary())) {
     throw new Error(`no etcd binary at ${etcdBinary()}: run scripts/k8s-build.sh (or set ETCD)`);
   }
+  // A port picked free can be taken by someone else before etcd binds it: then try other ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof MemberExited)) throw err;
+    }
+  }
+}
+
+class MemberExited extends Error {}
+
+async function startOnce(options: EtcdClusterOptions): Promise<EtcdCluster> {
   const n = options.members ?? 3;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshpeer-etcd-'));
   const token = `meshpeer-${randomBytes(6).toString('hex')}`;
@@ -242,7 +255,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
       for (const i of which) {
         const child = procs[i];
         if (child === undefined || child.exitCode !== null) {
-          throw new Error(`etcd member m${i} exited:\n${log(i)}`);
+          throw new MemberExited(`etcd member m${i} exited:\n${log(i)}`);
         }
       }
       await new Promise((r) => setTimeout(r, 50));
