@@ -25,6 +25,7 @@
 #   KEEP=1              with --down, or when a start fails: keep the directory (logs, etcd data)
 #   WORKLOADS=1         same as --workloads
 #   K8S_NODES           number of fake nodes with --workloads (default 2; 110 pods each)
+#   K8S_POD_CIDR        the pod IP range kwok gives out with --workloads (default 10.244.0.0/16)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -300,11 +301,12 @@ if [[ $WORKLOADS == 1 ]]; then
     </dev/null >"$DIR/kube-scheduler.log" 2>&1 &
   echo $! >"$DIR/kube-scheduler.pid"
   # kwok plays the kubelet of every node annotated kwok.x-k8s.io/node=fake: heartbeats, and pods
-  # scheduled there become Running and Ready with an IP from --cidr.
+  # scheduled there become Running and Ready with an IP from --cidr (K8S_POD_CIDR: a loopback range
+  # lets tests run the pods' sidecars on this host at their pod IPs).
   "$BIN/kwok" --kubeconfig "$KUBECONFIG_FILE" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
     --config "$HERE/kwok-stages.yaml" --node-lease-duration-seconds 40 \
-    --cidr 10.244.0.0/16 --node-ip 127.0.0.1 --server-address '' \
+    --cidr "${K8S_POD_CIDR:-10.244.0.0/16}" --node-ip 127.0.0.1 --server-address '' \
     </dev/null >"$DIR/kwok.log" 2>&1 &
   echo $! >"$DIR/kwok.pid"
   for ((n = 1; n <= NODES; n++)); do
