@@ -478,6 +478,9 @@ export class AclService implements LoginTokenStore {
     if (secret === undefined || secret === '' || secret === ANONYMOUS_SECRET) {
       throw permissionDenied('ACL not found: logout needs the token a login returned');
     }
+    if (secret === this.options.initialManagementToken) {
+      throw permissionDenied('Permission denied: only a token created by login can log out');
+    }
     const { result } = await this.store.write((tx) => {
       const accessor = tx.get<string>(TOKEN_SECRETS, secret)?.value;
       const entry = accessor === undefined ? undefined : tx.get<TokenRecord>(TOKENS, accessor);

@@ -37,7 +37,7 @@ beforeEach(async () => {
   await acl.authMethods.writeRule({
     AuthMethod: 'k8s',
     BindType: 'service',
-    BindName: '${serviceaccount.name}',
+    BindName: `\${serviceaccount.name}`,
     Selector: 'serviceaccount.namespace==default',
   });
 });
@@ -99,7 +99,7 @@ describe('binding rules', () => {
       acl.authMethods.writeRule({ AuthMethod: 'nope', BindType: 'service', BindName: 'x' }),
     ).rejects.toThrow('unknown auth method "nope"');
     const [rule] = acl.authMethods.listRules('k8s');
-    expect(rule?.BindName).toBe('${serviceaccount.name}');
+    expect(rule?.BindName).toBe(`\${serviceaccount.name}`);
     expect(acl.authMethods.listRules('other')).toEqual([]);
     const updated = await acl.authMethods.writeRule(
       { AuthMethod: 'k8s', BindType: 'service', BindName: 'fixed' },

@@ -17,7 +17,7 @@ describe('decodeBindingRule', () => {
         {
           AuthMethod: 'k8s',
           BindType: 'service',
-          BindName: '${serviceaccount.name}',
+          BindName: `\${serviceaccount.name}`,
           Selector: 'serviceaccount.namespace==default',
         },
         FIELDS,
@@ -26,7 +26,7 @@ describe('decodeBindingRule', () => {
       Description: '',
       AuthMethod: 'k8s',
       BindType: 'service',
-      BindName: '${serviceaccount.name}',
+      BindName: `\${serviceaccount.name}`,
       Selector: 'serviceaccount.namespace==default',
     });
   });
@@ -37,8 +37,8 @@ describe('decodeBindingRule', () => {
     expect(() => decodeBindingRule({ ...ok, BindType: undefined }, FIELDS)).toThrow('no BindType is set');
     expect(() => decodeBindingRule({ ...ok, BindType: 'role' }, FIELDS)).toThrow('unknown BindType "role"');
     expect(() => decodeBindingRule({ ...ok, BindName: '' }, FIELDS)).toThrow('no BindName is set');
-    expect(() => decodeBindingRule({ ...ok, BindName: '${pod.name}' }, FIELDS)).toThrow(
-      'uses unknown variable ${pod.name}',
+    expect(() => decodeBindingRule({ ...ok, BindName: `\${pod.name}` }, FIELDS)).toThrow(
+      `uses unknown variable \${pod.name}`,
     );
     expect(() => decodeBindingRule({ ...ok, Selector: 'pod.name==x' }, FIELDS)).toThrow(
       'Selector selects unknown field "pod.name"',
@@ -61,10 +61,10 @@ describe('evaluation', () => {
   });
 
   it('interpolates the fields into BindName', () => {
-    expect(interpolate('${serviceaccount.namespace}-${serviceaccount.name}', backend)).toBe(
+    expect(interpolate(`\${serviceaccount.namespace}-\${serviceaccount.name}`, backend)).toBe(
       'default-backend',
     );
-    expect(() => interpolate('${nope}', backend)).toThrow('has no value');
+    expect(() => interpolate(`\${nope}`, backend)).toThrow('has no value');
   });
 
   it('binds the identities of the matching rules only, once each', () => {
@@ -78,10 +78,10 @@ describe('evaluation', () => {
     });
     const bound = bindIdentities(
       [
-        rule('1', 'service', '${serviceaccount.name}'),
-        rule('2', 'service', '${serviceaccount.name}', 'serviceaccount.namespace==default'),
+        rule('1', 'service', `\${serviceaccount.name}`),
+        rule('2', 'service', `\${serviceaccount.name}`, 'serviceaccount.namespace==default'),
         rule('3', 'service', 'admin', 'serviceaccount.name==vault'),
-        rule('4', 'node', 'node-${serviceaccount.name}'),
+        rule('4', 'node', `node-\${serviceaccount.name}`),
       ],
       backend,
       'dc1',
@@ -105,7 +105,7 @@ describe('evaluation', () => {
             Description: '',
             AuthMethod: 'k8s',
             BindType: 'service',
-            BindName: '${serviceaccount.name}',
+            BindName: `\${serviceaccount.name}`,
             Selector: '',
           },
         ],

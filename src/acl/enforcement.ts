@@ -71,6 +71,11 @@ type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 type Rule = (r: RequestFacts) => Requirement;
 
 const MESH_KINDS = new Set(['mesh', 'proxy-defaults', 'exported-services']);
+/**
+ * Kinds any token may read, as in Consul: the mesh-wide settings every sidecar and gateway applies (a
+ * sidecar's login token has only its service identity).
+ */
+const OPEN_READ_KINDS = new Set(['proxy-defaults', 'mesh']);
 
 export const perm = (resource: Resource, level: Level, name?: string): Permission =>
   name === undefined ? { resource, level } : { resource, level, name };
@@ -226,7 +231,10 @@ export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = 
   },
   '/v1/config/:kind': { GET: () => 'any-token' },
   '/v1/config/:kind/:name': {
-    GET: (r) => configPermission(r.params.kind ?? '', r.params.name ?? '', 'read'),
+    GET: (r) =>
+      OPEN_READ_KINDS.has(r.params.kind ?? '')
+        ? 'any-token'
+        : configPermission(r.params.kind ?? '', r.params.name ?? '', 'read'),
     DELETE: (r) => configPermission(r.params.kind ?? '', r.params.name ?? '', 'write'),
   },
   '/v1/connect/ca/roots': { GET: () => 'any-token' },
@@ -324,6 +332,7 @@ export const LIST_FILTERS: Record<string, Filter> = {
   '/v1/config/:kind': (payload, authz) =>
     Array.isArray(payload)
       ? payload.filter((e: { Kind?: unknown; Name?: unknown }) => {
+          if (OPEN_READ_KINDS.has(str(e.Kind))) return true;
           const p = configPermission(str(e.Kind), str(e.Name), 'read');
           return authz.allowed(p.resource, p.level, p.name);
         })

@@ -1,7 +1,9 @@
 // `meshpeer proxy`: runs a sidecar against a meshpeer server until SIGINT/SIGTERM.
+import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { assertModeAllowsPeering, type IntentionAction } from '../config-entries/index.js';
 import { type Endpoint, formatEndpoint } from '../dataplane/endpoint.js';
+import { ConsulApi } from '../dataplane/http/consul-api.js';
 import { parseUpstreamSpec, type UpstreamSpec, upstreamLabel } from '../dataplane/proxy/index.js';
 import { runProxy } from '../dataplane/run-proxy.js';
 import {
@@ -12,7 +14,7 @@ import {
   serveUntilSignal,
   withProcessOptions,
 } from './gateway-command.js';
-import { UsageError } from './io.js';
+import { CliError, UsageError } from './io.js';
 
 interface ProxyFlags extends ProcessFlags {
   service: string;
@@ -25,7 +27,13 @@ interface ProxyFlags extends ProcessFlags {
   defaultIntention?: IntentionAction;
   register?: boolean;
   advertise?: Endpoint;
+  aclAuthMethod?: string;
+  aclBearerTokenFile: string;
+  aclLoginMeta: Record<string, string>;
 }
+
+/** Where Kubernetes mounts a pod's service-account token. */
+export const SERVICE_ACCOUNT_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 const port = (value: string): number => {
   const n = Number(value);
@@ -35,6 +43,11 @@ const port = (value: string): number => {
   return n;
 };
 const upstreamOption = flagValue(parseUpstreamSpec);
+const collectMeta = (value: string, previous: Record<string, string>): Record<string, string> => {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`"${value}" is not key=value.`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+};
 const collectUpstream = (value: string, previous: UpstreamSpec[]): UpstreamSpec[] => [
   ...previous,
   upstreamOption(value),
@@ -98,6 +111,25 @@ export function proxyCommand(): Command {
       '--advertise <host:port>',
       'address gateways and other sidecars dial, when registering (default: --listen)',
       endpointOption(false),
+    )
+    .option(
+      '--acl-auth-method <name>',
+      "log in with this ACL auth method (type kubernetes) on start, with the pod's service-account JWT, and " +
+        'use the token it returns (a token for this service only, from the binding rules); log out on stop. ' +
+        'Instead of --token',
+    )
+    .option(
+      '--acl-bearer-token-file <file>',
+      'the bearer token --acl-auth-method logs in with',
+      SERVICE_ACCOUNT_TOKEN_FILE,
+    )
+    .addOption(
+      new Option(
+        '--acl-login-meta <key=value>',
+        'metadata for the login token, repeatable (e.g. pod=NAMESPACE/NAME)',
+      )
+        .argParser(collectMeta)
+        .default({}, 'none'),
     );
   return withProcessOptions(command).action(async (flags: ProxyFlags) => {
     const upstreams = withMode(flags.upstream, flags.meshGatewayMode);
@@ -106,10 +138,17 @@ export function proxyCommand(): Command {
         '--register needs --app-port: a sidecar without an inbound listener has nothing to register',
       );
     }
+    if (flags.aclAuthMethod !== undefined && (flags.token ?? process.env.MESHPEER_HTTP_TOKEN)) {
+      throw new UsageError(
+        '--acl-auth-method logs in for a token: give it or --token (MESHPEER_HTTP_TOKEN), not both',
+      );
+    }
     const settings = processSettings(flags, 'proxy');
     await serveUntilSignal('sidecar', settings.logger, async () => {
+      const login = flags.aclAuthMethod === undefined ? undefined : await aclLogin(flags, settings);
       const proxy = await runProxy({
         ...settings,
+        ...(login === undefined ? {} : { token: login.token }),
         service: flags.service,
         listen: flags.listen,
         app: flags.appPort === undefined ? undefined : { host: flags.appHost, port: flags.appPort },
@@ -117,6 +156,9 @@ export function proxyCommand(): Command {
         meshGatewayService: flags.meshGatewayService,
         defaultIntentionAction: flags.defaultIntention,
         register: flags.register ? { advertise: flags.advertise } : undefined,
+      }).catch(async (err: unknown) => {
+        await login?.logout();
+        throw err;
       });
       const { inbound, upstreams: bound } = proxy.started;
       const lines = inbound
@@ -124,9 +166,45 @@ export function proxyCommand(): Command {
         : [];
       for (const { spec, address } of bound)
         lines.push(`upstream ${upstreamLabel(spec)} on ${formatEndpoint(address)}`);
-      return { running: proxy, lines };
+      if (login === undefined) return { running: proxy, lines };
+      lines.push(`logged in with auth method ${flags.aclAuthMethod}: token ${login.accessor}`);
+      const stop = async () => {
+        await proxy.stop();
+        await login.logout();
+      };
+      return { running: { ...proxy, stop }, lines };
     });
   });
+}
+
+/** Logs in with --acl-auth-method; `logout` deletes the token (a failure is logged, not thrown). */
+async function aclLogin(
+  flags: ProxyFlags,
+  settings: ReturnType<typeof processSettings>,
+): Promise<{ token: string; accessor: string; logout(): Promise<void> }> {
+  let bearer: string;
+  try {
+    bearer = (await readFile(flags.aclBearerTokenFile, 'utf8')).trim();
+  } catch (err) {
+    throw new CliError(
+      `--acl-auth-method: cannot read the bearer token from ${flags.aclBearerTokenFile} (--acl-bearer-token-file): ${(err as Error).message}`,
+    );
+  }
+  if (bearer === '') throw new CliError(`--acl-bearer-token-file ${flags.aclBearerTokenFile} is empty`);
+  const api = new ConsulApi({ address: settings.server });
+  const method = flags.aclAuthMethod ?? '';
+  const token = await api.login(method, bearer, flags.aclLoginMeta);
+  settings.logger.info({ authMethod: method, accessor: token.AccessorID }, 'ACL login');
+  return {
+    token: token.SecretID,
+    accessor: token.AccessorID,
+    async logout() {
+      await api.logout(token.SecretID).then(
+        () => settings.logger.info({ accessor: token.AccessorID }, 'ACL logout'),
+        (err: Error) => settings.logger.warn({ err: err.message }, 'ACL logout failed'),
+      );
+    },
+  };
 }
 
 /**

@@ -170,8 +170,15 @@ describe('ACLs (default deny)', () => {
       headers: auth(webToken.SecretID),
     });
     expect(list.body.map((e) => e.Name)).toEqual(['web']);
+    // Mesh-wide settings every sidecar applies may be read by any token, as in Consul; which services
+    // are exported to which peers needs mesh:read.
     const meshRead = await api(`${url}/v1/config/mesh/mesh`, { headers: auth(webToken.SecretID) });
-    expect(meshRead.status).toBe(403);
+    expect(meshRead.status, meshRead.text).toBe(200);
+    const exportsRead = await api(`${url}/v1/config/exported-services/default`, {
+      headers: auth(webToken.SecretID),
+    });
+    expect(exportsRead.status).toBe(403);
+    expect(exportsRead.text).toContain("lacks permission 'mesh:read'");
   });
 
   it('refuses invalid rules with 400 naming the problem', async () => {

@@ -149,6 +149,14 @@ const EXPECTED: Row[] = [
     allowed: ['service'],
   },
   { route: '/v1/config/:kind', method: 'GET', path: '/v1/config/service-resolver', allowed: ANY_TOKEN },
+  // Mesh-wide settings every sidecar applies: any token may read them, as in Consul.
+  {
+    route: '/v1/config/:kind/:name',
+    method: 'GET',
+    path: '/v1/config/proxy-defaults/global',
+    allowed: ANY_TOKEN,
+  },
+  { route: '/v1/config/:kind/:name', method: 'GET', path: '/v1/config/mesh/mesh', allowed: ANY_TOKEN },
   {
     route: '/v1/config/:kind/:name',
     method: 'GET',

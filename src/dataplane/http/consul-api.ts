@@ -1,5 +1,5 @@
 // A small client of the server's Consul-compatible HTTP API for the data plane: GETs that can block
-// (`?index=N&wait=30s`, answered with `X-Consul-Index`) and the agent registration PUTs.
+// (`?index=N&wait=30s`, answered with `X-Consul-Index`), the agent registration PUTs, and ACL login/logout.
 import { unavailable } from '../../shared/errors.js';
 
 export interface ConsulApiOptions {
@@ -26,6 +26,11 @@ export interface BlockingOptions {
 }
 
 const SLACK_MS = 10_000;
+
+export interface LoginToken {
+  AccessorID: string;
+  SecretID: string;
+}
 
 export class ConsulApi {
   readonly address: string;
@@ -85,9 +90,61 @@ export class ConsulApi {
     }
   }
 
-  private async request(method: string, url: URL, body: unknown, signal: AbortSignal): Promise<Response> {
+  /**
+   * POST /v1/acl/login: exchanges a bearer token (a pod's service-account JWT) with an auth method for
+   * an ACL token; a refusal is an error with the server's reason.
+   */
+  async login(
+    authMethod: string,
+    bearerToken: string,
+    meta: Record<string, string> = {},
+  ): Promise<LoginToken> {
+    const body = {
+      AuthMethod: authMethod,
+      BearerToken: bearerToken,
+      ...(Object.keys(meta).length ? { Meta: meta } : {}),
+    };
+    const response = await this.request(
+      'POST',
+      new URL(`${this.address}/v1/acl/login`),
+      body,
+      AbortSignal.timeout(SLACK_MS),
+    );
+    const text = await response.text();
+    if (!response.ok) {
+      throw unavailable(
+        `ACL login with auth method ${JSON.stringify(authMethod)}: HTTP ${response.status}: ${text.trim()}`,
+      );
+    }
+    const token = JSON.parse(text) as Partial<LoginToken>;
+    if (typeof token.SecretID !== 'string' || typeof token.AccessorID !== 'string') {
+      throw unavailable('ACL login: the answer has no AccessorID and SecretID');
+    }
+    return { AccessorID: token.AccessorID, SecretID: token.SecretID };
+  }
+
+  /** POST /v1/acl/logout with a login token: the server deletes it. */
+  async logout(secret: string): Promise<void> {
+    const response = await this.request(
+      'POST',
+      new URL(`${this.address}/v1/acl/logout`),
+      undefined,
+      AbortSignal.timeout(SLACK_MS),
+      secret,
+    );
+    if (!response.ok)
+      throw unavailable(`ACL logout: HTTP ${response.status}: ${(await response.text()).trim()}`);
+  }
+
+  private async request(
+    method: string,
+    url: URL,
+    body: unknown,
+    signal: AbortSignal,
+    token = this.token,
+  ): Promise<Response> {
     const headers: Record<string, string> = {};
-    if (this.token) headers['X-Consul-Token'] = this.token;
+    if (token) headers['X-Consul-Token'] = token;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     try {
       return await fetch(url, {
