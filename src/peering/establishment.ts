@@ -184,11 +184,10 @@ export class Establishment {
           established = true;
           return secret;
         } catch (err) {
-          if ((err as { status?: number }).status !== 503 || Date.now() >= deadline) {
-            throw (err as { status?: number }).status === 503
-              ? throughGatewaysUnavailable(acceptor, gateways)
-              : err;
-          }
+          // A refusal by the acceptor is final; an unreachable one may be our gateway not routing yet.
+          const unreachable = isMeshpeerError(err) && err.kind === 'unavailable';
+          if (!unreachable) throw err;
+          if (Date.now() >= deadline) throw throughGatewaysUnavailable(acceptor, gateways);
           await new Promise((r) => setTimeout(r, 200));
         }
       }

@@ -16,7 +16,13 @@ export const STREAM_EVENTS = 'peering/stream-events';
  * gateway must know where a peer's servers are before the peering's record exists.
  */
 export const PENDING_DIALS = 'peering/pending-dials';
-export const PEERING_TABLES = [PEERINGS, PEERING_SECRETS, TRUST_BUNDLES, STREAM_EVENTS, PENDING_DIALS] as const;
+export const PEERING_TABLES = [
+  PEERINGS,
+  PEERING_SECRETS,
+  TRUST_BUNDLES,
+  STREAM_EVENTS,
+  PENDING_DIALS,
+] as const;
 
 export interface PendingDial {
   PeerName: string;
