@@ -67,6 +67,8 @@ interface TokenRecord {
   NodeIdentities?: NodeIdentity[];
   /** The auth method a login made this token through. */
   AuthMethod?: string;
+  /** After this (ISO time) the token no longer exists for requests and reads. */
+  ExpirationTime?: string;
   CreateTime: string;
 }
 
@@ -95,6 +97,7 @@ export interface TokenView {
   ServiceIdentities?: ServiceIdentity[];
   NodeIdentities?: NodeIdentity[];
   AuthMethod?: string;
+  ExpirationTime?: string;
   Local: boolean;
   CreateTime: string;
   CreateIndex: number;
@@ -202,7 +205,7 @@ export class AclService implements LoginTokenStore {
     }
     const accessor = this.store.get<string>(TOKEN_SECRETS, secret)?.value;
     const entry = accessor === undefined ? undefined : this.store.get<TokenRecord>(TOKENS, accessor);
-    if (entry === undefined) {
+    if (entry === undefined || expired(entry.value)) {
       throw permissionDenied(
         this.bootstrapped
           ? 'ACL not found'
@@ -330,8 +333,9 @@ export class AclService implements LoginTokenStore {
     if (this.store.get(TOKENS, ANONYMOUS_ACCESSOR) === undefined) {
       records.push({ record: this.anonymousRecord(), view: this.anonymousView() });
     }
-    for (const e of this.store.list<TokenRecord>(TOKENS))
-      records.push({ record: e.value, view: this.tokenView(e) });
+    for (const e of this.store.list<TokenRecord>(TOKENS)) {
+      if (!expired(e.value)) records.push({ record: e.value, view: this.tokenView(e) });
+    }
     return records
       .filter(({ record }) => {
         if (filter.policy) return record.PolicyIDs.includes(filter.policy);
@@ -349,7 +353,7 @@ export class AclService implements LoginTokenStore {
     const management = this.managementView();
     if (management !== undefined && accessor === management.AccessorID) return management;
     const entry = this.store.get<TokenRecord>(TOKENS, accessor);
-    if (entry !== undefined) return this.tokenView(entry);
+    if (entry !== undefined && !expired(entry.value)) return this.tokenView(entry);
     if (accessor === ANONYMOUS_ACCESSOR) return this.anonymousView();
     throw notFound(`ACL token not found: ${JSON.stringify(accessor)}`);
   }
@@ -416,6 +420,7 @@ export class AclService implements LoginTokenStore {
         PolicyIDs: policyIds,
         ...identitiesOf(fields),
         ...(existing.AuthMethod === undefined ? {} : { AuthMethod: existing.AuthMethod }),
+        ...(existing.ExpirationTime === undefined ? {} : { ExpirationTime: existing.ExpirationTime }),
         CreateTime: existing.CreateTime,
       });
     });
@@ -440,6 +445,13 @@ export class AclService implements LoginTokenStore {
   // ---- login tokens (src/acl/auth-methods.ts) ----
 
   putLoginToken(tx: WriteTxn, token: LoginToken): { accessor: string } {
+    // Expired login tokens of the method go now (they already grant nothing).
+    for (const e of tx.list<TokenRecord>(TOKENS)) {
+      if (e.value.AuthMethod === token.authMethod && expired(e.value)) {
+        tx.delete(TOKEN_SECRETS, e.value.SecretID);
+        tx.delete(TOKENS, e.key);
+      }
+    }
     const accessor = randomUUID();
     const secret = randomUUID();
     tx.put(TOKEN_SECRETS, secret, accessor);
@@ -455,6 +467,7 @@ export class AclService implements LoginTokenStore {
         nodeIdentities: token.nodeIdentities,
       }),
       AuthMethod: token.authMethod,
+      ...(token.expirationTime === undefined ? {} : { ExpirationTime: token.expirationTime }),
       CreateTime: new Date().toISOString(),
     });
     return { accessor };
@@ -484,7 +497,7 @@ export class AclService implements LoginTokenStore {
     const { result } = await this.store.write((tx) => {
       const accessor = tx.get<string>(TOKEN_SECRETS, secret)?.value;
       const entry = accessor === undefined ? undefined : tx.get<TokenRecord>(TOKENS, accessor);
-      if (entry === undefined) return 'not-found' as const;
+      if (entry === undefined || expired(entry.value)) return 'not-found' as const;
       if (entry.value.AuthMethod === undefined) return 'not-login' as const;
       tx.delete(TOKEN_SECRETS, secret);
       tx.delete(TOKENS, entry.key);
@@ -568,8 +581,13 @@ export class AclService implements LoginTokenStore {
     if (t.ServiceIdentities?.length) view.ServiceIdentities = t.ServiceIdentities;
     if (t.NodeIdentities?.length) view.NodeIdentities = t.NodeIdentities;
     if (t.AuthMethod !== undefined) view.AuthMethod = t.AuthMethod;
+    if (t.ExpirationTime !== undefined) view.ExpirationTime = t.ExpirationTime;
     return view;
   }
+}
+
+function expired(t: TokenRecord): boolean {
+  return t.ExpirationTime !== undefined && Date.parse(t.ExpirationTime) <= Date.now();
 }
 
 interface TokenFields {

@@ -1,6 +1,6 @@
 // Auth methods, binding rules, login and logout on an in-memory store, with a stand-in TokenReviewer
 // (the real TokenReview over HTTPS is tested against a kube-apiserver in test/acl/kubernetes-login.test.ts).
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { AclService } from './acl-service.js';
@@ -42,6 +42,7 @@ beforeEach(async () => {
   });
 });
 afterEach(async () => {
+  vi.useRealTimers();
   await store.close();
 });
 
@@ -174,5 +175,48 @@ describe('login and logout', () => {
     expect(() => acl.readToken(token.AccessorID)).toThrow('not found');
     expect(() => acl.resolve(token.SecretID)).toThrow('ACL not found');
     await expect(acl.authMethods.deleteMethod('k8s')).rejects.toThrow('not found');
+  });
+});
+
+describe('MaxTokenTTL', () => {
+  it('is kept as a Go duration, within 1m and 24h', async () => {
+    const m = acl.authMethods;
+    const method = (MaxTokenTTL: unknown) => ({
+      Name: 'ttl',
+      Type: 'kubernetes',
+      MaxTokenTTL,
+      Config: CONFIG,
+    });
+    expect((await m.writeMethod(method('260s'))).MaxTokenTTL).toBe('4m20s');
+    expect((await m.writeMethod(method(3_600_000_000_000), 'ttl')).MaxTokenTTL).toBe('1h0m0s');
+    expect(await m.writeMethod(method('0s'), 'ttl')).not.toHaveProperty('MaxTokenTTL');
+    await expect(m.writeMethod(method('30s'), 'ttl')).rejects.toThrow(
+      'MaxTokenTTL 30s cannot be less than 1m0s',
+    );
+    await expect(m.writeMethod(method('25h'), 'ttl')).rejects.toThrow('cannot be more than 24h0m0s');
+    await expect(m.writeMethod(method('soon'), 'ttl')).rejects.toThrow('"soon" is not a duration');
+    expect(m.readMethod('ttl')).not.toHaveProperty('MaxTokenTTL');
+  });
+
+  it('makes login tokens expire: then they resolve, read and list as gone, and the next login removes them', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = new Date('2030-01-01T00:00:00Z');
+    vi.setSystemTime(start);
+    await acl.authMethods.writeMethod(
+      { Name: 'k8s', Type: 'kubernetes', MaxTokenTTL: '10m', Config: CONFIG },
+      'k8s',
+    );
+    const token = await acl.login({ AuthMethod: 'k8s', BearerToken: 'backend-jwt' });
+    expect(token.ExpirationTime).toBe('2030-01-01T00:10:00.000Z');
+    expect(acl.resolve(token.SecretID).accessorId).toBe(token.AccessorID);
+
+    vi.setSystemTime(new Date('2030-01-01T00:10:01Z'));
+    expect(() => acl.resolve(token.SecretID)).toThrow('ACL not found');
+    expect(() => acl.readToken(token.AccessorID)).toThrow('not found');
+    expect(acl.listTokens({ authMethod: 'k8s' })).toEqual([]);
+    await expect(acl.logout(token.SecretID)).rejects.toThrow('ACL not found');
+    expect(store.get('acl/tokens', token.AccessorID)).toBeDefined();
+    await acl.login({ AuthMethod: 'k8s', BearerToken: 'backend-jwt' });
+    expect(store.get('acl/tokens', token.AccessorID)).toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@
 // API server) and gets a new token whose identities the method's binding rules grant; logout deletes
 // that token. Only the `kubernetes` type exists.
 import { randomUUID } from 'node:crypto';
+import { parseGoDuration } from '../config-entries/duration.js';
 import { invalid, notFound, permissionDenied } from '../shared/errors.js';
 import type { Store, StoredEntry, WriteTxn } from '../store/store.js';
 import {
@@ -31,12 +32,16 @@ interface AuthMethodRecord {
   DisplayName: string;
   Description: string;
   TokenLocality: '' | 'local' | 'global';
+  /** How long a login token lives (Go duration, e.g. "4m20s"); '' for until logout. */
+  MaxTokenTTL?: string;
   Config: KubernetesAuthConfig;
 }
 
-export interface AuthMethodView extends Omit<AuthMethodRecord, 'Config' | 'DisplayName' | 'TokenLocality'> {
+export interface AuthMethodView
+  extends Omit<AuthMethodRecord, 'Config' | 'DisplayName' | 'TokenLocality' | 'MaxTokenTTL'> {
   DisplayName?: string;
   TokenLocality?: string;
+  MaxTokenTTL?: string;
   /** Left out of lists, as Consul's. */
   Config?: KubernetesAuthConfig;
   CreateIndex: number;
@@ -74,6 +79,8 @@ export interface LoginToken {
   description: string;
   serviceIdentities: ReturnType<typeof bindIdentities>['serviceIdentities'];
   nodeIdentities: ReturnType<typeof bindIdentities>['nodeIdentities'];
+  /** When the token stops working (the method's MaxTokenTTL from the login); none: until logout. */
+  expirationTime?: string;
 }
 
 /** The token side, as AclService provides it. */
@@ -133,12 +140,7 @@ export class AuthMethods {
     if (!TYPES.includes(type)) {
       throw invalid(`Invalid Auth Method: Type should be one of: ${TYPES.join(', ')}`);
     }
-    const ttl = text(input.MaxTokenTTL, 'MaxTokenTTL');
-    if (ttl !== '' && !/^0+[a-z]*$/.test(ttl)) {
-      throw invalid(
-        'Invalid Auth Method: MaxTokenTTL is not supported: login tokens live until logout or until the method is deleted',
-      );
-    }
+    const ttl = decodeTtl(input.MaxTokenTTL);
     const locality = text(input.TokenLocality, 'TokenLocality');
     if (locality !== '' && locality !== 'local' && locality !== 'global') {
       throw invalid(`Invalid Auth Method: TokenLocality should be one of 'local' or 'global'`);
@@ -150,6 +152,7 @@ export class AuthMethods {
       DisplayName: text(input.DisplayName, 'DisplayName'),
       Description: text(input.Description, 'Description'),
       TokenLocality: locality,
+      ...(ttl === 0 ? {} : { MaxTokenTTL: formatDuration(ttl) }),
       Config: config,
     };
     const { result } = await this.store.write((tx) => {
@@ -256,6 +259,7 @@ export class AuthMethods {
           `${fields['serviceaccount.namespace']}/${fields['serviceaccount.name']}`,
       );
     }
+    const ttl = method.MaxTokenTTL === undefined ? 0 : (parseGoDuration(method.MaxTokenTTL) ?? 0);
     const description =
       Object.keys(meta).length === 0
         ? 'token created via login'
@@ -269,10 +273,46 @@ export class AuthMethods {
         description,
         serviceIdentities: bound.serviceIdentities,
         nodeIdentities: bound.nodeIdentities,
+        ...(ttl === 0 ? {} : { expirationTime: new Date(Date.now() + ttl).toISOString() }),
       }).accessor;
     });
     return result;
   }
+}
+
+const MIN_TTL_MS = 60_000;
+const MAX_TTL_MS = 24 * 3_600_000;
+
+/** MaxTokenTTL in ms (0: none): a Go duration string, or integer nanoseconds; 1m to 24h, as in Consul. */
+function decodeTtl(value: unknown): number {
+  if (value === undefined || value === null || value === '' || value === 0) return 0;
+  const ms =
+    typeof value === 'number' && Number.isInteger(value) && value >= 0
+      ? value / 1e6
+      : typeof value === 'string'
+        ? parseGoDuration(value)
+        : undefined;
+  if (ms === undefined || ms < 0) {
+    throw invalid(
+      `Invalid Auth Method: MaxTokenTTL: ${JSON.stringify(value)} is not a duration like "10m" or "1h"`,
+    );
+  }
+  if (ms === 0) return 0;
+  if (ms < MIN_TTL_MS)
+    throw invalid(`Invalid Auth Method: MaxTokenTTL ${formatDuration(ms)} cannot be less than 1m0s`);
+  if (ms > MAX_TTL_MS)
+    throw invalid(`Invalid Auth Method: MaxTokenTTL ${formatDuration(ms)} cannot be more than 24h0m0s`);
+  return ms;
+}
+
+/** ms as Go formats a duration ("4m20s", "1h0m0s", "1.5s"). */
+export function formatDuration(ms: number): string {
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = Number((((ms % 60_000) / 1000) as number).toFixed(9));
+  if (h > 0) return `${h}h${m}m${s}s`;
+  if (m > 0) return `${m}m${s}s`;
+  return `${s}s`;
 }
 
 function decodeMeta(value: unknown): Record<string, string> {
@@ -295,6 +335,7 @@ function methodView(entry: StoredEntry<AuthMethodRecord>): AuthMethodView {
     ...(m.DisplayName === '' ? {} : { DisplayName: m.DisplayName }),
     Description: m.Description,
     ...(m.TokenLocality === '' ? {} : { TokenLocality: m.TokenLocality }),
+    ...(m.MaxTokenTTL === undefined ? {} : { MaxTokenTTL: m.MaxTokenTTL }),
     Config: m.Config,
     CreateIndex: entry.createIndex,
     ModifyIndex: entry.modifyIndex,
