@@ -32,6 +32,7 @@ export interface ControllerFlags {
   injectServer?: string;
   injectAllowNamespaces: string;
   injectDenyNamespaces: string;
+  injectAclAuthMethod?: string;
   sidecarCpuRequest?: string;
   sidecarCpuLimit?: string;
   sidecarMemoryRequest?: string;
@@ -101,6 +102,11 @@ export function controllerCommand(): Command {
     )
     .option('--inject-allow-namespaces <list>', 'comma-separated namespaces whose pods may be injected', '*')
     .option('--inject-deny-namespaces <list>', 'comma-separated namespaces never injected', '')
+    .option(
+      '--inject-acl-auth-method <name>',
+      'with ACLs on: the kubernetes auth method injected sidecars log in with (their pod must run as a ' +
+        'service account named after its service); without it sidecars get no token',
+    )
     .option('--sidecar-cpu-request <quantity>', 'CPU request of the injected sidecar')
     .option('--sidecar-cpu-limit <quantity>', 'CPU limit of the injected sidecar')
     .option('--sidecar-memory-request <quantity>', 'memory request of the injected sidecar')

@@ -36,5 +36,6 @@ export function injectSettings(flags: ControllerFlags, serverAddress: string): I
     ...(flags.injectImagePullPolicy ? { imagePullPolicy: flags.injectImagePullPolicy } : {}),
     serverAddress: /^https?:\/\//.test(injectServer) ? injectServer : `http://${injectServer}`,
     resources,
+    ...(flags.injectAclAuthMethod ? { aclAuthMethod: flags.injectAclAuthMethod } : {}),
   };
 }

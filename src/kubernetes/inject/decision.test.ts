@@ -234,3 +234,45 @@ describe('decideInjection', () => {
     });
   });
 });
+
+describe('injection with ACLs (kubernetes auth method login)', () => {
+  const acl: InjectSettings = { ...settings, aclAuthMethod: 'consul-k8s-auth-method' };
+  const asAccount = (account: string | undefined, extra: Partial<NonNullable<PodShape['spec']>> = {}) => {
+    const p = pod({ 'consul.hashicorp.com/connect-inject': 'true' });
+    return { ...p, spec: { ...p.spec, ...(account ? { serviceAccountName: account } : {}), ...extra } };
+  };
+
+  it('logs the sidecar in with the auth method, naming its pod, when the account is named after the service', () => {
+    const d = decideInjection(asAccount('web'), 'apps', acl);
+    if (d.kind !== 'inject') throw new Error(`expected inject, got ${JSON.stringify(d)}`);
+    expect(d.container.args).toEqual(
+      expect.arrayContaining([
+        '--acl-auth-method',
+        'consul-k8s-auth-method',
+        '--acl-login-meta',
+        'pod=$(POD_NAMESPACE)/$(POD_NAME)',
+      ]),
+    );
+    expect(d.container.env).toEqual([
+      { name: 'MESHPEER_HTTP_ADDR', value: 'http://meshpeer-server.consul:8500' },
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    ]);
+    // Without ACLs, no login and no extra env.
+    const plain = decideInjection(asAccount('web'), 'apps', settings);
+    if (plain.kind !== 'inject') throw new Error('expected inject');
+    expect(plain.container.args).not.toContain('--acl-auth-method');
+  });
+
+  it('refuses a pod whose service account is not named after its service, or that does not mount its token', () => {
+    const other = decideInjection(asAccount(undefined), 'apps', acl);
+    expect(other).toMatchObject({ kind: 'reject' });
+    expect(other.kind === 'reject' && other.message).toMatch(
+      /runs as service account "default" but is service "web"; set spec.serviceAccountName: web/,
+    );
+    const noToken = decideInjection(asAccount('web', { automountServiceAccountToken: false }), 'apps', acl);
+    expect(noToken.kind === 'reject' && noToken.message).toMatch(
+      /automountServiceAccountToken must not be false/,
+    );
+  });
+});

@@ -38,6 +38,8 @@ export interface PodShape {
   };
   spec?: {
     containers?: { name: string; ports?: { name?: string; containerPort: number }[] | null }[];
+    serviceAccountName?: string;
+    automountServiceAccountToken?: boolean;
   };
 }
 
@@ -157,6 +159,10 @@ export function decideInjection(pod: PodShape, namespace: string, settings: Inje
       message: `annotation ${ANNOTATION_UPSTREAMS}: local port ${target.value.appPort} is the app's own port`,
     };
   }
+  if (settings.aclAuthMethod !== undefined) {
+    const problem = loginProblem(pod, target.value.service);
+    if (problem !== undefined) return { kind: 'reject', message: problem };
+  }
   const resources = sidecarResources(annotations, settings.resources);
   if (!resources.ok) return { kind: 'reject', message: resources.problem };
   const container = sidecarContainer(
@@ -167,6 +173,29 @@ export function decideInjection(pod: PodShape, namespace: string, settings: Inje
     settings,
   );
   return { kind: 'inject', container, patch: injectionPatch(pod, container), warnings };
+}
+
+/**
+ * With ACLs on, the sidecar logs in with its pod's service-account token and the binding rule gives it
+ * the service named after the account: the pod must run as that account and mount its token (as
+ * consul-k8s requires).
+ */
+function loginProblem(pod: PodShape, service: string): string | undefined {
+  const account = pod.spec?.serviceAccountName || 'default';
+  if (account !== service) {
+    return (
+      `ACLs are on, so the sidecar logs in as the pod's service account, which must be named after the ` +
+      `service: the pod runs as service account "${account}" but is service "${service}"; set ` +
+      `spec.serviceAccountName: ${service} (and create that ServiceAccount)`
+    );
+  }
+  if (pod.spec?.automountServiceAccountToken === false) {
+    return (
+      "ACLs are on, so the sidecar logs in with the pod's service-account token: " +
+      'spec.automountServiceAccountToken must not be false'
+    );
+  }
+  return undefined;
 }
 
 /** The chart's resources with the pod's sidecar-proxy-* annotations over them. */

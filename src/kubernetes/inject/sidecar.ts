@@ -17,7 +17,16 @@ export interface SidecarSettings {
   serverAddress: string;
   imagePullPolicy?: string;
   resources: Resources;
+  /**
+   * With ACLs on: the `kubernetes` auth method the sidecar logs in with, using its pod's service-account
+   * token, for a token of its own service only (the binding rule names the service after the account).
+   */
+  aclAuthMethod?: string;
 }
+
+type EnvVar =
+  | { name: string; value: string }
+  | { name: string; valueFrom: { fieldRef: { fieldPath: string } } };
 
 export interface SidecarContainer {
   name: string;
@@ -25,7 +34,7 @@ export interface SidecarContainer {
   imagePullPolicy?: string;
   command: string[];
   args: string[];
-  env: { name: string; value: string }[];
+  env: EnvVar[];
   ports?: { name: string; containerPort: number; protocol: string }[];
   resources: Resources;
   readinessProbe?: {
@@ -55,13 +64,27 @@ export function sidecarContainer(
     args.push('--listen', `0.0.0.0:${SIDECAR_PUBLIC_PORT}`, '--app-port', String(appPort));
   }
   for (const upstream of upstreams) args.push('--upstream', upstreamFlag(upstream));
+  const env: EnvVar[] = [{ name: 'MESHPEER_HTTP_ADDR', value: settings.serverAddress }];
+  if (settings.aclAuthMethod !== undefined) {
+    // Kubernetes expands $(VAR) in args from the container's env: the login names its pod.
+    args.push(
+      '--acl-auth-method',
+      settings.aclAuthMethod,
+      '--acl-login-meta',
+      'pod=$(POD_NAMESPACE)/$(POD_NAME)',
+    );
+    env.push(
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    );
+  }
   const container: SidecarContainer = {
     name: SIDECAR_CONTAINER_NAME,
     image: settings.image,
     ...(settings.imagePullPolicy ? { imagePullPolicy: settings.imagePullPolicy } : {}),
     command: ['meshpeer', 'proxy'],
     args,
-    env: [{ name: 'MESHPEER_HTTP_ADDR', value: settings.serverAddress }],
+    env,
     resources,
   };
   // Without an app port there is no inbound listener to probe (the pod only calls out).
