@@ -109,6 +109,9 @@ interface MirrorWait {
   resolve: (ok: boolean) => void;
 }
 
+/** Errors of calls that never reached etcd (no connection yet, or every member's circuit open). */
+const NOT_SENT = /No connection established|circuit breaker is open/i;
+
 const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Roughly the bytes the plan's writes put in the etcd request. */
@@ -619,8 +622,8 @@ export class EtcdStore implements Store {
 
   /**
    * One etcd call, bounded by requestTimeoutMs; failures become `unavailable` errors naming etcd. A call
-   * that never left (no connection to any member yet) is tried again until the deadline: that cannot
-   * apply a write twice.
+   * that never left (no connection to any member yet, or the client's circuit breakers hold every member
+   * back after failures) is tried again until the deadline: that cannot apply a write twice.
    */
   private async call<T>(what: string, fn: (opts: CallOptions) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.requestTimeoutMs;
@@ -636,7 +639,7 @@ export class EtcdStore implements Store {
         try {
           return await fn({ deadline });
         } catch (err) {
-          const notSent = /No connection established/i.test((err as Error).message ?? '');
+          const notSent = NOT_SENT.test((err as Error).message ?? '');
           if (!notSent || Date.now() + backoff >= deadline || this.closed) throw err;
           await new Promise((r) => setTimeout(r, backoff));
         }
@@ -645,7 +648,8 @@ export class EtcdStore implements Store {
     try {
       return await Promise.race([attempt(), timeout]);
     } catch (err) {
-      const message = (err as Error).message ?? String(err);
+      const raw = (err as Error).message ?? String(err);
+      const message = NOT_SENT.test(raw) ? `no member could be reached (${raw})` : raw;
       const unknown = what === 'commit the write' ? ' (the write may or may not have been applied)' : '';
       const hint = /too many operations/i.test(message)
         ? '; raise etcd --max-txn-ops or write less in one transaction'

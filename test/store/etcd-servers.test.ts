@@ -2,6 +2,7 @@
 // through one server answers a blocking query waiting on the other, with the same X-Consul-Index.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdCluster, startEtcdCluster } from '../support/etcd-cluster.js';
 import { api, CLI } from '../support/meshpeer-process.js';
@@ -142,5 +143,18 @@ describe('meshpeer servers on etcd', () => {
     const { logs, exited } = runCli(['server', '--store', 'etcd']);
     expect(await exited).not.toBe(0);
     expect(logs.join('')).toContain('--store etcd needs --etcd-endpoints');
+  });
+
+  it('exits with an error naming etcd when no member answers at start', async () => {
+    const closed = new net.Server();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const { logs, exited } = runCli([
+      ...['server', '--http-addr', '127.0.0.1:0', '--grpc-addr', '127.0.0.1:0'],
+      ...['--store', 'etcd', '--etcd-endpoints', `http://127.0.0.1:${port}`],
+    ]);
+    expect(await exited).not.toBe(0);
+    expect(logs.join('')).toContain(`etcd (http://127.0.0.1:${port}) did not answer a read`);
   });
 });
