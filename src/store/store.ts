@@ -11,7 +11,10 @@ export interface StoredEntry<T = unknown> {
 
 /** What a write transaction sees: reads include its own earlier writes. */
 export interface WriteTxn {
-  /** The index this transaction commits at, if it writes anything. */
+  /**
+   * The index this transaction commits at, if it writes anything. On etcd it is a prediction (the last
+   * revision the replica saw + 1): the committed index, in the WriteResult, can be higher.
+   */
   readonly index: number;
   get<T>(table: string, key: string): StoredEntry<T> | undefined;
   list<T>(table: string, prefix?: string): StoredEntry<T>[];
@@ -46,7 +49,9 @@ export interface Store extends ReadView {
   /**
    * Runs fn as one transaction. Transactions arriving in the same tick are committed together
    * (one fsync), each with its own index; the promise resolves once the commit is durable.
-   * If fn throws, its writes are discarded and the promise rejects with that error.
+   * If fn throws, its writes are discarded and the promise rejects with that error. On etcd, batched
+   * transactions share one index, and fn runs again when another server changed what it read, so fn
+   * must only compute from what it reads.
    */
   write<R>(fn: (tx: WriteTxn) => R): Promise<WriteResult<R>>;
   /**
