@@ -4,6 +4,7 @@
 // yields a token for the pod's own service only; forged, expired and unmatched JWTs get a 403 and no
 // token; logout deletes the token; a real `meshpeer proxy --acl-auth-method` logs in, registers, and
 // logs out on stop.
+import { spawnSync } from 'node:child_process';
 import { createSign, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DataplaneProcess, freePort, startDataplaneProcess } from '../security/dataplane-processes.js';
 import { type AclServer, auth, MGMT, put, startAclServer, storeIndex } from '../security/support.js';
 import { type KubeApiServer, kubectlOk, startKubeApiServer } from '../support/kube-apiserver.js';
-import { api, eventually } from '../support/meshpeer-process.js';
+import { api, CLI, eventually } from '../support/meshpeer-process.js';
 
 interface Token {
   AccessorID: string;
@@ -300,5 +301,51 @@ describe('kubernetes auth method', () => {
     await expect(refused).rejects.toThrow(
       /HTTP 403: .*no binding rule that matches service account other\/backend/,
     );
+  });
+});
+
+describe('meshpeer acl auth-method (the chart sets the method up with it)', () => {
+  const runAcl = (args: string[]) =>
+    spawnSync(process.execPath, [CLI, 'acl', 'auth-method', ...args], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, MESHPEER_HTTP_ADDR: s.url, MESHPEER_HTTP_TOKEN: MGMT },
+    });
+
+  it('creates the method and its binding rule once, and a pod named after its service logs in with it', async () => {
+    const reviewerFile = path.join(dir, 'reviewer.jwt');
+    writeFileSync(reviewerFile, `${jwt.reviewer}\n`);
+    const args = [
+      '--name',
+      'consul-k8s-auth-method',
+      '--kubernetes-host',
+      k8s.server,
+      '--kubernetes-ca-file',
+      path.join(k8s.dir, 'certs', 'apiserver.crt'),
+      '--reviewer-jwt-file',
+      reviewerFile,
+    ];
+    const first = runAcl(args);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/created auth method consul-k8s-auth-method; created its binding rule/);
+    const again = runAcl(args);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/already in place/);
+    const rules = await api<unknown[]>(`${s.url}/v1/acl/binding-rules?authmethod=consul-k8s-auth-method`, {
+      headers: auth(MGMT),
+    });
+    expect(rules.body).toHaveLength(1);
+
+    const res = await login(jwt.backend ?? '', 'consul-k8s-auth-method');
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.ServiceIdentities).toEqual([{ ServiceName: 'backend' }]);
+    // The default account is bound to nothing: its login is refused. (No controller-manager here makes it.)
+    await kc(['create', 'serviceaccount', 'default']);
+    const fallback = await login((await kc(['create', 'token', 'default'])).trim(), 'consul-k8s-auth-method');
+    expect(fallback.status).toBe(403);
+
+    const missing = runAcl([...args.slice(0, 6), '--reviewer-jwt-file', path.join(dir, 'nope.jwt')]);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toMatch(/--reviewer-jwt-file .*nope\.jwt: cannot read it \(ENOENT\)/);
   });
 });
