@@ -38,10 +38,17 @@ interface Samples {
   columns: number[][];
   /** Per hop: CPU ms per MB echoed, one sample per bulk transfer. */
   cpu: number[][];
+  /** Per hop: CPU ms per new connection, one sample per round. */
+  cpuPerConnection: number[][];
 }
 
 export interface AnchorsBenchResult {
-  paths: { name: string; medians: number[]; cpuMsPerMB: Record<string, number> }[];
+  paths: {
+    name: string;
+    medians: number[];
+    cpuMsPerMB: Record<string, number>;
+    cpuMsPerConnection: Record<string, number>;
+  }[];
   skipped?: string;
 }
 
@@ -87,7 +94,10 @@ export async function main(
       await bounded(connectionSetup(path.entry, 10), `${path.name} warm-up`);
     }
     const samples = new Map<string, Samples>(
-      paths.map((p) => [p.name, { columns: COLUMNS.map(() => []), cpu: p.hops.map(() => []) }]),
+      paths.map((p) => [
+        p.name,
+        { columns: COLUMNS.map(() => []), cpu: p.hops.map(() => []), cpuPerConnection: p.hops.map(() => []) },
+      ]),
     );
     for (let round = 0; round < rounds; round++) {
       const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
@@ -95,7 +105,11 @@ export async function main(
         const s = samples.get(path.name)!;
         s.columns[0]!.push(await withCpu(path, s, transferMB, () => throughputMBps(path.entry, transferMB)));
         s.columns[1]!.push(await withCpu(path, s, transferMB, () => parallelMBps(path.entry, transferMB, 8)));
+        const before = path.hops.map((h) => cpuTimeMs(h.pid));
         s.columns[2]!.push((await bounded(connectionSetup(path.entry, setups), path.name)).p50);
+        path.hops.forEach((h, i) => {
+          s.cpuPerConnection[i]!.push((cpuTimeMs(h.pid) - before[i]!) / setups);
+        });
         s.columns[3]!.push((await bounded(requestLatency(path.entry, requests), path.name)).p50);
       }
       process.stdout.write(`round ${round + 1}/${rounds} done\n`);
@@ -107,6 +121,9 @@ export async function main(
           name: p.name,
           medians: s.columns.map(median),
           cpuMsPerMB: Object.fromEntries(p.hops.map((h, i) => [h.name, median(s.cpu[i]!)])),
+          cpuMsPerConnection: Object.fromEntries(
+            p.hops.map((h, i) => [h.name, median(s.cpuPerConnection[i]!)]),
+          ),
         };
       }),
       ...(installed.ok ? {} : { skipped: installed.why }),
@@ -227,6 +244,15 @@ function print(
   lines.push('', 'CPU ms per MB echoed, per hop (user + system, from /proc/<pid>/stat, bulk transfers):');
   for (const p of r.paths) {
     const entries = Object.entries(p.cpuMsPerMB);
+    if (entries.length === 0) continue;
+    const total = entries.reduce((sum, [, ms]) => sum + ms, 0);
+    lines.push(
+      `  ${p.name}: ${entries.map(([hop, ms]) => `${hop} ${ms.toFixed(2)}`).join(', ')}; path ${total.toFixed(2)}`,
+    );
+  }
+  lines.push('CPU ms per new connection, per hop (from /proc, connection-setup runs; clock ticks of 10 ms):');
+  for (const p of r.paths) {
+    const entries = Object.entries(p.cpuMsPerConnection);
     if (entries.length === 0) continue;
     const total = entries.reduce((sum, [, ms]) => sum + ms, 0);
     lines.push(
