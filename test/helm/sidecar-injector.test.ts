@@ -10,6 +10,7 @@ import {
   commandOf,
   defaultImage,
   find,
+  flag,
   ignoredIn,
   type K8sObject,
   notes,
@@ -167,5 +168,47 @@ describe('the sidecar injector in the chart', () => {
       }),
     );
     expect(ignoredIn(text)).toEqual([]);
+  });
+
+  it('with ACLs managed, sets up the kubernetes auth method and has the sidecars log in with it', () => {
+    const acl = { ...withInjector({}), global: { ...seedValues.global, acls: { manageSystemACLs: true } } };
+    const objects = render(acl);
+    const reviewer = find(objects, 'Secret', 'consul-auth-method') as unknown as {
+      type: string;
+      metadata: { annotations: Record<string, string> };
+    };
+    expect(reviewer.type).toBe('kubernetes.io/service-account-token');
+    expect(reviewer.metadata.annotations['kubernetes.io/service-account.name']).toBe('consul-auth-method');
+    expect(find(objects, 'ServiceAccount', 'consul-auth-method')).toBeDefined();
+    const binding = find(objects, 'ClusterRoleBinding', 'consul-auth-method-review') as unknown as {
+      roleRef: { name: string };
+    };
+    expect(binding.roleRef.name).toBe('system:auth-delegator');
+
+    const controller = find(objects, 'Deployment', 'consul-controller') as unknown as {
+      spec: { template: { spec: { initContainers: { name: string; command: string[] }[] } } };
+    };
+    const init = controller.spec.template.spec.initContainers.find((c) => c.name === 'auth-method-init');
+    expect(init?.command.slice(0, 5)).toEqual([
+      'meshpeer',
+      'acl',
+      'auth-method',
+      '--name',
+      'consul-k8s-auth-method',
+    ]);
+    const help = spawnSync(process.execPath, [cli, 'acl', 'auth-method', '--help'], { encoding: 'utf8' });
+    for (const f of (init?.command ?? []).filter((a) => a.startsWith('--'))) {
+      expect(help.stdout, `meshpeer acl auth-method has no flag ${f}`).toMatch(new RegExp(`\\s${f}[\\s,=<]`));
+    }
+    expect(flag(commandOf(controller as unknown as K8sObject), '--inject-acl-auth-method')).toBe(
+      'consul-k8s-auth-method',
+    );
+
+    // Without ACLs: no auth method, and sidecars do not log in.
+    const plain = render(withInjector({}));
+    expect(plain.some((o) => o.metadata?.name === 'consul-auth-method')).toBe(false);
+    expect(commandOf(find(plain, 'Deployment', 'consul-controller'))).not.toContain(
+      '--inject-acl-auth-method',
+    );
   });
 });

@@ -17,6 +17,12 @@ StatefulSet's pod names stay valid DNS labels; the computed default is cut to th
 {{- define "meshpeer.serverName" -}}{{ include "meshpeer.prefix" . }}-server{{- end -}}
 {{- define "meshpeer.controllerName" -}}{{ include "meshpeer.prefix" . }}-controller{{- end -}}
 {{- define "meshpeer.controllerWebhookName" -}}{{ include "meshpeer.prefix" . }}-controller-webhook{{- end -}}
+{{- define "meshpeer.authMethodName" -}}{{ include "meshpeer.prefix" . }}-k8s-auth-method{{- end -}}
+{{- define "meshpeer.authMethodReviewer" -}}{{ include "meshpeer.prefix" . }}-auth-method{{- end -}}
+{{/* Injected sidecars log in with the kubernetes auth method: ACLs managed and the injector on. */}}
+{{- define "meshpeer.sidecarLogin" -}}
+{{- if and .Values.global.acls.manageSystemACLs .Values.connectInject.injector.enabled }}true{{ end -}}
+{{- end -}}
 {{- define "meshpeer.meshGatewayName" -}}{{ include "meshpeer.prefix" . }}-mesh-gateway{{- end -}}
 
 {{/* The server's HTTP API, as the controller and the gateways reach it inside the cluster. */}}
@@ -102,6 +108,51 @@ server-acl-init does for its components. Call with (dict "root" $ "component" "c
       mountPath: /meshpeer/tls/ca
       readOnly: true
   {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+With injected sidecars logging in (meshpeer.sidecarLogin): an init container of the controller that creates
+(or updates) the kubernetes auth method and its binding rule with the bootstrap token, the reviewer being
+the long-lived token of the <prefix>-auth-method service account (bound to system:auth-delegator).
+*/}}
+{{- define "meshpeer.authMethodInitContainer" -}}
+{{- $root := . -}}
+{{- if include "meshpeer.sidecarLogin" $root }}
+- name: auth-method-init
+  image: {{ include "meshpeer.image" $root | quote }}
+  {{- with $root.Values.global.imagePullPolicy }}
+  imagePullPolicy: {{ . }}
+  {{- end }}
+  command:
+    - meshpeer
+    - acl
+    - auth-method
+    - --name
+    - {{ include "meshpeer.authMethodName" $root | quote }}
+    - --reviewer-jwt-file
+    - /meshpeer/auth-method/token
+    - --http-addr
+    - {{ include "meshpeer.serverURL" $root | quote }}
+  env:
+    {{- if $root.Values.global.tls.enabled }}
+    - name: NODE_EXTRA_CA_CERTS
+      value: /meshpeer/tls/ca/tls.crt
+    {{- end }}
+    - name: MESHPEER_HTTP_TOKEN
+      valueFrom:
+        secretKeyRef:
+          name: {{ include "meshpeer.bootstrapTokenSecret" $root }}
+          key: token
+  volumeMounts:
+    - name: auth-method-reviewer
+      mountPath: /meshpeer/auth-method
+      readOnly: true
+    {{- if $root.Values.global.tls.enabled }}
+    - name: ca-cert
+      mountPath: /meshpeer/tls/ca
+      readOnly: true
+    {{- end }}
 {{- end }}
 {{- end -}}
 
