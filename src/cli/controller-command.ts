@@ -33,6 +33,7 @@ export interface ControllerFlags {
   injectAllowNamespaces: string;
   injectDenyNamespaces: string;
   injectAclAuthMethod?: string;
+  injectCaFile?: string;
   sidecarCpuRequest?: string;
   sidecarCpuLimit?: string;
   sidecarMemoryRequest?: string;
@@ -102,6 +103,10 @@ export function controllerCommand(): Command {
     )
     .option('--inject-allow-namespaces <list>', 'comma-separated namespaces whose pods may be injected', '*')
     .option('--inject-deny-namespaces <list>', 'comma-separated namespaces never injected', '')
+    .option(
+      '--inject-ca-file <file>',
+      "PEM of the server's CA (an https --inject-server): injected sidecars get it inline, as MESHPEER_HTTP_CACERT_PEM",
+    )
     .option(
       '--inject-acl-auth-method <name>',
       'with ACLs on: the kubernetes auth method injected sidecars log in with (their pod must run as a ' +

@@ -1,5 +1,6 @@
 // `meshpeer controller --inject`: the injector's settings from the command line, checked up front so a
 // bad flag stops the controller with a usage error instead of failing every pod's admission.
+import { readFileSync } from 'node:fs';
 import { quantityProblem } from '../kubernetes/inject/annotations.js';
 import type { InjectSettings } from '../kubernetes/inject/decision.js';
 import type { Resources } from '../kubernetes/inject/sidecar.js';
@@ -37,5 +38,20 @@ export function injectSettings(flags: ControllerFlags, serverAddress: string): I
     serverAddress: /^https?:\/\//.test(injectServer) ? injectServer : `http://${injectServer}`,
     resources,
     ...(flags.injectAclAuthMethod ? { aclAuthMethod: flags.injectAclAuthMethod } : {}),
+    ...(flags.injectCaFile ? { serverCaPem: readCaFile(flags.injectCaFile) } : {}),
   };
+}
+
+function readCaFile(file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(
+      `--inject-ca-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new UsageError(`--inject-ca-file ${file}: holds no PEM certificate`);
+  return `${pem}\n`;
 }

@@ -162,6 +162,8 @@ export function processSettings(flags: ProcessFlags, name: string) {
   return {
     server: normalizeHttpAddr(flags.server ?? process.env.MESHPEER_HTTP_ADDR ?? DEFAULT_HTTP_ADDR),
     token: flags.token ?? process.env.MESHPEER_HTTP_TOKEN,
+    // The server's CA as PEM, for a process that cannot be given a file (an injected sidecar).
+    caPem: process.env.MESHPEER_HTTP_CACERT_PEM?.trim() || undefined,
     metrics: flags.metrics,
     drainMs: flags.drainSeconds * 1000,
     configTimeoutMs: flags.configTimeoutSeconds * 1000,

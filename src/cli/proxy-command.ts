@@ -191,7 +191,7 @@ async function aclLogin(
     );
   }
   if (bearer === '') throw new CliError(`--acl-bearer-token-file ${flags.aclBearerTokenFile} is empty`);
-  const api = new ConsulApi({ address: settings.server });
+  const api = new ConsulApi({ address: settings.server, caPem: settings.caPem });
   const method = flags.aclAuthMethod ?? '';
   const token = await api.login(method, bearer, flags.aclLoginMeta);
   settings.logger.info({ authMethod: method, accessor: token.AccessorID }, 'ACL login');

@@ -9,6 +9,8 @@ import { ConsulApi, HttpGatewayConfigSource } from './http-config-source.js';
 export interface GatewayProcessOptions {
   server: string;
   token?: string;
+  /** PEM of the server's CA, trusted beside the system's (MESHPEER_HTTP_CACERT_PEM). */
+  caPem?: string | undefined;
   listen: Endpoint;
   serviceName: string;
   /** Register as a mesh-gateway service at this address (default: the listen address). */
@@ -25,7 +27,7 @@ export interface GatewayProcessOptions {
 
 /** `started` is the address the gateway listens on. */
 export async function runGateway(options: GatewayProcessOptions): Promise<RunningComponent<Endpoint>> {
-  const api = new ConsulApi({ address: options.server, token: options.token });
+  const api = new ConsulApi({ address: options.server, token: options.token, caPem: options.caPem });
   const { localServers, logger, register } = options;
   const datacenter =
     options.datacenter ?? (await askDatacenter(api, options.configTimeoutMs ?? 30_000, logger));

@@ -10,6 +10,8 @@ import { Sidecar, type SidecarAddresses, type UpstreamSpec } from './proxy/index
 export interface ProxyProcessOptions {
   server: string;
   token?: string;
+  /** PEM of the server's CA, trusted beside the system's (MESHPEER_HTTP_CACERT_PEM). */
+  caPem?: string | undefined;
   service: string;
   listen: Endpoint;
   /** The app's address; without it the sidecar has no inbound listener. */
@@ -27,7 +29,7 @@ export interface ProxyProcessOptions {
 }
 
 export async function runProxy(options: ProxyProcessOptions): Promise<RunningComponent<SidecarAddresses>> {
-  const api = new ConsulApi({ address: options.server, token: options.token });
+  const api = new ConsulApi({ address: options.server, token: options.token, caPem: options.caPem });
   const { service, upstreams, logger, register, app } = options;
   const source = new HttpProxyConfigSource({
     api,

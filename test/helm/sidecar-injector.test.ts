@@ -111,6 +111,9 @@ describe('the sidecar injector in the chart', () => {
       defaultImage,
       '--inject-server',
       'https://consul-server.mesh.svc:8501',
+      // TLS is on in the seed values: the sidecars get the server's CA inline.
+      '--inject-ca-file',
+      '/meshpeer/tls/ca/tls.crt',
       '--inject-allow-namespaces',
       'apps,web',
       '--inject-deny-namespaces',

@@ -184,6 +184,7 @@ async function install(dc: string, cluster: WorkloadCluster): Promise<Installed>
     '0.0.0.0:9443': `127.0.0.1:${webhookPort}`,
     '/meshpeer/webhook/tls.crt': certs.cert,
     '/meshpeer/webhook/tls.key': certs.key,
+    '/meshpeer/tls/ca/tls.crt': ca,
   });
   expect(controllerArgs).toContain('--inject');
   const controller = startMeshpeer([...controllerArgs, '--kubeconfig', kc], {
@@ -451,6 +452,13 @@ interface Pod {
   status?: { podIP?: string; conditions?: { type: string; status: string }[] };
 }
 
+/** A container's literal env values, as the pod gives them to the process. */
+function podEnv(container: { env?: { name: string; value: string }[] }): Record<string, string> {
+  return Object.fromEntries(
+    (container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]),
+  );
+}
+
 async function pods(s: Installed, app: string): Promise<Pod[]> {
   const out = await kubectlOk(s.kc, ['get', 'pods', '-l', `app=${app}`, '-o', 'json']);
   return (JSON.parse(out) as { items: Pod[] }).items.filter((p) => !p.metadata.deletionTimestamp);
@@ -526,7 +534,10 @@ describe('workloads in the peered clusters', () => {
           image: 'meshpeer/meshpeer:0.1.0',
           command: ['meshpeer', 'proxy'],
           args: ['--service', 'backend', '--listen', '0.0.0.0:20000', '--app-port', '8080'],
-          env: [{ name: 'MESHPEER_HTTP_ADDR', value: injectServer }],
+          env: [
+            { name: 'MESHPEER_HTTP_ADDR', value: injectServer },
+            { name: 'MESHPEER_HTTP_CACERT_PEM', value: readFileSync(c1.ca, 'utf8').trim().concat('\n') },
+          ],
         });
       }
       const [frontend] = await waitFor(
@@ -540,7 +551,10 @@ describe('workloads in the peered clusters', () => {
       expect(frontend?.spec.containers[1]).toMatchObject({
         command: ['meshpeer', 'proxy'],
         args: ['--service', 'frontend', '--upstream', `backend:peer=cluster-01:${upstreamPort}`],
-        env: [{ name: 'MESHPEER_HTTP_ADDR', value: injectServer }],
+        env: [
+          { name: 'MESHPEER_HTTP_ADDR', value: injectServer },
+          { name: 'MESHPEER_HTTP_CACERT_PEM', value: readFileSync(c2.ca, 'utf8').trim().concat('\n') },
+        ],
       });
       for (const [s, kind, name] of [
         [c1, 'exportedservices', 'default'],
@@ -621,17 +635,20 @@ describe('traffic from the mutated pod specs', () => {
         '0.0.0.0:20000': `${podIP}:20000`,
         '8080': String(echo.address.port),
       });
+      // The pod's own environment, with the server's loopback address for its Service name: the CA
+      // comes inline from the pod spec (no NODE_EXTRA_CA_CERTS, no mounted file).
       const backendProc = startMeshpeer(backendArgs, {
+        ...podEnv(backendSidecar),
         MESHPEER_HTTP_ADDR: c1.url,
-        NODE_EXTRA_CA_CERTS: c1.ca,
       });
       extra.push(backendProc);
       backendSidecarProc = backendProc;
       await backendProc.waitFor(/sidecar for backend: inbound mTLS on/);
 
-      const frontendProc = startMeshpeer(localCommand(sidecarOf(frontendPod), {}), {
+      const frontendSidecar = sidecarOf(frontendPod);
+      const frontendProc = startMeshpeer(localCommand(frontendSidecar, {}), {
+        ...podEnv(frontendSidecar),
         MESHPEER_HTTP_ADDR: c2.url,
-        NODE_EXTRA_CA_CERTS: c2.ca,
       });
       extra.push(frontendProc);
       await frontendProc.waitFor(

@@ -1,12 +1,15 @@
 // A small client of the server's Consul-compatible HTTP API for the data plane: GETs that can block
 // (`?index=N&wait=30s`, answered with `X-Consul-Index`), the agent registration PUTs, and ACL login/logout.
 import { unavailable } from '../../shared/errors.js';
+import { fetchWithCa } from './fetch-with-ca.js';
 
 export interface ConsulApiOptions {
   /** http(s)://host:port of a meshpeer server. */
   address: string;
   /** ACL token, sent as X-Consul-Token. */
   token?: string;
+  /** PEM of a CA to trust for an https address, beside the system's. */
+  caPem?: string;
 }
 
 export interface ApiResponse {
@@ -35,10 +38,12 @@ export interface LoginToken {
 export class ConsulApi {
   readonly address: string;
   private readonly token: string | undefined;
+  private readonly caPem: string | undefined;
 
   constructor(options: ConsulApiOptions) {
     this.address = options.address.replace(/\/+$/, '');
     this.token = options.token || undefined;
+    this.caPem = options.caPem || undefined;
   }
 
   /** A GET, blocking when `index` is given; 404 is an answer (body undefined), not an error. */
@@ -147,12 +152,10 @@ export class ConsulApi {
     if (token) headers['X-Consul-Token'] = token;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     try {
-      return await fetch(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
-      });
+      const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal };
+      if (this.caPem !== undefined && url.protocol === 'https:')
+        return await fetchWithCa(url, init, this.caPem);
+      return await fetch(url, init);
     } catch (err) {
       if (signal.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError') throw err;
       const cause = (err as Error).cause as Error | undefined;

@@ -276,3 +276,15 @@ describe('injection with ACLs (kubernetes auth method login)', () => {
     );
   });
 });
+
+describe('injection with a TLS server', () => {
+  it("gives the sidecar the server's CA inline", () => {
+    const d = decideInjection(pod({ 'consul.hashicorp.com/connect-inject': 'true' }), 'apps', {
+      ...settings,
+      serverAddress: 'https://s.mesh.svc:8501',
+      serverCaPem: 'PEM\n',
+    });
+    if (d.kind !== 'inject') throw new Error('expected inject');
+    expect(d.container.env).toContainEqual({ name: 'MESHPEER_HTTP_CACERT_PEM', value: 'PEM\n' });
+  });
+});

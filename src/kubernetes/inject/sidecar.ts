@@ -22,6 +22,8 @@ export interface SidecarSettings {
    * token, for a token of its own service only (the binding rule names the service after the account).
    */
   aclAuthMethod?: string;
+  /** PEM of the server's CA when its API is HTTPS: given to the sidecar inline (pods in any namespace). */
+  serverCaPem?: string;
 }
 
 type EnvVar =
@@ -65,6 +67,8 @@ export function sidecarContainer(
   }
   for (const upstream of upstreams) args.push('--upstream', upstreamFlag(upstream));
   const env: EnvVar[] = [{ name: 'MESHPEER_HTTP_ADDR', value: settings.serverAddress }];
+  if (settings.serverCaPem !== undefined)
+    env.push({ name: 'MESHPEER_HTTP_CACERT_PEM', value: settings.serverCaPem });
   if (settings.aclAuthMethod !== undefined) {
     // Kubernetes expands $(VAR) in args from the container's env: the login names its pod.
     args.push(
