@@ -140,7 +140,8 @@ export function withProcessOptions(command: Command): Command {
   return command
     .option(
       '--server <url>',
-      `meshpeer server HTTP address (env MESHPEER_HTTP_ADDR; default ${DEFAULT_HTTP_ADDR})`,
+      `meshpeer server HTTP address (env MESHPEER_HTTP_ADDR; default ${DEFAULT_HTTP_ADDR}); an https ` +
+        "server's CA is trusted from NODE_EXTRA_CA_CERTS (a file) or MESHPEER_HTTP_CACERT_PEM (the PEM itself)",
     )
     .option('--token <token>', 'ACL token for the server API (env MESHPEER_HTTP_TOKEN)')
     .option(
