@@ -4,7 +4,7 @@
 // run starts as its given Status or passing.
 
 import { limitedId } from '../config-entries/limits.js';
-import { agentCheckSchema, type CheckDefinition, parseBody } from './requests.js';
+import { agentCheckSchema, type CheckDefinition, parseBody, ttlOf } from './requests.js';
 
 const agentCheckRegistrationSchema = agentCheckSchema.extend({
   ServiceID: limitedId.optional(),
@@ -21,5 +21,6 @@ export function decodeAgentCheckRegistration(raw: unknown): CheckDefinition {
     Status: c.Status ?? (c.TTL !== undefined ? 'critical' : 'passing'),
     ServiceID: c.ServiceID ?? '',
     Type: c.TTL !== undefined ? 'ttl' : c.HTTP !== undefined ? 'http' : c.TCP !== undefined ? 'tcp' : '',
+    ...ttlOf(c.TTL),
   };
 }

@@ -4,6 +4,7 @@ import { notFound } from '../shared/errors.js';
 import type { ReadView, Store, StoredEntry, WriteTxn } from '../store/store.js';
 import {
   CATALOG_TABLES,
+  CHECK_TTLS,
   CHECKS,
   CONNECT,
   checkKey,
@@ -21,6 +22,7 @@ import {
 } from './keys.js';
 import { LocalChangeLog, type LocalChanges } from './local-change-log.js';
 import type { CheckDefinition, DeregisterRequest, RegisterRequest, ServiceDefinition } from './requests.js';
+import { type TtlClock, TtlMonitor } from './ttl-monitor.js';
 import type { CatalogNode, CheckStatus, HealthCheck, ServiceHealth, ServiceInstance } from './types.js';
 
 export interface ServiceQuery {
@@ -49,14 +51,74 @@ const stamp = <T extends object>(e: {
   return out;
 };
 
+export interface CatalogOptions {
+  /** The TTL checks' clock (tests). */
+  clock?: TtlClock;
+  /** Told when a TTL check's expiry could not be written. */
+  onTtlError?: (err: unknown, node: string, checkID: string) => void;
+}
+
 export class Catalog {
   readonly tables = CATALOG_TABLES;
   private readonly changes = new LocalChangeLog();
+  /** Local TTL checks' deadlines (src/catalog/ttl-monitor.ts). */
+  readonly ttls: TtlMonitor;
 
   constructor(
     private readonly store: Store,
     private readonly datacenter: string,
-  ) {}
+    options: CatalogOptions = {},
+  ) {
+    this.ttls = new TtlMonitor((node, id) => this.expireCheck(node, id), options.clock, options.onTtlError);
+  }
+
+  /** Arms every stored TTL check with a full TTL from now (at server start); drops orphaned TTL rows. */
+  async rearmTtlChecks(): Promise<void> {
+    const orphans: string[] = [];
+    this.store.forEach<number>(CHECK_TTLS, peerPrefix(''), (e) => {
+      const check = this.store.get<HealthCheck>(CHECKS, e.key)?.value;
+      if (check === undefined) orphans.push(e.key);
+      else this.ttls.arm(check.Node, check.CheckID, e.value);
+    });
+    if (orphans.length > 0) {
+      await this.store.write((tx) => {
+        for (const key of orphans) if (tx.get(CHECKS, key) === undefined) tx.delete(CHECK_TTLS, key);
+      });
+    }
+  }
+
+  /** Stops expiring TTL checks (server shutdown). */
+  stop(): void {
+    this.ttls.stop();
+  }
+
+  /** Arms the TTL checks just written and disarms the node's checks whose TTL row is gone. */
+  private syncTtls(node: string, written: readonly CheckDefinition[] = []): void {
+    for (const c of written) {
+      const id = c.CheckID;
+      if (id !== undefined && c.ttlMs !== undefined) this.ttls.arm(node, id, c.ttlMs);
+    }
+    for (const id of this.ttls.armedOn(node)) {
+      if (this.store.get(CHECK_TTLS, checkKey('', node, id)) === undefined) this.ttls.disarm(node, id);
+    }
+  }
+
+  /** A TTL check not updated in time: critical, with Consul's output (keeping the last one, if any). */
+  private async expireCheck(node: string, checkID: string): Promise<void> {
+    await this.store.write((tx) => {
+      const key = checkKey('', node, checkID);
+      const existing = tx.get<HealthCheck>(CHECKS, key);
+      if (existing === undefined || tx.get(CHECK_TTLS, key) === undefined) return;
+      const last = existing.value.Output;
+      const output =
+        last === '' || last.startsWith('TTL expired')
+          ? 'TTL expired'
+          : `TTL expired (last output before timeout follows): ${last}`;
+      if (existing.value.Status === 'critical' && existing.value.Output === output) return;
+      tx.put<HealthCheck>(CHECKS, key, { ...existing.value, Status: 'critical', Output: output });
+      this.noteCheck(tx, node, existing.value);
+    });
+  }
 
   // ---- writes (local data) ----
 
@@ -70,6 +132,7 @@ export class Catalog {
       const checks = [...(req.Check ? [req.Check] : []), ...(req.Checks ?? [])];
       for (const c of checks) this.putCheck(tx, req.Node, c, service);
     });
+    this.syncTtls(req.Node, [...(req.Check ? [req.Check] : []), ...(req.Checks ?? [])]);
     return index;
   }
 
@@ -83,8 +146,10 @@ export class Catalog {
         const key = checkKey('', req.Node, req.CheckID);
         const check = tx.get<HealthCheck>(CHECKS, key)?.value;
         if (check !== undefined && tx.delete(CHECKS, key)) this.noteCheck(tx, req.Node, check);
+        tx.delete(CHECK_TTLS, key);
       } else this.deleteNode(tx, '', req.Node);
     });
+    this.syncTtls(req.Node);
     return index;
   }
 
@@ -113,6 +178,7 @@ export class Catalog {
         for (const c of tx.list<HealthCheck>(CHECKS, nodeChecksPrefix('', node.Node))) {
           if (c.value.ServiceID === instance.ID && !keep.has(c.value.CheckID)) {
             tx.delete(CHECKS, c.key);
+            tx.delete(CHECK_TTLS, c.key);
             this.noteCheck(tx, node.Node, c.value);
           }
         }
@@ -120,6 +186,7 @@ export class Catalog {
       for (const c of checks) this.putCheck(tx, node.Node, c, instance);
       return instance;
     });
+    this.syncTtls(node.Node, checks);
     return result;
   }
 
@@ -129,6 +196,7 @@ export class Catalog {
         throw notFound(`Unknown service ID ${JSON.stringify(serviceID)}`);
       }
     });
+    this.syncTtls(node);
   }
 
   async updateCheck(node: string, checkID: string, status: CheckStatus, output?: string): Promise<void> {
@@ -145,6 +213,9 @@ export class Catalog {
       });
       this.noteCheck(tx, node, existing.value);
     });
+    // A TTL check's update (pass, warn, fail or update) starts its TTL again.
+    const ttl = this.store.get<number>(CHECK_TTLS, checkKey('', node, checkID))?.value;
+    if (ttl !== undefined) this.ttls.arm(node, checkID, ttl);
   }
 
   // ---- writes (imported data) ----
@@ -499,6 +570,9 @@ export class Catalog {
       Type: c.Type ?? '',
     };
     const key = checkKey('', node, check.CheckID);
+    const ttl = tx.get<number>(CHECK_TTLS, key)?.value;
+    if (c.ttlMs !== undefined && ttl !== c.ttlMs) tx.put(CHECK_TTLS, key, c.ttlMs);
+    else if (c.ttlMs === undefined && ttl !== undefined) tx.delete(CHECK_TTLS, key);
     const existing = tx.get<HealthCheck>(CHECKS, key);
     if (existing === undefined || JSON.stringify(existing.value) !== JSON.stringify(check)) {
       tx.put(CHECKS, key, check);
@@ -519,7 +593,9 @@ export class Catalog {
     const destination = svc === undefined ? undefined : connectDestination(svc);
     if (destination !== undefined) tx.delete(CONNECT, connectKey(peer, destination, node, id));
     for (const c of tx.list<HealthCheck>(CHECKS, nodeChecksPrefix(peer, node))) {
-      if (c.value.ServiceID === id) tx.delete(CHECKS, c.key);
+      if (c.value.ServiceID !== id) continue;
+      tx.delete(CHECKS, c.key);
+      if (peer === '') tx.delete(CHECK_TTLS, c.key);
     }
     return true;
   }
@@ -530,6 +606,7 @@ export class Catalog {
       this.deleteService(tx, peer, node, id);
     }
     tx.deletePrefix(CHECKS, nodeChecksPrefix(peer, node));
+    if (peer === '') tx.deletePrefix(CHECK_TTLS, nodeChecksPrefix(peer, node));
     tx.delete(NODES, nodeKey(peer, node));
   }
 }

@@ -7,6 +7,8 @@ export const NODE_SERVICES = 'catalog/node-services';
 /** connect-proxy instances by the service they front, for /v1/health/connect. */
 export const CONNECT = 'catalog/connect';
 export const CHECKS = 'catalog/checks';
+/** A local TTL check's TTL in ms, by its CHECKS key (not served, not exported: see ttl-monitor.ts). */
+export const CHECK_TTLS = 'catalog/check-ttls';
 
 export const CATALOG_TABLES = [NODES, SERVICES, NODE_SERVICES, CONNECT, CHECKS] as const;
 

@@ -9,7 +9,7 @@
 // what Consul refuses, with a message naming the field.
 import { z } from 'zod';
 import { metaSchema } from '../config-entries/common.js';
-import { durationSchema } from '../config-entries/duration.js';
+import { durationSchema, parseGoDuration } from '../config-entries/duration.js';
 import { limitedId, limitedName, proxyConfigSchema, tagsSchema } from '../config-entries/limits.js';
 import { canonicalize } from '../config-entries/shape.js';
 import { invalid } from '../shared/errors.js';
@@ -87,7 +87,8 @@ export const checkDefinitionSchema = z.object({
   Type: z.string().optional(),
   Definition: z.record(z.string(), z.unknown()).optional(),
 });
-export type CheckDefinition = z.infer<typeof checkDefinitionSchema>;
+/** A check to write; ttlMs is set by the agent endpoints only (the catalog's do not run checks). */
+export type CheckDefinition = z.infer<typeof checkDefinitionSchema> & { ttlMs?: number };
 
 export const registerRequestSchema = z
   .object({
@@ -180,6 +181,13 @@ export function decodeAgentRegistration(raw: unknown): AgentRegistration {
     Status: c.Status ?? (c.TTL !== undefined ? 'critical' : 'passing'),
     ServiceID: id,
     Type: c.TTL !== undefined ? 'ttl' : c.HTTP !== undefined ? 'http' : c.TCP !== undefined ? 'tcp' : '',
+    ...ttlOf(c.TTL),
   }));
   return { service: { ...rest, ID: id, Service: Name }, checks };
+}
+
+/** A TTL check's TTL in ms, to arm its expiry (a zero TTL is recorded but never expires). */
+export function ttlOf(ttl: string | undefined): { ttlMs?: number } {
+  const ms = ttl === undefined ? undefined : parseGoDuration(ttl);
+  return ms !== undefined && ms > 0 ? { ttlMs: ms } : {};
 }

@@ -115,7 +115,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     storeIndex: () => store.lastIndex(),
     blocking: () => store.waitingCount(),
   });
-  const catalog = new Catalog(store, opts.datacenter);
+  const catalog = new Catalog(store, opts.datacenter, {
+    onTtlError: (err, node, checkID) =>
+      logger.warn({ err, node, checkID }, 'could not mark an expired TTL check critical'),
+  });
   const config = new ConfigEntries(store);
   const node = {
     Node: opts.nodeName,
@@ -194,6 +197,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         consulVersion: CONSUL_API_VERSION,
       }),
     );
+    await catalog.rearmTtlChecks();
     if (opts.httpListener !== undefined) {
       await app.ready();
       await opts.httpListener.handOver(app.server);
@@ -201,6 +205,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await app.listen({ host: http.host, port: http.port });
     }
   } catch (err) {
+    catalog.stop();
     await shutdownServer(grpcServer, 0);
     await store.close();
     throw err;
@@ -233,6 +238,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       stopped = true;
       logger.info('server stopping');
       await peerings.stop();
+      catalog.stop();
       await Promise.all([app.close(), shutdownServer(grpcServer, 500)]);
       await store.close();
       logger.info('server stopped');
