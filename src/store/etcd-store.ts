@@ -27,15 +27,13 @@
 import type { CallOptions } from '@grpc/grpc-js';
 import type { Etcd3, ICompare, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { MeshpeerError } from '../shared/errors.js';
-import { BTree, type SortedMap } from './btree.js';
+import { BTree } from './btree.js';
 import { ChangeNotifier } from './change-notifier.js';
 import { EtcdLayout, prefixRangeEnd } from './etcd-layout.js';
 import { PrefixWatch } from './etcd-watch.js';
 import type { ChangeListener, Store, StoredEntry, WriteResult, WriteTxn } from './store.js';
+import { type Table, TableReads } from './table-reads.js';
 
-type Table = SortedMap<string, StoredEntry>;
-
-const PREFIX_END = '\uffff';
 const LOAD_PAGE = 500;
 /** Batches stay under etcd's default --max-request-bytes (1.5 MiB) with room for keys and compares. */
 const MAX_TXN_BYTES = 1024 * 1024;
@@ -133,16 +131,13 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
   return store;
 }
 
-export class EtcdStore implements Store {
+export class EtcdStore extends TableReads implements Store {
   readonly backend = 'etcd' as const;
   private readonly layout: EtcdLayout;
   private readonly prefixBytes: Buffer;
   private readonly requestTimeoutMs: number;
   private readonly maxTxnOps: number;
   private readonly description: string;
-  private tables = new Map<string, Table>();
-  private tableIndexes = new Map<string, number>();
-  private last = 0;
   private readonly notifier = new ChangeNotifier(this);
   private queue: Job[] = [];
   private running = false;
@@ -155,6 +150,7 @@ export class EtcdStore implements Store {
   private watchError: string | undefined;
 
   constructor(private readonly options: EtcdStoreOptions) {
+    super();
     this.layout = new EtcdLayout(options.prefix);
     this.prefixBytes = Buffer.from(options.prefix, 'utf8');
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
@@ -186,53 +182,6 @@ export class EtcdStore implements Store {
       reloads: this.reloads,
       ...(this.watchError === undefined ? {} : { watchError: this.watchError }),
     };
-  }
-
-  // ---- reads (from the mirror) ----
-
-  get<T>(table: string, key: string): StoredEntry<T> | undefined {
-    return this.tables.get(table)?.get(key) as StoredEntry<T> | undefined;
-  }
-
-  list<T>(table: string, prefix = ''): StoredEntry<T>[] {
-    const out: StoredEntry<T>[] = [];
-    this.forEach<T>(table, prefix, (e) => out.push(e));
-    return out;
-  }
-
-  forEach<T>(table: string, prefix: string, fn: (entry: StoredEntry<T>) => void): void {
-    const t = this.tables.get(table);
-    if (t === undefined) return;
-    if (prefix === '') {
-      t.forEach((entry) => {
-        fn(entry as StoredEntry<T>);
-      });
-      return;
-    }
-    t.forRange(prefix, prefix + PREFIX_END, false, (_k, entry) => {
-      fn(entry as StoredEntry<T>);
-    });
-  }
-
-  count(table: string, prefix = ''): number {
-    const t = this.tables.get(table);
-    if (t === undefined) return 0;
-    if (prefix === '') return t.size;
-    return t.forRange(prefix, prefix + PREFIX_END, false);
-  }
-
-  tableIndex(table: string): number {
-    return this.tableIndexes.get(table) ?? 0;
-  }
-
-  maxIndex(tables: readonly string[]): number {
-    let max = 0;
-    for (const t of tables) max = Math.max(max, this.tableIndex(t));
-    return Math.max(max, 1);
-  }
-
-  lastIndex(): number {
-    return this.last;
   }
 
   waitForChange(
@@ -315,15 +264,6 @@ export class EtcdStore implements Store {
     this.lastContact = Date.now();
     if (touched.size > 0) this.notifier.notify(touched);
     this.checkMirrorWaits();
-  }
-
-  private table(name: string): Table {
-    let t = this.tables.get(name);
-    if (t === undefined) {
-      t = new BTree<string, StoredEntry>();
-      this.tables.set(name, t);
-    }
-    return t;
   }
 
   private applyEvents(events: readonly IEvent[]): void {

@@ -1,12 +1,7 @@
-// The in-memory state every backend serves reads from: sorted tables, per-table indexes, waiters.
-// Writes are queued and group-committed once per tick through the backend's Persistence, so many
-// concurrent writers share one fsync while each transaction still gets its own index.
-import { BTree, type SortedMap } from './btree.js';
 import { ChangeNotifier } from './change-notifier.js';
 import type { CommitBatch, Persistence, TableChange } from './persistence.js';
 import type { ChangeListener, Store, StoredEntry, WriteResult, WriteTxn } from './store.js';
-
-type Table = SortedMap<string, StoredEntry>;
+import { TableReads } from './table-reads.js';
 
 interface PendingWrite {
   fn: (tx: WriteTxn) => unknown;
@@ -22,12 +17,7 @@ interface UndoRecord {
   previousChange: TableChange | undefined;
 }
 
-const PREFIX_END = '\uffff';
-
-export class StateStore implements Store {
-  private readonly tables = new Map<string, Table>();
-  private readonly tableIndexes = new Map<string, number>();
-  private last = 0;
+export class StateStore extends TableReads implements Store {
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
   private closed = false;
@@ -37,59 +27,13 @@ export class StateStore implements Store {
     readonly backend: 'memory' | 'sqlite',
     private readonly persistence: Persistence | undefined,
   ) {
+    super();
     if (persistence !== undefined) {
       const loaded = persistence.load();
       for (const { table, entry } of loaded.entries) this.table(table).set(entry.key, entry);
       for (const [t, i] of loaded.tableIndexes) this.tableIndexes.set(t, i);
       this.last = loaded.lastIndex;
     }
-  }
-
-  // ---- reads ----
-
-  get<T>(table: string, key: string): StoredEntry<T> | undefined {
-    return this.tables.get(table)?.get(key) as StoredEntry<T> | undefined;
-  }
-
-  list<T>(table: string, prefix = ''): StoredEntry<T>[] {
-    const out: StoredEntry<T>[] = [];
-    this.forEach<T>(table, prefix, (e) => out.push(e));
-    return out;
-  }
-
-  forEach<T>(table: string, prefix: string, fn: (entry: StoredEntry<T>) => void): void {
-    const t = this.tables.get(table);
-    if (t === undefined) return;
-    if (prefix === '') {
-      t.forEach((entry) => {
-        fn(entry as StoredEntry<T>);
-      });
-      return;
-    }
-    t.forRange(prefix, prefix + PREFIX_END, false, (_k, entry) => {
-      fn(entry as StoredEntry<T>);
-    });
-  }
-
-  count(table: string, prefix = ''): number {
-    const t = this.tables.get(table);
-    if (t === undefined) return 0;
-    if (prefix === '') return t.size;
-    return t.forRange(prefix, prefix + PREFIX_END, false);
-  }
-
-  tableIndex(table: string): number {
-    return this.tableIndexes.get(table) ?? 0;
-  }
-
-  maxIndex(tables: readonly string[]): number {
-    let max = 0;
-    for (const t of tables) max = Math.max(max, this.tableIndex(t));
-    return Math.max(max, 1);
-  }
-
-  lastIndex(): number {
-    return this.last;
   }
 
   // ---- writes ----
@@ -235,15 +179,6 @@ export class StateStore implements Store {
       if (rec.previousChange === undefined) changes.delete(changeKey);
       else changes.set(changeKey, rec.previousChange);
     }
-  }
-
-  private table(name: string): Table {
-    let t = this.tables.get(name);
-    if (t === undefined) {
-      t = new BTree<string, StoredEntry>();
-      this.tables.set(name, t);
-    }
-    return t;
   }
 
   // ---- watches ----
