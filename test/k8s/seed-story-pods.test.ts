@@ -29,10 +29,9 @@ import {
   type MeshpeerProcess,
   Mounts,
   renderedContainer,
-  startLoopbackWorkloadCluster,
   startMeshpeer,
 } from './seed-story.js';
-import { type WorkloadCluster, webhookCertificate } from './workloads-cluster.js';
+import { startWorkloadCluster, type WorkloadCluster, webhookCertificate } from './workloads-cluster.js';
 
 useHelm();
 
@@ -236,8 +235,8 @@ beforeAll(async () => {
   certs = webhookCertificate();
   if (!(await portIsFree(1234))) upstreamPort = await freePort();
   const [k1, k2] = await Promise.all([
-    startLoopbackWorkloadCluster('seed-01', '127.1.0.0/16'),
-    startLoopbackWorkloadCluster('seed-02', '127.2.0.0/16'),
+    startWorkloadCluster('seed-01', 2, '127.1.0.0/16'),
+    startWorkloadCluster('seed-02', 2, '127.2.0.0/16'),
   ]);
   try {
     installed.push(await install('cluster-01', k1));

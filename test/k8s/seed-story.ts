@@ -4,64 +4,12 @@
 // renders, with the rendered Secrets written where the pods would mount them and every in-cluster
 // address replaced by its loopback counterpart.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os, { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Container, commandOf, find, type K8sObject } from '../helm/support.js';
-import { repoRoot, run } from '../support/kube-apiserver.js';
+import { repoRoot } from '../support/kube-apiserver.js';
 import { CLI } from '../support/meshpeer-process.js';
-import type { WorkloadCluster } from './workloads-cluster.js';
-
-function binDir(): string {
-  const cache = process.env.MESHPEER_CACHE ?? path.join(os.homedir(), '.cache', 'meshpeer');
-  return path.join(cache, 'k8s', process.env.K8S_VERSION ?? 'v1.37.2', 'bin');
-}
-
-/**
- * scripts/k8s-up.sh --workloads with kwok handing out pod IPs from `podCidr` (a loopback range here, so
- * a sidecar taken from a pod spec can listen on this host at the pod's IP, which the catalog holds).
- */
-export async function startLoopbackWorkloadCluster(name: string, podCidr: string): Promise<WorkloadCluster> {
-  const all = ['kube-apiserver', 'etcd', 'kube-controller-manager', 'kube-scheduler', 'kwok'];
-  if (!all.every((b) => existsSync(path.join(binDir(), b)))) {
-    const b = await run(path.join(repoRoot, 'scripts', 'k8s-build.sh'), [], {
-      timeoutMs: 40 * 60_000,
-      teeStderr: true,
-    });
-    if (b.code !== 0)
-      throw new Error(`scripts/k8s-build.sh failed (exit ${b.code}):\n${b.stderr.slice(-4000)}`);
-  }
-  const unique = `${name}-${randomBytes(3).toString('hex')}`;
-  const up = path.join(repoRoot, 'scripts', 'k8s-up.sh');
-  const r = await run(up, ['--json', '--workloads', '--owner-pid', String(process.pid), unique], {
-    env: { ...process.env, K8S_NODES: '2', K8S_POD_CIDR: podCidr },
-    timeoutMs: 240_000,
-  });
-  if (r.code !== 0)
-    throw new Error(`scripts/k8s-up.sh --workloads ${unique} failed:\n${r.stderr.slice(-4000)}`);
-  const state = JSON.parse(r.stdout.trim()) as {
-    kubeconfig: string;
-    server: string;
-    token: string;
-    dir: string;
-  };
-  let stopping: Promise<void> | undefined;
-  return {
-    name: unique,
-    nodes: 2,
-    kubeconfigPath: state.kubeconfig,
-    server: state.server,
-    token: state.token,
-    dir: state.dir,
-    stop() {
-      stopping ??= run(up, ['--down', unique], { timeoutMs: 90_000 }).then((d) => {
-        if (d.code !== 0) throw new Error(`scripts/k8s-up.sh --down ${unique} failed:\n${d.stderr}`);
-      });
-      return stopping;
-    },
-  };
-}
 
 /** A local `meshpeer` process: its output so far, and a stop that waits for the exit. */
 export interface MeshpeerProcess {

@@ -32,14 +32,21 @@ export interface WorkloadCluster extends KubeApiServer {
   nodes: number;
 }
 
-/** Starts etcd, kube-apiserver, controller-manager, scheduler and kwok with `nodes` fake nodes. */
-export async function startWorkloadCluster(name: string, nodes = 2): Promise<WorkloadCluster> {
+/**
+ * Starts etcd, kube-apiserver, controller-manager, scheduler and kwok with `nodes` fake nodes; pods get
+ * IPs from `podCidr` when given (a loopback range lets a test listen at a pod's IP).
+ */
+export async function startWorkloadCluster(
+  name: string,
+  nodes = 2,
+  podCidr?: string,
+): Promise<WorkloadCluster> {
   await build();
   const unique = `${name}-${randomBytes(3).toString('hex')}`;
   const up = path.join(repoRoot, 'scripts', 'k8s-up.sh');
   const r = await run(up, ['--json', '--workloads', '--owner-pid', String(process.pid), unique], {
-    env: { ...process.env, K8S_NODES: String(nodes) },
-    timeoutMs: 180_000,
+    env: { ...process.env, K8S_NODES: String(nodes), ...(podCidr ? { K8S_POD_CIDR: podCidr } : {}) },
+    timeoutMs: 240_000,
   });
   if (r.code !== 0)
     throw new Error(`scripts/k8s-up.sh --workloads ${unique} failed:\n${r.stderr.slice(-4000)}`);
