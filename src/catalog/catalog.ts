@@ -299,10 +299,15 @@ export class Catalog {
     this.changes.record(tx.index, name, kind === 'mesh-gateway');
   }
 
-  /** A local check changed: its service, or every service on the node for a node check. */
+  /**
+   * A local check changed: its service, or every service on the node for a node check. A mesh
+   * gateway's check counts as a gateway change (exports point at the healthy gateways only).
+   */
   private noteCheck(tx: WriteTxn, node: string, check: HealthCheck): void {
-    if (check.ServiceID !== '' && check.ServiceName !== '') this.note(tx, check.ServiceName, undefined);
-    else this.noteNode(tx, node);
+    if (check.ServiceID !== '' && check.ServiceName !== '') {
+      const svc = tx.get<ServiceInstance>(SERVICES, serviceKey('', check.ServiceName, node, check.ServiceID));
+      this.note(tx, check.ServiceName, svc?.value.Kind);
+    } else this.noteNode(tx, node);
   }
 
   /** A local node changed: every service on it. */

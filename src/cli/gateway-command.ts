@@ -1,6 +1,7 @@
 // `meshpeer gateway`: runs a mesh gateway against a meshpeer server until SIGINT/SIGTERM.
 // Also holds the flag handling `meshpeer proxy` shares with it.
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseGoDuration } from '../config-entries/duration.js';
 import type { RunningComponent } from '../dataplane/component-process.js';
 import { type Endpoint, formatEndpoint, parseEndpoint } from '../dataplane/endpoint.js';
 import { untilShutdownSignal } from '../dataplane/process.js';
@@ -21,6 +22,7 @@ interface GatewayFlags extends ProcessFlags {
   advertiseNodeAddress?: string;
   datacenter?: string;
   serverGrpc?: Endpoint[];
+  healthTtl: number;
 }
 
 export function gatewayCommand(): Command {
@@ -68,6 +70,7 @@ export function gatewayCommand(): Command {
       "local servers' gRPC addresses, for peering streams through the gateway (default: --server's host, port 8502)",
       endpointsOption,
     );
+  withHealthTtlOption(command);
   return withProcessOptions(command).action(async (flags: GatewayFlags) => {
     const settings = processSettings(flags, 'gateway');
     if (flags.advertiseService && flags.advertiseWan) {
@@ -89,7 +92,9 @@ export function gatewayCommand(): Command {
         ...settings,
         listen: flags.listen,
         serviceName: flags.serviceName,
-        register: flags.register ? { advertise, wan, id: flags.serviceId } : undefined,
+        register: flags.register
+          ? { advertise, wan, id: flags.serviceId, ...healthTtl(flags.healthTtl) }
+          : undefined,
         datacenter: flags.datacenter,
         localServers: flags.serverGrpc ?? [{ host: new URL(settings.server).hostname, port: 8502 }],
       });
@@ -201,6 +206,29 @@ export function flagValue<T>(parse: (value: string) => T): (value: string) => T 
     }
   };
 }
+
+/** --health-ttl (gateway and proxy): the registered instance's TTL check, in ms (0: none). */
+export function withHealthTtlOption(command: Command): Command {
+  return command.option(
+    '--health-ttl <duration>',
+    'with --register: the TTL of the "meshpeer process alive" check the process keeps passing (every third ' +
+      'of it) while it runs; if the process dies, the server marks the instance critical once it passes. 0: no check',
+    durationOption,
+    30_000,
+  );
+}
+
+/** The registration's healthTtlMs from --health-ttl (0 registers no check). */
+export const healthTtl = (ms: number): { healthTtlMs?: number } => (ms > 0 ? { healthTtlMs: ms } : {});
+
+const durationOption = flagValue((value: string) => {
+  const ms = parseGoDuration(value);
+  if (ms === undefined || ms < 0) {
+    throw invalid(`expected a duration with a unit, like "30s" or "1m", got "${value}"`);
+  }
+  if (ms > 0 && ms < 1_000) throw invalid(`must be at least 1s (or 0 for no check), got "${value}"`);
+  return ms;
+});
 
 /** host:port; port 0 (any free port) only where the flag is a listen address. */
 export function endpointOption(listen: boolean): (value: string) => Endpoint {

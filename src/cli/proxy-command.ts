@@ -9,9 +9,11 @@ import { runProxy } from '../dataplane/run-proxy.js';
 import {
   endpointOption,
   flagValue,
+  healthTtl,
   type ProcessFlags,
   processSettings,
   serveUntilSignal,
+  withHealthTtlOption,
   withProcessOptions,
 } from './gateway-command.js';
 import { CliError, UsageError } from './io.js';
@@ -27,6 +29,7 @@ interface ProxyFlags extends ProcessFlags {
   defaultIntention?: IntentionAction;
   register?: boolean;
   advertise?: Endpoint;
+  healthTtl: number;
   aclAuthMethod?: string;
   aclBearerTokenFile: string;
   aclLoginMeta: Record<string, string>;
@@ -131,7 +134,7 @@ export function proxyCommand(): Command {
         .argParser(collectMeta)
         .default({}, 'none'),
     );
-  return withProcessOptions(command).action(async (flags: ProxyFlags) => {
+  return withProcessOptions(withHealthTtlOption(command)).action(async (flags: ProxyFlags) => {
     const upstreams = withMode(flags.upstream, flags.meshGatewayMode);
     if (flags.register && flags.appPort === undefined) {
       throw new UsageError(
@@ -155,7 +158,7 @@ export function proxyCommand(): Command {
         upstreams,
         meshGatewayService: flags.meshGatewayService,
         defaultIntentionAction: flags.defaultIntention,
-        register: flags.register ? { advertise: flags.advertise } : undefined,
+        register: flags.register ? { advertise: flags.advertise, ...healthTtl(flags.healthTtl) } : undefined,
       }).catch(async (err: unknown) => {
         await login?.logout();
         throw err;

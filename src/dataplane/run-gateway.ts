@@ -14,7 +14,7 @@ export interface GatewayProcessOptions {
   listen: Endpoint;
   serviceName: string;
   /** Register as a mesh-gateway service at this address (default: the listen address). */
-  register?: { advertise?: Endpoint; wan?: Endpoint; id?: string };
+  register?: { advertise?: Endpoint; wan?: Endpoint; id?: string; healthTtlMs?: number };
   /** This cluster's datacenter; asked of the server (/v1/agent/self) when not given. */
   datacenter?: string;
   /** The local servers' gRPC addresses, for peering streams through the gateway. */
@@ -52,6 +52,7 @@ export async function runGateway(options: GatewayProcessOptions): Promise<Runnin
         kind: 'mesh-gateway',
         address: advertise,
         ...(register.wan ? { wan: register.wan } : {}),
+        ...(register.healthTtlMs !== undefined ? { healthTtlMs: register.healthTtlMs } : {}),
       };
     },
     metrics: options.metrics,

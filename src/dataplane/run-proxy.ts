@@ -21,7 +21,7 @@ export interface ProxyProcessOptions {
   /** Overrides the default intention action the server's ACL state implies (see HttpProxyConfigSource). */
   defaultIntentionAction?: IntentionAction;
   /** Register as `<service>-sidecar-proxy` at this address (default: the listen address). */
-  register?: { advertise?: Endpoint };
+  register?: { advertise?: Endpoint; healthTtlMs?: number };
   metrics?: Endpoint;
   drainMs: number;
   configTimeoutMs?: number;
@@ -66,6 +66,7 @@ export async function runProxy(options: ProxyProcessOptions): Promise<RunningCom
             localBindPort: address.port,
           })),
         },
+        ...(register.healthTtlMs !== undefined ? { healthTtlMs: register.healthTtlMs } : {}),
       };
     },
     metrics: options.metrics,

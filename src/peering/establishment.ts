@@ -203,7 +203,8 @@ export class Establishment {
     if (addresses.length === 0) {
       throw invalid(
         'the mesh config entry sets Peering.PeerThroughMeshGateways but no mesh gateway is registered: ' +
-          'start a mesh gateway (meshpeer gateway --register) before generating the token',
+          'start a mesh gateway (meshpeer gateway --register) before generating the token (a registered ' +
+          'gateway counts once it passes its health checks)',
       );
     }
     return addresses;

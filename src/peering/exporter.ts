@@ -9,7 +9,8 @@ import type { ExportedInstance, ExportedServicePayload } from './payloads.js';
 
 export const NO_GATEWAY_WARNING =
   'no mesh gateway is registered in this cluster: the peer sees the exported services but cannot reach ' +
-  'them; register a service of Kind "mesh-gateway" (meshpeer gateway --register)';
+  'them; register a service of Kind "mesh-gateway" (meshpeer gateway --register), or make a registered ' +
+  'one pass its health checks';
 
 export interface ExportContext {
   entry: ExportedServicesEntry | undefined;
@@ -128,6 +129,9 @@ function gatewayAddresses(
     for (const h of catalog.healthService(name)) {
       const s: ServiceInstance = h.Service;
       if (s.Kind !== 'mesh-gateway') continue;
+      // A gateway whose process died (its TTL check expired) or that is in maintenance gets no traffic;
+      // a warning still serves, as Consul's endpoints count it healthy.
+      if (h.Checks.some((c) => c.Status === 'critical' || c.Status === 'maintenance')) continue;
       out.push(tagged(s) ?? { Address: s.Address || h.Node.Address, Port: s.Port });
     }
   }

@@ -1,4 +1,6 @@
 // Registering a gateway or sidecar with the local agent API, and taking it away again on shutdown.
+// The registration carries a TTL check (healthTtlMs) that the process keeps passing while it runs, so
+// a process that dies without deregistering turns critical once the TTL passes.
 import type { Endpoint } from '../endpoint.js';
 import type { ConsulApi } from './consul-api.js';
 
@@ -16,7 +18,12 @@ export interface Registration {
     upstreams?: { destinationName: string; destinationPeer?: string; localBindPort: number }[];
   };
   meta?: Record<string, string>;
+  /** The TTL of the "process alive" check (see aliveCheckId); undefined: no check. */
+  healthTtlMs?: number;
 }
+
+/** The CheckID of a registered process's TTL check. */
+export const aliveCheckId = (serviceId: string): string => `${serviceId}:alive`;
 
 /** The agent registration body, in Consul's JSON shape. */
 export function registrationBody(r: Registration): Record<string, unknown> {
@@ -34,6 +41,17 @@ export function registrationBody(r: Registration): Record<string, unknown> {
         }
       : {}),
     ...(r.meta ? { Meta: r.meta } : {}),
+    ...(r.healthTtlMs !== undefined
+      ? {
+          // Passing from the start: the registering process is alive (no critical moment before a pass).
+          Check: {
+            CheckID: aliveCheckId(r.id),
+            Name: 'meshpeer process alive',
+            TTL: `${r.healthTtlMs}ms`,
+            Status: 'passing',
+          },
+        }
+      : {}),
     ...(r.proxy
       ? {
           Proxy: {
@@ -52,6 +70,11 @@ export function registrationBody(r: Registration): Record<string, unknown> {
 
 export async function register(api: ConsulApi, registration: Registration): Promise<void> {
   await api.put('/v1/agent/service/register', registrationBody(registration));
+}
+
+/** Marks a registered process's TTL check passing (which restarts its TTL). */
+export async function passAliveCheck(api: ConsulApi, serviceId: string): Promise<void> {
+  await api.put(`/v1/agent/check/pass/${encodeURIComponent(aliveCheckId(serviceId))}`);
 }
 
 export async function deregister(api: ConsulApi, id: string): Promise<void> {
