@@ -41,7 +41,7 @@ async function side(): Promise<Side> {
     TrustDomain: root.trustDomain,
     Roots: [{ ID: root.id, RootCert: root.certPem, Active: true }],
   });
-  fake.set('/v1/catalog/service/mesh-gateway', []);
+  fake.set('/v1/health/service/mesh-gateway', []);
   fake.set('/v1/agent/self', agentSelf(false));
   return { fake, root, api: new ConsulApi({ address: url }) };
 }
@@ -142,13 +142,16 @@ beforeAll(async () => {
   gatewayB = new MeshGateway({ config: gatewaySourceB, listen: LOOPBACK });
   const gatewayAddressB = await gatewayB.start();
   stops.push(() => gatewayB.stop());
-  b.fake.set('/v1/catalog/service/mesh-gateway', [
+  b.fake.set('/v1/health/service/mesh-gateway', [
     {
-      Node: 'node-1',
-      Address: '127.0.0.1',
-      ServiceKind: 'mesh-gateway',
-      ServiceAddress: gatewayAddressB.host,
-      ServicePort: gatewayAddressB.port,
+      Node: { Node: 'node-1', Address: '127.0.0.1' },
+      Service: {
+        Service: 'mesh-gateway',
+        Kind: 'mesh-gateway',
+        Address: gatewayAddressB.host,
+        Port: gatewayAddressB.port,
+      },
+      Checks: [{ Status: 'passing' }],
     },
   ]);
 

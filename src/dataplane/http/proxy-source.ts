@@ -19,10 +19,9 @@ import type { ConsulApi } from './consul-api.js';
 import {
   aclStateOf,
   caRootsSchema,
-  catalogServiceSchema,
-  dedupe,
   type HealthService,
   healthServiceSchema,
+  healthyEndpoints,
   type LeafResponse,
   leafSchema,
   passingConnectEndpoints,
@@ -175,11 +174,11 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
       defaultIntentionReason: fallback.reason,
       upstreams: targets.map((t) => this.instancesOf(t.service, t.peer, t.subset)),
       resolvers,
-      localGateways: dedupe(
-        (w.value(gatewaysWatch(this.gatewayService)) ?? [])
-          .filter((g) => !g.ServiceKind || g.ServiceKind === 'mesh-gateway')
-          .map((g) => ({ host: g.ServiceAddress || g.Address || '', port: g.ServicePort }))
-          .filter((g) => g.host !== '' && g.port > 0),
+      // Gateways whose checks are not critical (a killed one's TTL check expires).
+      localGateways: healthyEndpoints(
+        (w.value(gatewaysWatch(this.gatewayService)) ?? []).filter(
+          (g) => !g.Service.Kind || g.Service.Kind === 'mesh-gateway',
+        ),
       ),
       meshGatewayMode: defaults?.MeshGateway.Mode ?? '',
       proxyConfig: defaults?.Config ?? {},
@@ -279,7 +278,7 @@ const aclStateWatch: Watch<ServerAclState> = {
 const leafWatch = (service: string) =>
   jsonWatch(`/v1/agent/connect/ca/leaf/${encodeURIComponent(service)}`, leafSchema);
 const gatewaysWatch = (name: string) =>
-  jsonWatch(`/v1/catalog/service/${encodeURIComponent(name)}`, catalogServiceSchema);
+  jsonWatch(`/v1/health/service/${encodeURIComponent(name)}`, healthServiceSchema);
 const upstreamWatch = (service: string, peer?: string) =>
   jsonWatch(withPeer(`/v1/health/connect/${encodeURIComponent(service)}`, peer), healthServiceSchema);
 const destinationWatch = instancesWatch;
