@@ -2,44 +2,9 @@
 // Secrets) and reconciles them against one meshpeer server; with --leader-elect, only the replica
 // holding the Lease reconciles. Runs until SIGTERM/SIGINT, then stops cleanly and releases the Lease.
 import { Command, Option } from 'commander';
+import type { ControllerFlags } from './controller-flags.js';
 
-export const LEASE_NAME = 'meshpeer-controller-lock';
-
-export interface ControllerFlags {
-  kubeconfig?: string;
-  context?: string;
-  server: string;
-  token?: string;
-  tokenFile?: string;
-  namespace?: string;
-  datacenter?: string;
-  leaderElect?: boolean;
-  leaderElectNamespace?: string;
-  leaderElectLeaseDuration: string;
-  leaderElectRenewDeadline: string;
-  leaderElectRetryPeriod: string;
-  statusInterval: string;
-  resyncPeriod: string;
-  workers: string;
-  metricsAddr?: string;
-  webhookAddr?: string;
-  webhookTlsCert?: string;
-  webhookTlsKey?: string;
-  inject?: boolean;
-  injectDefault?: boolean;
-  injectImage?: string;
-  injectImagePullPolicy?: string;
-  injectServer?: string;
-  injectAllowNamespaces: string;
-  injectDenyNamespaces: string;
-  injectAclAuthMethod?: string;
-  injectCaFile?: string;
-  sidecarCpuRequest?: string;
-  sidecarCpuLimit?: string;
-  sidecarMemoryRequest?: string;
-  sidecarMemoryLimit?: string;
-  logLevel?: string;
-}
+export type { ControllerFlags } from './controller-flags.js';
 
 export function controllerCommand(): Command {
   return new Command('controller')

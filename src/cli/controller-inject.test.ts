@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ControllerFlags } from './controller-command.js';
+import type { ControllerFlags } from './controller-flags.js';
 import { injectSettings } from './controller-inject.js';
 
 const base = {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { quantityProblem } from '../kubernetes/inject/annotations.js';
 import type { InjectSettings } from '../kubernetes/inject/decision.js';
 import type { Resources } from '../kubernetes/inject/sidecar.js';
-import type { ControllerFlags } from './controller-command.js';
+import type { ControllerFlags } from './controller-flags.js';
 import { UsageError } from './io.js';
 
 const list = (text: string): string[] =>

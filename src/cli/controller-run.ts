@@ -14,7 +14,7 @@ import { ControllerMetrics } from '../kubernetes/metrics.js';
 import { ServerClient } from '../kubernetes/server-client.js';
 import { parseHostPort } from '../shared/address.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { type ControllerFlags, LEASE_NAME } from './controller-command.js';
+import { type ControllerFlags, LEASE_NAME } from './controller-flags.js';
 import { injectSettings } from './controller-inject.js';
 import { UsageError } from './io.js';
 

@@ -4,20 +4,7 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Etcd3, type IOptions } from 'etcd3';
 import { invalid } from '../shared/errors.js';
-import { parseEtcdEndpoints } from './etcd-config.js';
-
-export interface EtcdConnectionOptions {
-  /** Client URLs of the members, all http:// or all https://. */
-  readonly endpoints: readonly string[];
-  /** CA bundle that signed the members' certificates (https; default: the system roots). */
-  readonly caFile?: string;
-  /** Client certificate and key, for members that require client certificates. */
-  readonly certFile?: string;
-  readonly keyFile?: string;
-  /** etcd user (auth enabled on the cluster); the password comes from passwordFile. */
-  readonly username?: string;
-  readonly passwordFile?: string;
-}
+import { type EtcdConnectionOptions, parseEtcdEndpoints } from './etcd-config.js';
 
 function readFile(file: string, flag: string): Buffer {
   try {

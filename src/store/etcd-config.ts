@@ -2,7 +2,26 @@
 // (every mistake is named with its flag) before anything connects. No etcd client here: the CLI loads this
 // at start-up.
 import { invalid } from '../shared/errors.js';
-import type { EtcdStoreConfig } from './open-store.js';
+
+export interface EtcdConnectionOptions {
+  /** Client URLs of the members, all http:// or all https://. */
+  readonly endpoints: readonly string[];
+  /** CA bundle that signed the members' certificates (https; default: the system roots). */
+  readonly caFile?: string;
+  /** Client certificate and key, for members that require client certificates. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** etcd user (auth enabled on the cluster); the password comes from passwordFile. */
+  readonly username?: string;
+  readonly passwordFile?: string;
+}
+
+export interface EtcdStoreConfig extends EtcdConnectionOptions {
+  readonly backend: 'etcd';
+  /** Key prefix, ending with '/': e.g. /meshpeer/dc1/. */
+  readonly prefix: string;
+  readonly requestTimeoutMs?: number;
+}
 
 export interface EtcdFlagValues {
   /** Comma-separated client URLs. */

@@ -1,19 +1,14 @@
 // Chooses a backend: SQLite under the data dir (default, durable), memory (tests, --dev), or etcd (several
 // servers sharing one state; opening it loads the state, hence the async openConfiguredStore).
 import { join } from 'node:path';
-import type { EtcdConnectionOptions } from './etcd-client.js';
+import type { EtcdStoreConfig } from './etcd-config.js';
 import { SqlitePersistence } from './sqlite-persistence.js';
 import { StateStore } from './state-store.js';
 import type { Store } from './store.js';
 
-export type StoreOptions = { backend: 'memory' } | { backend: 'sqlite'; dataDir: string };
+export type { EtcdStoreConfig } from './etcd-config.js';
 
-export interface EtcdStoreConfig extends EtcdConnectionOptions {
-  readonly backend: 'etcd';
-  /** Key prefix, ending with '/': e.g. /meshpeer/dc1/. */
-  readonly prefix: string;
-  readonly requestTimeoutMs?: number;
-}
+export type StoreOptions = { backend: 'memory' } | { backend: 'sqlite'; dataDir: string };
 
 export function openStore(options: StoreOptions): Store {
   if (options.backend === 'memory') return new StateStore('memory', undefined);
