@@ -72,6 +72,8 @@ describe("helm template with the seed document's values", () => {
         'ClusterRoleBinding/consul-controller',
         'Deployment/consul-controller',
         'Deployment/consul-mesh-gateway',
+        // connectInject.enabled: the sidecar injector, as in consul-k8s.
+        'MutatingWebhookConfiguration/consul-controller-webhook-mesh',
         'Role/consul-mesh-gateway',
         'Secret/consul-controller-webhook',
         'Service/consul-controller-webhook',
@@ -145,6 +147,18 @@ describe("helm template with the seed document's values", () => {
       '/meshpeer/webhook/tls.crt',
       '--webhook-tls-key',
       '/meshpeer/webhook/tls.key',
+      // connectInject.enabled injects sidecars, as in consul-k8s (sidecar-injector.test.ts checks these).
+      '--inject',
+      '--inject-image',
+      defaultImage,
+      '--inject-server',
+      'https://consul-server.mesh.svc:8501',
+      '--inject-ca-file',
+      '/meshpeer/tls/ca/tls.crt',
+      '--inject-allow-namespaces',
+      '*',
+      '--inject-deny-namespaces',
+      '',
     ]);
     expect(deploy.spec?.template?.spec.serviceAccountName).toBe('consul-controller');
 
@@ -232,7 +246,12 @@ describe('values', () => {
   });
 
   it('puts every namespaced object in the release namespace', () => {
-    const clusterScoped = ['ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration'];
+    const clusterScoped = [
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'ValidatingWebhookConfiguration',
+      'MutatingWebhookConfiguration',
+    ];
     for (const o of render(seedValues)) {
       expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(
         clusterScoped.includes(o.kind) ? undefined : 'mesh',

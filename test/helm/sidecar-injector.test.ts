@@ -48,10 +48,16 @@ function mutating(objects: K8sObject[]): MutatingWebhookConfiguration {
 }
 
 describe('the sidecar injector in the chart', () => {
-  it('is not installed unless connectInject.injector.enabled', () => {
-    const objects = render(seedValues);
-    expect(objects.filter((o) => o.kind === 'MutatingWebhookConfiguration')).toEqual([]);
-    expect(commandOf(find(objects, 'Deployment', 'consul-controller'))).not.toContain('--inject');
+  it('is installed with connectInject.enabled (the seed values), as in consul-k8s, and not with injector.enabled false', () => {
+    const seed = render(seedValues);
+    expect(seed.filter((o) => o.kind === 'MutatingWebhookConfiguration')).toHaveLength(1);
+    expect(commandOf(find(seed, 'Deployment', 'consul-controller'))).toContain('--inject');
+    const off = render({
+      ...seedValues,
+      connectInject: { ...seedValues.connectInject, injector: { enabled: false } },
+    });
+    expect(off.filter((o) => o.kind === 'MutatingWebhookConfiguration')).toEqual([]);
+    expect(commandOf(find(off, 'Deployment', 'consul-controller'))).not.toContain('--inject');
   });
 
   it('sends pod creations to the controller /mutate, trusted through the same CA as the uniqueness webhook', () => {
