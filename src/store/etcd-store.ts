@@ -28,10 +28,9 @@ import type { CallOptions } from '@grpc/grpc-js';
 import type { Etcd3, ICompare, IEvent, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { MeshpeerError } from '../shared/errors.js';
 import { BTree } from './btree.js';
-import { ChangeNotifier } from './change-notifier.js';
 import { EtcdLayout, prefixRangeEnd } from './etcd-layout.js';
 import { PrefixWatch } from './etcd-watch.js';
-import type { ChangeListener, Store, StoredEntry, WriteResult, WriteTxn } from './store.js';
+import type { Store, StoredEntry, WriteResult, WriteTxn } from './store.js';
 import { type Table, TableReads } from './table-reads.js';
 
 const LOAD_PAGE = 500;
@@ -138,7 +137,6 @@ export class EtcdStore extends TableReads implements Store {
   private readonly requestTimeoutMs: number;
   private readonly maxTxnOps: number;
   private readonly description: string;
-  private readonly notifier = new ChangeNotifier(this);
   private queue: Job[] = [];
   private running = false;
   private closed = false;
@@ -182,23 +180,6 @@ export class EtcdStore extends TableReads implements Store {
       reloads: this.reloads,
       ...(this.watchError === undefined ? {} : { watchError: this.watchError }),
     };
-  }
-
-  waitForChange(
-    tables: readonly string[],
-    afterIndex: number,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<number> {
-    return this.notifier.waitForChange(tables, afterIndex, timeoutMs, signal);
-  }
-
-  subscribe(tables: readonly string[], listener: ChangeListener): () => void {
-    return this.notifier.subscribe(tables, listener);
-  }
-
-  waitingCount(): number {
-    return this.notifier.waitingCount();
   }
 
   // ---- the mirror ----

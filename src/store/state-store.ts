@@ -1,6 +1,5 @@
-import { ChangeNotifier } from './change-notifier.js';
 import type { CommitBatch, Persistence, TableChange } from './persistence.js';
-import type { ChangeListener, Store, StoredEntry, WriteResult, WriteTxn } from './store.js';
+import type { Store, StoredEntry, WriteResult, WriteTxn } from './store.js';
 import { TableReads } from './table-reads.js';
 
 interface PendingWrite {
@@ -21,7 +20,6 @@ export class StateStore extends TableReads implements Store {
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
   private closed = false;
-  private readonly notifier = new ChangeNotifier(this);
 
   constructor(
     readonly backend: 'memory' | 'sqlite',
@@ -182,23 +180,6 @@ export class StateStore extends TableReads implements Store {
   }
 
   // ---- watches ----
-
-  waitForChange(
-    tables: readonly string[],
-    afterIndex: number,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<number> {
-    return this.notifier.waitForChange(tables, afterIndex, timeoutMs, signal);
-  }
-
-  subscribe(tables: readonly string[], listener: ChangeListener): () => void {
-    return this.notifier.subscribe(tables, listener);
-  }
-
-  waitingCount(): number {
-    return this.notifier.waitingCount();
-  }
 
   async close(): Promise<void> {
     if (this.closed) return;

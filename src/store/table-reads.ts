@@ -1,8 +1,10 @@
 // The read side every store backend shares: tables of entries sorted by key, each table's index and the
-// last index, answering the ReadView calls. A backend (StateStore, EtcdStore) extends it and keeps the
-// three current as it commits or mirrors changes.
+// last index, answering the ReadView calls, and the blocking-query waiters and subscribers woken from
+// them. A backend (StateStore, EtcdStore) extends it, keeps the three current as it commits or mirrors
+// changes, and tells `notifier` which tables changed.
 import { BTree, type SortedMap } from './btree.js';
-import type { ReadView, StoredEntry } from './store.js';
+import { ChangeNotifier } from './change-notifier.js';
+import type { ChangeListener, ReadView, StoredEntry } from './store.js';
 
 export type Table = SortedMap<string, StoredEntry>;
 
@@ -13,6 +15,7 @@ export abstract class TableReads implements ReadView {
   protected tables = new Map<string, Table>();
   protected tableIndexes = new Map<string, number>();
   protected last = 0;
+  protected readonly notifier = new ChangeNotifier(this);
 
   get<T>(table: string, key: string): StoredEntry<T> | undefined {
     return this.tables.get(table)?.get(key) as StoredEntry<T> | undefined;
@@ -57,6 +60,23 @@ export abstract class TableReads implements ReadView {
 
   lastIndex(): number {
     return this.last;
+  }
+
+  waitForChange(
+    tables: readonly string[],
+    afterIndex: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    return this.notifier.waitForChange(tables, afterIndex, timeoutMs, signal);
+  }
+
+  subscribe(tables: readonly string[], listener: ChangeListener): () => void {
+    return this.notifier.subscribe(tables, listener);
+  }
+
+  waitingCount(): number {
+    return this.notifier.waitingCount();
   }
 
   /** The table `name`, created empty if it has no entries yet. */
