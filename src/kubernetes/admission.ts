@@ -107,21 +107,7 @@ export async function serveAdmissionWebhook(options: {
       });
     }
     if (req.method !== 'POST' || !req.url?.startsWith('/validate')) return reply(404, { error: 'not found' });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) req.destroy();
-      else chunks.push(chunk);
-    });
-    req.on('end', () => {
-      let request: AdmissionRequest | undefined;
-      try {
-        request = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request?: AdmissionRequest })
-          .request;
-      } catch {
-        request = undefined;
-      }
+    readReview(req, (request) => {
       if (!request?.uid) return reply(400, { error: 'expected an AdmissionReview with a request' });
       const uid = request.uid;
       review(kube, request)
