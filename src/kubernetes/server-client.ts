@@ -169,7 +169,11 @@ export class ServerClient implements MeshServer {
     return readJson(await this.request(method, path, body), `${method} ${path}`);
   }
 
-  private async request(
+  /**
+   * One call to the server: JSON body, the token, a timeout; a refusal (other than `acceptedStatuses`)
+   * or an unreachable server becomes a ServerError that says which. Shared with the endpoints controller.
+   */
+  async request(
     method: string,
     path: string,
     body?: unknown,

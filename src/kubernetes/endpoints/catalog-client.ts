@@ -1,6 +1,6 @@
 // The endpoints controller's calls to the meshpeer server's catalog (Consul's /v1 routes): register and
 // deregister an instance, and list the instances this controller manages (to find orphans).
-import { ServerError } from '../server-client.js';
+import { ServerClient } from '../server-client.js';
 import { fingerprint, MANAGED_BY, META_K8S_SERVICE, META_MANAGED_BY, type Registration } from './desired.js';
 
 const TIMEOUT_MS = 15_000;
@@ -25,32 +25,32 @@ interface HealthEntry {
 }
 
 export class HttpCatalogWriter implements CatalogWriter {
-  private readonly address: string;
+  private readonly server: ServerClient;
 
-  constructor(
-    address: string,
-    private readonly token?: string,
-  ) {
-    this.address = address.replace(/\/+$/, '');
+  constructor(address: string, token?: string) {
+    this.server = new ServerClient({ address, ...(token ? { token } : {}), timeoutMs: TIMEOUT_MS });
   }
 
   async register(registration: Registration): Promise<void> {
-    await this.request('PUT', '/v1/catalog/register', registration);
+    await this.server.request('PUT', '/v1/catalog/register', registration);
   }
 
   async deregister(node: string, serviceID: string): Promise<void> {
     // 404: the node is gone already, which is what we wanted.
-    await this.request('PUT', '/v1/catalog/deregister', { Node: node, ServiceID: serviceID }, [404]);
+    await this.server.request('PUT', '/v1/catalog/deregister', { Node: node, ServiceID: serviceID }, [404]);
   }
 
   async listManaged(): Promise<ManagedInstance[]> {
     const names = Object.keys(
-      ((await (await this.request('GET', '/v1/catalog/services')).json()) ?? {}) as Record<string, unknown>,
+      ((await (await this.server.request('GET', '/v1/catalog/services')).json()) ?? {}) as Record<
+        string,
+        unknown
+      >,
     );
     const out: ManagedInstance[] = [];
     for (const name of names) {
       const path = `/v1/health/service/${encodeURIComponent(name)}`;
-      const entries = ((await (await this.request('GET', path)).json()) ?? []) as HealthEntry[];
+      const entries = ((await (await this.server.request('GET', path)).json()) ?? []) as HealthEntry[];
       for (const e of entries) {
         const meta = e.Service?.Meta ?? {};
         if (meta[META_MANAGED_BY] !== MANAGED_BY || !e.Node?.Node || !e.Service?.ID) continue;
@@ -70,30 +70,5 @@ export class HttpCatalogWriter implements CatalogWriter {
       }
     }
     return out;
-  }
-
-  private async request(method: string, path: string, body?: unknown, accepted: number[] = []) {
-    const headers: Record<string, string> = {};
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.token) headers['x-consul-token'] = this.token;
-    let res: Response;
-    try {
-      res = await fetch(`${this.address}${path}`, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
-    } catch (err) {
-      const reason =
-        err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
-      throw new ServerError(`cannot reach the meshpeer server at ${this.address} (${reason})`, undefined);
-    }
-    if (res.ok || accepted.includes(res.status)) return res;
-    const text = (await res.text().catch(() => '')).trim();
-    throw new ServerError(
-      `the meshpeer server refused ${method} ${path} (HTTP ${res.status}): ${text || 'no explanation given'}`,
-      res.status,
-    );
   }
 }
