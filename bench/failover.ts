@@ -8,10 +8,10 @@
 //   node dist/bench/failover.js            (or: npm run bench -- failover)
 //   MESHPEER_BENCH_FAILOVER_N=50           iterations per mode (default 30)
 import { type ChildProcess, spawn } from 'node:child_process';
-import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Endpoint } from '../src/dataplane/endpoint.js';
 import { type EchoServer, echoOnce, startNamedEchoServer } from '../src/dataplane/testing/traffic.js';
+import { freePort } from '../src/shared/testing/free-port.js';
 import { percentile, runWhenInvokedDirectly } from './support/measure.js';
 import { type BenchServer, startBenchServer } from './support/server-process.js';
 
@@ -49,17 +49,6 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: s
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** `meshpeer gateway|proxy <args>`; resolves once it prints `ready`, with a stop that waits for its exit. */

@@ -8,18 +8,11 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from '../src/shared/testing/free-port.js';
 import { cpuTimeMs, percentile, runWhenInvokedDirectly } from './support/measure.js';
 
 const CLI = resolve(import.meta.dirname, '../src/cli/main.js');
 const RUNS = Number(process.env.MESHPEER_BENCH_STARTUP_RUNS ?? 10);
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function get(port: number): Promise<number> {
   return new Promise((res) => {

@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Endpoint } from '../../src/dataplane/endpoint.js';
+import { freePort } from '../../src/shared/testing/free-port.js';
 
 export type Installed = { ok: true; haproxy: string; nginx: string } | { ok: false; why: string };
 
@@ -257,18 +258,6 @@ stream {
   }
 }
 `;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** Waits (at most 10 s) until something accepts TCP connections on the port. */

@@ -13,9 +13,9 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../src/shared/testing/free-port.js';
 
 export interface EtcdClusterOptions {
   members?: number;
@@ -54,19 +54,6 @@ export function etcdBinary(): string {
   if (process.env.ETCD) return process.env.ETCD;
   const cache = process.env.MESHPEER_CACHE ?? path.join(os.homedir(), '.cache', 'meshpeer');
   return path.join(cache, 'k8s', process.env.K8S_VERSION ?? 'v1.37.2', 'bin', 'etcd');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 async function healthy(endpoint: string, tls: EtcdTlsFiles | undefined): Promise<boolean> {

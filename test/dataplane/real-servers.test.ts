@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import * as net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { runGateway } from '../../src/dataplane/run-gateway.js';
 import { runProxy } from '../../src/dataplane/run-proxy.js';
 import { type EchoServer, echoOnce, startEchoServer } from '../../src/dataplane/testing/traffic.js';
 import { silentLogger } from '../../src/shared/logger.js';
+import { freePort } from '../../src/shared/testing/free-port.js';
 import { eventually } from './fake-consul.js';
 
 // The data plane against two real `meshpeer server` processes (from dist/, built by `npm test`),
@@ -23,17 +23,6 @@ const mainJs = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 interface ServerProcess {
   url: string;
   child: ChildProcess;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 async function startServerProcess(datacenter: string): Promise<ServerProcess> {

@@ -3,8 +3,8 @@
 // critical once the TTL passes and leaves ?passing and the addresses peers are given; started again,
 // it passes again.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/shared/testing/free-port.js';
 import { api, CLI, eventually, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
 
 const children = new Set<ChildProcess>();
@@ -14,18 +14,6 @@ afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
   await server?.stop();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 interface GatewayHealth {
   Service: { ID: string; Port: number };

@@ -14,10 +14,10 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/shared/testing/free-port.js';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..');
 const script = join(repoRoot, 'scripts', 'image-rootfs.sh');
@@ -282,14 +282,3 @@ describe('the OCI image, run by runc', () => {
     expect(statSync(join(bundle, 'rootfs', 'data', 'state.db')).uid).toBe(IMAGE_UID);
   }, 60_000);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
-}

@@ -1,12 +1,14 @@
 // Helpers of the data-plane attack tests: real `meshpeer gateway` and `meshpeer proxy` processes (from
 // dist/) next to real servers, their Prometheus counters, and workload leaves as a server issues them.
 import { type ChildProcess, spawn } from 'node:child_process';
-import * as net from 'node:net';
 import { expect } from 'vitest';
 import type { Endpoint } from '../../src/dataplane/endpoint.js';
 import type { ProxyLeaf } from '../../src/dataplane/proxy/index.js';
+import { freePort } from '../../src/shared/testing/free-port.js';
 import { metricValue } from '../server/support.js';
 import { api, CLI } from '../support/meshpeer-process.js';
+
+export { freePort } from '../../src/shared/testing/free-port.js';
 
 export interface DataplaneProcess {
   child: ChildProcess;
@@ -17,17 +19,6 @@ export interface DataplaneProcess {
   /** stderr lines (JSON logs and the "listening" lines). */
   logs: string[];
   stop(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 const READY: Record<'gateway' | 'proxy', RegExp> = {

@@ -3,7 +3,6 @@
 // process started here is tracked by PID and killed when the test process exits.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import {
   type KubeApiServer,
@@ -12,6 +11,8 @@ import {
   run,
   startKubeApiServer,
 } from '../../support/kube-apiserver.js';
+
+export { freePort } from '../../../src/shared/testing/free-port.js';
 
 const mainJs = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const crdDir = path.join(repoRoot, 'deploy', 'crds');
@@ -81,18 +82,6 @@ function startProcess(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
 /** `meshpeer controller ...` as a real process. */
 export async function startController(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
   return startProcess([mainJs, 'controller', ...args], { MESHPEER_LOG_LEVEL: 'debug', ...env });
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A kube-apiserver with the CRDs installed and Established. */
