@@ -8,11 +8,12 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { isServerOwnedCheck, isServerOwnedService, SERVER_PORT } from '../../catalog/agent-node.js';
 import { decodeAgentCheckRegistration } from '../../catalog/agent-requests.js';
+import { agentServiceContentHash } from '../../catalog/content-hash.js';
 import type { CheckStatus, HealthCheck, ServiceInstance } from '../../catalog/types.js';
 import { notFound } from '../../shared/errors.js';
-import { blockingRead } from '../blocking.js';
+import { blockingRead, waitUntilChangeOrClose } from '../blocking.js';
 import type { ApiDeps } from '../deps.js';
-import { peerParam, type Query, single } from '../params.js';
+import { blockingParams, peerParam, type Query, single } from '../params.js';
 import { route, withBody } from '../route-table.js';
 import { filtered, filteredMap, selectionOf } from '../selection.js';
 
@@ -75,12 +76,41 @@ export function agentLocalRoutes(app: FastifyInstance, d: ApiDeps): void {
     },
   });
 
+  // One service with Consul's ContentHash (also in X-Consul-ContentHash). With ?hash=H it blocks, as
+  // Consul's agent does, while the answer's hash is still H: until it changes, the service goes away
+  // (404), `wait` (default 5 min, plus up to 1/16 jitter) elapses, or the client leaves.
   route(app, '/v1/agent/service/:id', {
-    GET: async (req) => {
+    GET: async (req, reply) => {
       const { id } = req.params as { id: string };
-      const s = localServices().find((x) => x.ID === id);
-      if (s === undefined) throw notFound(`unknown service ID: ${id}`);
-      return { ...agentService(s, d.datacenter), ContentHash: String(s.ModifyIndex) };
+      const q = req.query as Query;
+      const hash = single(q, 'hash') ?? '';
+      const { waitMs } = blockingParams(q);
+      const answer = () => {
+        const s = localServices().find((x) => x.ID === id);
+        if (s === undefined) throw notFound(`unknown service ID: ${id}`);
+        return { ...agentService(s, d.datacenter), ContentHash: agentServiceContentHash(s) };
+      };
+      let index = d.store.maxIndex(tables);
+      let current = answer();
+      if (hash !== '' && current.ContentHash === hash) {
+        let gone = false;
+        const onClose = (): void => {
+          gone = true;
+        };
+        reply.raw.once('close', onClose);
+        const deadline = Date.now() + waitMs + Math.floor(Math.random() * (waitMs / 16));
+        try {
+          while (current.ContentHash === hash && !gone && Date.now() < deadline) {
+            await waitUntilChangeOrClose(d.store, reply, tables, index, deadline - Date.now());
+            index = d.store.maxIndex(tables);
+            current = answer();
+          }
+        } finally {
+          reply.raw.off('close', onClose);
+        }
+      }
+      void reply.header('X-Consul-ContentHash', current.ContentHash);
+      return current;
     },
   });
 
