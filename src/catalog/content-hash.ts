@@ -5,8 +5,9 @@
 // there for proxies and gateways only, Connect only for native services (as {Native: true}).
 // `?hash=` on that endpoint blocks until this value changes.
 import {
-  type GoType,
+  fnv1_64,
   GoHashTypeError,
+  type GoType,
   goAny,
   goBool,
   goHex,
@@ -17,7 +18,6 @@ import {
   goString,
   goStruct,
   goUint64,
-  fnv1_64,
   hashGoValue,
 } from './go-struct-hash.js';
 import type { ServiceInstance } from './types.js';
