@@ -492,10 +492,10 @@ describe('render-time checks', () => {
     );
   });
 
-  it('refuses several servers on the single-node embedded store', () => {
+  it('refuses several servers on the single-node embedded store (etcd.test.ts: with etcd)', () => {
     const r = template({ server: { replicas: 3 } });
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain('setting server.replicas to 3 is not supported yet');
+    expect(r.stderr).toContain('setting server.replicas to 3 requires server.etcd');
   });
 
   it('refuses a gateway nodePort unless the Service is a NodePort', () => {

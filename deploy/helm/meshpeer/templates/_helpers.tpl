@@ -215,9 +215,7 @@ values.schema.json, so every value here already has the type it should.
 {{- if and $v.meshGateway.enabled (not $v.connectInject.enabled) -}}
   {{- fail "setting meshGateway.enabled to true requires connectInject.enabled to be true" -}}
 {{- end -}}
-{{- if gt (int $v.server.replicas) 1 -}}
-  {{- fail (printf "setting server.replicas to %d is not supported yet: a meshpeer server keeps its state in an embedded SQLite file, so set server.replicas to 1" (int $v.server.replicas)) -}}
-{{- end -}}
+{{- include "meshpeer.validateEtcd" . -}}
 {{- if $v.meshGateway.enabled -}}
   {{- $source := $v.meshGateway.wanAddress.source -}}
   {{- if and (eq $source "Static") (not $v.meshGateway.wanAddress.static) -}}
@@ -256,6 +254,10 @@ connectInject.k8sDenyNamespaces connectInject.sidecarProxy.resources.requests.me
 connectInject.sidecarProxy.resources.requests.cpu connectInject.sidecarProxy.resources.limits.memory
 connectInject.sidecarProxy.resources.limits.cpu
 server.replicas server.storage server.storageClass server.resources
+server.etcd.endpoints server.etcd.prefix server.etcd.tls.caSecret server.etcd.tls.certSecret
+server.etcd.auth.username server.etcd.auth.passwordSecret.name server.etcd.auth.passwordSecret.key
+server.etcd.deploy.enabled server.etcd.deploy.replicas server.etcd.deploy.image server.etcd.deploy.storage
+server.etcd.deploy.storageClass server.etcd.deploy.resources
 meshGateway.enabled meshGateway.replicas meshGateway.containerPort
 meshGateway.wanAddress.source meshGateway.wanAddress.static meshGateway.wanAddress.port meshGateway.hostPort
 meshGateway.service.type meshGateway.service.port meshGateway.service.nodePort meshGateway.service.annotations

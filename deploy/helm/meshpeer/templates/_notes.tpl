@@ -24,6 +24,12 @@ Server HTTP API inside the cluster: {{ include "meshpeer.serverURL" . }}
   The controller and the mesh gateways have least-privilege tokens of their own (policies
   meshpeer-controller and meshpeer-mesh-gateway), made by their acl-init init containers.
 {{- end }}
+{{- if include "meshpeer.etcdStore" . }}
+
+Store: etcd, shared by {{ .Values.server.replicas }} server{{ if gt (int .Values.server.replicas) 1 }}s{{ end }}{{ if .Values.server.etcd.deploy.enabled }}; the chart runs it as StatefulSet {{ include "meshpeer.etcdName" . }} ({{ .Values.server.etcd.deploy.replicas }} members, TLS){{ else }} at {{ join ", " .Values.server.etcd.endpoints }}{{ end }}.
+  The servers keep nothing on disk: server.storage and server.storageClass are unused. A server
+  restarts until etcd answers (docs/etcd.md).
+{{- end }}
 {{- if .Values.meshGateway.enabled }}
 
 Mesh gateway Service: {{ include "meshpeer.meshGatewayName" . }} ({{ .Values.meshGateway.service.type }}, port {{ .Values.meshGateway.service.port }}).
