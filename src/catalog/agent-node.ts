@@ -2,6 +2,8 @@
 // addresses and meta (the network segment and the Consul API version it speaks), the passing
 // `serfHealth` node check and the `consul` service. Clients (and HashiCorp's own test helpers) wait for
 // exactly these before they use a server.
+
+import { formatHostPort, parseHostPort } from '../shared/address.js';
 import type { RegisterRequest } from './requests.js';
 
 export interface AgentNodeOptions {
@@ -19,6 +21,11 @@ export interface AgentNodeOptions {
  * /v1/status/peers report. Fixed, so that re-registering the node at every start writes nothing new.
  */
 export const SERVER_PORT = 8300;
+
+/** A server's address as /v1/status/* report it: the host of its HTTP address, with SERVER_PORT. */
+export function serverRpcAddress(httpAddress: string): string {
+  return formatHostPort({ host: parseHostPort(httpAddress, 'server address').host, port: SERVER_PORT });
+}
 
 export const SERF_HEALTH_CHECK_ID = 'serfHealth';
 

@@ -76,6 +76,14 @@ function durationFlag(value: unknown, flag: string): number {
   return ms;
 }
 
+/** etcd leases are whole seconds, and etcd raises shorter ones to its minimum anyway. */
+function leaseTtlSeconds(value: unknown): number {
+  const ms = durationFlag(value, '--leader-lease-ttl');
+  if (ms < 2_000 || ms % 1_000 !== 0)
+    throw new Error('--leader-lease-ttl must be whole seconds, at least 2s (etcd leases are in seconds)');
+  return ms / 1_000;
+}
+
 async function bindEarlyListener(httpAddr: string): Promise<EarlyListener> {
   const { host, port } = parseHostPort(httpAddr, '--http-addr');
   return takePreBound(host, port) ?? bindEarly(host, port);
@@ -118,6 +126,11 @@ export function serverCommand(): Command {
     .option('--etcd-key-file <file>', 'PEM key of --etcd-cert-file')
     .option('--etcd-username <user>', 'etcd user (etcd auth; with --etcd-password-file)')
     .option('--etcd-password-file <file>', "file holding the etcd user's password")
+    .option(
+      '--leader-lease-ttl <duration>',
+      'with --store etcd: how long a leader that stopped answering holds the leadership (etcd lease; whole seconds, min 2s)',
+      '3s',
+    )
     .option('--datacenter <name>', 'datacenter (cluster) name', 'dc1')
     .option('--node-name <name>', 'name of the node agent services register on', hostname())
     .option('--node-id <uuid>', "the node's ID (Consul's node_id)")
@@ -261,7 +274,7 @@ export function serverCommand(): Command {
         grpcAddr: String(o.grpcAddr),
         ...httpTlsFlags(o),
         dataDir: o.dev || etcd !== undefined ? undefined : String(o.dataDir),
-        ...(etcd !== undefined ? { etcd } : {}),
+        ...(etcd !== undefined ? { etcd, leaderLeaseTtlSeconds: leaseTtlSeconds(o.leaderLeaseTtl) } : {}),
         datacenter: String(o.datacenter),
         nodeName: String(o.nodeName),
         ...(typeof o.nodeId === 'string' ? { nodeId: o.nodeId } : {}),

@@ -131,6 +131,16 @@ export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = [], tls?
     deps.logger.debug({ method: req.method, url: redactUrl(req.url), status: reply.statusCode }, 'request');
   });
 
+  // Every read (it carries X-Consul-Index) says, as Consul's do, whether this server knows a leader and how
+  // long ago it heard from the cluster: a server cut off from etcd keeps serving what it has.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (reply.getHeader('X-Consul-Index') !== undefined) {
+      void reply.header('X-Consul-KnownLeader', String(deps.cluster?.knownLeader() ?? true));
+      void reply.header('X-Consul-LastContact', String(deps.cluster?.lastContactMs() ?? 0));
+    }
+    return payload;
+  });
+
   // With ACLs on, every route is checked in one place (src/acl/enforcement.ts) before its handler.
   if (deps.acl !== undefined) {
     installAclEnforcement(app, { acl: deps.acl, store: deps.store, agentNode: deps.node.Node });

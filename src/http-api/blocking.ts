@@ -20,9 +20,8 @@ export async function blockingRead<T>(
   }
   const current = store.maxIndex(tables);
   const result = waited ? sharedAnswer(store, req, reply, current, compute) : compute();
+  // X-Consul-KnownLeader and X-Consul-LastContact are added to every read by app.ts.
   void reply.header('X-Consul-Index', String(current));
-  void reply.header('X-Consul-KnownLeader', 'true');
-  void reply.header('X-Consul-LastContact', '0');
   return result;
 }
 

@@ -2,6 +2,7 @@
 import type { AclService } from '../acl/acl-service.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { ConfigEntries } from '../config-entries/config-store.js';
+import type { Leadership } from '../leadership/leadership.js';
 import type { ServerMetrics } from '../observability/metrics.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
@@ -19,6 +20,11 @@ export interface ApiDeps {
   version: string;
   /** Policies and tokens; undefined when ACLs are off (then nothing is checked). */
   acl?: AclService;
+  /**
+   * Who leads this server's cluster (X-Consul-KnownLeader, X-Consul-LastContact, /v1/status/*);
+   * undefined: this server alone, always the leader.
+   */
+  cluster?: Pick<Leadership, 'knownLeader' | 'lastContactMs' | 'leader' | 'servers'>;
   /** Header/request timeouts and the connection cap (defaults: DEFAULT_HTTP_LIMITS). */
   httpLimits?: Partial<HttpLimits>;
 }

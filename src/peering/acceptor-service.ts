@@ -1,6 +1,7 @@
 // The acceptor's gRPC service: Exchange trades a token's establishment secret for a stream secret, and
 // StreamResources authenticates a dialer's stream by its first (open) message before handing it to a
-// replication session. The decisions are in auth.ts; this file maps them to gRPC status codes.
+// replication session. The decisions are in auth.ts; this file maps them to gRPC status codes. A server
+// that does not lead its cluster turns streams away, naming the leader; any server answers Exchange.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { MeshpeerError } from '../shared/errors.js';
@@ -33,6 +34,8 @@ export interface AcceptorDeps {
   accept(record: PeeringRecord, call: MessageStream): void;
   /** Ends the peering's current session (its stream secret was replaced). */
   endSession(name: string): void;
+  /** Undefined while this server leads; otherwise why it turns streams away (leader-redirect.ts). */
+  notLeader(): string | undefined;
 }
 
 export function acceptorService(d: AcceptorDeps): PeeringServiceImplementation {
@@ -70,6 +73,12 @@ function acceptStream(d: AcceptorDeps, call: MessageStream): void {
   const refuse = (code: grpc.status, details: string): void => {
     (call as unknown as grpc.ServerDuplexStream<unknown, unknown>).emit('error', { code, details });
   };
+  // Only the leader runs streams; the dialer follows the address in the refusal.
+  const notLeader = d.notLeader();
+  if (notLeader !== undefined) {
+    refuse(grpc.status.FAILED_PRECONDITION, notLeader);
+    return;
+  }
   const timer = setTimeout(
     () => refuse(grpc.status.DEADLINE_EXCEEDED, 'the stream must start with an open message'),
     OPEN_TIMEOUT_MS,

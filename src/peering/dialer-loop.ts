@@ -1,9 +1,11 @@
 // The dialer's side of a peering stream: dial the acceptor (every known address in turn), open the
 // stream with the stream secret, run a session until it ends, then redial with exponential backoff
-// and jitter, until stopped or the peering is terminated.
+// and jitter, until stopped or the peering is terminated. A server of the peer's that is not its leader
+// names the leader: the loop dials that address next, after a short pause instead of the backoff.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../shared/logger.js';
 import { PeeringService } from './gen/meshpeer/peering/v1/peering_pb.js';
+import { parseNotLeader } from './leader-redirect.js';
 import type { PeeringRecord } from './records.js';
 import { ReplicationSession, type SessionDeps, type SessionEnd, TERMINATED_BY_PEER } from './session.js';
 import type { StreamStatus } from './stream-status.js';
@@ -36,8 +38,14 @@ export interface DialerHooks {
   onTerminated(reason: string): Promise<void>;
 }
 
+/** Pause before dialing again after a not-the-leader answer (the leader is named, or being elected). */
+const FOLLOWER_RETRY_MS = { leaderNamed: 20, noLeader: 250 };
+/** After this many not-the-leader answers in a row, the usual backoff applies again. */
+const MAX_FOLLOWER_RETRIES = 40;
+
 export class DialerLoop {
   private stopped = false;
+  private followerAnswers = 0;
   private session: ReplicationSession | undefined;
   private wake: (() => void) | undefined;
   private attempt = 0;
@@ -52,8 +60,13 @@ export class DialerLoop {
     private readonly opts: DialerOptions,
     private readonly logger: Logger,
   ) {
-    this.finished = this.run();
+    this.finished = this.run().finally(() => {
+      this.running = false;
+    });
   }
+
+  /** False once the loop has returned (stopped, terminated, or the record no longer dials). */
+  running = true;
 
   stop(): void {
     this.stopped = true;
@@ -150,6 +163,22 @@ export class DialerLoop {
         await this.hooks.onTerminated(`the acceptor no longer has this peering: ${end.message}`);
         return;
       }
+      const leaderAt =
+        end.reason === 'closed' && end.code === grpc.status.FAILED_PRECONDITION
+          ? parseNotLeader(end.message)
+          : undefined;
+      if (end.reason === 'closed' && leaderAt !== undefined && this.followerAnswers < MAX_FOLLOWER_RETRIES) {
+        this.followerAnswers++;
+        this.status.trackError(`${address}: ${cleanGrpcDetails(end.message)}`);
+        const i = leaderAt === '' ? -1 : addresses.indexOf(leaderAt);
+        if (i >= 0) this.next = i;
+        this.logger.debug(
+          { peer: this.name, address, leader: leaderAt || '(none)' },
+          'peer server is not its leader',
+        );
+        await this.sleep(i >= 0 ? FOLLOWER_RETRY_MS.leaderNamed : FOLLOWER_RETRY_MS.noLeader);
+        continue;
+      }
       if (end.reason === 'closed') {
         this.status.trackError(`${address}: ${cleanGrpcDetails(end.message)}`);
         this.logger.warn({ peer: this.name, address, error: end.message }, 'peering stream ended; redialing');
@@ -175,6 +204,7 @@ export class DialerLoop {
         if (announced) return;
         announced = true;
         this.attempt = 0;
+        this.followerAnswers = 0;
         this.status.trackConnected();
         this.hooks.onConnected(session);
       });
@@ -194,7 +224,11 @@ export class DialerLoop {
   private backoff(): Promise<void> {
     const exp = Math.min(this.opts.redialMaxMs, this.opts.redialBaseMs * 2 ** Math.min(this.attempt, 16));
     this.attempt++;
-    const delay = exp / 2 + Math.random() * (exp / 2);
+    return this.sleep(exp / 2 + Math.random() * (exp / 2));
+  }
+
+  /** Waits delay ms, or less if stop() or terminate() wakes the loop. */
+  private sleep(delay: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.wake = undefined;

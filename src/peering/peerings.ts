@@ -2,15 +2,19 @@
 // one, read, list and delete peerings, and serve and run their streams. Each job lives in its own module:
 // establishment.ts (tokens and the exchange), acceptor-service.ts (the gRPC handlers), streams.ts (live
 // sessions and dialers), state-machine.ts (every record write), views.ts and diagnostics.ts (status).
+// Of several servers sharing one store only the leader runs streams and finishes deletions; it publishes
+// its streams' status so that every server shows the same peering.
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { ConfigEntries } from '../config-entries/config-store.js';
+import { type Leadership, soleServer } from '../leadership/leadership.js';
 import { notFound } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store, WriteTxn } from '../store/store.js';
 import { acceptorService } from './acceptor-service.js';
 import { exportWarnings } from './diagnostics.js';
 import { Establishment, type EstablishRequest, type TokenRequest } from './establishment.js';
+import { notLeaderDetails } from './leader-redirect.js';
 import { type PeerServers, peerServers } from './peer-servers.js';
 import {
   PEERING_TABLES,
@@ -19,10 +23,12 @@ import {
   peeringKey,
   peerNamesInUse,
   recordByName,
+  STREAM_SNAPSHOTS,
   type StoredTrustBundle,
   TRUST_BUNDLES,
 } from './records.js';
-import { markDeleting, removePeering } from './state-machine.js';
+import { markDeleting, publishStreamSnapshots, removePeering } from './state-machine.js';
+import { type StreamSnapshot, StreamStatus } from './stream-status.js';
 import { PeeringStreams } from './streams.js';
 import type { PeeringServiceImplementation } from './transport/protocol.js';
 import { type PeeringView, toView } from './views.js';
@@ -60,6 +66,8 @@ export interface PeeringDeps {
   /** The gRPC addresses this server is reachable at (for tokens and ServerAddresses). */
   grpcAddresses: () => string[];
   options: PeeringOptions;
+  /** How often the leader of several servers publishes its streams' status (default 1 s). */
+  publishStatusMs?: number;
   onMessage?: (peer: string, direction: 'sent' | 'received', type: string) => void;
 }
 
@@ -67,6 +75,13 @@ export class Peerings {
   readonly tables = PEERING_TABLES;
   private readonly establishment: Establishment;
   private readonly streams: PeeringStreams;
+  private leadership: Leadership | undefined;
+  private leading = false;
+  private readonly unsubscribe: (() => void)[] = [];
+  /** Peerings this server is establishing or deleting right now: the reconciler leaves them alone. */
+  private readonly busy = new Set<string>();
+  private readonly published = new Map<string, string>();
+  private publisher: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: PeeringDeps) {
     const { options } = d;
@@ -92,18 +107,79 @@ export class Peerings {
   /** The names of the peerings in use (all but TERMINATED), for rules that depend on peering. */
   readonly peerNamesInUse = (tx: WriteTxn): string[] => peerNamesInUse(tx);
 
-  /** Resumes what the store says was running (after a restart): dialer streams, and deletions. */
-  start(): void {
-    for (const e of this.d.store.list<PeeringRecord>(PEERINGS)) {
-      const r = e.value;
-      if (r.Role === 'dialer' && (r.State === 'ACTIVE' || r.State === 'ESTABLISHING'))
-        this.streams.startDialer(r.Name);
-      if (r.State === 'DELETING') void this.delete(r.Name).catch(() => undefined);
+  /**
+   * Runs the streams while this server leads: resumes what the store says is running (after a restart or
+   * a change of leader), dialers of peerings established through another server, and deletions.
+   */
+  start(leadership?: Leadership): void {
+    this.leadership = leadership ?? soleServer({ id: 'local', node: '', httpAddress: '', grpcAddresses: [] });
+    this.unsubscribe.push(
+      this.leadership.onChange(() => this.leadershipChanged()),
+      this.d.store.subscribe([PEERINGS], () => this.reconcile()),
+    );
+    this.leadershipChanged();
+  }
+
+  async stop(): Promise<void> {
+    for (const u of this.unsubscribe.splice(0)) u();
+    if (this.publisher) clearInterval(this.publisher);
+    this.leading = false;
+    await this.streams.stopAll();
+  }
+
+  private leadershipChanged(): void {
+    const leading = this.leadership?.isLeader() ?? false;
+    if (leading === this.leading) return;
+    this.leading = leading;
+    if (leading) {
+      this.d.logger.info('this server leads: running the peering streams');
+      if (this.leadership?.shared) this.startPublishing();
+      this.reconcile();
+    } else {
+      this.d.logger.info('this server does not lead: its peering streams stop (the leader runs them)');
+      if (this.publisher) clearInterval(this.publisher);
+      this.publisher = undefined;
+      void this.streams.stopAll(false);
     }
   }
 
-  stop(): Promise<void> {
-    return this.streams.stopAll();
+  /** On the leader: a dialer loop for every dialing peering, and every deletion finished. */
+  private reconcile(): void {
+    if (!this.leading) return;
+    for (const e of this.d.store.list<PeeringRecord>(PEERINGS)) {
+      const r = e.value;
+      if (this.busy.has(r.Name)) continue;
+      if (r.Role === 'dialer' && (r.State === 'ACTIVE' || r.State === 'ESTABLISHING')) {
+        if (!this.streams.hasDialer(r.Name)) this.streams.startDialer(r.Name);
+      }
+      if (r.State === 'DELETING') void this.finishDelete(r).catch(() => undefined);
+    }
+  }
+
+  private startPublishing(): void {
+    if (this.publisher) return;
+    this.published.clear();
+    this.publisher = setInterval(() => this.publishStatuses(), this.d.publishStatusMs ?? 1_000);
+    this.publisher.unref();
+  }
+
+  /** Writes the status of each stream that changed since the last publication (one transaction). */
+  private publishStatuses(): void {
+    const changed = new Map<string, StreamSnapshot>();
+    for (const [name, status] of this.streams.statuses()) {
+      const snapshot = status.snapshot();
+      const json = JSON.stringify(snapshot);
+      if (this.published.get(name) === json) continue;
+      changed.set(name, snapshot);
+      this.published.set(name, json);
+    }
+    if (changed.size === 0) return;
+    this.d.store
+      .write((tx) => publishStreamSnapshots(tx, changed))
+      .catch((err: unknown) => {
+        for (const name of changed.keys()) this.published.delete(name);
+        this.d.logger.warn({ err }, 'cannot publish the peering streams status');
+      });
   }
 
   generateToken(req: TokenRequest): Promise<{ PeeringToken: string }> {
@@ -111,8 +187,15 @@ export class Peerings {
   }
 
   async establish(req: EstablishRequest): Promise<void> {
-    await this.establishment.establish(req, () => this.streams.stop(req.PeerName));
-    this.streams.startDialer(req.PeerName);
+    this.busy.add(req.PeerName);
+    try {
+      await this.establishment.establish(req, () => this.streams.stop(req.PeerName));
+      if (this.leading) this.streams.startDialer(req.PeerName);
+    } finally {
+      this.busy.delete(req.PeerName);
+    }
+    // Another server leads: it starts the dialer when it sees the record.
+    this.reconcile();
   }
 
   read(name: string): PeeringView | undefined {
@@ -140,13 +223,33 @@ export class Peerings {
   async delete(name: string): Promise<void> {
     const existing = recordByName(this.d.store, name);
     if (existing === undefined) throw notFound(`no peering named ${JSON.stringify(name)}`);
-    await this.d.store.write((tx) => markDeleting(tx, name));
-    await this.streams.terminate(name);
-    await this.d.store.write((tx) => removePeering(tx, existing, this.d.catalog));
-    this.d.logger.info(
-      { peer: name },
-      'deleted peering; told the peer and removed imported services and trust bundle',
-    );
+    if (!this.leading) {
+      // The leader owns the stream the peer must be told on: it finishes the deletion.
+      await this.d.store.write((tx) => markDeleting(tx, name));
+      this.d.logger.info(
+        { peer: name },
+        'marked the peering DELETING; the leader tells the peer and removes it',
+      );
+      return;
+    }
+    await this.finishDelete(existing);
+  }
+
+  private async finishDelete(existing: PeeringRecord): Promise<void> {
+    const name = existing.Name;
+    if (this.busy.has(name)) return;
+    this.busy.add(name);
+    try {
+      await this.d.store.write((tx) => markDeleting(tx, name));
+      await this.streams.terminate(name);
+      await this.d.store.write((tx) => removePeering(tx, existing, this.d.catalog));
+      this.d.logger.info(
+        { peer: name },
+        'deleted peering; told the peer and removed imported services and trust bundle',
+      );
+    } finally {
+      this.busy.delete(name);
+    }
   }
 
   /** The acceptor's gRPC handlers. */
@@ -156,11 +259,21 @@ export class Peerings {
       logger: this.d.logger,
       accept: (record, call) => this.streams.accept(record, call),
       endSession: (name) => this.streams.endSession(name),
+      notLeader: () => {
+        if (this.leading || this.leadership === undefined) return undefined;
+        return notLeaderDetails(this.leadership.leader()?.grpcAddresses[0]);
+      },
     });
   }
 
+  /** The leader's published status of a stream this server does not run (several servers only). */
+  private publishedStatus(name: string): StreamStatus | undefined {
+    const snapshot = this.d.store.get<StreamSnapshot>(STREAM_SNAPSHOTS, peeringKey(name))?.value;
+    return snapshot === undefined ? undefined : StreamStatus.fromSnapshot(snapshot);
+  }
+
   private view(record: PeeringRecord, stamps: { createIndex: number; modifyIndex: number }): PeeringView {
-    const status = this.streams.status(record.Name);
+    const status = this.streams.status(record.Name) ?? this.publishedStatus(record.Name);
     const bundle = this.d.store.get<StoredTrustBundle>(TRUST_BUNDLES, peeringKey(record.Name))?.value;
     const withRoots =
       record.Role === 'acceptor' && bundle ? { ...record, PeerCAPems: bundle.RootPEMs } : record;

@@ -12,6 +12,11 @@ export const TRUST_BUNDLES = 'peering/trust-bundles';
  */
 export const STREAM_EVENTS = 'peering/stream-events';
 /**
+ * Written only when several servers share the store: the leader's last snapshot of each peering's stream
+ * status, which the other servers show (they own no stream).
+ */
+export const STREAM_SNAPSHOTS = 'peering/stream-snapshots';
+/**
  * Dialer: establishments in flight whose exchange goes through this cluster's own mesh gateways; the
  * gateway must know where a peer's servers are before the peering's record exists.
  */
@@ -21,6 +26,7 @@ export const PEERING_TABLES = [
   PEERING_SECRETS,
   TRUST_BUNDLES,
   STREAM_EVENTS,
+  STREAM_SNAPSHOTS,
   PENDING_DIALS,
 ] as const;
 

@@ -28,12 +28,14 @@ import {
   recordById,
   recordByName,
   STREAM_EVENTS,
+  STREAM_SNAPSHOTS,
   type StoredState,
   type StoredTrustBundle,
   type StreamEvent,
   secretsOf,
   TRUST_BUNDLES,
 } from './records.js';
+import type { StreamSnapshot } from './stream-status.js';
 
 /** The states each stored state may move to. A transition not listed here is not made. */
 export const LEGAL_TRANSITIONS: Readonly<Record<StoredState, readonly StoredState[]>> = {
@@ -109,6 +111,7 @@ export function removePeering(tx: WriteTxn, record: PeeringRecord, catalog: Impo
   tx.delete(PEERING_SECRETS, record.ID);
   tx.delete(TRUST_BUNDLES, peeringKey(record.Name));
   tx.delete(STREAM_EVENTS, peeringKey(record.Name));
+  tx.delete(STREAM_SNAPSHOTS, peeringKey(record.Name));
   catalog.removeImported(tx, record.Name);
 }
 
@@ -278,6 +281,14 @@ export function noteStreamEvent(tx: WriteTxn, name: string, connected: boolean):
   if (tx.get(PEERINGS, peeringKey(name)) === undefined) return;
   const event: StreamEvent = { Connected: connected, At: new Date().toISOString() };
   tx.put(STREAM_EVENTS, peeringKey(name), event);
+}
+
+/** The leader publishes its streams' status for the other servers of the cluster (changed ones only). */
+export function publishStreamSnapshots(tx: WriteTxn, snapshots: ReadonlyMap<string, StreamSnapshot>): void {
+  for (const [name, snapshot] of snapshots) {
+    if (tx.get(PEERINGS, peeringKey(name)) === undefined) continue;
+    tx.put(STREAM_SNAPSHOTS, peeringKey(name), snapshot);
+  }
 }
 
 function newRecord(

@@ -1,6 +1,7 @@
 // Live facts about one peering's stream: one object per stream, changed only through its track* calls
-// (one per event the stream goes through) and read through getters for status. Nothing here is stored:
-// after a restart a stream has to prove itself again.
+// (one per event the stream goes through) and read through getters for status. Only a server of several
+// sharing one store publishes a snapshot of it (snapshot()/fromSnapshot()), so that the servers that do not
+// own the stream can show it; after a restart a stream has to prove itself again.
 
 interface StreamFacts {
   connected: boolean;
@@ -29,8 +30,57 @@ interface StreamFacts {
   warnings: string[];
 }
 
+/** StreamFacts as stored: dates as ISO strings. */
+export type StreamSnapshot = {
+  [K in keyof StreamFacts]: StreamFacts[K] extends Date | undefined ? string : StreamFacts[K];
+};
+
+const DATE_FACTS = [
+  'connectedAt',
+  'lastHeartbeat',
+  'lastReceive',
+  'lastSend',
+  'lastAck',
+  'lastNack',
+  'lastErrorAt',
+  'sendBlockedSince',
+  'outOfSyncSince',
+  'lastCheckpointAt',
+] as const;
+
 export class StreamStatus {
-  private readonly f: StreamFacts = { connected: false, exported: [], warnings: [] };
+  private f: StreamFacts = { connected: false, exported: [], warnings: [] };
+
+  /** A read-only status rebuilt from a snapshot another server published. */
+  static fromSnapshot(snapshot: StreamSnapshot): StreamStatus {
+    const status = new StreamStatus();
+    const facts: Record<string, unknown> = { ...snapshot };
+    for (const k of DATE_FACTS) {
+      const v = snapshot[k];
+      if (typeof v === 'string') facts[k] = new Date(v);
+      else delete facts[k];
+    }
+    facts.exported = Array.isArray(snapshot.exported) ? [...snapshot.exported] : [];
+    facts.warnings = Array.isArray(snapshot.warnings) ? [...snapshot.warnings] : [];
+    facts.connected = snapshot.connected === true;
+    status.f = facts as unknown as StreamFacts;
+    return status;
+  }
+
+  /** The facts as JSON-safe values, for publishing. */
+  snapshot(): StreamSnapshot {
+    const out: Record<string, unknown> = {
+      ...this.f,
+      exported: [...this.f.exported],
+      warnings: [...this.f.warnings],
+    };
+    for (const k of DATE_FACTS) {
+      const v = this.f[k];
+      if (v === undefined) delete out[k];
+      else out[k] = v.toISOString();
+    }
+    return out as StreamSnapshot;
+  }
 
   /**
    * @param onExportedChange called when the set of exported services changes: views of the peering

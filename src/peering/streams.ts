@@ -116,8 +116,22 @@ export class PeeringStreams {
     this.live.delete(name);
   }
 
-  async stopAll(): Promise<void> {
-    this.stopped = true;
+  /** True while the peering has a dialer loop that has not given up. */
+  hasDialer(name: string): boolean {
+    return this.live.get(name)?.dialer?.running === true;
+  }
+
+  /** The status of every peering with a live entry, for publishing to the cluster's other servers. */
+  statuses(): Map<string, StreamStatus> {
+    return new Map([...this.live].map(([name, l]) => [name, l.status]));
+  }
+
+  /**
+   * Stops every session and dialer. `final` (shutdown) refuses new ones afterwards; otherwise (this
+   * server stopped leading) they may start again.
+   */
+  async stopAll(final = true): Promise<void> {
+    if (final) this.stopped = true;
     const waits: Promise<void>[] = [];
     for (const l of this.live.values()) {
       l.session?.stop();

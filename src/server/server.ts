@@ -1,5 +1,6 @@
 // The composition root of one cluster's control plane: builds the store, the domains and the APIs,
 // starts them, and stops them in reverse order leaving no socket or timer behind.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { type AclOptions, AclService } from '../acl/acl-service.js';
@@ -18,6 +19,8 @@ import { agentLocalRoutes } from '../http-api/routes/agent-local.js';
 import { connectRoutes } from '../http-api/routes/connect.js';
 import { peeringRoutes } from '../http-api/routes/peering.js';
 import { uiRoutes } from '../http-api/ui-static.js';
+import { startEtcdLeadership } from '../leadership/etcd-leadership.js';
+import { type Leadership, type ServerIdentity, soleServer } from '../leadership/leadership.js';
 import { createServerMetrics } from '../observability/metrics.js';
 import { DEFAULT_PEERING_OPTIONS, type PeeringOptions, Peerings } from '../peering/peerings.js';
 import { addService, createServer, listen, shutdownServer } from '../peering/transport/grpc-service.js';
@@ -48,6 +51,8 @@ export interface ServerOptions {
   peering?: Partial<PeeringOptions>;
   /** Addresses peers should dial for this server's gRPC port, when the bound one is not reachable. */
   advertiseGrpc?: string[];
+  /** With etcd: the leader's lease in seconds, how long a dead leader holds the election (default 3). */
+  leaderLeaseTtlSeconds?: number;
   /** ACLs: undefined leaves them off (every request allowed). */
   acl?: AclOptions;
   /** Consul's connect.ca_config.cluster_id: a new CA's trust domain is `<caClusterId>.consul`. */
@@ -105,12 +110,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const { warning } = prepareDataDir(opts.dataDir, opts.allowInsecureDataDir === true);
     if (warning !== undefined) logger.warn({ dataDir: opts.dataDir }, warning);
   }
-  const store =
+  const { store, etcd } =
     opts.etcd !== undefined
       ? await openConfiguredStore(opts.etcd)
-      : openStore(
-          opts.dataDir === undefined ? { backend: 'memory' } : { backend: 'sqlite', dataDir: opts.dataDir },
-        );
+      : {
+          store: openStore(
+            opts.dataDir === undefined ? { backend: 'memory' } : { backend: 'sqlite', dataDir: opts.dataDir },
+          ),
+          etcd: undefined,
+        };
+  // Set once the ports are bound; until then this server is alone and leads.
+  let leadership: Leadership | undefined;
   const metrics = createServerMetrics({
     storeIndex: () => store.lastIndex(),
     blocking: () => store.waitingCount(),
@@ -136,6 +146,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   const peeringOptions = { ...DEFAULT_PEERING_OPTIONS, ...opts.peering };
   let grpcAddress = formatHostPort(grpc);
+  const ownGrpcAddresses = (): string[] => (opts.advertiseGrpc?.length ? opts.advertiseGrpc : [grpcAddress]);
   const peerings = new Peerings({
     store,
     catalog,
@@ -143,7 +154,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ca,
     logger: logger.child({ component: 'peering' }),
     datacenter: opts.datacenter,
-    grpcAddresses: () => (opts.advertiseGrpc?.length ? opts.advertiseGrpc : [grpcAddress]),
+    // Tokens list every server of the cluster: a peer reaches whichever is up, and is sent on to the leader.
+    grpcAddresses: () =>
+      leadership === undefined
+        ? ownGrpcAddresses()
+        : [...new Set(leadership.servers().flatMap((s) => s.grpcAddresses))],
     options: peeringOptions,
     onMessage: (peer, direction, type) => metrics.replicationMessages.inc({ peer, direction, type }),
   });
@@ -163,6 +178,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       logger,
       datacenter: opts.datacenter,
       node,
+      cluster: {
+        knownLeader: () => leadership?.knownLeader() ?? true,
+        lastContactMs: () => leadership?.lastContactMs() ?? 0,
+        leader: () => leadership?.leader(),
+        servers: () => leadership?.servers() ?? [],
+      },
       version: VERSION,
       ...(acl !== undefined ? { acl } : {}),
       ...(opts.httpLimits !== undefined ? { httpLimits: opts.httpLimits } : {}),
@@ -212,7 +233,30 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   const bound = app.server.address() as AddressInfo;
   const httpAddress = formatHostPort({ host: http.host, port: bound.port });
-  peerings.start();
+  const self: ServerIdentity = {
+    id: `${opts.nodeName}-${randomUUID().slice(0, 8)}`,
+    node: opts.nodeName,
+    httpAddress: formatHostPort({ host: node.Address, port: bound.port }),
+    grpcAddresses: ownGrpcAddresses(),
+  };
+  try {
+    leadership =
+      etcd === undefined
+        ? soleServer(self)
+        : await startEtcdLeadership({
+            client: etcd,
+            prefix: opts.etcd?.prefix ?? '',
+            self,
+            logger: logger.child({ component: 'leadership' }),
+            ...(opts.leaderLeaseTtlSeconds !== undefined ? { ttlSeconds: opts.leaderLeaseTtlSeconds } : {}),
+          });
+  } catch (err) {
+    catalog.stop();
+    await Promise.all([app.close(), shutdownServer(grpcServer, 0)]);
+    await store.close();
+    throw new Error(`cannot join the leader election in etcd: ${(err as Error).message}`);
+  }
+  peerings.start(leadership);
   logger.info(
     {
       httpAddress,
@@ -220,7 +264,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       datacenter: opts.datacenter,
       httpTls: httpTls === undefined ? 'disabled' : 'enabled (HTTPS only)',
       trustDomain: ca.trustDomain,
-      dataDir: opts.dataDir ?? '(memory)',
+      dataDir: opts.dataDir ?? (etcd !== undefined ? '(etcd)' : '(memory)'),
+      ...(etcd !== undefined ? { serverId: self.id, leader: leadership.leader()?.id ?? '(electing)' } : {}),
       acl: opts.acl === undefined ? 'disabled' : `enabled, default ${opts.acl.defaultPolicy}`,
       index: store.lastIndex(),
     },
@@ -238,6 +283,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       stopped = true;
       logger.info('server stopping');
       await peerings.stop();
+      // Resigning lets another server lead now rather than when this one's lease runs out.
+      await leadership?.stop();
       catalog.stop();
       await Promise.all([app.close(), shutdownServer(grpcServer, 500)]);
       await store.close();

@@ -6,7 +6,12 @@
 // Records the server owns for itself (the `consul` service and the `serfHealth` check, see
 // src/catalog/agent-node.ts) are in the catalog but not in the agent's local views, as in Consul.
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { isServerOwnedCheck, isServerOwnedService, SERVER_PORT } from '../../catalog/agent-node.js';
+import {
+  isServerOwnedCheck,
+  isServerOwnedService,
+  SERVER_PORT,
+  serverRpcAddress,
+} from '../../catalog/agent-node.js';
 import { decodeAgentCheckRegistration } from '../../catalog/agent-requests.js';
 import { agentServiceContentHash } from '../../catalog/content-hash.js';
 import type { CheckStatus, HealthCheck, ServiceInstance } from '../../catalog/types.js';
@@ -191,8 +196,11 @@ export function agentLocalRoutes(app: FastifyInstance, d: ApiDeps): void {
   route(app, '/v1/catalog/datacenters', { GET: async () => [d.datacenter] });
 
   route(app, '/v1/status/peers', {
-    // One server per datacenter: itself (Consul answers its raft peers' server addresses).
-    GET: async () => [`${d.node.Address}:${SERVER_PORT}`],
+    // Consul answers its raft peers' server addresses: here, every live server of the cluster.
+    GET: async () =>
+      d.cluster === undefined
+        ? [`${d.node.Address}:${SERVER_PORT}`]
+        : d.cluster.servers().map((s) => serverRpcAddress(s.httpAddress)),
   });
 
   route(app, '/v1/catalog/node/:node', {

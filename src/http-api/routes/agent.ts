@@ -1,6 +1,7 @@
 // /v1/agent/*: the server is also the agent of its own node: services registered here live on it.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { SERVER_PORT, serverRpcAddress } from '../../catalog/agent-node.js';
 import { decodeAgentRegistration, parseBody } from '../../catalog/requests.js';
 import { expandSidecar, sidecarIdFor } from '../../catalog/sidecar.js';
 import type { CheckStatus } from '../../catalog/types.js';
@@ -113,5 +114,12 @@ export function agentRoutes(app: FastifyInstance, d: ApiDeps): void {
     },
   });
 
-  route(app, '/v1/status/leader', { GET: async () => JSON.stringify(`${d.node.Address}:8300`) });
+  // Consul answers the leader's server RPC address, or "" while there is none.
+  route(app, '/v1/status/leader', {
+    GET: async () => {
+      if (d.cluster === undefined) return JSON.stringify(`${d.node.Address}:${SERVER_PORT}`);
+      const leader = d.cluster.leader();
+      return JSON.stringify(leader === undefined ? '' : serverRpcAddress(leader.httpAddress));
+    },
+  });
 }
