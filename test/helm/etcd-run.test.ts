@@ -53,6 +53,9 @@ function localEtcdArg(arg: string, i: number, tls: string): string {
     .replace('/etc/etcd/tls', tls);
 }
 
+/** The IP that pod i of the server StatefulSet advertises in these tests. */
+const podIp = (i: number): string => `127.0.0.${10 + i}`;
+
 async function waitFor(what: string, check: () => Promise<boolean>, log: () => string): Promise<void> {
   for (let attempt = 0; attempt < 300; attempt++) {
     if (await check().catch(() => false)) return;
@@ -99,7 +102,8 @@ function startServer(i: number, drop: string[] = []): { child: ChildProcess; rea
         ),
       );
     else {
-      let arg = a.replace('$(POD_IP)', '127.0.0.1');
+      // Each pod has an IP of its own; only advertised here (the server listens on 127.0.0.1).
+      let arg = a.replace('$(POD_IP)', podIp(i));
       for (const [mountPath, dir] of mounts)
         if (arg.startsWith(`${mountPath}/`)) arg = dir + arg.slice(mountPath.length);
       args.push(arg);
@@ -240,5 +244,30 @@ describe('the rendered etcd and servers, run', () => {
     expect(nodes.map((n) => n.Node)).toEqual(
       expect.arrayContaining(['test-meshpeer-server-0', 'test-meshpeer-server-1', 'test-meshpeer-server-2']),
     );
+  });
+
+  it("lists every server's pod address in a peering token, from whichever server makes it", async () => {
+    for (const [k, s] of servers.entries()) {
+      let addresses: string[] = [];
+      // A server learns of the others through etcd: wait until it knows all three.
+      await waitFor(
+        `a token from ${s.url} listing three servers`,
+        async () => {
+          const res = await fetch(`${s.url}/v1/peering/token`, {
+            method: 'POST',
+            body: JSON.stringify({ PeerName: `cluster-${k}` }),
+          });
+          if (res.status !== 200) throw new Error(`${res.status}: ${await res.text()}`);
+          const { PeeringToken } = (await res.json()) as { PeeringToken: string };
+          const token = JSON.parse(Buffer.from(PeeringToken, 'base64').toString('utf8')) as {
+            ServerAddresses: string[];
+          };
+          addresses = [...token.ServerAddresses].sort();
+          return addresses.length >= SERVERS;
+        },
+        () => `${s.logs()}\nlast token addresses: ${addresses.join(', ')}`,
+      );
+      expect(addresses).toEqual([0, 1, 2].map((i) => `${podIp(i)}:8502`));
+    }
   });
 });
