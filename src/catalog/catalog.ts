@@ -292,6 +292,8 @@ export class Catalog {
    * undefined when the log no longer reaches back that far (the caller then recomputes everything).
    */
   localChangesSince(index: number): LocalChanges | undefined {
+    // The log sees only this server's writes: after another server's, the caller recomputes everything.
+    if (this.store.foreignIndex(CATALOG_TABLES) > index) return undefined;
     return this.changes.since(index);
   }
 

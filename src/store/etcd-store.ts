@@ -142,6 +142,9 @@ export class EtcdStore extends TableReads implements Store {
   private closed = false;
   private watch: PrefixWatch | undefined;
   private readonly mirrorWaits = new Set<MirrorWait>();
+  /** Revisions this server committed that the watch has not delivered yet. */
+  private readonly ownRevisions = new Set<number>();
+  private readonly foreignTableIndexes = new Map<string, number>();
   private watching = false;
   private lastContact = Date.now();
   private reloads = 0;
@@ -241,10 +244,19 @@ export class EtcdStore extends TableReads implements Store {
     }
     this.tables = tables;
     this.tableIndexes = tableIndexes;
+    // A reload (start, or a compacted watch) may bring anyone's changes.
+    for (const t of touched) this.foreignTableIndexes.set(t, revision);
     this.last = Math.max(this.last, revision);
     this.lastContact = Date.now();
     if (touched.size > 0) this.notifier.notify(touched);
     this.checkMirrorWaits();
+  }
+
+  /** See Store.foreignIndex: the per-table index of the last change another server made. */
+  foreignIndex(tables: readonly string[]): number {
+    let max = 0;
+    for (const t of tables) max = Math.max(max, this.foreignTableIndexes.get(t) ?? 0);
+    return max;
   }
 
   private applyEvents(events: readonly IEvent[]): void {
@@ -253,6 +265,12 @@ export class EtcdStore extends TableReads implements Store {
     for (const ev of events) {
       const revision = Number(ev.kv.mod_revision);
       if (revision <= this.last) continue; // already in the mirror (loaded after the watch began)
+      // A revision this server committed is its own; one it has not (yet) seen committed counts as
+      // another server's, which at worst makes a reader recompute more than it needed to.
+      if (!this.ownRevisions.has(revision)) {
+        const parsedTable = this.layout.parse(ev.kv.key.toString('utf8'));
+        if (parsedTable.kind !== 'other') this.foreignTableIndexes.set(parsedTable.table, revision);
+      }
       max = Math.max(max, revision);
       const parsed = this.layout.parse(ev.kv.key.toString('utf8'));
       if (parsed.kind === 'entry') {
@@ -272,6 +290,7 @@ export class EtcdStore extends TableReads implements Store {
       }
     }
     this.last = max;
+    for (const r of this.ownRevisions) if (r <= max) this.ownRevisions.delete(r);
     this.lastContact = Date.now();
     if (touched.size > 0) this.notifier.notify(touched);
     this.checkMirrorWaits();
@@ -359,6 +378,7 @@ export class EtcdStore extends TableReads implements Store {
       if (res.succeeded) {
         const revision = Number(res.header.revision);
         if (ops.length > 0) {
+          if (revision > this.last) this.ownRevisions.add(revision);
           // Acknowledge once the mirror has it, so the writer (and everyone on this replica) reads it.
           await this.waitMirror(() => this.last >= revision, this.requestTimeoutMs);
         }

@@ -181,6 +181,11 @@ export class StateStore extends TableReads implements Store {
 
   // ---- watches ----
 
+  /** Only this process writes a memory or SQLite store. */
+  foreignIndex(_tables: readonly string[]): number {
+    return 0;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     // Let queued writes finish so nothing acknowledged-to-be is lost.

@@ -66,6 +66,12 @@ export interface Store extends ReadView {
   ): Promise<number>;
   /** Calls listener after each commit that touched one of the tables. Returns an unsubscribe. */
   subscribe(tables: readonly string[], listener: ChangeListener): () => void;
+  /**
+   * Highest index at which another process sharing this store (another server on etcd) changed one of
+   * the tables; 0 when none did or nothing shares the store. What this process derives from its own
+   * writes (e.g. the catalog's change log) does not cover such changes.
+   */
+  foreignIndex(tables: readonly string[]): number;
   /** Waiters currently blocked in waitForChange (for metrics). */
   waitingCount(): number;
   close(): Promise<void>;

@@ -27,6 +27,10 @@ export interface StartOptions {
   grpcAddr?: string;
   extraArgs?: string[];
   env?: Record<string, string>;
+  /** Default `node-<datacenter>`. */
+  nodeName?: string;
+  /** Keep the state in etcd (--store etcd) under this prefix instead of a data dir. */
+  etcd?: { endpoints: string[]; prefix: string };
 }
 
 const tempDirs = new Set<string>();
@@ -51,8 +55,19 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
     '--datacenter',
     opts.datacenter ?? 'dc1',
     '--node-name',
-    `node-${opts.datacenter ?? 'dc1'}`,
-    ...(dataDir === undefined ? ['--dev'] : ['--data-dir', dataDir]),
+    opts.nodeName ?? `node-${opts.datacenter ?? 'dc1'}`,
+    ...(opts.etcd !== undefined
+      ? [
+          '--store',
+          'etcd',
+          '--etcd-endpoints',
+          opts.etcd.endpoints.join(','),
+          '--etcd-prefix',
+          opts.etcd.prefix,
+        ]
+      : dataDir === undefined
+        ? ['--dev']
+        : ['--data-dir', dataDir]),
     ...(opts.extraArgs ?? []),
   ];
   const child = spawn(process.execPath, args, {
