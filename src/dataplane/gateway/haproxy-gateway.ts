@@ -1,0 +1,240 @@
+// The mesh gateway with HAProxy on its hot path (`meshpeer gateway --engine haproxy`): meshpeer keeps
+// every routing decision (haproxy-plan.ts, from routeFor), renders it as HAProxy configuration and runs
+// HAProxy as a child process to carry the bytes. Each new snapshot is applied without dropping live
+// connections: through HAProxy's runtime API when only names or endpoints changed, by a seamless reload
+// when the shape did (or when a runtime command fails). Stopping drains: no new connections, live ones
+// get the drain time, then HAProxy stops.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Logger, silentLogger } from '../../shared/logger.js';
+import { type ConfigSource, subscribeFromFirst, type Unsubscribe } from '../config-source.js';
+import type { Endpoint } from '../endpoint.js';
+import { checkHaproxyConfig, findHaproxy, HaproxyProcess } from '../haproxy-process.js';
+import { DEFAULT_CLIENT_HELLO_TIMEOUT_MS } from '../sni-peek.js';
+import type { GatewayConfig } from './config.js';
+import { changesBetween, runtimeCommandFailed } from './haproxy-changes.js';
+import { type HaproxyConfigOptions, renderHaproxy, slotsFor } from './haproxy-config.js';
+import { type HaproxyPlan, planFor } from './haproxy-plan.js';
+import { GatewayMetrics } from './metrics.js';
+
+export interface HaproxyGatewayOptions {
+  config: ConfigSource<GatewayConfig>;
+  listen: Endpoint;
+  logger?: Logger;
+  metrics?: GatewayMetrics;
+  /** The haproxy binary; default: findHaproxy() (MESHPEER_HAPROXY, else the PATH). */
+  haproxy?: string;
+  /** How long a client has to send its ClientHello. Default 10 s, as the Node gateway. */
+  clientHelloTimeoutMs?: number;
+  /** Dial timeout per destination, unless `Proxy.Config.connect_timeout_ms` says otherwise. Default 5 s. */
+  connectTimeoutMs?: number;
+  /** How long start() waits for the first configuration. Default 30 s. */
+  configTimeoutMs?: number;
+  /** HAProxy worker threads. Default 1. */
+  threads?: number;
+}
+
+export class HaproxyGateway {
+  readonly metrics: GatewayMetrics;
+  private readonly logger: Logger;
+  private dir: string | undefined;
+  private haproxy: HaproxyProcess | undefined;
+  private unsubscribe: Unsubscribe | undefined;
+  private bound: Endpoint | undefined;
+  private running: HaproxyPlan | undefined;
+  private slots = new Map<string, number>();
+  /** Snapshots are applied one at a time, newest wins. */
+  private applying: Promise<void> = Promise.resolve();
+  private pending: GatewayConfig | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: HaproxyGatewayOptions) {
+    this.metrics = options.metrics ?? new GatewayMetrics();
+    this.logger = options.logger ?? silentLogger();
+  }
+
+  /** Waits for the first routing snapshot, starts HAProxy on it; resolves with the bound address. */
+  async start(): Promise<Endpoint> {
+    const binary = findHaproxy(
+      this.options.haproxy ? { MESHPEER_HAPROXY: this.options.haproxy } : process.env,
+    );
+    let latest: GatewayConfig | undefined;
+    const { first, unsubscribe } = await subscribeFromFirst(
+      this.options.config,
+      (snapshot) => {
+        latest = snapshot;
+        if (this.haproxy) this.enqueue(snapshot);
+      },
+      { timeoutMs: this.options.configTimeoutMs ?? 30_000, what: 'mesh gateway' },
+    );
+    this.unsubscribe = unsubscribe;
+    try {
+      this.dir = mkdtempSync(join(tmpdir(), 'meshpeer-haproxy-'));
+      const listen =
+        this.options.listen.port === 0 ? await ephemeralPort(this.options.listen) : this.options.listen;
+      const plan = planFor(first, this.options.connectTimeoutMs ?? 5_000);
+      await this.write(plan, listen);
+      await checkHaproxyConfig(binary, this.file('haproxy.cfg'));
+      this.haproxy = await HaproxyProcess.start({
+        binary,
+        configFile: this.file('haproxy.cfg'),
+        adminSocket: this.file('admin.sock'),
+        masterSocket: this.file('master.sock'),
+        logger: this.logger,
+      });
+      this.running = plan;
+      this.bound = listen;
+      this.logger.info(
+        {
+          address: listen,
+          names: plan.names.size,
+          peers: plan.patterns.length,
+          backends: plan.backends.length,
+        },
+        'mesh gateway (haproxy) listening',
+      );
+      // A snapshot that arrived while HAProxy was starting is applied now.
+      if (latest && latest !== first) this.enqueue(latest);
+      return listen;
+    } catch (err) {
+      this.unsubscribe();
+      this.cleanup();
+      throw err;
+    }
+  }
+
+  get address(): Endpoint {
+    if (!this.bound) throw new Error('the mesh gateway is not listening');
+    return this.bound;
+  }
+
+  /** The HAProxy worker that serves new connections (for measurements). */
+  get workerPid(): number {
+    return this.haproxy?.currentWorkerPid ?? 0;
+  }
+
+  /** Resolves once every snapshot received so far has been applied (or found unusable). */
+  settled(): Promise<void> {
+    return this.applying;
+  }
+
+  /** Stops accepting, gives live connections `drainMs` to finish, then stops HAProxy. */
+  async stop(drainMs = 0): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    await this.applying;
+    this.logger.info({ drainMs }, 'mesh gateway (haproxy) draining');
+    await this.haproxy?.stop(drainMs);
+    this.logger.info('mesh gateway (haproxy) stopped');
+    this.cleanup();
+  }
+
+  private enqueue(snapshot: GatewayConfig): void {
+    const idle = this.pending === undefined;
+    this.pending = snapshot;
+    if (!idle) return; // the queued turn will take the newest
+    this.applying = this.applying.then(async () => {
+      const next = this.pending;
+      this.pending = undefined;
+      if (!next || this.stopped) return;
+      try {
+        await this.apply(next);
+      } catch (err) {
+        this.logger.error(
+          { err: (err as Error).message },
+          'could not apply the new routes to haproxy; it keeps serving the previous ones',
+        );
+      }
+    });
+  }
+
+  private async apply(snapshot: GatewayConfig): Promise<void> {
+    const haproxy = this.haproxy;
+    const running = this.running;
+    if (!haproxy || !running || !this.bound) return;
+    const next = planFor(snapshot, this.options.connectTimeoutMs ?? 5_000);
+    const change = changesBetween(running, next, { slots: this.slots, namesMap: this.file('names.map') });
+    if (change.kind === 'none') return;
+    if (change.kind === 'runtime') {
+      // The files always describe the current routes, so a later reload starts from them.
+      this.writeFiles(next, this.bound, false);
+      const failed = await this.runCommands(haproxy, change.commands);
+      if (!failed) {
+        this.running = next;
+        this.logger.info({ changes: change.summary }, 'routes updated through the haproxy runtime API');
+        return;
+      }
+      this.logger.warn(
+        { command: failed.command, answer: failed.answer },
+        'haproxy runtime update failed: reloading',
+      );
+    } else {
+      this.logger.info({ why: change.why }, 'routes changed shape: reloading haproxy');
+    }
+    await this.write(next, this.bound);
+    await checkHaproxyConfig(haproxy.binaryPath, this.file('haproxy.cfg'));
+    await haproxy.reload();
+    this.running = next;
+  }
+
+  private async runCommands(
+    haproxy: HaproxyProcess,
+    commands: string[],
+  ): Promise<{ command: string; answer: string } | undefined> {
+    for (const command of commands) {
+      let answer: string;
+      try {
+        answer = await haproxy.command(command);
+      } catch (err) {
+        answer = (err as Error).message;
+      }
+      if (runtimeCommandFailed(answer)) return { command, answer: answer.trim() };
+    }
+    return undefined;
+  }
+
+  /** Writes the configuration and maps for `plan`, and remembers its server slots for later changes. */
+  private async write(plan: HaproxyPlan, listen: Endpoint): Promise<void> {
+    this.writeFiles(plan, listen, true);
+    this.slots = new Map(plan.backends.map((b) => [b.name, slotsFor(b.endpoints.length)]));
+  }
+
+  private writeFiles(plan: HaproxyPlan, listen: Endpoint, withConfig: boolean): void {
+    const paths: HaproxyConfigOptions = {
+      listen,
+      namesMap: this.file('names.map'),
+      patternsMap: this.file('patterns.map'),
+      adminSocket: this.file('admin.sock'),
+      clientHelloTimeoutMs: this.options.clientHelloTimeoutMs ?? DEFAULT_CLIENT_HELLO_TIMEOUT_MS,
+      threads: this.options.threads,
+    };
+    const rendered = renderHaproxy(plan, paths);
+    writeFileSync(this.file('names.map'), rendered.namesMap, { mode: 0o600 });
+    writeFileSync(this.file('patterns.map'), rendered.patternsMap, { mode: 0o600 });
+    if (withConfig) writeFileSync(this.file('haproxy.cfg'), rendered.config, { mode: 0o600 });
+  }
+
+  private file(name: string): string {
+    if (!this.dir) throw new Error('the mesh gateway has not started');
+    return join(this.dir, name);
+  }
+
+  private cleanup(): void {
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+  }
+}
+
+/** A free port on `host`, for a listener asked to bind port 0 (HAProxy cannot report one it picked). */
+async function ephemeralPort(listen: Endpoint): Promise<Endpoint> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, listen.host, resolve);
+  });
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return { host: listen.host, port };
+}

@@ -1,0 +1,266 @@
+// HAProxy as a child process of meshpeer: found on the PATH (or MESHPEER_HAPROXY), its configuration
+// checked before it is used, run in master-worker mode, talked to over its worker's runtime API socket,
+// reloaded seamlessly (the master starts a new worker that takes over the listening sockets; the old one
+// finishes its live connections) and stopped with a drain (soft stop, then hard stop at the deadline).
+// What HAProxy prints goes to meshpeer's logger, one line at a time.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, constants } from 'node:fs';
+import * as net from 'node:net';
+import { delimiter, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { invalid, unavailable } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+
+export const HAPROXY_INSTALL_HINT =
+  'install HAProxy 2.6 or later (Debian/Ubuntu: apt-get install haproxy; or put its binary on the PATH ' +
+  'or in MESHPEER_HAPROXY), or run the gateway with --engine node';
+
+/** The haproxy binary to run: MESHPEER_HAPROXY, else the first `haproxy` on the PATH or in the sbin dirs. */
+export function findHaproxy(env: NodeJS.ProcessEnv = process.env): string {
+  const explicit = env.MESHPEER_HAPROXY;
+  if (explicit) {
+    if (executable(explicit)) return explicit;
+    throw unavailable(`haproxy binary ${explicit} is not an executable file: ${HAPROXY_INSTALL_HINT}`);
+  }
+  const dirs = [...(env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const dir of dirs) {
+    if (dir && executable(join(dir, 'haproxy'))) return join(dir, 'haproxy');
+  }
+  throw unavailable(`--engine haproxy: no haproxy binary found: ${HAPROXY_INSTALL_HINT}`);
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `haproxy -c` on a configuration file; throws with HAProxy's own words when it is refused. */
+export function checkHaproxyConfig(binary: string, configFile: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(binary, ['-c', '-q', '-f', configFile], { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (!err) return resolve();
+      const said = `${stderr}${stdout}`.trim().split('\n').slice(-8).join('; ');
+      reject(invalid(`haproxy refused the generated configuration ${configFile}: ${said || err.message}`));
+    });
+  });
+}
+
+/** One command on a runtime API (stats or master) socket; resolves with the answer's text. */
+export function haproxyCommand(socketPath: string, command: string, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    let answer = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(unavailable(`haproxy did not answer "${command}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(answer);
+    });
+    socket.once('connect', () => socket.end(`${command}\n`));
+  });
+}
+
+export interface HaproxyProcessOptions {
+  binary: string;
+  configFile: string;
+  /** The worker's admin socket, as the configuration declares it (`stats socket ... level admin`). */
+  adminSocket: string;
+  /** The master CLI socket (`-S`). */
+  masterSocket: string;
+  logger: Logger;
+  /** How long start() and reload() wait for a worker to answer. Default 15 s. */
+  readyTimeoutMs?: number;
+}
+
+export class HaproxyProcess {
+  private exited = false;
+  private stopping = false;
+  private workerPid = 0;
+  private readonly exit: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly options: HaproxyProcessOptions,
+  ) {
+    this.exit = once(child, 'exit').then(([code, signal]) => {
+      this.exited = true;
+      if (!this.stopping) options.logger.error({ code, signal }, 'haproxy exited on its own');
+    });
+    // If meshpeer itself goes, HAProxy must not stay behind holding the port.
+    process.once('exit', this.killOnExit);
+  }
+
+  /** Starts the master and waits for its first worker to answer on the admin socket. */
+  static async start(options: HaproxyProcessOptions): Promise<HaproxyProcess> {
+    const child = spawn(
+      options.binary,
+      ['-W', '-S', `${options.masterSocket},mode,600`, '-f', options.configFile],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const said: string[] = [];
+    const forward = (stream: NodeJS.ReadableStream | null, level: 'info' | 'warn'): void => {
+      if (!stream) return;
+      createInterface({ input: stream }).on('line', (line) => {
+        if (said.length < 20) said.push(line);
+        options.logger[level]({ haproxy: child.pid }, line);
+      });
+    };
+    forward(child.stdout, 'info');
+    forward(child.stderr, 'warn');
+    const spawned = await Promise.race([
+      once(child, 'spawn').then(() => undefined),
+      once(child, 'error').then(([err]) => err as Error),
+    ]);
+    if (spawned)
+      throw unavailable(`cannot run ${options.binary}: ${spawned.message}: ${HAPROXY_INSTALL_HINT}`);
+    const running = new HaproxyProcess(child, options);
+    try {
+      running.workerPid = await running.waitForWorker(0);
+      await running.waitForMaster(running.workerPid);
+    } catch (err) {
+      await running.stop(0);
+      throw unavailable(`haproxy did not start: ${(err as Error).message}; it said: ${said.join(' | ')}`);
+    }
+    options.logger.info(
+      { master: child.pid, worker: running.workerPid, config: options.configFile },
+      'haproxy started',
+    );
+    return running;
+  }
+
+  get binaryPath(): string {
+    return this.options.binary;
+  }
+
+  get masterPid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  /** The worker serving new connections (old ones may still be finishing theirs). */
+  get currentWorkerPid(): number {
+    return this.workerPid;
+  }
+
+  /** One runtime API command on the current worker. */
+  command(command: string): Promise<string> {
+    return haproxyCommand(this.options.adminSocket, command);
+  }
+
+  /**
+   * Seamless reload: the master re-reads the configuration file and starts a new worker, which takes
+   * the listening sockets over from the old one; the old worker stops accepting and exits once its
+   * live connections have ended. Resolves when the new worker answers.
+   */
+  async reload(): Promise<void> {
+    if (this.exited) throw unavailable('haproxy is not running');
+    const previous = this.workerPid;
+    this.child.kill('SIGUSR2');
+    this.workerPid = await this.waitForWorker(previous);
+    await this.waitForMaster(this.workerPid);
+    this.options.logger.info({ worker: this.workerPid, previous }, 'haproxy reloaded');
+  }
+
+  /**
+   * Soft stop (no new connections; live ones continue) for up to `drainMs`, then hard stop of what is
+   * left. Resolves once the master has exited.
+   */
+  async stop(drainMs: number): Promise<void> {
+    process.off('exit', this.killOnExit);
+    if (this.exited) return;
+    this.stopping = true;
+    this.child.kill('SIGUSR1');
+    if (await this.exitsWithin(drainMs)) return;
+    this.options.logger.info({ drainMs }, 'haproxy drain time is up: closing the remaining connections');
+    this.child.kill('SIGTERM');
+    if (await this.exitsWithin(5_000)) return;
+    this.child.kill('SIGKILL');
+    await this.exit;
+  }
+
+  private readonly killOnExit = (): void => {
+    if (!this.exited) this.child.kill('SIGTERM');
+  };
+
+  private async exitsWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    const done = await Promise.race([this.exit.then(() => true), timeout]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  /**
+   * Polls the master CLI until it lists `worker` as its current worker. The master re-executes itself
+   * once a worker is up, and a signal it gets before it is back would be lost; once it answers, it
+   * handles the signals of reload and stop.
+   */
+  private async waitForMaster(worker: number): Promise<void> {
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 15_000);
+    let last = 'no answer yet';
+    while (Date.now() < deadline) {
+      if (this.exited) throw unavailable('haproxy exited');
+      try {
+        const proc = await haproxyCommand(this.options.masterSocket, 'show proc', 2_000);
+        if (currentWorkers(proc).includes(worker)) return;
+        last = `the master lists workers ${currentWorkers(proc).join(', ') || 'none'}`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw unavailable(`the haproxy master did not report worker ${worker} (${last})`);
+  }
+
+  /** Polls the admin socket until a worker other than `previous` answers; returns its pid. */
+  private async waitForWorker(previous: number): Promise<number> {
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 15_000);
+    let last = 'no answer yet';
+    while (Date.now() < deadline) {
+      if (this.exited) throw unavailable('haproxy exited');
+      try {
+        const info = await haproxyCommand(this.options.adminSocket, 'show info', 2_000);
+        const pid = Number(/^Pid: (\d+)$/m.exec(info)?.[1] ?? 0);
+        if (pid > 0 && pid !== previous) return pid;
+        last = pid > 0 ? `worker ${pid} still answers` : `unexpected answer: ${info.slice(0, 80)}`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw unavailable(`no new haproxy worker answered on ${this.options.adminSocket} (${last})`);
+  }
+}
+
+/** The pids `show proc` lists under "# workers" (not old workers, which are finishing). */
+export function currentWorkers(showProc: string): number[] {
+  const pids: number[] = [];
+  let inWorkers = false;
+  for (const line of showProc.split('\n')) {
+    if (line.startsWith('#')) {
+      inWorkers = line.trim() === '# workers';
+      continue;
+    }
+    const match = /^(\d+)\s+worker\b/.exec(line);
+    if (inWorkers && match) pids.push(Number(match[1]));
+  }
+  return pids;
+}

@@ -1,0 +1,378 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StaticConfigSource } from '../../src/dataplane/config-source.js';
+import type { Endpoint } from '../../src/dataplane/endpoint.js';
+import { HaproxyGateway } from '../../src/dataplane/gateway/haproxy-gateway.js';
+import type { GatewayConfig } from '../../src/dataplane/gateway/index.js';
+import { findHaproxy } from '../../src/dataplane/haproxy-process.js';
+import { type ProxyConfig, Sidecar } from '../../src/dataplane/proxy/index.js';
+import { DEFAULT_MAX_CLIENT_HELLO_BYTES, peeredServiceSni } from '../../src/dataplane/sni.js';
+import {
+  type EchoServer,
+  echoTransfer,
+  startEchoServer,
+  startNamedEchoServer,
+} from '../../src/dataplane/testing/traffic.js';
+import {
+  baseGatewayConfig,
+  baseProxyConfig,
+  leafFor,
+  type TestCluster,
+  testCluster,
+} from '../../src/dataplane/testing/two-clusters.js';
+
+// `meshpeer gateway --engine haproxy`, end to end: real HAProxy processes (from scripts/haproxy.sh) as
+// both mesh gateways of the two-cluster path, real Node sidecars doing mTLS through them, routes decided
+// by meshpeer and changed while traffic flows.
+
+const LOOPBACK: Endpoint = { host: '127.0.0.1', port: 0 };
+const stoppers: (() => Promise<void>)[] = [];
+let exporter: TestCluster;
+let importer: TestCluster;
+let echo: EchoServer;
+/** Plain echo apps routed to directly (the gateway never terminates TLS, so any TCP app will do). */
+let raw: EchoServer;
+let rawB: EchoServer;
+let admin: EchoServer;
+let exporterSource: StaticConfigSource<GatewayConfig>;
+let exporterGateway: HaproxyGateway;
+let importerGateway: HaproxyGateway;
+let upstream: Endpoint;
+
+const sniFor = (service: string, peer = 'cluster-02'): string =>
+  peeredServiceSni({ service, peer, trustDomain: exporter.root.trustDomain });
+
+function exports(...services: string[]): GatewayConfig['exportedServices'] {
+  return {
+    Kind: 'exported-services',
+    Name: 'default',
+    Services: services.map((Name) => ({ Name, Consumers: [{ Peer: 'cluster-02' }] })),
+  };
+}
+
+beforeAll(async () => {
+  findHaproxy(); // scripts/haproxy.sh (from scripts/test-deps.sh) installs it; fail loudly if it did not
+  exporter = await testCluster('cluster-01', 'cluster-01', 'dc1');
+  importer = await testCluster('cluster-02', 'cluster-02', 'dc2');
+  echo = await startEchoServer();
+  raw = await startNamedEchoServer('raw-a');
+  rawB = await startNamedEchoServer('raw-b');
+  admin = await startEchoServer();
+  stoppers.push(
+    () => echo.close(),
+    () => raw.close(),
+    () => rawB.close(),
+    () => admin.close(),
+  );
+
+  const backend = new Sidecar({
+    config: new StaticConfigSource<ProxyConfig>({
+      ...baseProxyConfig(exporter, 'backend', await leafFor(exporter, 'backend')),
+      peerBundles: [importer.bundle],
+      inboundPeerBundles: [importer.bundle],
+    }),
+    inbound: { listen: LOOPBACK, app: echo.address },
+  });
+  const backendAddress = (await backend.start()).inbound as Endpoint;
+  stoppers.push(() => backend.stop());
+
+  exporterSource = new StaticConfigSource<GatewayConfig>({
+    ...baseGatewayConfig(exporter),
+    exportedServices: exports('backend', 'raw'),
+    localServices: new Map([
+      ['backend', [backendAddress]],
+      ['raw', [raw.address]],
+      ['admin', [admin.address]],
+    ]),
+  });
+  exporterGateway = new HaproxyGateway({ config: exporterSource, listen: LOOPBACK });
+  const exporterAddress = await exporterGateway.start();
+  stoppers.push(() => exporterGateway.stop());
+
+  importerGateway = new HaproxyGateway({
+    config: new StaticConfigSource<GatewayConfig>({
+      ...baseGatewayConfig(importer),
+      peers: [
+        {
+          name: exporter.peerName,
+          trustDomain: exporter.root.trustDomain,
+          gateways: [exporterAddress],
+          servers: [],
+        },
+      ],
+    }),
+    listen: LOOPBACK,
+  });
+  const importerAddress = await importerGateway.start();
+  stoppers.push(() => importerGateway.stop());
+
+  const frontend = new Sidecar({
+    config: new StaticConfigSource<ProxyConfig>({
+      ...baseProxyConfig(importer, 'frontend', await leafFor(importer, 'frontend')),
+      peerBundles: [exporter.bundle],
+      upstreams: [
+        { name: 'backend', peer: exporter.peerName, instances: [exporterAddress], sni: sniFor('backend') },
+      ],
+      localGateways: [importerAddress],
+      meshGatewayMode: 'local',
+    }),
+    upstreams: [{ name: 'backend', peer: exporter.peerName, bind: LOOPBACK }],
+  });
+  await frontend.start();
+  stoppers.push(() => frontend.stop());
+  upstream = frontend.upstreamAddress('backend', exporter.peerName) as Endpoint;
+}, 60_000);
+
+afterAll(async () => {
+  for (const stop of stoppers.reverse()) await stop();
+});
+
+/** The first bytes a real Node/OpenSSL client sends for `servername`, captured by a silent server. */
+async function realClientHello(servername: string): Promise<Buffer> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const accepted = once(server, 'connection');
+  const client = tls.connect({ port, host: '127.0.0.1', servername });
+  client.on('error', () => {});
+  const [socket] = (await accepted) as [net.Socket];
+  const [hello] = (await once(socket, 'data')) as [Buffer];
+  socket.destroy();
+  client.destroy();
+  server.close();
+  return hello;
+}
+
+/** Writes `payload` in one write, half-closes, and returns every byte that comes back before the end. */
+async function sendAll(to: Endpoint, payload: Buffer): Promise<Buffer> {
+  const socket = net.connect({ ...to, allowHalfOpen: true });
+  await once(socket, 'connect');
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => {});
+  const closed = once(socket, 'close');
+  socket.end(payload);
+  await closed;
+  return Buffer.concat(chunks);
+}
+
+/** A connection kept open: send a line, read it back (echoed, after the named echo's greeting). */
+async function openConnection(to: Endpoint, servername: string) {
+  const socket = net.connect({ ...to, allowHalfOpen: true });
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  let received = Buffer.alloc(0);
+  let waiter: (() => void) | undefined;
+  socket.on('data', (chunk: Buffer) => {
+    received = Buffer.concat([received, chunk]);
+    waiter?.();
+  });
+  const closed = once(socket, 'close');
+  const until = (length: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (received.length >= length) resolve();
+      };
+      waiter = check;
+      closed.then(() => reject(new Error(`closed after ${received.length} of ${length} bytes`)));
+      check();
+    });
+  const hello = await realClientHello(servername);
+  const sent: Buffer[] = [hello];
+  socket.write(hello);
+  return {
+    socket,
+    closed,
+    get received() {
+      return received;
+    },
+    /** Sends `bytes` and waits until everything sent so far (plus `extra` greeting bytes) came back. */
+    async roundTrip(bytes: Buffer, extra: number): Promise<void> {
+      sent.push(bytes);
+      socket.write(bytes);
+      await until(Buffer.concat(sent).length + extra);
+    },
+    sent: () => Buffer.concat(sent),
+  };
+}
+
+async function refusedNow(to: Endpoint): Promise<boolean> {
+  const socket = net.connect(to);
+  return new Promise((resolve) => {
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
+describe('meshpeer gateway --engine haproxy', () => {
+  it('carries mTLS from a sidecar through two HAProxy gateways to the exported service, byte for byte', async () => {
+    const result = await echoTransfer(upstream, 8 * 1024 * 1024);
+    expect(result.received).toBe(result.sent);
+    expect(result.receivedSha256).toBe(result.sentSha256);
+  });
+
+  it('routes only the names the peer may reach: unexported, other peers, unknown, non-TLS are refused', async () => {
+    const payload = randomBytes(1024);
+    const reached = await sendAll(
+      exporterGateway.address,
+      Buffer.concat([await realClientHello(sniFor('raw')), payload]),
+    );
+    expect(reached.subarray(0, 6).toString()).toBe('raw-a:');
+
+    const adminBefore = admin.connections;
+    const rawBefore = raw.connections;
+    for (const name of [
+      sniFor('admin'),
+      sniFor('raw', 'cluster-03'),
+      peeredServiceSni({
+        service: 'raw',
+        namespace: 'other',
+        peer: 'cluster-02',
+        trustDomain: exporter.root.trustDomain,
+      }),
+      `raw.default.dc1.internal.${exporter.root.trustDomain}`,
+      'example.com',
+    ]) {
+      const answer = await sendAll(
+        exporterGateway.address,
+        Buffer.concat([await realClientHello(name), payload]),
+      );
+      expect(answer.length, name).toBe(0);
+    }
+    expect(await sendAll(exporterGateway.address, Buffer.from('GET / HTTP/1.1\r\n\r\n'))).toHaveLength(0);
+    expect(admin.connections).toBe(adminBefore);
+    expect(raw.connections).toBe(rawBefore);
+  });
+
+  it('forwards a ClientHello plus 64 KiB sent in one write, byte for byte', async () => {
+    const hello = await realClientHello(sniFor('raw'));
+    const payload = Buffer.concat([hello, randomBytes(64 * 1024)]);
+    expect(payload.length).toBeGreaterThan(DEFAULT_MAX_CLIENT_HELLO_BYTES);
+    const received = await sendAll(exporterGateway.address, payload);
+    expect(received.toString('latin1')).toBe(`raw-a:${payload.toString('latin1')}`);
+  });
+
+  it('applies route changes (runtime API, then a reload) while a transfer is live, without cutting it', async () => {
+    const greeting = 'raw-a:'.length;
+    const live = await openConnection(exporterGateway.address, sniFor('raw'));
+    await live.roundTrip(randomBytes(100_000), greeting);
+    const worker = exporterGateway.workerPid;
+
+    // Names and endpoints only: runtime API. admin becomes reachable, raw moves to another instance.
+    exporterSource.update((c) => ({
+      ...c,
+      exportedServices: exports('backend', 'raw', 'admin'),
+      localServices: new Map([...c.localServices, ['raw', [rawB.address]]]),
+    }));
+    await exporterGateway.settled();
+    expect(exporterGateway.workerPid).toBe(worker);
+    await live.roundTrip(randomBytes(100_000), greeting);
+    const moved = await sendAll(
+      exporterGateway.address,
+      Buffer.concat([await realClientHello(sniFor('raw')), Buffer.from('x')]),
+    );
+    expect(moved.subarray(0, 6).toString()).toBe('raw-b:');
+    const adminBefore = admin.connections;
+    await sendAll(
+      exporterGateway.address,
+      Buffer.concat([await realClientHello(sniFor('admin')), Buffer.from('x')]),
+    );
+    expect(admin.connections).toBe(adminBefore + 1);
+
+    // A new destination: a reload, with a new worker; the live connection stays with the old one.
+    exporterSource.update((c) => ({
+      ...c,
+      exportedServices: exports('backend', 'raw', 'admin', 'extra'),
+      localServices: new Map([...c.localServices, ['extra', [raw.address]]]),
+    }));
+    await exporterGateway.settled();
+    expect(exporterGateway.workerPid).not.toBe(worker);
+    await live.roundTrip(randomBytes(100_000), greeting);
+    const extra = await sendAll(
+      exporterGateway.address,
+      Buffer.concat([await realClientHello(sniFor('extra')), Buffer.from('x')]),
+    );
+    expect(extra.subarray(0, 6).toString()).toBe('raw-a:');
+
+    // Unexporting refuses new connections only.
+    exporterSource.update((c) => ({ ...c, exportedServices: exports('backend', 'raw') }));
+    await exporterGateway.settled();
+    expect(
+      await sendAll(
+        exporterGateway.address,
+        Buffer.concat([await realClientHello(sniFor('admin')), Buffer.from('x')]),
+      ),
+    ).toHaveLength(0);
+    await live.roundTrip(randomBytes(100_000), greeting);
+
+    live.socket.end();
+    await live.closed;
+    expect(live.received.toString('latin1')).toBe(`raw-a:${live.sent().toString('latin1')}`);
+    // And the sidecar path still works across all of it.
+    const result = await echoTransfer(upstream, 1024 * 1024);
+    expect(result.receivedSha256).toBe(result.sentSha256);
+  });
+
+  it('drains on stop: stops accepting at once, lets a live connection finish, then stops haproxy', async () => {
+    const gateway = new HaproxyGateway({
+      config: new StaticConfigSource<GatewayConfig>({
+        ...baseGatewayConfig(exporter),
+        exportedServices: exports('raw'),
+        localServices: new Map([['raw', [raw.address]]]),
+      }),
+      listen: LOOPBACK,
+    });
+    const address = await gateway.start();
+    const live = await openConnection(address, sniFor('raw'));
+    await live.roundTrip(randomBytes(10_000), 6);
+
+    let stopped = false;
+    const stopping = gateway.stop(120_000).then(() => {
+      stopped = true;
+    });
+    while (!(await refusedNow(address))) await new Promise((resolve) => setTimeout(resolve, 20));
+    await live.roundTrip(randomBytes(10_000), 6);
+    expect(stopped).toBe(false);
+    live.socket.end();
+    await live.closed;
+    await stopping;
+    expect(live.received.toString('latin1')).toBe(`raw-a:${live.sent().toString('latin1')}`);
+  });
+
+  it('cuts what is still live when the drain time is up', async () => {
+    const gateway = new HaproxyGateway({
+      config: new StaticConfigSource<GatewayConfig>({
+        ...baseGatewayConfig(exporter),
+        exportedServices: exports('raw'),
+        localServices: new Map([['raw', [raw.address]]]),
+      }),
+      listen: LOOPBACK,
+    });
+    const address = await gateway.start();
+    const live = await openConnection(address, sniFor('raw'));
+    await live.roundTrip(randomBytes(1000), 6);
+    const ended = Promise.race([once(live.socket, 'end'), live.closed]);
+    await gateway.stop(100);
+    await ended;
+    expect(await refusedNow(address)).toBe(true);
+  });
+
+  it('fails at start with how to install HAProxy when it is missing', async () => {
+    const gateway = new HaproxyGateway({
+      config: new StaticConfigSource<GatewayConfig>(baseGatewayConfig(exporter)),
+      listen: LOOPBACK,
+      haproxy: '/nonexistent/haproxy',
+    });
+    await expect(gateway.start()).rejects.toThrow(/apt-get install haproxy/);
+    expect(() => findHaproxy({ MESHPEER_HAPROXY: '/nonexistent/haproxy' })).toThrow(
+      /apt-get install haproxy/,
+    );
+  });
+});
