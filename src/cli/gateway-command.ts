@@ -5,7 +5,7 @@ import { parseGoDuration } from '../config-entries/duration.js';
 import type { RunningComponent } from '../dataplane/component-process.js';
 import { type Endpoint, formatEndpoint, parseEndpoint } from '../dataplane/endpoint.js';
 import { untilShutdownSignal } from '../dataplane/process.js';
-import { runGateway } from '../dataplane/run-gateway.js';
+import { type GatewayEngine, runGateway } from '../dataplane/run-gateway.js';
 import { invalid, isMeshpeerError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { DEFAULT_HTTP_ADDR, normalizeHttpAddr } from './http-client.js';
@@ -23,6 +23,7 @@ interface GatewayFlags extends ProcessFlags {
   datacenter?: string;
   serverGrpc?: Endpoint[];
   healthTtl: number;
+  engine: GatewayEngine;
 }
 
 export function gatewayCommand(): Command {
@@ -69,6 +70,14 @@ export function gatewayCommand(): Command {
       '--server-grpc <host:port,...>',
       "local servers' gRPC addresses, for peering streams through the gateway (default: --server's host, port 8502)",
       endpointsOption,
+    )
+    .addOption(
+      new Option(
+        '--engine <engine>',
+        'what carries the bytes: node (in this process) or haproxy (an HAProxy child process that meshpeer configures with the same routing decisions and updates live; needs haproxy 2.6+ on the PATH or in MESHPEER_HAPROXY)',
+      )
+        .choices(['node', 'haproxy'])
+        .default('node'),
     );
   withHealthTtlOption(command);
   return withProcessOptions(command).action(async (flags: GatewayFlags) => {
@@ -96,6 +105,7 @@ export function gatewayCommand(): Command {
           ? { advertise, wan, id: flags.serviceId, ...healthTtl(flags.healthTtl) }
           : undefined,
         datacenter: flags.datacenter,
+        engine: flags.engine,
         localServers: flags.serverGrpc ?? [{ host: new URL(settings.server).hostname, port: 8502 }],
       });
       return { running: gateway, lines: [`mesh gateway listening on ${formatEndpoint(gateway.started)}`] };

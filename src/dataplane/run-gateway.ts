@@ -1,10 +1,14 @@
 // A mesh gateway as a process runs it: configuration from the server over HTTP, optionally
-// registered as a `mesh-gateway` service, optionally serving /metrics.
+// registered as a `mesh-gateway` service, optionally serving /metrics; the bytes carried by this
+// process (engine node) or by an HAProxy child it configures (engine haproxy).
 import type { Logger } from '../shared/logger.js';
 import { type RunningComponent, runComponent } from './component-process.js';
 import type { Endpoint } from './endpoint.js';
-import { MeshGateway } from './gateway/index.js';
+import { HaproxyGateway, MeshGateway } from './gateway/index.js';
 import { ConsulApi, HttpGatewayConfigSource } from './http-config-source.js';
+
+/** node: the gateway splices in this process; haproxy: it drives an HAProxy child process. */
+export type GatewayEngine = 'node' | 'haproxy';
 
 export interface GatewayProcessOptions {
   server: string;
@@ -22,6 +26,8 @@ export interface GatewayProcessOptions {
   metrics?: Endpoint;
   drainMs: number;
   configTimeoutMs?: number;
+  /** Default node. */
+  engine?: GatewayEngine;
   logger: Logger;
 }
 
@@ -34,12 +40,20 @@ export async function runGateway(options: GatewayProcessOptions): Promise<Runnin
   const source = new HttpGatewayConfigSource({ api, datacenter, localServers, logger });
   return runComponent({
     api,
-    component: new MeshGateway({
-      config: source,
-      listen: options.listen,
-      logger,
-      configTimeoutMs: options.configTimeoutMs,
-    }),
+    component:
+      options.engine === 'haproxy'
+        ? new HaproxyGateway({
+            config: source,
+            listen: options.listen,
+            logger,
+            configTimeoutMs: options.configTimeoutMs,
+          })
+        : new MeshGateway({
+            config: source,
+            listen: options.listen,
+            logger,
+            configTimeoutMs: options.configTimeoutMs,
+          }),
     stopWatching: () => source.stop(),
     registration: (address) => {
       if (!register) return undefined;

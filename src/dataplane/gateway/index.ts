@@ -1,5 +1,7 @@
-// The mesh gateway: SNI routing between peers, its configuration and its metrics.
+// The mesh gateway: SNI routing between peers, its configuration and its metrics; in this process
+// (MeshGateway) or driving HAProxy (HaproxyGateway).
 export type { GatewayConfig, GatewayPeer } from './config.js';
+export { HaproxyGateway, type HaproxyGatewayOptions } from './haproxy-gateway.js';
 export { MeshGateway, type MeshGatewayOptions } from './mesh-gateway.js';
 export { GatewayMetrics } from './metrics.js';
 export { type RefusalReason, type Route, type RouteKind, routeFor } from './routes.js';

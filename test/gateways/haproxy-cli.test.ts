@@ -1,0 +1,179 @@
+// `meshpeer gateway --engine haproxy` as a process: it registers, HAProxy serves its port, a route the
+// server's configuration adds later (peering through the gateways) reaches HAProxy and carries a
+// connection, and SIGTERM deregisters, drains and stops HAProxy with it. Without HAProxy it fails at start and says how to install it.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { afterAll, describe, expect, it } from 'vitest';
+import { peeringServerName } from '../../src/dataplane/sni.js';
+import { type EchoServer, echoOnce, startNamedEchoServer } from '../../src/dataplane/testing/traffic.js';
+import { freePort } from '../../src/shared/testing/free-port.js';
+import { api, CLI, eventually, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
+
+const children = new Set<ChildProcess>();
+let server: ServerProcess | undefined;
+let grpc: EchoServer | undefined;
+
+afterAll(async () => {
+  // SIGTERM, not SIGKILL: the gateway stops its HAProxy child on the way out.
+  for (const c of children) {
+    if (c.exitCode === null) {
+      c.kill('SIGTERM');
+      await once(c, 'exit');
+    }
+  }
+  await server?.stop();
+  await grpc?.close();
+});
+
+/** The first bytes a real Node/OpenSSL client sends for `servername`, captured by a silent server. */
+async function clientHello(servername: string): Promise<Buffer> {
+  const capture = net.createServer();
+  capture.listen(0, '127.0.0.1');
+  await once(capture, 'listening');
+  const accepted = once(capture, 'connection');
+  const client = tls.connect({
+    port: (capture.address() as net.AddressInfo).port,
+    host: '127.0.0.1',
+    servername,
+  });
+  client.on('error', () => {});
+  const [socket] = (await accepted) as [net.Socket];
+  const [hello] = (await once(socket, 'data')) as [Buffer];
+  socket.destroy();
+  client.destroy();
+  capture.close();
+  return hello;
+}
+
+function accepting(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** The HAProxy master's and first worker's pids, as the gateway logs them. */
+function haproxyPids(stderr: string): number[] {
+  const master = /"master":(\d+)/.exec(stderr)?.[1];
+  const worker = /"worker":(\d+)/.exec(stderr)?.[1];
+  return [master, worker].filter((p): p is string => p !== undefined).map(Number);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('meshpeer gateway --engine haproxy', () => {
+  it('registers, serves through HAProxy, and on SIGTERM deregisters and stops HAProxy', async () => {
+    server = await startServerProcess({ datacenter: 'dc-gw-haproxy' });
+    const s = server;
+    const port = await freePort();
+    grpc = await startNamedEchoServer('grpc');
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'gateway',
+        '--engine',
+        'haproxy',
+        '--server',
+        s.url,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--register',
+        '--service-id',
+        'gw-haproxy',
+        '--drain-seconds',
+        '5',
+        '--server-grpc',
+        `${grpc.address.host}:${grpc.address.port}`,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHPEER_LOG_LEVEL: 'info' } },
+    );
+    children.add(child);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const registered = await eventually(async () => {
+      const r = await api<{ Service: { ID: string } }[]>(`${s.url}/v1/health/service/mesh-gateway`);
+      return r.body.length === 1 ? r.body[0] : undefined;
+    }, 20_000);
+    expect(registered.Service.ID).toBe('gw-haproxy');
+    expect(stderr).toMatch(/haproxy started/);
+    expect(stderr).toMatch(/mesh gateway \(haproxy\) listening/);
+    const pids = haproxyPids(stderr);
+    expect(pids).toHaveLength(2);
+    expect(pids.every(alive)).toBe(true);
+    expect(await accepting(port)).toBe(true);
+
+    // Peering through the gateways turned on: a new destination (the servers' gRPC, here an echo), which
+    // HAProxy learns by a seamless reload, and then carries a connection named for it.
+    const mesh = await api(`${s.url}/v1/config`, {
+      json: { Kind: 'mesh', Name: 'mesh', Peering: { PeerThroughMeshGateways: true } },
+    });
+    expect(mesh.status).toBe(200);
+    await eventually(
+      async () => /routes changed shape: reloading haproxy/.test(stderr) && /haproxy reloaded/.test(stderr),
+      20_000,
+    );
+    const roots = await api<{ TrustDomain: string }>(`${s.url}/v1/connect/ca/roots`);
+    const hello = await clientHello(peeringServerName('dc-gw-haproxy', roots.body.TrustDomain));
+    const answer = await echoOnce({ host: '127.0.0.1', port }, Buffer.concat([hello, Buffer.from('ping')]));
+    expect(answer.toString('latin1')).toBe(`grpc:${hello.toString('latin1')}ping`);
+
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    children.delete(child);
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/mesh gateway \(haproxy\) stopped/);
+    expect((await api<unknown[]>(`${s.url}/v1/health/service/mesh-gateway`)).body).toEqual([]);
+    expect(pids.some(alive)).toBe(false);
+    expect(await accepting(port)).toBe(false);
+  });
+
+  it('fails at start, saying how to install HAProxy, when there is none', async () => {
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [
+          CLI,
+          'gateway',
+          '--engine',
+          'haproxy',
+          '--server',
+          'http://127.0.0.1:1',
+          '--datacenter',
+          'dc1',
+          '--config-timeout-seconds',
+          '1',
+        ],
+        { env: { ...process.env, MESHPEER_HAPROXY: '/nonexistent/haproxy' } },
+        (err, _o, e) => resolve({ code: err ? (child.exitCode ?? 1) : 0, stderr: e }),
+      );
+    });
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/apt-get install haproxy/);
+  });
+
+  it('refuses an engine it does not know', async () => {
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, [CLI, 'gateway', '--engine', 'envoy'], (err, _o, e) =>
+        resolve({ code: err ? (child.exitCode ?? 1) : 0, stderr: e }),
+      );
+    });
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/node, haproxy/);
+  });
+});
