@@ -4,6 +4,7 @@ import { notFound } from '../shared/errors.js';
 import type { ReadView, Store, StoredEntry, WriteTxn } from '../store/store.js';
 import {
   CATALOG_TABLES,
+  CHECK_TTL_RENEWALS,
   CHECK_TTLS,
   CHECKS,
   CONNECT,
@@ -22,6 +23,7 @@ import {
 } from './keys.js';
 import { LocalChangeLog, type LocalChanges } from './local-change-log.js';
 import type { CheckDefinition, DeregisterRequest, RegisterRequest, ServiceDefinition } from './requests.js';
+import { SharedTtls } from './shared-ttls.js';
 import { type TtlClock, TtlMonitor } from './ttl-monitor.js';
 import type { CatalogNode, CheckStatus, HealthCheck, ServiceHealth, ServiceInstance } from './types.js';
 
@@ -63,6 +65,8 @@ export class Catalog {
   private readonly changes = new LocalChangeLog();
   /** Local TTL checks' deadlines (src/catalog/ttl-monitor.ts). */
   readonly ttls: TtlMonitor;
+  /** Set when other servers share the store: TTL renewals are stored and every server enforces them. */
+  private readonly sharedTtls: SharedTtls | undefined;
 
   constructor(
     private readonly store: Store,
@@ -70,6 +74,7 @@ export class Catalog {
     options: CatalogOptions = {},
   ) {
     this.ttls = new TtlMonitor((node, id) => this.expireCheck(node, id), options.clock, options.onTtlError);
+    if (store.backend === 'etcd') this.sharedTtls = new SharedTtls(store, this.ttls);
   }
 
   /** Arms every stored TTL check with a full TTL from now (at server start); drops orphaned TTL rows. */
@@ -78,8 +83,10 @@ export class Catalog {
     this.store.forEach<number>(CHECK_TTLS, peerPrefix(''), (e) => {
       const check = this.store.get<HealthCheck>(CHECKS, e.key)?.value;
       if (check === undefined) orphans.push(e.key);
-      else this.ttls.arm(check.Node, check.CheckID, e.value);
+      else if (this.sharedTtls === undefined) this.ttls.arm(check.Node, check.CheckID, e.value);
     });
+    // Shared store: from each check's last renewal through any server, not a full TTL from now.
+    this.sharedTtls?.sync();
     if (orphans.length > 0) {
       await this.store.write((tx) => {
         for (const key of orphans) if (tx.get(CHECKS, key) === undefined) tx.delete(CHECK_TTLS, key);
@@ -89,7 +96,14 @@ export class Catalog {
 
   /** Stops expiring TTL checks (server shutdown). */
   stop(): void {
+    this.sharedTtls?.stop();
     this.ttls.stop();
+  }
+
+  /** The check no longer has a TTL (deleted, or registered again without one). */
+  private dropTtl(tx: WriteTxn, key: string): void {
+    tx.delete(CHECK_TTLS, key);
+    if (this.sharedTtls !== undefined) tx.delete(CHECK_TTL_RENEWALS, key);
   }
 
   /** Arms the TTL checks just written and disarms the node's checks whose TTL row is gone. */
@@ -105,6 +119,8 @@ export class Catalog {
 
   /** A TTL check not updated in time: critical, with Consul's output (keeping the last one, if any). */
   private async expireCheck(node: string, checkID: string): Promise<void> {
+    // Renewed through another server since this one armed it: wait for the rest of that TTL instead.
+    if (this.sharedTtls?.rearmIfRenewed(node, checkID)) return;
     await this.store.write((tx) => {
       const key = checkKey('', node, checkID);
       const existing = tx.get<HealthCheck>(CHECKS, key);
@@ -146,7 +162,7 @@ export class Catalog {
         const key = checkKey('', req.Node, req.CheckID);
         const check = tx.get<HealthCheck>(CHECKS, key)?.value;
         if (check !== undefined && tx.delete(CHECKS, key)) this.noteCheck(tx, req.Node, check);
-        tx.delete(CHECK_TTLS, key);
+        this.dropTtl(tx, key);
       } else this.deleteNode(tx, '', req.Node);
     });
     this.syncTtls(req.Node);
@@ -178,7 +194,7 @@ export class Catalog {
         for (const c of tx.list<HealthCheck>(CHECKS, nodeChecksPrefix('', node.Node))) {
           if (c.value.ServiceID === instance.ID && !keep.has(c.value.CheckID)) {
             tx.delete(CHECKS, c.key);
-            tx.delete(CHECK_TTLS, c.key);
+            this.dropTtl(tx, c.key);
             this.noteCheck(tx, node.Node, c.value);
           }
         }
@@ -204,6 +220,8 @@ export class Catalog {
       const key = checkKey('', node, checkID);
       const existing = tx.get<HealthCheck>(CHECKS, key);
       if (existing === undefined) throw notFound(`Unknown check ID ${JSON.stringify(checkID)}`);
+      // Every server must see the renewal, even one that changes nothing else.
+      if (tx.get(CHECK_TTLS, key) !== undefined) this.sharedTtls?.renewed(tx, key);
       if (existing.value.Status === status && (output === undefined || existing.value.Output === output))
         return;
       tx.put<HealthCheck>(CHECKS, key, {
@@ -579,7 +597,8 @@ export class Catalog {
     const key = checkKey('', node, check.CheckID);
     const ttl = tx.get<number>(CHECK_TTLS, key)?.value;
     if (c.ttlMs !== undefined && ttl !== c.ttlMs) tx.put(CHECK_TTLS, key, c.ttlMs);
-    else if (c.ttlMs === undefined && ttl !== undefined) tx.delete(CHECK_TTLS, key);
+    if (c.ttlMs !== undefined) this.sharedTtls?.renewed(tx, key);
+    else if (c.ttlMs === undefined && ttl !== undefined) this.dropTtl(tx, key);
     const existing = tx.get<HealthCheck>(CHECKS, key);
     if (existing === undefined || JSON.stringify(existing.value) !== JSON.stringify(check)) {
       tx.put(CHECKS, key, check);
@@ -602,7 +621,7 @@ export class Catalog {
     for (const c of tx.list<HealthCheck>(CHECKS, nodeChecksPrefix(peer, node))) {
       if (c.value.ServiceID !== id) continue;
       tx.delete(CHECKS, c.key);
-      if (peer === '') tx.delete(CHECK_TTLS, c.key);
+      if (peer === '') this.dropTtl(tx, c.key);
     }
     return true;
   }
@@ -613,7 +632,10 @@ export class Catalog {
       this.deleteService(tx, peer, node, id);
     }
     tx.deletePrefix(CHECKS, nodeChecksPrefix(peer, node));
-    if (peer === '') tx.deletePrefix(CHECK_TTLS, nodeChecksPrefix(peer, node));
+    if (peer === '') {
+      tx.deletePrefix(CHECK_TTLS, nodeChecksPrefix(peer, node));
+      if (this.sharedTtls !== undefined) tx.deletePrefix(CHECK_TTL_RENEWALS, nodeChecksPrefix(peer, node));
+    }
     tx.delete(NODES, nodeKey(peer, node));
   }
 }

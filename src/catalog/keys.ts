@@ -9,6 +9,11 @@ export const CONNECT = 'catalog/connect';
 export const CHECKS = 'catalog/checks';
 /** A local TTL check's TTL in ms, by its CHECKS key (not served, not exported: see ttl-monitor.ts). */
 export const CHECK_TTLS = 'catalog/check-ttls';
+/**
+ * When a local TTL check was last registered or updated (ms since the epoch), by its CHECKS key: written
+ * only when several servers share the store, so that any of them may receive the update (shared-ttls.ts).
+ */
+export const CHECK_TTL_RENEWALS = 'catalog/check-ttl-renewals';
 
 export const CATALOG_TABLES = [NODES, SERVICES, NODE_SERVICES, CONNECT, CHECKS] as const;
 

@@ -65,6 +65,11 @@ export class TtlMonitor {
     return [...this.armed.values()].filter((a) => a.node === node).map((a) => a.checkID);
   }
 
+  /** Every armed check. */
+  armedChecks(): { node: string; checkID: string }[] {
+    return [...this.armed.values()].map(({ node, checkID }) => ({ node, checkID }));
+  }
+
   /** The deadline of an armed check (ms since the epoch), or undefined. */
   deadlineOf(node: string, checkID: string): number | undefined {
     return this.armed.get(keyOf(node, checkID))?.deadline;

@@ -75,7 +75,9 @@ beforeAll(async () => {
   for (const i of [0, 1, 2]) {
     alpha.push(
       await cluster.start('alpha', {
-        nodeName: `alpha-server-${i}`,
+        // One agent node for the cluster's servers (as the chart runs them): the agent API acts on the
+        // same node whichever server a request reaches.
+        nodeName: 'alpha-servers',
         etcd: { endpoints: etcd.endpoints, prefix },
       }),
     );
@@ -134,6 +136,33 @@ describe('three servers on etcd', () => {
     await eventually(async () => (await serviceIds(beta, 'web', 'alpha')).join() === 'web-a,web-b', 20_000);
     for (const s of alpha)
       await eventually(async () => (await serviceIds(s, 'db', 'beta-out')).join() === 'db-1', 20_000);
+  });
+
+  it('keep a TTL check registered through one server alive with renewals through another, and expire it when they stop', async () => {
+    const reg = await api(`${alpha[0]!.url}/v1/agent/check/register`, {
+      method: 'PUT',
+      json: { Name: 'heartbeat', CheckID: 'heartbeat', TTL: '3s', Status: 'passing' },
+    });
+    expect(reg.status).toBe(200);
+    const status = async (s: ServerProcess): Promise<{ Status: string; Output: string } | undefined> => {
+      const r = await api<Array<{ CheckID: string; Status: string; Output: string }>>(
+        `${s.url}/v1/health/node/alpha-servers`,
+      );
+      return r.body.find((c) => c.CheckID === 'heartbeat');
+    };
+    // Renewed through another server for twice its TTL: still passing everywhere.
+    const until = Date.now() + 6_000;
+    while (Date.now() < until) {
+      expect((await api(`${alpha[1]!.url}/v1/agent/check/pass/heartbeat`, { method: 'PUT' })).status).toBe(
+        200,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    for (const s of alpha) expect((await status(s))?.Status).toBe('passing');
+    // No more renewals: critical with Consul's output, as every server shows.
+    for (const s of alpha)
+      await eventually(async () => (await status(s))?.Output.startsWith('TTL expired') === true, 15_000);
+    await api(`${alpha[2]!.url}/v1/agent/check/deregister/heartbeat`, { method: 'PUT' });
   });
 
   it('lose no acknowledged write and come back ACTIVE with exact imports when the leader is killed', async () => {
