@@ -1,10 +1,12 @@
 // Data-plane benchmark against industry anchors, in one run: meshpeer's four-hop path (app → sidecar →
-// gateway → gateway → sidecar → app) beside the same topology built from nginx stream sidecars with
-// HAProxy gateways and from HAProxy alone, with certificates from the same meshpeer CAs, and direct
-// loopback TCP. Rounds are interleaved (each round measures every path, in a rotating order) and the
-// medians are printed, with meshpeer's speed relative to each anchor per column and the CPU each hop
-// spends per MB. The anchors come from scripts/bench-anchors.sh; without them only meshpeer and direct
-// TCP are measured and the reason is printed.
+// gateway → gateway → sidecar → app), and the same with its gateways on HAProxy (`meshpeer gateway
+// --engine haproxy`: meshpeer's routes rendered into HAProxy child processes), beside the same topology
+// built from nginx stream sidecars with HAProxy gateways and from HAProxy alone, with certificates from
+// the same meshpeer CAs, and direct loopback TCP. Rounds are interleaved (each round measures every
+// path, in a rotating order) and the medians are printed, with each meshpeer path's speed relative to
+// each anchor per column and the CPU each hop spends per MB. The anchors come from
+// scripts/bench-anchors.sh; without them only meshpeer and direct TCP are measured and the reason is
+// printed.
 //   npm run build && node dist/bench/dataplane-anchors.js
 //   MESHPEER_BENCH_ROUNDS=5 MESHPEER_BENCH_MB=256 node dist/bench/dataplane-anchors.js
 import { once } from 'node:events';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import type { Endpoint } from '../src/dataplane/endpoint.js';
 import { leafFor } from '../src/dataplane/testing/two-clusters.js';
 import { connectionSetup, requestLatency, startMesh, throughputMBps } from './dataplane.js';
+import { startHaproxyGatewaysPath } from './dataplane-anchors-haproxy.js';
 import { type AnchorPath, installAnchors, startAnchorPath } from './support/anchor-proxies.js';
 import { cpuTimeMs, runWhenInvokedDirectly } from './support/measure.js';
 
@@ -88,6 +91,17 @@ export async function main(
       entry: mesh.upstream,
       hops: mesh.components.map((c) => ({ name: c.name, pid: c.child.pid })),
     });
+    if (installed.ok) {
+      // meshpeer's sidecars with `meshpeer gateway --engine haproxy` gateways.
+      const haproxyGateways = await startHaproxyGatewaysPath(
+        mesh.exporter,
+        mesh.importer,
+        mesh.echo.address,
+        mesh.backendSni,
+      );
+      anchors.push(haproxyGateways); // closed with the anchors
+      paths.push(haproxyGateways);
+    }
     // Warm-up: JIT, TLS state and session caches in every process of every path.
     for (const path of paths) {
       await bounded(throughputMBps(path.entry, 16), `${path.name} warm-up`);
@@ -223,14 +237,14 @@ function print(
   if (r.skipped) lines.push(`anchors skipped: ${r.skipped}`);
   lines.push(`| path | ${COLUMNS.join(' | ')} |`, `|---|${COLUMNS.map(() => '---|').join('')}`);
   for (const p of r.paths) lines.push(`| ${p.name} | ${p.medians.map((m, i) => f(m, i)).join(' | ')} |`);
-  const mesh = r.paths.find((p) => p.name === 'meshpeer');
-  const anchors = r.paths.filter((p) => p.name !== 'meshpeer' && p.name !== 'direct TCP');
-  if (mesh) {
-    // A speed ratio: above 1 means meshpeer is faster than the anchor on that column.
-    const speed = (m: number, a: number, i: number): number => (HIGHER_IS_BETTER[i] ? m / a : a / m);
+  const ours = r.paths.filter((p) => p.name.startsWith('meshpeer'));
+  const anchors = r.paths.filter((p) => !p.name.startsWith('meshpeer') && p.name !== 'direct TCP');
+  // A speed ratio: above 1 means meshpeer is faster than the anchor on that column.
+  const speed = (m: number, a: number, i: number): number => (HIGHER_IS_BETTER[i] ? m / a : a / m);
+  for (const mesh of ours) {
     for (const a of anchors) {
       lines.push(
-        `| meshpeer speed ÷ ${a.name} | ${mesh.medians.map((m, i) => `${speed(m, a.medians[i]!, i).toFixed(2)}×`).join(' | ')} |`,
+        `| ${mesh.name} speed ÷ ${a.name} | ${mesh.medians.map((m, i) => `${speed(m, a.medians[i]!, i).toFixed(2)}×`).join(' | ')} |`,
       );
     }
     if (anchors.length > 0) {
@@ -238,7 +252,7 @@ function print(
       const best = COLUMNS.map((_, i) =>
         Math.min(...anchors.map((a) => speed(mesh.medians[i]!, a.medians[i]!, i))),
       );
-      lines.push(`| meshpeer speed ÷ best anchor | ${best.map((b) => `${b.toFixed(2)}×`).join(' | ')} |`);
+      lines.push(`| ${mesh.name} speed ÷ best anchor | ${best.map((b) => `${b.toFixed(2)}×`).join(' | ')} |`);
     }
   }
   lines.push('', 'CPU ms per MB echoed, per hop (user + system, from /proc/<pid>/stat, bulk transfers):');
