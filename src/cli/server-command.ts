@@ -76,6 +76,16 @@ function durationFlag(value: unknown, flag: string): number {
   return ms;
 }
 
+/** --advertise: an IP address or host name, without a port. */
+function advertiseFlag(value: string): string {
+  const v = value.trim();
+  if (v === '' || /[\s/]/.test(v) || (/:\d+$/.test(v) && !v.includes('::') && v.split(':').length === 2))
+    throw new Error(
+      `--advertise must be an IP address or host name without a port, got ${JSON.stringify(value)}`,
+    );
+  return v.replace(/^\[(.*)\]$/, '$1');
+}
+
 /** etcd leases are whole seconds, and etcd raises shorter ones to its minimum anyway. */
 function leaseTtlSeconds(value: unknown): number {
   const ms = durationFlag(value, '--leader-lease-ttl');
@@ -126,6 +136,10 @@ export function serverCommand(): Command {
     .option('--etcd-key-file <file>', 'PEM key of --etcd-cert-file')
     .option('--etcd-username <user>', 'etcd user (etcd auth; with --etcd-password-file)')
     .option('--etcd-password-file <file>', "file holding the etcd user's password")
+    .option(
+      '--advertise <ip>',
+      "this server's address as others reach it: its node's Address and what /v1/status/leader|peers report (default: the --http-addr host, or 127.0.0.1 when that is 0.0.0.0)",
+    )
     .option(
       '--leader-lease-ttl <duration>',
       'with --store etcd: how long a leader that stopped answering holds the leadership (etcd lease; whole seconds, min 2s)',
@@ -277,6 +291,7 @@ export function serverCommand(): Command {
         ...(etcd !== undefined ? { etcd, leaderLeaseTtlSeconds: leaseTtlSeconds(o.leaderLeaseTtl) } : {}),
         datacenter: String(o.datacenter),
         nodeName: String(o.nodeName),
+        ...(typeof o.advertise === 'string' ? { advertiseAddress: advertiseFlag(o.advertise) } : {}),
         ...(typeof o.nodeId === 'string' ? { nodeId: o.nodeId } : {}),
         ...(typeof o.caClusterId === 'string' ? { caClusterId: o.caClusterId } : {}),
         nodeMeta: nodeMetaFlag(o.nodeMeta),

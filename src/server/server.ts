@@ -51,6 +51,8 @@ export interface ServerOptions {
   peering?: Partial<PeeringOptions>;
   /** Addresses peers should dial for this server's gRPC port, when the bound one is not reachable. */
   advertiseGrpc?: string[];
+  /** The address other servers and clients reach this one at (the node's Address; /v1/status/*). */
+  advertiseAddress?: string;
   /** With etcd: the leader's lease in seconds, how long a dead leader holds the election (default 3). */
   leaderLeaseTtlSeconds?: number;
   /** ACLs: undefined leaves them off (every request allowed). */
@@ -132,7 +134,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const config = new ConfigEntries(store);
   const node = {
     Node: opts.nodeName,
-    Address: http.host === '0.0.0.0' || http.host === '::' ? '127.0.0.1' : http.host,
+    Address:
+      opts.advertiseAddress ?? (http.host === '0.0.0.0' || http.host === '::' ? '127.0.0.1' : http.host),
   };
 
   const ca = await CertificateAuthority.open(store, opts.datacenter, [], {
