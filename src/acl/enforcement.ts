@@ -240,6 +240,7 @@ export const ROUTE_PERMISSIONS: Record<string, Partial<Record<Method, Rule>>> = 
   '/v1/connect/ca/roots': { GET: () => 'any-token' },
   '/v1/agent/connect/ca/roots': { GET: () => 'any-token' },
   '/v1/status/peers': { GET: () => 'open' },
+  '/v1/operator/raft/configuration': { GET: () => perm('operator', 'read') },
   '/v1/catalog/datacenters': { GET: () => 'open' },
   '/v1/catalog/node/:node': { GET: (r) => perm('node', 'read', r.params.node) },
   '/v1/catalog/node-services/:node': { GET: (r) => perm('node', 'read', r.params.node) },

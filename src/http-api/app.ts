@@ -12,6 +12,7 @@ import { agentRoutes } from './routes/agent.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { configRoutes } from './routes/config.js';
 import { healthRoutes } from './routes/health.js';
+import { operatorRoutes } from './routes/operator.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -151,7 +152,15 @@ export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = [], tls?
     return deps.metrics.registry.metrics();
   });
 
-  for (const group of [catalogRoutes, healthRoutes, agentRoutes, configRoutes, aclRoutes, ...extraRoutes])
+  for (const group of [
+    catalogRoutes,
+    healthRoutes,
+    agentRoutes,
+    configRoutes,
+    aclRoutes,
+    operatorRoutes,
+    ...extraRoutes,
+  ])
     group(app, deps);
   return app;
 }

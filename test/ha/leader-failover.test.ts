@@ -97,7 +97,13 @@ describe('three servers on etcd', () => {
     await agreedLeader(alpha);
     const peers = await api<string[]>(`${alpha[2]!.url}/v1/status/peers`);
     expect(peers.body).toHaveLength(3);
-    await eventually(async () => leading(alpha), 10_000);
+    const leader = await eventually(async () => leading(alpha), 10_000);
+    // Consul's raft configuration shape: every server, exactly one leader, the one that runs the streams.
+    const raft = await api<{ Servers: Array<{ Leader: boolean; HTTPAddress: string }> }>(
+      `${alpha[0]!.url}/v1/operator/raft/configuration`,
+    );
+    expect(raft.body.Servers).toHaveLength(3);
+    expect(raft.body.Servers.filter((s) => s.Leader).map((s) => s.HTTPAddress)).toEqual([leader.httpAddress]);
   });
 
   it('peer both ways through followers: tokens list every server, the leader runs both streams', async () => {

@@ -33,6 +33,12 @@ const EXPECTED: Row[] = [
   { route: '/v1/agent/metrics', method: 'GET', path: '/v1/agent/metrics', allowed: [] },
   // Consul API reads and writes added for HashiCorp's consul/api suite (test/consul-api-suite).
   { route: '/v1/status/peers', method: 'GET', path: '/v1/status/peers', allowed: PRINCIPALS },
+  {
+    route: '/v1/operator/raft/configuration',
+    method: 'GET',
+    path: '/v1/operator/raft/configuration',
+    allowed: [],
+  },
   { route: '/v1/catalog/datacenters', method: 'GET', path: '/v1/catalog/datacenters', allowed: PRINCIPALS },
   {
     route: '/v1/agent/connect/ca/roots',
