@@ -11,6 +11,8 @@ const MAX_LOG = 1024 * 1024;
 
 export interface BenchServer {
   pid: number;
+  /** SIGKILL, for failure benchmarks; resolves once the process is gone. */
+  kill(): Promise<void>;
   /** host:port of the HTTP API. */
   address: string;
   url: string;
@@ -19,7 +21,14 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startBenchServer(datacenter: string): Promise<BenchServer> {
+export interface BenchServerOptions {
+  /** Keep the state in etcd under this prefix (--store etcd) instead of a SQLite data dir. */
+  etcd?: { endpoints: string[]; prefix: string };
+  nodeName?: string;
+  extraArgs?: string[];
+}
+
+export async function startBenchServer(datacenter: string, o: BenchServerOptions = {}): Promise<BenchServer> {
   const dataDir = mkdtempSync(join(tmpdir(), `meshpeer-bench-${datacenter}-`));
   const child: ChildProcess = spawn(
     process.execPath,
@@ -32,12 +41,21 @@ export async function startBenchServer(datacenter: string): Promise<BenchServer>
       '127.0.0.1:0',
       '--grpc-addr',
       '127.0.0.1:0',
-      '--data-dir',
-      dataDir,
+      ...(o.etcd === undefined
+        ? ['--data-dir', dataDir]
+        : [
+            '--store',
+            'etcd',
+            '--etcd-endpoints',
+            o.etcd.endpoints.join(','),
+            '--etcd-prefix',
+            o.etcd.prefix,
+          ]),
       '--datacenter',
       datacenter,
       '--node-name',
-      `${datacenter}-node`,
+      o.nodeName ?? `${datacenter}-node`,
+      ...(o.extraArgs ?? []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHPEER_LOG_LEVEL: 'info' } },
   );
@@ -72,6 +90,12 @@ export async function startBenchServer(datacenter: string): Promise<BenchServer>
     url: `http://${address}`,
     host: address.slice(0, i).replace(/^\[|\]$/g, ''),
     port: Number(address.slice(i + 1)),
+    async kill() {
+      stopped = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
