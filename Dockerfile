@@ -4,7 +4,8 @@
 # Stage 1 (Node 20 on Debian bookworm, slim) installs, compiles and packs meshpeer, then
 # scripts/image-rootfs.sh assembles the image's whole root filesystem in /rootfs: the npm package with
 # its production dependencies, that stage's Node 20 and the shared libraries it loads, /usr/bin/env,
-# passwd/group with the unprivileged user meshpeer (10001). Stage 2 is that directory and nothing else:
+# passwd/group with the unprivileged user meshpeer (10001), and Debian's HAProxy with its libraries (for
+# `meshpeer gateway --engine haproxy`). Stage 2 is that directory and nothing else:
 # no shell, no package manager. The same script builds the same tree without Docker (test/image runs
 # `meshpeer --version` and a server from it).
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -14,7 +15,7 @@ FROM ${NODE_IMAGE} AS build
 # image's own Node headers (no header download).
 ENV npm_config_nodedir=/usr/local
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
+ && apt-get install -y --no-install-recommends python3 make g++ haproxy \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -23,7 +24,7 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY bench ./bench
 COPY scripts/image-rootfs.sh ./scripts/
-RUN npm run build && bash scripts/image-rootfs.sh /rootfs
+RUN npm run build && MESHPEER_IMAGE_HAPROXY=required bash scripts/image-rootfs.sh /rootfs
 
 FROM scratch
 COPY --from=build /rootfs /
