@@ -85,11 +85,14 @@ export interface HaproxyProcessOptions {
   logger: Logger;
   /** How long start() and reload() wait for a worker to answer. Default 15 s. */
   readyTimeoutMs?: number;
+  /** Called when HAProxy exits without being asked to (after it had started). */
+  onUnexpectedExit?: (code: number | null, signal: string | null) => void;
 }
 
 export class HaproxyProcess {
   private exited = false;
   private stopping = false;
+  private started = false;
   private workerPid = 0;
   private readonly exit: Promise<void>;
 
@@ -99,7 +102,10 @@ export class HaproxyProcess {
   ) {
     this.exit = once(child, 'exit').then(([code, signal]) => {
       this.exited = true;
-      if (!this.stopping) options.logger.error({ code, signal }, 'haproxy exited on its own');
+      process.off('exit', this.killOnExit);
+      if (this.stopping) return;
+      options.logger.error({ code, signal }, 'haproxy exited on its own');
+      if (this.started) options.onUnexpectedExit?.(code as number | null, signal as string | null);
     });
     // If meshpeer itself goes, HAProxy must not stay behind holding the port.
     process.once('exit', this.killOnExit);
@@ -134,6 +140,7 @@ export class HaproxyProcess {
     try {
       running.workerPid = await running.waitForWorker(0);
       await running.waitForMaster(running.workerPid);
+      running.started = true;
     } catch (err) {
       await running.stop(0);
       throw unavailable(`haproxy did not start: ${(err as Error).message}; it said: ${said.join(' | ')}`);

@@ -259,6 +259,22 @@ describe('meshpeer gateway --engine haproxy', () => {
     expect(received.toString('latin1')).toBe(`raw-a:${payload.toString('latin1')}`);
   });
 
+  it('refuses a ClientHello still incomplete past its buffer, without dialing the instance', async () => {
+    // A ClientHello announcing 60,000 bytes, sent as full 16 KiB handshake records that never finish it.
+    const records: Buffer[] = [];
+    const body = Buffer.alloc(16_384, 0x41);
+    body[0] = 0x01; // ClientHello
+    body.writeUIntBE(60_000, 1, 3);
+    for (let i = 0; i < 3; i++) {
+      const header = Buffer.from([0x16, 0x03, 0x01, 0, 0]);
+      header.writeUInt16BE(16_384, 3);
+      records.push(header, i === 0 ? body : Buffer.alloc(16_384, 0x41));
+    }
+    const before = raw.connections;
+    expect(await sendAll(exporterGateway.address, Buffer.concat(records))).toHaveLength(0);
+    expect(raw.connections).toBe(before);
+  });
+
   it('applies route changes (runtime API, then a reload) while a transfer is live, without cutting it', async () => {
     const greeting = 'raw-a:'.length;
     const live = await openConnection(exporterGateway.address, sniFor('raw'));
@@ -362,6 +378,32 @@ describe('meshpeer gateway --engine haproxy', () => {
     await gateway.stop(100);
     await ended;
     expect(await refusedNow(address)).toBe(true);
+  });
+
+  it('starts HAProxy again, on the current routes, when it dies', async () => {
+    const source = new StaticConfigSource<GatewayConfig>({
+      ...baseGatewayConfig(exporter),
+      exportedServices: exports('raw'),
+      localServices: new Map([['raw', [raw.address]]]),
+    });
+    const gateway = new HaproxyGateway({ config: source, listen: LOOPBACK });
+    const address = await gateway.start();
+    try {
+      const worker = gateway.workerPid;
+      // Routes change while it is down too.
+      process.kill(worker, 'SIGKILL');
+      source.update((c) => ({ ...c, localServices: new Map([['raw', [rawB.address]]]) }));
+      while (gateway.workerPid === worker || gateway.workerPid === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const answer = await sendAll(
+        address,
+        Buffer.concat([await realClientHello(sniFor('raw')), Buffer.from('x')]),
+      );
+      expect(answer.subarray(0, 6).toString()).toBe('raw-b:');
+    } finally {
+      await gateway.stop(0);
+    }
   });
 
   it('fails at start with how to install HAProxy when it is missing', async () => {

@@ -29,6 +29,9 @@ export interface RenderedHaproxy {
 
 export const MIN_SLOTS = 4;
 const IDLE_FOREVER = '24d';
+const LOG_FORMAT =
+  'connection from %ci:%cp sni=%[var(sess.sni)] route=%[var(sess.route)] to=%b/%s state=%ts ' +
+  'bytes_in=%U bytes_out=%B ms=%Tt';
 
 /** Server slots a backend with `count` endpoints gets: room to grow before a reload is needed. */
 export function slotsFor(count: number): number {
@@ -50,8 +53,9 @@ export function renderHaproxy(plan: HaproxyPlan, options: HaproxyConfigOptions):
     'defaults',
     '  mode tcp',
     '  log global',
-    '  option tcplog',
     '  option dontlog-normal',
+    // One line per rejected or failed connection, naming the SNI and what was made of it.
+    `  log-format "${LOG_FORMAT}"`,
     `  timeout connect ${plan.connectTimeoutMs}`,
     // The Node gateway never cuts an idle connection once it is spliced; HAProxy wants a limit, so it
     // gets its largest (about 24 days).
@@ -63,6 +67,7 @@ export function renderHaproxy(plan: HaproxyPlan, options: HaproxyConfigOptions):
     `  tcp-request inspect-delay ${options.clientHelloTimeoutMs}`,
     '  tcp-request content reject unless { req.ssl_hello_type 1 }',
     '  tcp-request content reject unless { req.ssl_sni -m found }',
+    '  tcp-request content set-var(sess.sni) req.ssl_sni',
     `  tcp-request content set-var(sess.route) req.ssl_sni,lower,map(${options.namesMap})`,
     `  tcp-request content set-var(sess.route) req.ssl_sni,lower,map_reg(${options.patternsMap}) unless { var(sess.route) -m found }`,
     '  tcp-request content reject unless { var(sess.route) -m found }',

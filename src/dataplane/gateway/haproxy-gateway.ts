@@ -43,12 +43,16 @@ export class HaproxyGateway {
   private haproxy: HaproxyProcess | undefined;
   private unsubscribe: Unsubscribe | undefined;
   private bound: Endpoint | undefined;
+  /** What HAProxy serves now, and the newest routes (differ while an update fails or HAProxy is down). */
   private running: HaproxyPlan | undefined;
+  private wanted: HaproxyPlan | undefined;
   private slots = new Map<string, number>();
   /** Snapshots are applied one at a time, newest wins. */
   private applying: Promise<void> = Promise.resolve();
   private pending: GatewayConfig | undefined;
   private stopped = false;
+  private binary = '';
+  private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: HaproxyGatewayOptions) {
     this.metrics = options.metrics ?? new GatewayMetrics();
@@ -65,7 +69,7 @@ export class HaproxyGateway {
       this.options.config,
       (snapshot) => {
         latest = snapshot;
-        if (this.haproxy) this.enqueue(snapshot);
+        if (this.bound) this.enqueue(snapshot);
       },
       { timeoutMs: this.options.configTimeoutMs ?? 30_000, what: 'mesh gateway' },
     );
@@ -77,14 +81,10 @@ export class HaproxyGateway {
       const plan = planFor(first, this.options.connectTimeoutMs ?? 5_000);
       await this.write(plan, listen);
       await checkHaproxyConfig(binary, this.file('haproxy.cfg'));
-      this.haproxy = await HaproxyProcess.start({
-        binary,
-        configFile: this.file('haproxy.cfg'),
-        adminSocket: this.file('admin.sock'),
-        masterSocket: this.file('master.sock'),
-        logger: this.logger,
-      });
+      this.binary = binary;
+      this.haproxy = await this.startHaproxy();
       this.running = plan;
+      this.wanted = plan;
       this.bound = listen;
       this.logger.info(
         {
@@ -123,6 +123,7 @@ export class HaproxyGateway {
   /** Stops accepting, gives live connections `drainMs` to finish, then stops HAProxy. */
   async stop(drainMs = 0): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.restartTimer);
     this.unsubscribe?.();
     await this.applying;
     this.logger.info({ drainMs }, 'mesh gateway (haproxy) draining');
@@ -153,8 +154,10 @@ export class HaproxyGateway {
   private async apply(snapshot: GatewayConfig): Promise<void> {
     const haproxy = this.haproxy;
     const running = this.running;
-    if (!haproxy || !running || !this.bound) return;
+    if (!running || !this.bound) return;
     const next = planFor(snapshot, this.options.connectTimeoutMs ?? 5_000);
+    this.wanted = next;
+    if (!haproxy) return; // HAProxy is down: it restarts on the newest routes
     const change = changesBetween(running, next, { slots: this.slots, namesMap: this.file('names.map') });
     if (change.kind === 'none') return;
     if (change.kind === 'runtime') {
@@ -177,6 +180,39 @@ export class HaproxyGateway {
     await checkHaproxyConfig(haproxy.binaryPath, this.file('haproxy.cfg'));
     await haproxy.reload();
     this.running = next;
+  }
+
+  private startHaproxy(): Promise<HaproxyProcess> {
+    return HaproxyProcess.start({
+      binary: this.binary,
+      configFile: this.file('haproxy.cfg'),
+      adminSocket: this.file('admin.sock'),
+      masterSocket: this.file('master.sock'),
+      logger: this.logger,
+      onUnexpectedExit: () => this.restartLater(1_000),
+    });
+  }
+
+  /** HAProxy went away without being asked to: start it again on the current routes, backing off. */
+  private restartLater(delayMs: number): void {
+    this.haproxy = undefined;
+    if (this.stopped) return;
+    this.logger.error({ inMs: delayMs }, 'haproxy is down: restarting it');
+    this.restartTimer = setTimeout(() => {
+      this.applying = this.applying.then(async () => {
+        const plan = this.wanted;
+        if (this.stopped || !plan || !this.bound) return;
+        try {
+          await this.write(plan, this.bound);
+          this.haproxy = await this.startHaproxy();
+          this.running = plan;
+          this.logger.info({ worker: this.haproxy.currentWorkerPid }, 'haproxy restarted');
+        } catch (err) {
+          this.logger.error({ err: (err as Error).message }, 'could not restart haproxy');
+          this.restartLater(Math.min(delayMs * 2, 30_000));
+        }
+      });
+    }, delayMs);
   }
 
   private async runCommands(
