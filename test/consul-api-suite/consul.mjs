@@ -70,21 +70,11 @@ async function main(argv) {
     const file = i >= 0 ? rest[i + 1] : rest.find((a) => a.startsWith('-config-file='))?.split('=')[1];
     if (!file) throw new Error('consul stand-in: agent needs -config-file FILE');
     const args = serverArgs(JSON.parse(readFileSync(file, 'utf8')));
-    // Bind the HTTP port first (node:net only), as `meshpeer server` itself does once its CLI is loaded:
-    // a client connecting meanwhile is answered when the server is ready.
-    const httpAddr = args[args.indexOf('--http-addr') + 1];
-    const { preBind } = await import(dist('src/server/early-listener.js'));
-    await preBind(
-      httpAddr.slice(0, httpAddr.lastIndexOf(':')),
-      Number(httpAddr.slice(httpAddr.lastIndexOf(':') + 1)),
-    );
-    // Become `meshpeer server ARGS` (as src/cli/main.js runs it, with only the server command loaded).
-    const [{ run }, { processIo }, { serverCommand }] = await Promise.all([
-      import(dist('src/cli/run.js')),
-      import(dist('src/cli/io.js')),
-      import(dist('src/cli/server-command.js')),
-    ]);
-    process.exitCode = await run(args, processIo(), { extraCommands: [serverCommand()] });
+    // Become `meshpeer server ARGS`: the executable itself (dist/src/cli/main.js, bundled, which binds the
+    // HTTP port as soon as it has parsed its flags), in this process, so that SIGINT reaches the server.
+    const main = resolve(root, 'dist/src/cli/main.js');
+    process.argv = [process.argv[0], main, ...args];
+    await import(pathToFileURL(main).href);
     return;
   }
   process.stderr.write(`consul stand-in: unsupported command ${JSON.stringify(command ?? '')}\n`);
