@@ -13,6 +13,7 @@ import {
   eventually,
   exportServices,
   generateToken,
+  readPeering,
   registerGateway,
   type ServerProcess,
   waitState,
@@ -221,6 +222,36 @@ describe('three servers on etcd', () => {
     alpha = survivors;
   });
 
+  it('go on under the same leader while one etcd member of three is down', async () => {
+    const leader = leading(alpha)!;
+    await etcd.stopMember(0);
+    try {
+      for (const [i, s] of alpha.entries()) expect(await registerWeb(s, `web-one-down-${i}`)).toBe(true);
+      await eventually(
+        async () =>
+          (await serviceIds(beta, 'web', 'alpha')).filter((id) => id.startsWith('web-one-down')).length ===
+          alpha.length,
+        20_000,
+      );
+      for (const name of ['alpha', 'alpha-out'])
+        expect((await readPeering(beta, name))?.State).toBe('ACTIVE');
+      expect(leading(alpha)).toBe(leader);
+    } finally {
+      await etcd.startMember(0);
+    }
+    await etcd.waitHealthy();
+  });
+
+  it('hand the leadership over when the leader is stopped (it resigns)', async () => {
+    const leader = leading(alpha)!;
+    await leader.stop();
+    alpha = alpha.filter((s) => s !== leader);
+    expect(leader.logs.join('\n')).toContain('server stopped');
+    await eventually(async () => leading(alpha), 20_000);
+    await waitState(beta, 'alpha', 'ACTIVE', 30_000);
+    await waitState(beta, 'alpha-out', 'ACTIVE', 30_000);
+  });
+
   it('answers writes 503 naming etcd and reads with X-Consul-KnownLeader false without etcd quorum, then resumes', async () => {
     await etcd.stopMember(1);
     await etcd.stopMember(2);
@@ -243,6 +274,9 @@ describe('three servers on etcd', () => {
         return r.status === 200 && r.headers.get('x-consul-knownleader') === 'false' ? r : undefined;
       }, 20_000);
       expect(Number(read.headers.get('x-consul-lastcontact'))).toBeGreaterThan(1000);
+      // The leader cut off from etcd stops running the streams: the peer sees them fail.
+      await waitState(beta, 'alpha', 'FAILING', 20_000);
+      expect(leading(alpha)).toBeUndefined();
     } finally {
       await etcd.startMember(1);
       await etcd.startMember(2);
@@ -254,7 +288,7 @@ describe('three servers on etcd', () => {
         return r.headers.get('x-consul-knownleader') === 'true';
       }, 30_000);
     }
-    expect(await registerWeb(alpha[1]!, 'web-after')).toBe(true);
+    expect(await registerWeb(alpha.at(-1)!, 'web-after')).toBe(true);
     await waitState(beta, 'alpha', 'ACTIVE', 30_000);
     await waitState(beta, 'alpha-out', 'ACTIVE', 30_000);
     await eventually(async () => (await serviceIds(beta, 'web', 'alpha')).includes('web-after'), 20_000);
