@@ -10,8 +10,8 @@
 // files. Left to load from node_modules at run time (EXTERNAL): native addons, and packages that read
 // their own files relative to where they are installed.
 // It sits in src/ so that everything the build needs comes with src (the Dockerfile copies src, not scripts).
-import { readdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -23,11 +23,29 @@ const EXTERNAL = [
   'etcd3', // loads its .proto files from its package directory
   '@cdktf/hcl2json', // loads its WebAssembly from its package directory
   '@kubernetes/client-node', // large, and only for the controller and gateway commands (loaded on use)
+  '@grpc/proto-loader', // with protobufjs: required by @grpc/grpc-js only when channelz or ORCA is used
 ];
 
-// Chunks of an earlier build (their names carry content hashes).
-for (const f of readdirSync(out))
-  if (/^main-[\w-]+\.js(\.map|\.LEGAL\.txt)?$|^main\.js\.LEGAL\.txt$/.test(f)) rmSync(join(out, f));
+/**
+ * zod's table of translated error messages (some 60 languages, 340 KB that every start would parse)
+ * reduced to the English one, which zod uses by default and meshpeer's messages are written in; only
+ * `z.locales`, which meshpeer does not use, loses the others.
+ */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)
+        ? { path: args.importer, namespace: 'zod-english-only' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, (args) => ({
+      contents: "export { default as en } from '../locales/en.js';",
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
 
 const result = await build({
   entryPoints: { main: join(root, 'src/cli/main.ts') },
@@ -39,6 +57,7 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   external: EXTERNAL,
+  plugins: [zodEnglishOnly],
   // Packages written as CommonJS call require(), which an ES module does not have: each file makes its own.
   banner: {
     js: [
@@ -51,6 +70,13 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
 });
+// Chunks of earlier builds (their names carry content hashes) are removed once they are 10 minutes old:
+// a process started from the previous main.js may still load one of its chunks on use.
+const fresh = new Set(Object.keys(result.metafile.outputs).map((f) => basename(f)));
+for (const f of readdirSync(out)) {
+  if (!/^main-[\w-]+\.js(\.map)?$/.test(f) || fresh.has(f)) continue;
+  if (Date.now() - statSync(join(out, f)).mtimeMs > 10 * 60_000) rmSync(join(out, f));
+}
 const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
 const bytes = outputs.reduce((n, [, o]) => n + o.bytes, 0);
 const entry = outputs.find(([f]) => f.endsWith('/main.js'))?.[1].bytes ?? 0;
