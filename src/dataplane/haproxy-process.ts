@@ -125,7 +125,10 @@ export class HaproxyProcess {
       if (!stream) return;
       createInterface({ input: stream }).on('line', (line) => {
         if (said.length < 20) said.push(line);
-        options.logger[level]({ haproxy: child.pid }, line);
+        // HAProxy's own messages carry their severity; its connection log lines (stdout) do not.
+        const severity = /^\[(NOTICE|WARNING|ALERT)\]/.exec(line)?.[1];
+        const at = severity === 'NOTICE' ? 'info' : severity === 'ALERT' ? 'error' : level;
+        options.logger[at]({ haproxy: child.pid }, line);
       });
     };
     forward(child.stdout, 'info');

@@ -251,6 +251,34 @@ describe('meshpeer gateway --engine haproxy', () => {
     expect(raw.connections).toBe(rawBefore);
   });
 
+  it("counts forwarded and refused connections into the gateway's metrics from HAProxy's counters", async () => {
+    const read = async () => {
+      const text = await exporterGateway.metrics.registry.metrics();
+      const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? 0);
+      return {
+        up: value(/^meshpeer_gateway_haproxy_up (\d+)$/m),
+        inbound: value(/^meshpeer_gateway_connections_forwarded_total\{route="inbound"\} (\d+)$/m),
+        rejected: value(
+          /^meshpeer_gateway_connections_refused_total\{reason="rejected-by-haproxy"\} (\d+)$/m,
+        ),
+      };
+    };
+    const before = await read();
+    await sendAll(
+      exporterGateway.address,
+      Buffer.concat([await realClientHello(sniFor('raw')), Buffer.from('x')]),
+    );
+    await sendAll(
+      exporterGateway.address,
+      Buffer.concat([await realClientHello(sniFor('admin')), Buffer.from('x')]),
+    );
+    await sendAll(exporterGateway.address, Buffer.from('not tls'));
+    const after = await read();
+    expect(after.up).toBe(1);
+    expect(after.inbound - before.inbound).toBe(1);
+    expect(after.rejected - before.rejected).toBe(2);
+  });
+
   it('forwards a ClientHello plus 64 KiB sent in one write, byte for byte', async () => {
     const hello = await realClientHello(sniFor('raw'));
     const payload = Buffer.concat([hello, randomBytes(64 * 1024)]);

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Gauge, Registry } from 'prom-client';
 import { type Logger, silentLogger } from '../../shared/logger.js';
 import { type ConfigSource, subscribeFromFirst, type Unsubscribe } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
@@ -17,6 +18,7 @@ import type { GatewayConfig } from './config.js';
 import { changesBetween, runtimeCommandFailed } from './haproxy-changes.js';
 import { type HaproxyConfigOptions, renderHaproxy, slotsFor } from './haproxy-config.js';
 import { type HaproxyPlan, planFor } from './haproxy-plan.js';
+import { countsFromStats, type HaproxyCounts } from './haproxy-stats.js';
 import { GatewayMetrics } from './metrics.js';
 
 export interface HaproxyGatewayOptions {
@@ -52,10 +54,30 @@ export class HaproxyGateway {
   private pending: GatewayConfig | undefined;
   private stopped = false;
   private binary = '';
+  private counted: { worker: number; counts: HaproxyCounts } | undefined;
+  private reading: Promise<void> | undefined;
+  private haproxyUp = 0;
   private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: HaproxyGatewayOptions) {
-    this.metrics = options.metrics ?? new GatewayMetrics();
+    const registry = options.metrics?.registry ?? new Registry();
+    const gateway = this;
+    // Each scrape first reads HAProxy's counters into the gateway's metrics (one read per scrape).
+    const refresh = (): Promise<void> => {
+      this.reading ??= this.readHaproxyCounters().finally(() => {
+        this.reading = undefined;
+      });
+      return this.reading.then(() => undefined);
+    };
+    new Gauge({
+      name: 'meshpeer_gateway_haproxy_up',
+      help: "Whether the HAProxy that carries this mesh gateway's connections answers (1) or not (0)",
+      registers: [registry],
+      async collect() {
+        this.set(await refresh().then(() => gateway.haproxyUp));
+      },
+    });
+    this.metrics = options.metrics ?? new GatewayMetrics(registry, refresh);
     this.logger = options.logger ?? silentLogger();
   }
 
@@ -180,6 +202,38 @@ export class HaproxyGateway {
     await checkHaproxyConfig(haproxy.binaryPath, this.file('haproxy.cfg'));
     await haproxy.reload();
     this.running = next;
+  }
+
+  /**
+   * Adds what HAProxy counted since the last scrape to the gateway's metrics (a new worker, after a
+   * reload or restart, counts from zero again), and notes whether HAProxy answered.
+   */
+  private async readHaproxyCounters(): Promise<void> {
+    const haproxy = this.haproxy;
+    this.haproxyUp = 0;
+    if (!haproxy || !this.running) return;
+    let csv: string;
+    try {
+      csv = await haproxy.command('show stat');
+    } catch {
+      return;
+    }
+    this.haproxyUp = 1;
+    const kinds = new Map(this.running.backends.map((b) => [b.name, b.kind]));
+    const counts = countsFromStats(csv, kinds);
+    const worker = haproxy.currentWorkerPid;
+    const before = this.counted?.worker === worker ? this.counted.counts : undefined;
+    const grew = (now: number, was = 0): number => Math.max(0, now - was);
+    for (const [route, total] of counts.forwarded) {
+      this.metrics.forwarded.inc({ route }, grew(total, before?.forwarded.get(route)));
+    }
+    this.metrics.refused.inc({ reason: 'rejected-by-haproxy' }, grew(counts.rejected, before?.rejected));
+    this.metrics.refused.inc(
+      { reason: 'upstream-unreachable' },
+      grew(counts.unreachable, before?.unreachable),
+    );
+    this.metrics.active.set(counts.active);
+    this.counted = { worker, counts };
   }
 
   private startHaproxy(): Promise<HaproxyProcess> {
