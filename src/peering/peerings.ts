@@ -27,7 +27,8 @@ import {
   type StoredTrustBundle,
   TRUST_BUNDLES,
 } from './records.js';
-import { markDeleting, publishStreamSnapshots, removePeering } from './state-machine.js';
+import { markDeleting, removePeering } from './state-machine.js';
+import { StatusPublisher } from './status-publisher.js';
 import { type StreamSnapshot, StreamStatus } from './stream-status.js';
 import { PeeringStreams } from './streams.js';
 import type { PeeringServiceImplementation } from './transport/protocol.js';
@@ -80,8 +81,7 @@ export class Peerings {
   private readonly unsubscribe: (() => void)[] = [];
   /** Peerings this server is establishing or deleting right now: the reconciler leaves them alone. */
   private readonly busy = new Set<string>();
-  private readonly published = new Map<string, string>();
-  private publisher: NodeJS.Timeout | undefined;
+  private readonly publisher: StatusPublisher;
 
   constructor(private readonly d: PeeringDeps) {
     const { options } = d;
@@ -102,6 +102,7 @@ export class Peerings {
       redialMaxMs: options.redialMaxMs,
       maxMessageBytes: options.maxMessageBytes,
     });
+    this.publisher = new StatusPublisher(d.store, () => this.streams.statuses(), d.logger, d.publishStatusMs);
   }
 
   /** The names of the peerings in use (all but TERMINATED), for rules that depend on peering. */
@@ -122,7 +123,7 @@ export class Peerings {
 
   async stop(): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
-    if (this.publisher) clearInterval(this.publisher);
+    this.publisher.stop();
     this.leading = false;
     await this.streams.stopAll();
   }
@@ -133,12 +134,11 @@ export class Peerings {
     this.leading = leading;
     if (leading) {
       this.d.logger.info('this server leads: running the peering streams');
-      if (this.leadership?.shared) this.startPublishing();
+      if (this.leadership?.shared) this.publisher.start();
       this.reconcile();
     } else {
       this.d.logger.info('this server does not lead: its peering streams stop (the leader runs them)');
-      if (this.publisher) clearInterval(this.publisher);
-      this.publisher = undefined;
+      this.publisher.stop();
       void this.streams.stopAll(false);
     }
   }
@@ -154,32 +154,6 @@ export class Peerings {
       }
       if (r.State === 'DELETING') void this.finishDelete(r).catch(() => undefined);
     }
-  }
-
-  private startPublishing(): void {
-    if (this.publisher) return;
-    this.published.clear();
-    this.publisher = setInterval(() => this.publishStatuses(), this.d.publishStatusMs ?? 1_000);
-    this.publisher.unref();
-  }
-
-  /** Writes the status of each stream that changed since the last publication (one transaction). */
-  private publishStatuses(): void {
-    const changed = new Map<string, StreamSnapshot>();
-    for (const [name, status] of this.streams.statuses()) {
-      const snapshot = status.snapshot();
-      const json = JSON.stringify(snapshot);
-      if (this.published.get(name) === json) continue;
-      changed.set(name, snapshot);
-      this.published.set(name, json);
-    }
-    if (changed.size === 0) return;
-    this.d.store
-      .write((tx) => publishStreamSnapshots(tx, changed))
-      .catch((err: unknown) => {
-        for (const name of changed.keys()) this.published.delete(name);
-        this.d.logger.warn({ err }, 'cannot publish the peering streams status');
-      });
   }
 
   generateToken(req: TokenRequest): Promise<{ PeeringToken: string }> {
