@@ -14,6 +14,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-process.exitCode = await run(process.argv.slice(2), processIo(), {
+// No top-level await: the build bundles this file as CommonJS (src/cli/bundle.mjs).
+void run(process.argv.slice(2), processIo(), {
   extraCommands: [serverCommand(), controllerCommand(), demoCommand(), gatewayCommand(), proxyCommand()],
+}).then((code) => {
+  process.exitCode = code;
 });
