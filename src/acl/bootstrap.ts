@@ -8,9 +8,11 @@
 // the one given, or the source's.
 import { invalid, permissionDenied } from '../shared/errors.js';
 import type { Store } from '../store/store.js';
-import { ACL_BOOTSTRAP_TABLE, type AclService, GLOBAL_MANAGEMENT_ID, type TokenView } from './acl-service.js';
+import type { AclService, TokenView } from './acl-service.js';
+import { ACL_BOOTSTRAP_TABLE } from './acl-tables.js';
+import { GLOBAL_MANAGEMENT_ID } from './builtin-policies.js';
 
-export { ACL_BOOTSTRAP_TABLE } from './acl-service.js';
+export { ACL_BOOTSTRAP_TABLE } from './acl-tables.js';
 
 const KEY = 'bootstrap';
 

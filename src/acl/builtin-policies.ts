@@ -1,7 +1,7 @@
 // The policies every ACL-enabled Consul has from the start, with Consul's IDs, names, descriptions and
 // rules: global-management (any token linked to it is management) and builtin/global-read-only (read
 // on everything). They are listed and readable like any policy; they may be renamed, but their rules
-// and datacenters cannot change and they cannot be deleted (src/acl/acl-service.ts).
+// and datacenters cannot change and they cannot be deleted (src/acl/policy-store.ts).
 import { type ParsedRules, parseRulesSync } from './rules.js';
 
 export const GLOBAL_MANAGEMENT_ID = '00000000-0000-0000-0000-000000000001';
