@@ -159,14 +159,12 @@ export class EtcdStore extends TableReads implements Store {
     for (const ev of events) {
       const revision = Number(ev.kv.mod_revision);
       if (revision <= this.last) continue; // already in the mirror (loaded after the watch began)
-      // A revision this server committed is its own; one it has not (yet) seen committed counts as
-      // another server's, which at worst makes a reader recompute more than it needed to.
-      if (!this.ownRevisions.has(revision)) {
-        const parsedTable = this.layout.parse(ev.kv.key.toString('utf8'));
-        if (parsedTable.kind !== 'other') this.foreignTableIndexes.set(parsedTable.table, revision);
-      }
       max = Math.max(max, revision);
       const parsed = this.layout.parse(ev.kv.key.toString('utf8'));
+      // A revision this server committed is its own; one it has not (yet) seen committed counts as
+      // another server's, which at worst makes a reader recompute more than it needed to.
+      if (parsed.kind !== 'other' && !this.ownRevisions.has(revision))
+        this.foreignTableIndexes.set(parsed.table, revision);
       if (parsed.kind === 'entry') {
         if (ev.type === 'Put') {
           this.table(parsed.table).set(parsed.key, {
