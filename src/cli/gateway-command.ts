@@ -5,7 +5,7 @@ import { parseGoDuration } from '../config-entries/duration.js';
 import type { RunningComponent } from '../dataplane/component-process.js';
 import { type Endpoint, formatEndpoint, parseEndpoint } from '../dataplane/endpoint.js';
 import { untilShutdownSignal } from '../dataplane/process.js';
-import { type GatewayEngine, runGateway } from '../dataplane/run-gateway.js';
+import type { GatewayEngine } from '../dataplane/run-gateway.js';
 import { invalid, isMeshpeerError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { DEFAULT_HTTP_ADDR, normalizeHttpAddr } from './http-client.js';
@@ -97,6 +97,8 @@ export function gatewayCommand(): Command {
           'mesh gateway advertises this address to peers',
         );
       }
+      // Loaded on use: other commands (the server's start-up above all) should not pay for the data plane.
+      const { runGateway } = await import('../dataplane/run-gateway.js');
       const gateway = await runGateway({
         ...settings,
         listen: flags.listen,

@@ -1,11 +1,12 @@
 // `meshpeer proxy`: runs a sidecar against a meshpeer server until SIGINT/SIGTERM.
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { assertModeAllowsPeering, type IntentionAction } from '../config-entries/index.js';
+import { assertModeAllowsPeering } from '../config-entries/mesh-gateway-mode.js';
+import type { IntentionAction } from '../config-entries/service-intentions.js';
 import { type Endpoint, formatEndpoint } from '../dataplane/endpoint.js';
 import { ConsulApi } from '../dataplane/http/consul-api.js';
-import { parseUpstreamSpec, type UpstreamSpec, upstreamLabel } from '../dataplane/proxy/index.js';
-import { runProxy } from '../dataplane/run-proxy.js';
+import { type UpstreamSpec, upstreamLabel } from '../dataplane/proxy/config.js';
+import { parseUpstreamSpec } from '../dataplane/proxy/upstream-spec.js';
 import {
   endpointOption,
   flagValue,
@@ -149,6 +150,8 @@ export function proxyCommand(): Command {
     const settings = processSettings(flags, 'proxy');
     await serveUntilSignal('sidecar', settings.logger, async () => {
       const login = flags.aclAuthMethod === undefined ? undefined : await aclLogin(flags, settings);
+      // Loaded on use: other commands (the server's start-up above all) should not pay for the data plane.
+      const { runProxy } = await import('../dataplane/run-proxy.js');
       const proxy = await runProxy({
         ...settings,
         ...(login === undefined ? {} : { token: login.token }),
