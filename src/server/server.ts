@@ -101,6 +101,11 @@ function readHttpTls(files: { certFile: string; keyFile: string }): { cert: stri
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const t0 = performance.now();
+  const phases: Record<string, number> = {};
+  const mark = (name: string): void => {
+    phases[name] = Math.round(performance.now() - t0);
+  };
   const logger = createLogger({ name: 'server', ...(opts.logLevel ? { level: opts.logLevel } : {}) });
   const http = parseHostPort(opts.httpAddr, '--http-addr');
   const grpc = parseHostPort(opts.grpcAddr, '--grpc-addr');
@@ -123,6 +128,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         };
   // Set once the ports are bound; until then this server is alone and leads.
   let leadership: Leadership | undefined;
+  mark('store');
   const metrics = createServerMetrics({
     storeIndex: () => store.lastIndex(),
     blocking: () => store.waitingCount(),
@@ -141,6 +147,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const ca = await CertificateAuthority.open(store, opts.datacenter, [], {
     ...(opts.caClusterId !== undefined ? { clusterId: opts.caClusterId } : {}),
   });
+  mark('ca');
   if (clusterTrustDomain !== undefined && ca.trustDomain !== clusterTrustDomain) {
     logger.warn(
       { trustDomain: ca.trustDomain, caClusterId: opts.caClusterId },
@@ -203,6 +210,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ],
     httpTls,
   );
+  mark('http-api');
   try {
     const grpcPort = await listen(
       grpcServer,
@@ -210,6 +218,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       serverCredentials({ certChainPem: ca.serverCert.certPem, privateKeyPem: ca.serverCert.keyPem }),
     );
     grpcAddress = formatHostPort({ host: grpc.host === '0.0.0.0' ? '127.0.0.1' : grpc.host, port: grpcPort });
+    mark('grpc');
     // A configured initial management token counts as the ACL bootstrap, as in Consul.
     if (opts.acl?.initialManagementToken !== undefined) await markBootstrapped(store);
     await catalog.register(
@@ -222,6 +231,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }),
     );
     await catalog.rearmTtlChecks();
+    mark('catalog');
     if (opts.httpListener !== undefined) {
       await app.ready();
       await opts.httpListener.handOver(app.server);
@@ -234,6 +244,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await store.close();
     throw err;
   }
+  mark('http-listening');
   const bound = app.server.address() as AddressInfo;
   const httpAddress = formatHostPort({ host: http.host, port: bound.port });
   const self: ServerIdentity = {
@@ -274,6 +285,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
     'server ready',
   );
+  mark('ready');
+  logger.debug({ phasesMs: phases }, 'start-up phases (ms since the server module started)');
 
   let stopped = false;
   return {
