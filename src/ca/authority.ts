@@ -13,11 +13,13 @@ const SERVER_CERT_KEY = 'server-cert';
 export class CertificateAuthority {
   private readonly leaves = new Map<string, IssuedCert>();
 
+  private serverCertIssued: Promise<IssuedCert> | undefined;
+
   private constructor(
     private readonly store: Store,
     readonly root: RootCa,
-    readonly serverCert: IssuedCert,
     readonly datacenter: string,
+    private readonly extraServerNames: string[],
   ) {}
 
   /**
@@ -43,21 +45,29 @@ export class CertificateAuthority {
       });
       root = store.get<RootCa>(CA_TABLE, ROOT_KEY)!.value;
     }
-    let serverCert = store.get<IssuedCert>(CA_TABLE, SERVER_CERT_KEY)?.value;
-    if (
-      serverCert === undefined ||
-      serverCert.rootId !== root.id ||
-      renewAt(serverCert, () => 1) <= new Date()
-    ) {
-      serverCert = await issueServerCert(root, {
-        datacenter,
-        dnsNames: extraServerNames,
-        ttlHours: 24 * 365,
-      });
-      const issued = serverCert;
-      await store.write((tx) => tx.put(CA_TABLE, SERVER_CERT_KEY, issued));
-    }
-    return new CertificateAuthority(store, root, serverCert, datacenter);
+    return new CertificateAuthority(store, root, datacenter, extraServerNames);
+  }
+
+  /**
+   * The gRPC server certificate: the stored one while it is from this root and not due for renewal,
+   * otherwise a new one, stored. Made on first use, so that the HTTP API does not wait for it.
+   */
+  serverCertificate(): Promise<IssuedCert> {
+    this.serverCertIssued ??= this.loadOrIssueServerCert();
+    return this.serverCertIssued;
+  }
+
+  private async loadOrIssueServerCert(): Promise<IssuedCert> {
+    const stored = this.store.get<IssuedCert>(CA_TABLE, SERVER_CERT_KEY)?.value;
+    if (stored !== undefined && stored.rootId === this.root.id && renewAt(stored, () => 1) > new Date())
+      return stored;
+    const issued = await issueServerCert(this.root, {
+      datacenter: this.datacenter,
+      dnsNames: this.extraServerNames,
+      ttlHours: 24 * 365,
+    });
+    await this.store.write((tx) => tx.put(CA_TABLE, SERVER_CERT_KEY, issued));
+    return issued;
   }
 
   get trustDomain(): string {

@@ -57,10 +57,11 @@ async function cluster(datacenter: string): Promise<Cluster> {
   config.addRule(gatewayModeNoneRefusedWhilePeered(peerings.peerNamesInUse));
   const server = createServer();
   addService(server, PeeringService, peerings.grpcImplementation());
+  const serverCert = await ca.serverCertificate();
   const port = await listen(
     server,
     '127.0.0.1:0',
-    serverCredentials({ certChainPem: ca.serverCert.certPem, privateKeyPem: ca.serverCert.keyPem }),
+    serverCredentials({ certChainPem: serverCert.certPem, privateKeyPem: serverCert.keyPem }),
   );
   address = `127.0.0.1:${port}`;
   peerings.start();

@@ -67,6 +67,8 @@ export interface PeeringDeps {
   /** The gRPC addresses this server is reachable at (for tokens and ServerAddresses). */
   grpcAddresses: () => string[];
   options: PeeringOptions;
+  /** Resolves once this server's gRPC port listens: tokens and establishment wait for it. */
+  serving?: Promise<void>;
   /** How often the leader of several servers publishes its streams' status (default 1 s). */
   publishStatusMs?: number;
   onMessage?: (peer: string, direction: 'sent' | 'received', type: string) => void;
@@ -156,11 +158,13 @@ export class Peerings {
     }
   }
 
-  generateToken(req: TokenRequest): Promise<{ PeeringToken: string }> {
+  async generateToken(req: TokenRequest): Promise<{ PeeringToken: string }> {
+    await this.d.serving;
     return this.establishment.generateToken(req);
   }
 
   async establish(req: EstablishRequest): Promise<void> {
+    await this.d.serving;
     this.busy.add(req.PeerName);
     try {
       await this.establishment.establish(req, () => this.streams.stop(req.PeerName));

@@ -128,6 +128,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         };
   // Set once the ports are bound; until then this server is alone and leads.
   let leadership: Leadership | undefined;
+  // Resolves once the gRPC port listens and the leadership is known: peering tokens need both.
+  let markServing!: () => void;
+  const serving = new Promise<void>((resolve) => {
+    markServing = resolve;
+  });
   mark('store');
   const metrics = createServerMetrics({
     storeIndex: () => store.lastIndex(),
@@ -170,6 +175,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         ? ownGrpcAddresses()
         : [...new Set(leadership.servers().flatMap((s) => s.grpcAddresses))],
     options: peeringOptions,
+    serving,
     onMessage: (peer, direction, type) => metrics.replicationMessages.inc({ peer, direction, type }),
   });
 
@@ -212,13 +218,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   );
   mark('http-api');
   try {
-    const grpcPort = await listen(
-      grpcServer,
-      formatHostPort(grpc),
-      serverCredentials({ certChainPem: ca.serverCert.certPem, privateKeyPem: ca.serverCert.keyPem }),
-    );
-    grpcAddress = formatHostPort({ host: grpc.host === '0.0.0.0' ? '127.0.0.1' : grpc.host, port: grpcPort });
-    mark('grpc');
     // A configured initial management token counts as the ACL bootstrap, as in Consul.
     if (opts.acl?.initialManagementToken !== undefined) await markBootstrapped(store);
     await catalog.register(
@@ -238,13 +237,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     } else {
       await app.listen({ host: http.host, port: http.port });
     }
+    mark('http-listening');
+    // The API answers from here on; what only peering streams need comes next (token generation and
+    // establishment wait for it: `serving`).
+    // Let requests already waiting on the port be answered first (setImmediate runs after I/O polling).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const serverCert = await ca.serverCertificate();
+    const grpcPort = await listen(
+      grpcServer,
+      formatHostPort(grpc),
+      serverCredentials({ certChainPem: serverCert.certPem, privateKeyPem: serverCert.keyPem }),
+    );
+    grpcAddress = formatHostPort({ host: grpc.host === '0.0.0.0' ? '127.0.0.1' : grpc.host, port: grpcPort });
+    mark('grpc');
   } catch (err) {
     catalog.stop();
-    await shutdownServer(grpcServer, 0);
+    await Promise.all([app.close(), shutdownServer(grpcServer, 0)]);
     await store.close();
     throw err;
   }
-  mark('http-listening');
   const bound = app.server.address() as AddressInfo;
   const httpAddress = formatHostPort({ host: http.host, port: bound.port });
   const self: ServerIdentity = {
@@ -271,6 +282,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw new Error(`cannot join the leader election in etcd: ${(err as Error).message}`);
   }
   peerings.start(leadership);
+  markServing();
   logger.info(
     {
       httpAddress,
