@@ -226,13 +226,17 @@ describe('replication session', () => {
     const want = snapshot(exporter, '', NAMES);
     await until(() => JSON.stringify(snapshot(importer, 'exporter', NAMES)) === JSON.stringify(want));
     // The importer's disk fails while the next change to svc3 arrives: the apply is lost (and NACKed).
+    // It keeps failing until the next checkpoint has shown the gap, so no later message about svc3 (how
+    // changes coalesce into messages depends on timing) can repair the import before the checkpoint does.
     const write = importer.store.write.bind(importer.store);
-    let failures = 2;
+    let failing = true;
     importer.store.write = ((fn) =>
-      failures-- > 0 ? Promise.reject(new Error('disk full')) : write(fn)) as Store['write'];
+      failing ? Promise.reject(new Error('disk full')) : write(fn)) as Store['write'];
     await register(exporter, 'extra', 'svc3', 9999);
-    await until(() => failures < 0 || importer.status.lastError !== undefined);
+    await until(() => exporter.status.lastNack !== undefined);
     expect(snapshot(importer, 'exporter', NAMES).svc3?.some((x) => x.includes('/extra:'))).toBeFalsy();
+    await until(() => importer.status.outOfSyncSince !== undefined, 5000);
+    failing = false;
     // The next checkpoint shows the gap; the importer asks for a resync and ends up exact.
     await until(
       () =>

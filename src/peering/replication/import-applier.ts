@@ -126,7 +126,10 @@ export class ImportApplier {
         await this.deps.store.write((tx) => p.op?.(tx));
       } catch (err) {
         failed.add(p);
-        p.error = { code: NackCode.Invalid, message: `cannot apply: ${(err as Error).message}` };
+        // A checkpoint that found a gap keeps asking for the resync (which writes everything again);
+        // anything else is refused with the write's error.
+        if (p.error?.code !== NackCode.OutOfSync)
+          p.error = { code: NackCode.Invalid, message: `cannot apply: ${(err as Error).message}` };
         this.deps.logger.error({ peer: this.peer, err }, 'applying a replicated resource failed');
       }
     }
