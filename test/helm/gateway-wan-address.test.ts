@@ -120,3 +120,17 @@ describe('meshGateway.wanAddress.source', () => {
     expect(r.stderr).toContain("'/meshGateway/wanAddress/source'");
   });
 });
+
+describe('meshGateway.engine', () => {
+  it('runs the gateway on HAProxy with "haproxy", and as before by default', () => {
+    expect(commandOf(gateway(render(seedValues)))).not.toContain('--engine');
+    const command = commandOf(gateway(render(withGateway({ engine: 'haproxy' }))));
+    expect(flag(command, '--engine')).toBe('haproxy');
+  });
+
+  it('rejects an unknown engine', () => {
+    const r = template(withGateway({ engine: 'envoy' }));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("'/meshGateway/engine'");
+  });
+});

@@ -258,7 +258,7 @@ server.etcd.endpoints server.etcd.prefix server.etcd.tls.caSecret server.etcd.tl
 server.etcd.auth.username server.etcd.auth.passwordSecret.name server.etcd.auth.passwordSecret.key
 server.etcd.deploy.enabled server.etcd.deploy.replicas server.etcd.deploy.image server.etcd.deploy.storage
 server.etcd.deploy.storageClass server.etcd.deploy.resources
-meshGateway.enabled meshGateway.replicas meshGateway.containerPort
+meshGateway.enabled meshGateway.replicas meshGateway.containerPort meshGateway.engine
 meshGateway.wanAddress.source meshGateway.wanAddress.static meshGateway.wanAddress.port meshGateway.hostPort
 meshGateway.service.type meshGateway.service.port meshGateway.service.nodePort meshGateway.service.annotations
 meshGateway.resources
