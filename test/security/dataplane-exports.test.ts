@@ -4,58 +4,24 @@
 // and workload leaves issued by each cluster's own server. ACLs are off, so the sidecars' default
 // intention is allow: every refusal below comes from identity and exports, not from a deny default.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { peeredServiceSni } from '../../src/ca/sni.js';
-import type { ProxyLeaf } from '../../src/dataplane/proxy/index.js';
-import { type EchoServer, startEchoServer } from '../../src/dataplane/testing/traffic.js';
+import type { EchoServer } from '../../src/dataplane/testing/traffic.js';
 import { tlsAttempt } from '../dataplane/helpers.js';
-import { api, eventually, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
-import {
-  caOf,
-  counter,
-  type DataplaneProcess,
-  leafFrom,
-  logRecords,
-  sidecarRefusals,
-  startDataplaneProcess,
-} from './dataplane-processes.js';
+import { eventually, type ServerProcess } from '../support/meshpeer-process.js';
+import { counter, type DataplaneProcess, logRecords, sidecarRefusals } from './dataplane-processes.js';
+import { EXPORTS, type ExportsTopology, exportsOf, ok, startExportsTopology } from './exports-topology.js';
 
-const stops: (() => Promise<unknown>)[] = [];
+let topology: ExportsTopology | undefined;
 let c1: ServerProcess;
-let c2: ServerProcess;
-let c3: ServerProcess;
-let td1: string;
 let roots1: string[];
 let gateway: DataplaneProcess;
-const sidecars: Record<string, DataplaneProcess> = {};
-const apps: Record<string, EchoServer> = {};
-/** Leaves of real workloads: frontend in cluster-02 (the attacker), in cluster-03, and web in cluster-01. */
-const leaves: Record<'c2' | 'c3' | 'local', ProxyLeaf> = {} as Record<'c2' | 'c3' | 'local', ProxyLeaf>;
-
-async function ok(url: string, method: string, path: string, json?: unknown): Promise<unknown> {
-  const res = await api(`${url}${path}`, { method, ...(json === undefined ? {} : { json }) });
-  expect(res.status, `${method} ${path}: ${res.text}`).toBe(200);
-  return res.body;
-}
-
-const exportsOf = (services: { name: string; peers: string[] }[]) => ({
-  Kind: 'exported-services',
-  Name: 'default',
-  Services: services.map((s) => ({ Name: s.name, Consumers: s.peers.map((Peer) => ({ Peer })) })),
-});
-// secret: cluster-03 only; backend: both peers; lonely: nobody.
-const EXPORTS = exportsOf([
-  { name: 'secret', peers: ['cluster-03'] },
-  { name: 'backend', peers: ['cluster-02', 'cluster-03'] },
-]);
-
-const sni = (service: string, peer: string): string => peeredServiceSni({ service, peer, trustDomain: td1 });
-
-/** A connection through cluster-01's gateway, as a workload with `leaf` would make it. */
-const viaGateway = (leaf: ProxyLeaf, servername: string, payload = 'let me in') =>
-  tlsAttempt(gateway.address, { servername, ca: roots1, leaf, payload });
+let sidecars: Record<string, DataplaneProcess>;
+let apps: Record<string, EchoServer>;
+let leaves: ExportsTopology['leaves'];
+let sni: ExportsTopology['sni'];
+let viaGateway: ExportsTopology['viaGateway'];
 
 /** A connection straight to a sidecar's mTLS listener. */
-const direct = (service: string, leaf: ProxyLeaf, payload = 'let me in') =>
+const direct = (service: string, leaf: ExportsTopology['leaves']['c2'], payload = 'let me in') =>
   tlsAttempt((sidecars[service] as DataplaneProcess).address, {
     servername: service,
     ca: roots1,
@@ -64,76 +30,12 @@ const direct = (service: string, leaf: ProxyLeaf, payload = 'let me in') =>
   });
 
 beforeAll(async () => {
-  [c1, c2, c3] = await Promise.all(
-    ['dc1', 'dc2', 'dc3'].map((datacenter) => startServerProcess({ datacenter })),
-  );
-  for (const c of [c1, c2, c3]) stops.push(() => (c as ServerProcess).stop());
-  ({ trustDomain: td1, rootPems: roots1 } = await caOf(c1.url));
-
-  for (const service of ['secret', 'backend', 'lonely']) {
-    const app = await startEchoServer();
-    apps[service] = app;
-    stops.push(() => app.close());
-    await ok(c1.url, 'PUT', '/v1/agent/service/register', {
-      Name: service,
-      Address: '127.0.0.1',
-      Port: app.address.port,
-    });
-  }
-  await ok(c1.url, 'PUT', '/v1/config', EXPORTS);
-  for (const [peer, server] of [
-    ['cluster-02', c2],
-    ['cluster-03', c3],
-  ] as const) {
-    const { PeeringToken } = (await ok(c1.url, 'POST', '/v1/peering/token', { PeerName: peer })) as {
-      PeeringToken: string;
-    };
-    await ok(server.url, 'POST', '/v1/peering/establish', { PeerName: 'cluster-01', PeeringToken });
-  }
-  await eventually(async () => {
-    const bundles = (await ok(c1.url, 'GET', '/v1/internal/meshpeer/trust-bundles')) as unknown[];
-    return bundles.length === 2;
-  }, 30_000);
-
-  const started = await Promise.all([
-    startDataplaneProcess('gateway', ['--server', c1.url, '--listen', '127.0.0.1:0', '--register']),
-    ...['secret', 'backend', 'lonely'].map((service) =>
-      startDataplaneProcess('proxy', [
-        '--server',
-        c1.url,
-        '--service',
-        service,
-        '--listen',
-        '127.0.0.1:0',
-        '--app-port',
-        String((apps[service] as EchoServer).address.port),
-        '--register',
-      ]),
-    ),
-  ]);
-  gateway = started[0] as DataplaneProcess;
-  ['secret', 'backend', 'lonely'].forEach((service, i) => {
-    sidecars[service] = started[i + 1] as DataplaneProcess;
-  });
-  for (const p of started) stops.push(() => p.stop());
-
-  leaves.c2 = await leafFrom(c2.url, 'frontend');
-  leaves.c3 = await leafFrom(c3.url, 'frontend');
-  leaves.local = await leafFrom(c1.url, 'web');
-
-  // The legitimate paths work first, so every refusal below is the rule at work, not a mesh not ready.
-  await eventually(
-    async () => (await viaGateway(leaves.c3, sni('secret', 'cluster-03'), 'c3')).data === 'c3',
-    30_000,
-  );
-  await eventually(
-    async () => (await viaGateway(leaves.c2, sni('backend', 'cluster-02'), 'c2')).data === 'c2',
-    30_000,
-  );
+  topology = await startExportsTopology();
+  ({ c1, roots1, gateway, sidecars, apps, leaves, sni, viaGateway } = topology);
 }, 180_000);
 
 afterAll(async () => {
-  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  await topology?.stop();
 });
 
 describe("the bundles a service's sidecar trusts", () => {
