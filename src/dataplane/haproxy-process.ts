@@ -224,39 +224,58 @@ export class HaproxyProcess {
    * handles the signals of reload and stop.
    */
   private async waitForMaster(worker: number): Promise<void> {
-    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 15_000);
-    let last = 'no answer yet';
-    while (Date.now() < deadline) {
-      if (this.exited) throw unavailable('haproxy exited');
-      try {
-        const proc = await haproxyCommand(this.options.masterSocket, 'show proc', 2_000);
-        if (currentWorkers(proc).includes(worker)) return;
-        last = `the master lists workers ${currentWorkers(proc).join(', ') || 'none'}`;
-      } catch (err) {
-        last = (err as Error).message;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw unavailable(`the haproxy master did not report worker ${worker} (${last})`);
+    await this.poll(
+      this.options.masterSocket,
+      'show proc',
+      `the haproxy master did not report worker ${worker}`,
+      (proc) =>
+        currentWorkers(proc).includes(worker)
+          ? { done: true, value: undefined }
+          : { done: false, why: `the master lists workers ${currentWorkers(proc).join(', ') || 'none'}` },
+    );
   }
 
   /** Polls the admin socket until a worker other than `previous` answers; returns its pid. */
-  private async waitForWorker(previous: number): Promise<number> {
+  private waitForWorker(previous: number): Promise<number> {
+    return this.poll(
+      this.options.adminSocket,
+      'show info',
+      `no new haproxy worker answered on ${this.options.adminSocket}`,
+      (info) => {
+        const pid = Number(/^Pid: (\d+)$/m.exec(info)?.[1] ?? 0);
+        if (pid > 0 && pid !== previous) return { done: true, value: pid };
+        return {
+          done: false,
+          why: pid > 0 ? `worker ${pid} still answers` : `unexpected answer: ${info.slice(0, 80)}`,
+        };
+      },
+    );
+  }
+
+  /**
+   * Sends `command` to `socket` every 25 ms until `check` accepts the answer, HAProxy exits, or the
+   * ready timeout passes (then fails with `failure` and the last reason).
+   */
+  private async poll<T>(
+    socket: string,
+    command: string,
+    failure: string,
+    check: (answer: string) => { done: true; value: T } | { done: false; why: string },
+  ): Promise<T> {
     const deadline = Date.now() + (this.options.readyTimeoutMs ?? 15_000);
     let last = 'no answer yet';
     while (Date.now() < deadline) {
       if (this.exited) throw unavailable('haproxy exited');
       try {
-        const info = await haproxyCommand(this.options.adminSocket, 'show info', 2_000);
-        const pid = Number(/^Pid: (\d+)$/m.exec(info)?.[1] ?? 0);
-        if (pid > 0 && pid !== previous) return pid;
-        last = pid > 0 ? `worker ${pid} still answers` : `unexpected answer: ${info.slice(0, 80)}`;
+        const result = check(await haproxyCommand(socket, command, 2_000));
+        if (result.done) return result.value;
+        last = result.why;
       } catch (err) {
         last = (err as Error).message;
       }
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    throw unavailable(`no new haproxy worker answered on ${this.options.adminSocket} (${last})`);
+    throw unavailable(`${failure} (${last})`);
   }
 }
 
