@@ -1,25 +1,6 @@
-import { once } from 'node:events';
-import * as net from 'node:net';
-import * as tls from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseClientHello } from './client-hello.js';
-
-/** The first bytes a real Node/OpenSSL client sends, captured by a server that never answers. */
-async function realClientHello(servername?: string): Promise<Buffer> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection');
-  const client = tls.connect({ port, host: '127.0.0.1', ...(servername ? { servername } : {}) });
-  client.on('error', () => {});
-  const [socket] = (await accepted) as [net.Socket];
-  const [hello] = (await once(socket, 'data')) as [Buffer];
-  socket.destroy();
-  client.destroy();
-  server.close();
-  return hello;
-}
+import { captureClientHello as realClientHello } from './testing/client-hello.js';
 
 /** The same handshake message re-framed into records of at most `size` bytes. */
 function reframe(hello: Buffer, size: number): Buffer {

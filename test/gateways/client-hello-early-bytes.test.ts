@@ -1,12 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import * as net from 'node:net';
-import * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StaticConfigSource } from '../../src/dataplane/config-source.js';
-import type { Endpoint } from '../../src/dataplane/endpoint.js';
 import { type GatewayConfig, MeshGateway } from '../../src/dataplane/gateway/index.js';
 import { DEFAULT_MAX_CLIENT_HELLO_BYTES, peeredServiceSni } from '../../src/dataplane/sni.js';
+import { captureClientHello, sendAndHalfClose } from '../../src/dataplane/testing/client-hello.js';
 import { type EchoServer, startEchoServer } from '../../src/dataplane/testing/traffic.js';
 import {
   baseGatewayConfig,
@@ -46,39 +43,6 @@ afterAll(async () => {
   await echo?.close();
 });
 
-/** The first bytes a real Node/OpenSSL client sends for `servername`, captured by a silent server. */
-async function realClientHello(servername: string): Promise<Buffer> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection');
-  const client = tls.connect({ port, host: '127.0.0.1', servername });
-  client.on('error', () => {});
-  const [socket] = (await accepted) as [net.Socket];
-  const [hello] = (await once(socket, 'data')) as [Buffer];
-  socket.destroy();
-  client.destroy();
-  server.close();
-  return hello;
-}
-
-/** Writes `payload` in one write, half-closes, and returns every byte that comes back before the end. */
-async function sendAll(to: Endpoint, payload: Buffer): Promise<{ received: Buffer; reset: boolean }> {
-  const socket = net.connect({ ...to, allowHalfOpen: true });
-  await once(socket, 'connect');
-  const chunks: Buffer[] = [];
-  let reset = false;
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.on('error', () => {
-    reset = true;
-  });
-  const closed = once(socket, 'close');
-  socket.end(payload);
-  await closed;
-  return { received: Buffer.concat(chunks), reset };
-}
-
 async function refusedFor(reason: string): Promise<number> {
   const metric = await gateway.metrics.refused.get();
   return metric.values.find((v) => v.labels.reason === reason)?.value ?? 0;
@@ -86,13 +50,13 @@ async function refusedFor(reason: string): Promise<number> {
 
 describe('a mesh gateway and a ClientHello followed at once by more bytes', () => {
   it('forwards a ClientHello plus 64 KiB sent in one write, byte for byte', async () => {
-    const hello = await realClientHello(sni);
+    const hello = await captureClientHello(sni);
     const extra = randomBytes(64 * 1024);
     const payload = Buffer.concat([hello, extra]);
     expect(payload.length).toBeGreaterThan(DEFAULT_MAX_CLIENT_HELLO_BYTES);
     const before = echo.connections;
 
-    const { received } = await sendAll(gateway.address, payload);
+    const { received } = await sendAndHalfClose(gateway.address, payload);
 
     expect(echo.connections).toBe(before + 1);
     expect(received.length).toBe(payload.length);
@@ -114,7 +78,7 @@ describe('a mesh gateway and a ClientHello followed at once by more bytes', () =
     const connectionsBefore = echo.connections;
     const refusedBefore = await refusedFor('client-hello-too-large');
 
-    const { received } = await sendAll(gateway.address, payload);
+    const { received } = await sendAndHalfClose(gateway.address, payload);
 
     expect(received.length).toBe(0);
     expect(echo.connections).toBe(connectionsBefore);

@@ -4,9 +4,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { peeringServerName } from '../../src/dataplane/sni.js';
+import { captureClientHello } from '../../src/dataplane/testing/client-hello.js';
 import { type EchoServer, echoOnce, startNamedEchoServer } from '../../src/dataplane/testing/traffic.js';
 import { freePort } from '../../src/shared/testing/free-port.js';
 import { api, CLI, eventually, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
@@ -26,26 +26,6 @@ afterAll(async () => {
   await server?.stop();
   await grpc?.close();
 });
-
-/** The first bytes a real Node/OpenSSL client sends for `servername`, captured by a silent server. */
-async function clientHello(servername: string): Promise<Buffer> {
-  const capture = net.createServer();
-  capture.listen(0, '127.0.0.1');
-  await once(capture, 'listening');
-  const accepted = once(capture, 'connection');
-  const client = tls.connect({
-    port: (capture.address() as net.AddressInfo).port,
-    host: '127.0.0.1',
-    servername,
-  });
-  client.on('error', () => {});
-  const [socket] = (await accepted) as [net.Socket];
-  const [hello] = (await once(socket, 'data')) as [Buffer];
-  socket.destroy();
-  client.destroy();
-  capture.close();
-  return hello;
-}
 
 function accepting(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -129,7 +109,7 @@ describe('meshpeer gateway --engine haproxy', () => {
       20_000,
     );
     const roots = await api<{ TrustDomain: string }>(`${s.url}/v1/connect/ca/roots`);
-    const hello = await clientHello(peeringServerName('dc-gw-haproxy', roots.body.TrustDomain));
+    const hello = await captureClientHello(peeringServerName('dc-gw-haproxy', roots.body.TrustDomain));
     const answer = await echoOnce({ host: '127.0.0.1', port }, Buffer.concat([hello, Buffer.from('ping')]));
     expect(answer.toString('latin1')).toBe(`grpc:${hello.toString('latin1')}ping`);
 

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StaticConfigSource } from '../../src/dataplane/config-source.js';
 import type { Endpoint } from '../../src/dataplane/endpoint.js';
@@ -10,6 +9,7 @@ import type { GatewayConfig } from '../../src/dataplane/gateway/index.js';
 import { findHaproxy } from '../../src/dataplane/haproxy-process.js';
 import { type ProxyConfig, Sidecar } from '../../src/dataplane/proxy/index.js';
 import { DEFAULT_MAX_CLIENT_HELLO_BYTES, peeredServiceSni } from '../../src/dataplane/sni.js';
+import { captureClientHello, sendAndHalfClose } from '../../src/dataplane/testing/client-hello.js';
 import {
   type EchoServer,
   echoTransfer,
@@ -130,35 +130,9 @@ afterAll(async () => {
   for (const stop of stoppers.reverse()) await stop();
 });
 
-/** The first bytes a real Node/OpenSSL client sends for `servername`, captured by a silent server. */
-async function realClientHello(servername: string): Promise<Buffer> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  const accepted = once(server, 'connection');
-  const client = tls.connect({ port, host: '127.0.0.1', servername });
-  client.on('error', () => {});
-  const [socket] = (await accepted) as [net.Socket];
-  const [hello] = (await once(socket, 'data')) as [Buffer];
-  socket.destroy();
-  client.destroy();
-  server.close();
-  return hello;
-}
-
-/** Writes `payload` in one write, half-closes, and returns every byte that comes back before the end. */
-async function sendAll(to: Endpoint, payload: Buffer): Promise<Buffer> {
-  const socket = net.connect({ ...to, allowHalfOpen: true });
-  await once(socket, 'connect');
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.on('error', () => {});
-  const closed = once(socket, 'close');
-  socket.end(payload);
-  await closed;
-  return Buffer.concat(chunks);
-}
+/** Every byte that comes back for `payload` written in one go (sendAndHalfClose). */
+const sendAll = async (to: Endpoint, payload: Buffer): Promise<Buffer> =>
+  (await sendAndHalfClose(to, payload)).received;
 
 /** A connection kept open: send a line, read it back (echoed, after the named echo's greeting). */
 async function openConnection(to: Endpoint, servername: string) {
@@ -181,7 +155,7 @@ async function openConnection(to: Endpoint, servername: string) {
       closed.then(() => reject(new Error(`closed after ${received.length} of ${length} bytes`)));
       check();
     });
-  const hello = await realClientHello(servername);
+  const hello = await captureClientHello(servername);
   const sent: Buffer[] = [hello];
   socket.write(hello);
   return {
@@ -222,7 +196,7 @@ describe('meshpeer gateway --engine haproxy', () => {
     const payload = randomBytes(1024);
     const reached = await sendAll(
       exporterGateway.address,
-      Buffer.concat([await realClientHello(sniFor('raw')), payload]),
+      Buffer.concat([await captureClientHello(sniFor('raw')), payload]),
     );
     expect(reached.subarray(0, 6).toString()).toBe('raw-a:');
 
@@ -242,7 +216,7 @@ describe('meshpeer gateway --engine haproxy', () => {
     ]) {
       const answer = await sendAll(
         exporterGateway.address,
-        Buffer.concat([await realClientHello(name), payload]),
+        Buffer.concat([await captureClientHello(name), payload]),
       );
       expect(answer.length, name).toBe(0);
     }
@@ -266,11 +240,11 @@ describe('meshpeer gateway --engine haproxy', () => {
     const before = await read();
     await sendAll(
       exporterGateway.address,
-      Buffer.concat([await realClientHello(sniFor('raw')), Buffer.from('x')]),
+      Buffer.concat([await captureClientHello(sniFor('raw')), Buffer.from('x')]),
     );
     await sendAll(
       exporterGateway.address,
-      Buffer.concat([await realClientHello(sniFor('admin')), Buffer.from('x')]),
+      Buffer.concat([await captureClientHello(sniFor('admin')), Buffer.from('x')]),
     );
     await sendAll(exporterGateway.address, Buffer.from('not tls'));
     const after = await read();
@@ -280,7 +254,7 @@ describe('meshpeer gateway --engine haproxy', () => {
   });
 
   it('forwards a ClientHello plus 64 KiB sent in one write, byte for byte', async () => {
-    const hello = await realClientHello(sniFor('raw'));
+    const hello = await captureClientHello(sniFor('raw'));
     const payload = Buffer.concat([hello, randomBytes(64 * 1024)]);
     expect(payload.length).toBeGreaterThan(DEFAULT_MAX_CLIENT_HELLO_BYTES);
     const received = await sendAll(exporterGateway.address, payload);
@@ -320,13 +294,13 @@ describe('meshpeer gateway --engine haproxy', () => {
     await live.roundTrip(randomBytes(100_000), greeting);
     const moved = await sendAll(
       exporterGateway.address,
-      Buffer.concat([await realClientHello(sniFor('raw')), Buffer.from('x')]),
+      Buffer.concat([await captureClientHello(sniFor('raw')), Buffer.from('x')]),
     );
     expect(moved.subarray(0, 6).toString()).toBe('raw-b:');
     const adminBefore = admin.connections;
     await sendAll(
       exporterGateway.address,
-      Buffer.concat([await realClientHello(sniFor('admin')), Buffer.from('x')]),
+      Buffer.concat([await captureClientHello(sniFor('admin')), Buffer.from('x')]),
     );
     expect(admin.connections).toBe(adminBefore + 1);
 
@@ -341,7 +315,7 @@ describe('meshpeer gateway --engine haproxy', () => {
     await live.roundTrip(randomBytes(100_000), greeting);
     const extra = await sendAll(
       exporterGateway.address,
-      Buffer.concat([await realClientHello(sniFor('extra')), Buffer.from('x')]),
+      Buffer.concat([await captureClientHello(sniFor('extra')), Buffer.from('x')]),
     );
     expect(extra.subarray(0, 6).toString()).toBe('raw-a:');
 
@@ -351,7 +325,7 @@ describe('meshpeer gateway --engine haproxy', () => {
     expect(
       await sendAll(
         exporterGateway.address,
-        Buffer.concat([await realClientHello(sniFor('admin')), Buffer.from('x')]),
+        Buffer.concat([await captureClientHello(sniFor('admin')), Buffer.from('x')]),
       ),
     ).toHaveLength(0);
     await live.roundTrip(randomBytes(100_000), greeting);
@@ -426,7 +400,7 @@ describe('meshpeer gateway --engine haproxy', () => {
       }
       const answer = await sendAll(
         address,
-        Buffer.concat([await realClientHello(sniFor('raw')), Buffer.from('x')]),
+        Buffer.concat([await captureClientHello(sniFor('raw')), Buffer.from('x')]),
       );
       expect(answer.subarray(0, 6).toString()).toBe('raw-b:');
     } finally {

@@ -1,0 +1,45 @@
+// For tests of what reads a ClientHello (the SNI parser, the gateways): the first bytes a real
+// Node/OpenSSL client sends, and a raw client that writes bytes in one go and reads what comes back.
+import { once } from 'node:events';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { Endpoint } from '../endpoint.js';
+
+/** The first bytes a real Node/OpenSSL client sends (for `servername`, or none), captured by a silent server. */
+export async function captureClientHello(servername?: string): Promise<Buffer> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const accepted = once(server, 'connection');
+  const client = tls.connect({ port, host: '127.0.0.1', ...(servername ? { servername } : {}) });
+  client.on('error', () => {});
+  const [socket] = (await accepted) as [net.Socket];
+  const [hello] = (await once(socket, 'data')) as [Buffer];
+  socket.destroy();
+  client.destroy();
+  server.close();
+  return hello;
+}
+
+/**
+ * Writes `payload` in one write, half-closes, and returns every byte that comes back before the end,
+ * and whether the connection ended with an error (a reset) rather than a close.
+ */
+export async function sendAndHalfClose(
+  to: Endpoint,
+  payload: Buffer,
+): Promise<{ received: Buffer; reset: boolean }> {
+  const socket = net.connect({ ...to, allowHalfOpen: true });
+  await once(socket, 'connect');
+  const chunks: Buffer[] = [];
+  let reset = false;
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => {
+    reset = true;
+  });
+  const closed = once(socket, 'close');
+  socket.end(payload);
+  await closed;
+  return { received: Buffer.concat(chunks), reset };
+}
