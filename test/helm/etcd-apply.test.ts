@@ -2,30 +2,19 @@
 // accepts every object (its own validation and defaulting, not just helm's), for an existing etcd and for
 // the etcd StatefulSet the chart runs, and `helm upgrade` keeps the etcd certificates. There is no
 // kubelet, so the pods never run: etcd-run.test.ts starts the rendered etcd and servers.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HelmCli, type HelmResult, helmCli } from '../support/helm-cli.js';
 import { type KubeApiServer, kubectlOk, repoRoot, startKubeApiServer } from '../support/kube-apiserver.js';
 
 const chart = path.join(repoRoot, 'deploy', 'helm', 'meshpeer');
 let api: KubeApiServer | undefined;
 let scratch = '';
-let helm = '';
+let helm: HelmCli | undefined;
 
-function runHelm(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(helm, [...args, '--kubeconfig', api?.kubeconfigPath ?? ''], {
-    encoding: 'utf8',
-    timeout: 120_000,
-    env: {
-      ...process.env,
-      HELM_CACHE_HOME: path.join(scratch, 'cache'),
-      HELM_CONFIG_HOME: path.join(scratch, 'config'),
-      HELM_DATA_HOME: path.join(scratch, 'data'),
-    },
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+function runHelm(args: string[]): HelmResult {
+  return (helm as HelmCli).run(args, { kubeconfig: api?.kubeconfigPath ?? '' });
 }
 
 function valuesFile(name: string, values: unknown): string {
@@ -49,17 +38,15 @@ interface StatefulSet {
 }
 
 beforeAll(async () => {
-  const build = spawnSync('bash', [path.join(repoRoot, 'scripts', 'helm-build.sh')], { encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`helm-build.sh failed: ${build.stderr}`);
-  helm = build.stdout.trim().split('\n').at(-1) ?? '';
-  scratch = mkdtempSync(path.join(tmpdir(), 'meshpeer-helm-etcd-'));
+  helm = helmCli('meshpeer-helm-etcd-');
+  scratch = helm.scratch;
   api = await startKubeApiServer('helm-etcd');
   for (const ns of ['east', 'west']) await kubectlOk(kc(), ['create', 'namespace', ns]);
 }, 40 * 60_000);
 
 afterAll(async () => {
   await api?.stop();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  helm?.cleanup();
 });
 
 describe('helm install of three servers on etcd into a real API server', () => {

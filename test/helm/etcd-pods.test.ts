@@ -3,19 +3,18 @@
 // become Running without running anything): both StatefulSets get all their pods scheduled, and each
 // etcd member gets its own volume. Volumes come from PersistentVolumes made here for a StorageClass
 // without a provisioner (the fake nodes have no storage), named through server.etcd.deploy.storageClass.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkloadCluster, type WorkloadCluster } from '../k8s/workloads-cluster.js';
+import { type HelmCli, helmCli } from '../support/helm-cli.js';
 import { kubectlOk, repoRoot } from '../support/kube-apiserver.js';
 
 const chart = path.join(repoRoot, 'deploy', 'helm', 'meshpeer');
 const NODES = 3;
 let cluster: WorkloadCluster | undefined;
 let scratch = '';
-let helm = '';
+let helm: HelmCli | undefined;
 
 const kc = (): string => cluster?.kubeconfigPath ?? '';
 
@@ -52,10 +51,8 @@ async function running(component: string, count: number): Promise<Pod[]> {
 }
 
 beforeAll(async () => {
-  const build = spawnSync('bash', [path.join(repoRoot, 'scripts', 'helm-build.sh')], { encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`helm-build.sh failed: ${build.stderr}`);
-  helm = build.stdout.trim().split('\n').at(-1) ?? '';
-  scratch = mkdtempSync(path.join(tmpdir(), 'meshpeer-helm-etcd-pods-'));
+  helm = helmCli('meshpeer-helm-etcd-pods-');
+  scratch = helm.scratch;
   cluster = await startWorkloadCluster('helm-etcd-pods', NODES);
   await kubectlOk(kc(), ['create', 'namespace', 'mesh']);
   const storage = [
@@ -87,7 +84,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cluster?.stop();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  helm?.cleanup();
 });
 
 describe('three servers and three etcd members on a cluster that schedules pods', () => {
@@ -99,20 +96,9 @@ describe('three servers and three etcd members on a cluster that schedules pods'
         server: { replicas: 3, etcd: { deploy: { enabled: true, storage: '1Gi', storageClass: 'manual' } } },
       }),
     );
-    const r = spawnSync(
-      helm,
-      ['install', 'meshpeer', chart, '-n', 'mesh', '-f', values, '--kubeconfig', kc()],
-      {
-        encoding: 'utf8',
-        timeout: 120_000,
-        env: {
-          ...process.env,
-          HELM_CACHE_HOME: path.join(scratch, 'cache'),
-          HELM_CONFIG_HOME: path.join(scratch, 'config'),
-          HELM_DATA_HOME: path.join(scratch, 'data'),
-        },
-      },
-    );
+    const r = (helm as HelmCli).run(['install', 'meshpeer', chart, '-n', 'mesh', '-f', values], {
+      kubeconfig: kc(),
+    });
     expect(r.status, r.stderr).toBe(0);
 
     const etcd = await running('etcd', 3);

@@ -1,16 +1,14 @@
-// Test support for the Helm chart: the real helm binary (built by scripts/helm-build.sh on first use),
-// rendering with values files, and lookups into what was rendered. Call useHelm() in a test file.
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// Test support for the Helm chart: the real helm binary (test/support/helm-cli.ts), rendering with
+// values files, and lookups into what was rendered. Call useHelm() in a test file.
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { type HelmCli, type HelmResult, helmCli } from '../support/helm-cli.js';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
 export const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 export const chartDir = join(repoRoot, 'deploy', 'helm', 'meshpeer');
-const buildScript = join(repoRoot, 'scripts', 'helm-build.sh');
 export const packageVersion = (
   JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }
 ).version;
@@ -92,20 +90,14 @@ export interface K8sObject {
   data?: Record<string, string>;
 }
 
-export interface HelmResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type { HelmResult } from '../support/helm-cli.js';
 
-let helm = '';
+let helm: HelmCli | undefined;
 let scratch = '';
-let helmEnv: NodeJS.ProcessEnv = {};
 
 export function runHelm(args: string[]): HelmResult {
-  const r = spawnSync(helm, args, { encoding: 'utf8', env: helmEnv, timeout: 60_000 });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  if (helm === undefined) throw new Error('useHelm() first');
+  return helm.run(args, { timeoutMs: 60_000 });
 }
 
 let valuesFileCount = 0;
@@ -183,22 +175,12 @@ export function workloads(objects: K8sObject[]): K8sObject[] {
 
 export function useHelm(): void {
   beforeAll(() => {
-    // Builds helm on first use (minutes), otherwise just prints the cached binary's path.
-    const build = spawnSync('bash', [buildScript], { encoding: 'utf8', timeout: 20 * 60_000 });
-    if (build.status !== 0) throw new Error(`scripts/helm-build.sh failed: ${build.stderr}`);
-    helm = build.stdout.trim().split('\n').at(-1) ?? '';
-    scratch = mkdtempSync(join(tmpdir(), 'meshpeer-helm-test-'));
-    // Keep helm's own config, cache and data out of the user's home.
-    helmEnv = {
-      ...process.env,
-      HELM_CACHE_HOME: join(scratch, 'cache'),
-      HELM_CONFIG_HOME: join(scratch, 'config'),
-      HELM_DATA_HOME: join(scratch, 'data'),
-    };
+    helm = helmCli('meshpeer-helm-test-');
+    scratch = helm.scratch;
   }, 25 * 60_000);
 
   afterAll(() => {
-    if (scratch) rmSync(scratch, { recursive: true, force: true });
+    helm?.cleanup();
   });
 }
 

@@ -4,30 +4,20 @@
 // chart's lookups). There is no kubelet, so the pods never run: what they do is tested elsewhere.
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HelmCli, type HelmResult, helmCli } from '../support/helm-cli.js';
 import { type KubeApiServer, kubectlOk, repoRoot, startKubeApiServer } from '../support/kube-apiserver.js';
 
 const chart = path.join(repoRoot, 'deploy', 'helm', 'meshpeer');
 let api: KubeApiServer | undefined;
 let scratch = '';
-let helm = '';
+let helm: HelmCli | undefined;
 let values = '';
 
-function runHelm(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(helm, [...args, '--kubeconfig', api?.kubeconfigPath ?? ''], {
-    encoding: 'utf8',
-    timeout: 120_000,
-    env: {
-      ...process.env,
-      HELM_CACHE_HOME: path.join(scratch, 'cache'),
-      HELM_CONFIG_HOME: path.join(scratch, 'config'),
-      HELM_DATA_HOME: path.join(scratch, 'data'),
-    },
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+function runHelm(args: string[]): HelmResult {
+  return (helm as HelmCli).run(args, { kubeconfig: api?.kubeconfigPath ?? '' });
 }
 
 async function secretData(name: string): Promise<string> {
@@ -43,10 +33,8 @@ async function secretData(name: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  const build = spawnSync('bash', [path.join(repoRoot, 'scripts', 'helm-build.sh')], { encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`helm-build.sh failed: ${build.stderr}`);
-  helm = build.stdout.trim().split('\n').at(-1) ?? '';
-  scratch = mkdtempSync(path.join(tmpdir(), 'meshpeer-helm-install-'));
+  helm = helmCli('meshpeer-helm-install-');
+  scratch = helm.scratch;
   values = path.join(scratch, 'values.json');
   writeFileSync(
     values,
@@ -67,7 +55,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await api?.stop();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  helm?.cleanup();
 });
 
 describe('helm install into a real API server', () => {
