@@ -58,7 +58,7 @@ describe('leaf certificates', () => {
     });
     const info = certInfo(leaf.certPem);
     expect(info.isCa).toBe(false);
-    expect(info.dnsNames).toEqual(['web.local']);
+    expect(info.dnsNames).toEqual([`web.svc.default.${rootA.trustDomain}`, 'web.local']);
     expect(info.serialNumber).toBe(leaf.serialNumber);
     expect(info.notAfter).toBe(leaf.validBefore);
     expect(leaf.rootId).toBe(rootA.id);

@@ -36,3 +36,4 @@ export {
   peeringServerName,
   trustDomainOfClusterId,
 } from './trust-domain.js';
+export { workloadHostName } from './workload-host-name.js';

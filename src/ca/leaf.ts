@@ -5,6 +5,7 @@ import { CLOCK_SKEW_MS, type RootCa } from './root.js';
 import { signerFor } from './signer.js';
 import { serverSpiffeId, serviceSpiffeId } from './spiffe.js';
 import { peeringServerName } from './trust-domain.js';
+import { workloadHostName } from './workload-host-name.js';
 import * as x509 from './x509.js';
 
 /** An issued certificate and its key, as strings so it can be stored or sent as-is. */
@@ -55,10 +56,16 @@ export async function issueLeaf(root: RootCa, opts: LeafOptions): Promise<Issued
     namespace: opts.namespace,
     partition: opts.partition,
   });
+  // The workload's host name first, so proxies that check servers by DNS name can check this one.
+  const hostName = workloadHostName({
+    service: opts.service,
+    namespace: opts.namespace,
+    trustDomain: root.trustDomain,
+  });
   return sign(root, {
     commonName: opts.service,
     spiffeId,
-    dnsNames: opts.dnsNames ?? [],
+    dnsNames: unique([...(hostName ? [hostName] : []), ...(opts.dnsNames ?? [])]),
     ipAddresses: opts.ipAddresses ?? [],
     ttlHours: opts.ttlHours ?? DEFAULT_TTL_HOURS,
     now: opts.now ?? new Date(),
