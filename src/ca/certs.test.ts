@@ -58,13 +58,51 @@ describe('leaf certificates', () => {
     });
     const info = certInfo(leaf.certPem);
     expect(info.isCa).toBe(false);
-    expect(info.dnsNames).toEqual([`web.svc.default.${rootA.trustDomain}`, 'web.local']);
+    expect(info.dnsNames).toEqual([`web.default.dc1.internal.${rootA.trustDomain}`, 'web.local']);
     expect(info.serialNumber).toBe(leaf.serialNumber);
     expect(info.notAfter).toBe(leaf.validBefore);
     expect(leaf.rootId).toBe(rootA.id);
     const cert = new X509Certificate(leaf.certPem);
     expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
     expect(cert.checkPrivateKey(createPrivateKey(leaf.keyPem))).toBe(true);
+  });
+
+  it('carry exactly the SNI names callers reach the service by, as DNS SANs', async () => {
+    const td = rootA.trustDomain;
+    const local = await issueLeaf(rootA, { service: 'web', datacenter: 'dc1' });
+    expect(certInfo(local.certPem).dnsNames).toEqual([`web.default.dc1.internal.${td}`]);
+    const exported = await issueLeaf(rootA, {
+      service: 'web',
+      datacenter: 'dc1',
+      sniNames: [`web.default.default.p2.external.${td}`, `WEB.default.default.p1.external.${td}`],
+    });
+    expect(certInfo(exported.certPem).dnsNames).toEqual([
+      `web.default.dc1.internal.${td}`,
+      `web.default.default.p1.external.${td}`,
+      `web.default.default.p2.external.${td}`,
+    ]);
+    expect(new X509Certificate(exported.certPem).checkHost(`web.default.default.p1.external.${td}`)).toBe(
+      `web.default.default.p1.external.${td}`,
+    );
+    const dotted = await issueLeaf(rootA, { service: 'web.v2', datacenter: 'dc1' });
+    expect(certInfo(dotted.certPem).dnsNames).toEqual([]);
+  });
+
+  it('refuse SNI names that are not the service’s own in the root’s trust domain', async () => {
+    for (const name of [
+      `api.default.dc1.internal.${rootA.trustDomain}`,
+      `web.default.default.p1.external.${rootB.trustDomain}`,
+      `web.default.dc2.internal.${rootA.trustDomain}`,
+      'web.local',
+    ]) {
+      await expect(
+        issueLeaf(rootA, { service: 'web', datacenter: 'dc1', sniNames: [name] }),
+        name,
+      ).rejects.toMatchObject({ kind: 'invalid' });
+    }
+    await expect(
+      issueLeaf(rootA, { service: 'web.v2', datacenter: 'dc1', sniNames: ['x.default.dc1.internal.t'] }),
+    ).rejects.toThrow(/not one DNS label/);
   });
 
   it('verifies against the root that issued it and not against another', async () => {

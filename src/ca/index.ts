@@ -36,4 +36,4 @@ export {
   peeringServerName,
   trustDomainOfClusterId,
 } from './trust-domain.js';
-export { workloadHostName } from './workload-host-name.js';
+export { sniNameProblem, type WorkloadSniInput, workloadSniNames } from './workload-sni-names.js';

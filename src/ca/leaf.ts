@@ -3,9 +3,10 @@ import { invalid } from '../shared/errors.js';
 import { colonHex, generateKeyPair, randomSerialHex, SIGNING_ALG, webCrypto } from './keys.js';
 import { CLOCK_SKEW_MS, type RootCa } from './root.js';
 import { signerFor } from './signer.js';
+import { isSniLabel, localServiceSni } from './sni.js';
 import { serverSpiffeId, serviceSpiffeId } from './spiffe.js';
 import { peeringServerName } from './trust-domain.js';
-import { workloadHostName } from './workload-host-name.js';
+import { sniNameProblem } from './workload-sni-names.js';
 import * as x509 from './x509.js';
 
 /** An issued certificate and its key, as strings so it can be stored or sent as-is. */
@@ -30,6 +31,12 @@ export interface LeafOptions {
   datacenter: string;
   /** Default 72 h, Consul's default leaf TTL. */
   ttlHours?: number;
+  /**
+   * The SNI names callers reach the service by (workloadSniNames), carried as DNS SANs; the local
+   * name is always added. Each must be one of this service's own names in the root's trust domain.
+   */
+  sniNames?: string[];
+  /** Other DNS SANs (e.g. localhost for a test server). */
   dnsNames?: string[];
   ipAddresses?: string[];
   /** For tests: the moment of issuance. */
@@ -56,20 +63,33 @@ export async function issueLeaf(root: RootCa, opts: LeafOptions): Promise<Issued
     namespace: opts.namespace,
     partition: opts.partition,
   });
-  // The workload's host name first, so proxies that check servers by DNS name can check this one.
-  const hostName = workloadHostName({
-    service: opts.service,
-    namespace: opts.namespace,
-    trustDomain: root.trustDomain,
-  });
   return sign(root, {
     commonName: opts.service,
     spiffeId,
-    dnsNames: unique([...(hostName ? [hostName] : []), ...(opts.dnsNames ?? [])]),
+    dnsNames: unique([...leafSniNames(root, opts), ...(opts.dnsNames ?? [])]),
     ipAddresses: opts.ipAddresses ?? [],
     ttlHours: opts.ttlHours ?? DEFAULT_TTL_HOURS,
     now: opts.now ?? new Date(),
   });
+}
+
+/**
+ * The local SNI name and the given ones, lowercase, checked, sorted. A service whose name cannot
+ * be a DNS label has no SNI names (such a leaf carries its SPIFFE ID only).
+ */
+function leafSniNames(root: RootCa, opts: LeafOptions): string[] {
+  if (!isSniLabel(opts.service)) {
+    if (opts.sniNames?.length)
+      throw invalid(`service "${opts.service}" has no SNI names: its name is not one DNS label`);
+    return [];
+  }
+  const owner = { ...opts, trustDomain: root.trustDomain };
+  const given = (opts.sniNames ?? []).map((name) => name.toLowerCase());
+  for (const name of given) {
+    const problem = sniNameProblem(name, owner);
+    if (problem) throw invalid(`leaf for ${opts.service}: ${problem}`);
+  }
+  return unique([localServiceSni(owner), ...given].sort());
 }
 
 /**

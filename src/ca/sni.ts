@@ -35,6 +35,11 @@ const DEFAULT = 'default';
 // One DNS label: the pieces of a name must not contain dots, or the name would be ambiguous.
 const LABEL = /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/;
 
+/** Whether `value` can be one part of an SNI name (one DNS label, compared without case). */
+export function isSniLabel(value: string): boolean {
+  return LABEL.test(value.toLowerCase());
+}
+
 function label(what: string, value: string): string {
   const lower = value.toLowerCase();
   if (!LABEL.test(lower))

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { isMeshpeerError } from '../shared/errors.js';
-import { consumerPeers, type ExportedServicesEntry, exportedServicesFor } from './exported-services.js';
+import {
+  consumerPeers,
+  type ExportedServicesEntry,
+  exportedServicesFor,
+  peersExportedTo,
+} from './exported-services.js';
 import { parseConfigEntry, parseConfigEntryOfKind } from './registry.js';
 
 function parse(input: Record<string, unknown>): ExportedServicesEntry {
@@ -201,5 +206,27 @@ describe('exportedServicesFor', () => {
   it('lists consumer peers once each', () => {
     expect(consumerPeers(entry)).toEqual(['cluster-02', 'cluster-03']);
     expect(consumerPeers(undefined)).toEqual([]);
+  });
+});
+
+describe('peersExportedTo', () => {
+  const entry = parse({
+    Services: [
+      { Name: 'backend', Consumers: [{ Peer: 'cluster-03' }, { Peer: 'cluster-02' }, { Partition: 'p' }] },
+      { Name: '*', Consumers: [{ Peer: 'everyone' }, { SamenessGroup: 'east' }] },
+      { Name: 'billing', Consumers: [{ Peer: 'cluster-02' }] },
+    ],
+  });
+
+  it('gives the peers a service is exported to by name or by "*", sorted, once each', () => {
+    expect(peersExportedTo(entry, 'backend')).toEqual(['cluster-02', 'cluster-03', 'everyone']);
+    expect(peersExportedTo(entry, 'billing')).toEqual(['cluster-02', 'everyone']);
+    expect(peersExportedTo(entry, 'web')).toEqual(['everyone']);
+  });
+
+  it('never exports consul by "*"; nothing without an entry', () => {
+    expect(peersExportedTo(entry, 'consul')).toEqual([]);
+    expect(peersExportedTo(undefined, 'backend')).toEqual([]);
+    expect(peersExportedTo(parse({}), 'backend')).toEqual([]);
   });
 });

@@ -131,3 +131,21 @@ export function consumerPeers(entry: ExportedServicesEntry | undefined): string[
   }
   return [...peers];
 }
+
+/**
+ * The peers `entry` exports `service` to, by name or by `*` (never `consul` by `*`), sorted. Named
+ * peers count whether or not a peering with them exists yet, as in Consul; namespaces, partitions and
+ * sameness groups are not resolved.
+ */
+export function peersExportedTo(entry: ExportedServicesEntry | undefined, service: string): string[] {
+  const peers = new Set<string>();
+  for (const exported of entry?.Services ?? []) {
+    const matches =
+      exported.Name === service || (exported.Name === WILDCARD && !NEVER_WILDCARD_EXPORTED.has(service));
+    if (!matches) continue;
+    for (const consumer of exported.Consumers) {
+      if (isSet(consumer.Peer)) peers.add(consumer.Peer);
+    }
+  }
+  return [...peers].sort();
+}

@@ -11,6 +11,7 @@ export {
   type ExportedServicesEntry,
   exportedServicesFor,
   exportedServicesSchema,
+  peersExportedTo,
 } from './exported-services.js';
 export { MESH_KIND, MESH_NAME, type MeshEntry, meshSchema, peerThroughMeshGateways } from './mesh.js';
 export {
