@@ -1,0 +1,368 @@
+import { X509Certificate } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tls from 'node:tls';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueLeaf } from '../../src/ca/index.js';
+import { type ServiceIntentionsEntry, serviceIntentionsSchema } from '../../src/config-entries/index.js';
+import type { Endpoint } from '../../src/dataplane/endpoint.js';
+import { checkHaproxyConfig, findHaproxy, HaproxyProcess } from '../../src/dataplane/haproxy-process.js';
+import { renderInbound } from '../../src/dataplane/proxy/haproxy-inbound.js';
+import { authenticateCaller } from '../../src/dataplane/proxy/identities.js';
+import type { ProxyConfig, ProxyLeaf } from '../../src/dataplane/proxy/index.js';
+import { authorize } from '../../src/dataplane/proxy/intentions.js';
+import { localServiceSni, peeredServiceSni } from '../../src/dataplane/sni.js';
+import { type EchoServer, startEchoServer } from '../../src/dataplane/testing/traffic.js';
+import { baseProxyConfig, type TestCluster, testCluster } from '../../src/dataplane/testing/two-clusters.js';
+import { freePort } from '../../src/shared/testing/free-port.js';
+
+// The inbound half of `meshpeer proxy --engine haproxy` against real HAProxy: the rendered crt-list,
+// Lua identity check and intention rules decide who reaches an echo app, with real certificates from
+// three clusters' CAs (ours, peer p1 the service is exported to, peer p2 it is not) and callers that
+// dial with node:tls. Each verdict is also compared with the Node sidecar's (authenticateCaller +
+// authorize) for the same caller and configuration.
+
+interface Caller {
+  leaf: ProxyLeaf;
+  /** The SNI name this caller sends. */
+  sni: string;
+}
+
+type Outcome = { allowed: true } | { allowed: false; from: string };
+
+let ours: TestCluster;
+let p1: TestCluster;
+let p2: TestCluster;
+let echo: EchoServer;
+let harness: InboundHarness;
+let base: ProxyConfig;
+let localSni: string;
+let p1Sni: string;
+let p2Sni: string;
+
+const leafOf = async (
+  cluster: TestCluster,
+  service: string,
+  trustDomain = cluster.root.trustDomain,
+): Promise<ProxyLeaf> => {
+  const issued = await issueLeaf(
+    { ...cluster.root, trustDomain },
+    { service, datacenter: cluster.datacenter },
+  );
+  return { certPem: issued.certPem, keyPem: issued.keyPem };
+};
+
+function intentions(...sources: unknown[]): ServiceIntentionsEntry[] {
+  return [serviceIntentionsSchema.parse({ Kind: 'service-intentions', Name: 'api', Sources: sources })];
+}
+
+/** HAProxy running the rendered inbound sections, its log lines kept; apply() reloads it. */
+class InboundHarness {
+  private constructor(
+    readonly dir: string,
+    readonly listen: Endpoint,
+    private readonly app: Endpoint,
+    private readonly haproxy: HaproxyProcess,
+    readonly logs: string[],
+  ) {}
+
+  static async start(config: ProxyConfig, app: Endpoint): Promise<InboundHarness> {
+    const dir = mkdtempSync(join(tmpdir(), 'meshpeer-haproxy-inbound-'));
+    chmodSync(dir, 0o700);
+    const listen = { host: '127.0.0.1', port: await freePort() };
+    const logs: string[] = [];
+    const logger = pino(
+      { level: 'info' },
+      {
+        write(line: string) {
+          logs.push(String(JSON.parse(line).msg));
+        },
+      },
+    );
+    writeConfig(dir, config, listen, app);
+    await checkHaproxyConfig(findHaproxy(), join(dir, 'haproxy.cfg'));
+    const haproxy = await HaproxyProcess.start({
+      binary: findHaproxy(),
+      configFile: join(dir, 'haproxy.cfg'),
+      adminSocket: join(dir, 'admin.sock'),
+      masterSocket: join(dir, 'master.sock'),
+      logger,
+    });
+    return new InboundHarness(dir, listen, app, haproxy, logs);
+  }
+
+  async apply(config: ProxyConfig): Promise<void> {
+    writeConfig(this.dir, config, this.listen, this.app);
+    await checkHaproxyConfig(this.haproxy.binaryPath, join(this.dir, 'haproxy.cfg'));
+    await this.haproxy.reload();
+  }
+
+  /** Waits for the log line of the connection from `from` (127.0.0.1:<port>). */
+  async logLine(from: string): Promise<string> {
+    for (let i = 0; i < 200; i++) {
+      const line = this.logs.find((l) => l.includes(`from=${from} `));
+      if (line) return line;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`no log line for ${from}; logs: ${this.logs.slice(-10).join(' | ')}`);
+  }
+
+  async stop(): Promise<void> {
+    await this.haproxy.stop(0);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function writeConfig(dir: string, config: ProxyConfig, listen: Endpoint, app: Endpoint): void {
+  const leafFile = join(dir, 'leaf.pem');
+  writeFileSync(leafFile, `${config.leaf.certPem.trim()}\n${config.leaf.keyPem.trim()}\n`, { mode: 0o600 });
+  const inbound = renderInbound(config, { dir, listen, app, leafFile, connectTimeoutMs: 2_000 });
+  for (const [name, content] of Object.entries(inbound.files)) {
+    writeFileSync(join(dir, name), content, { mode: 0o600 });
+  }
+  const lines = [
+    'global',
+    '  nbthread 1',
+    `  stats socket ${join(dir, 'admin.sock')} mode 600 level admin expose-fd listeners`,
+    '  log stdout format raw local0 info',
+    ...inbound.global.map((l) => `  ${l}`),
+    'defaults',
+    '  mode tcp',
+    '  log global',
+    '  option dontlog-normal',
+    '  timeout connect 5s',
+    '  timeout client 24d',
+    '  timeout server 24d',
+    '',
+    ...inbound.sections,
+  ];
+  writeFileSync(join(dir, 'haproxy.cfg'), `${lines.join('\n')}\n`, { mode: 0o600 });
+}
+
+/**
+ * Dials the inbound listener as `caller` (checking the server against our roots),
+ * sends a line, and reports whether it came back, or else where the refused connection came from.
+ */
+async function dial(caller: Partial<Caller> & { sni: string }): Promise<Outcome> {
+  const socket = tls.connect({
+    host: harness.listen.host,
+    port: harness.listen.port,
+    servername: caller.sni,
+    ca: [ours.root.certPem],
+    // Our roots check the server's chain; its names are not what these tests are about (a caller
+    // of a peer the service is not exported to asks for a name the leaf does not carry).
+    checkServerIdentity: () => undefined,
+    ...(caller.leaf ? { cert: caller.leaf.certPem, key: caller.leaf.keyPem } : {}),
+  });
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    received += chunk;
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const connected = await new Promise<boolean>((resolve) => {
+    socket.once('secureConnect', () => resolve(true));
+    socket.once('close', () => resolve(false));
+  });
+  const from = `127.0.0.1:${socket.localPort}`;
+  if (connected) socket.end('ping\n');
+  await closed;
+  return received === 'ping\n' ? { allowed: true } : { allowed: false, from };
+}
+
+/** What the Node sidecar decides for the same caller and configuration. */
+function nodeVerdict(config: ProxyConfig, leaf: ProxyLeaf): boolean {
+  try {
+    const caller = authenticateCaller(leaf.certPem, config);
+    return (
+      authorize(caller, config.service, config.intentions, config.defaultIntentionAction).action === 'allow'
+    );
+  } catch {
+    return false;
+  }
+}
+
+async function expectRefused(caller: Partial<Caller> & { sni: string }, reason: string): Promise<string> {
+  const outcome = await dial(caller);
+  expect(outcome.allowed).toBe(false);
+  if (outcome.allowed) return '';
+  const line = await harness.logLine(outcome.from);
+  expect(line).toContain(`refused inbound connection reason=${reason} `);
+  return line;
+}
+
+let localWeb: Caller;
+let localDb: Caller;
+let p1Web: Caller;
+let p2Web: Caller;
+
+beforeAll(async () => {
+  findHaproxy(); // scripts/haproxy.sh (from scripts/test-deps.sh) installs it; fail loudly if it did not
+  ours = await testCluster('self', 'cluster-01', 'dc1');
+  p1 = await testCluster('p1', 'cluster-p1', 'dc2');
+  p2 = await testCluster('p2', 'cluster-p2', 'dc3');
+  localSni = localServiceSni({ service: 'api', datacenter: 'dc1', trustDomain: ours.root.trustDomain });
+  p1Sni = peeredServiceSni({ service: 'api', peer: 'p1', trustDomain: ours.root.trustDomain });
+  p2Sni = peeredServiceSni({ service: 'api', peer: 'p2', trustDomain: ours.root.trustDomain });
+  const issued = await issueLeaf(ours.root, { service: 'api', datacenter: 'dc1', sniNames: [p1Sni] });
+  base = {
+    ...baseProxyConfig(ours, 'api', { certPem: issued.certPem, keyPem: issued.keyPem }),
+    peerBundles: [p1.bundle, p2.bundle],
+    inboundPeerBundles: [p1.bundle],
+    defaultIntentionAction: 'allow',
+  };
+  localWeb = { leaf: await leafOf(ours, 'web'), sni: localSni };
+  localDb = { leaf: await leafOf(ours, 'db'), sni: localSni };
+  p1Web = { leaf: await leafOf(p1, 'web'), sni: p1Sni };
+  p2Web = { leaf: await leafOf(p2, 'web'), sni: p2Sni };
+  echo = await startEchoServer();
+  harness = await InboundHarness.start(base, echo.address);
+});
+
+afterAll(async () => {
+  await harness?.stop();
+  await echo?.close();
+});
+
+describe('HAProxy sidecar inbound', () => {
+  it('lets local and exported-to peer callers through when nothing forbids it', async () => {
+    await harness.apply(base);
+    expect(await dial(localWeb)).toEqual({ allowed: true });
+    expect(await dial(p1Web)).toEqual({ allowed: true });
+    expect(nodeVerdict(base, localWeb.leaf) && nodeVerdict(base, p1Web.leaf)).toBe(true);
+  });
+
+  it('refuses a local caller an intention denies, naming reason and caller in the log', async () => {
+    const config = { ...base, intentions: intentions({ Name: 'web', Action: 'deny' }) };
+    await harness.apply(config);
+    const line = await expectRefused(localWeb, 'intention-deny');
+    expect(line).toContain(`caller=spiffe://${ours.root.trustDomain}/ns/default/dc/dc1/svc/web `);
+    expect(line).toContain('peer=- ');
+    expect(line).toContain('detail=intention web → api says deny');
+    // A local rule does not apply to a peer's caller of the same name.
+    expect(await dial(p1Web)).toEqual({ allowed: true });
+    expect(await dial(localDb)).toEqual({ allowed: true });
+  });
+
+  it('lets a more precise allow win over a wildcard deny, and denies by default when told to', async () => {
+    const config = {
+      ...base,
+      intentions: intentions({ Name: '*', Action: 'deny' }, { Name: 'web', Action: 'allow' }),
+    };
+    await harness.apply(config);
+    expect(await dial(localWeb)).toEqual({ allowed: true });
+    await expectRefused(localDb, 'intention-deny');
+
+    await harness.apply({ ...base, defaultIntentionAction: 'deny' });
+    const line = await expectRefused(localWeb, 'intention-deny');
+    expect(line).toContain('detail=no intention matches; the default is deny');
+    await expectRefused(p1Web, 'intention-deny');
+  });
+
+  it('applies a Peer intention to that peer’s callers only', async () => {
+    const config = { ...base, intentions: intentions({ Name: 'web', Peer: 'p1', Action: 'deny' }) };
+    await harness.apply(config);
+    const line = await expectRefused(p1Web, 'intention-deny');
+    expect(line).toContain(`caller=spiffe://${p1.root.trustDomain}/ns/default/dc/dc2/svc/web peer=p1 `);
+    expect(await dial(localWeb)).toEqual({ allowed: true });
+  });
+
+  it('denies a caller whose intention has L7 permissions', async () => {
+    const config = {
+      ...base,
+      intentions: intentions({ Name: 'web', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/' } }] }),
+    };
+    await harness.apply(config);
+    const line = await expectRefused(localWeb, 'intention-deny');
+    expect(line).toMatch(/detail=.*L7 permissions/);
+  });
+
+  it('refuses the callers of a peer the service is not exported to', async () => {
+    await harness.apply(base);
+    const line = await expectRefused(p2Web, 'not-exported-to-peer');
+    expect(line).toContain('peer=p2 ');
+    // With our own name it is checked against our roots, which never signed it.
+    expect(await dial({ ...p2Web, sni: localSni })).toMatchObject({ allowed: false });
+    expect(nodeVerdict(base, p2Web.leaf)).toBe(false);
+  });
+
+  it('refuses a peer CA’s leaf that claims our trust domain', async () => {
+    await harness.apply(base);
+    const forged = await leafOf(p1, 'web', ours.root.trustDomain);
+    expect(new X509Certificate(forged.certPem).checkIssued(new X509Certificate(p1.root.certPem))).toBe(true);
+    const line = await expectRefused({ leaf: forged, sni: p1Sni }, 'untrusted-identity');
+    expect(line).toContain(`caller=spiffe://${ours.root.trustDomain}/ns/default/dc/dc2/svc/web peer=p1 `);
+    // With the local name, our roots check the chain and the handshake fails.
+    expect(await dial({ leaf: forged, sni: localSni })).toMatchObject({ allowed: false });
+    expect(nodeVerdict(base, forged)).toBe(false);
+  });
+
+  it('refuses a leaf from an unknown CA, and a caller without a certificate', async () => {
+    await harness.apply(base);
+    const stranger = await testCluster('stranger', 'cluster-x', 'dc9');
+    const leaf = await leafOf(stranger, 'web');
+    expect(await dial({ leaf, sni: localSni })).toMatchObject({ allowed: false });
+    expect(await dial({ leaf, sni: p1Sni })).toMatchObject({ allowed: false });
+    expect(await dial({ sni: localSni })).toMatchObject({ allowed: false });
+    expect(await dial({ sni: p1Sni })).toMatchObject({ allowed: false });
+    // The listener still serves after those.
+    expect(await dial(localWeb)).toEqual({ allowed: true });
+  });
+
+  it('refuses every caller of a peer whose trust domain another peer claims too', async () => {
+    const twin = { peerName: 'p3', trustDomain: p1.root.trustDomain, rootPems: [p1.root.certPem] };
+    const config = { ...base, peerBundles: [p1.bundle, p2.bundle, twin] };
+    await harness.apply(config);
+    expect(await dial(p1Web)).toMatchObject({ allowed: false });
+    expect(nodeVerdict(config, p1Web.leaf)).toBe(false);
+    expect(await dial(localWeb)).toEqual({ allowed: true });
+  });
+
+  it('decides as the Node sidecar does across callers and intentions', async () => {
+    const other = await testCluster('other', 'cluster-o', 'dc4');
+    const callers: Caller[] = [
+      localWeb,
+      localDb,
+      p1Web,
+      { leaf: await leafOf(p1, 'db'), sni: p1Sni },
+      p2Web,
+      { leaf: await leafOf(p1, 'web', ours.root.trustDomain), sni: p1Sni },
+      { leaf: await leafOf(other, 'web'), sni: localSni },
+    ];
+    const configs: ProxyConfig[] = [
+      { ...base, defaultIntentionAction: 'deny', intentions: intentions({ Name: 'web', Action: 'allow' }) },
+      {
+        ...base,
+        defaultIntentionAction: 'deny',
+        intentions: intentions(
+          { Name: '*', Peer: 'p1', Action: 'allow' },
+          { Name: 'db', Peer: 'p1', Action: 'deny' },
+        ),
+      },
+      {
+        ...base,
+        intentions: [
+          ...intentions({ Name: 'web', Namespace: '*', Action: 'deny' }),
+          serviceIntentionsSchema.parse({
+            Kind: 'service-intentions',
+            Name: '*',
+            Sources: [{ Name: 'db', Action: 'deny' }],
+          }),
+        ],
+      },
+    ];
+    for (const config of configs) {
+      await harness.apply(config);
+      for (const caller of callers) {
+        const outcome = await dial(caller);
+        expect({ caller: caller.leaf.certPem.slice(-80), allowed: outcome.allowed }).toEqual({
+          caller: caller.leaf.certPem.slice(-80),
+          allowed: nodeVerdict(config, caller.leaf),
+        });
+      }
+    }
+  });
+});
