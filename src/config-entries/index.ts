@@ -13,7 +13,15 @@ export {
   exportedServicesSchema,
   peersExportedTo,
 } from './exported-services.js';
-export { MESH_KIND, MESH_NAME, type MeshEntry, meshSchema, peerThroughMeshGateways } from './mesh.js';
+export {
+  MESH_KIND,
+  MESH_NAME,
+  type MeshEntry,
+  type MeshTLSDirection,
+  meshSchema,
+  peerThroughMeshGateways,
+  type TLSVersion,
+} from './mesh.js';
 export {
   assertModeAllowsPeering,
   MESH_GATEWAY_MODES,

@@ -9,11 +9,12 @@
 
 import { parseSpiffeId, parseTrustBundle, renewAt, type TrustBundle } from '../../ca/index.js';
 import { SNI_META_KEY } from '../../ca/sni.js';
-import type { IntentionAction, ServiceResolverEntry } from '../../config-entries/index.js';
+import type { IntentionAction, MeshEntry, ServiceResolverEntry } from '../../config-entries/index.js';
 import { evaluate, parseFilter } from '../../filter/filter.js';
 import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { ProxyConfig, UpstreamInstances, UpstreamSpec } from '../proxy/config.js';
 import { defaultIntention, type ServerAclState } from '../proxy/default-intention.js';
+import { type MeshTls, meshTlsFrom } from '../proxy/mesh-tls.js';
 import { localRedirect, resolveUpstream, sameTarget, type TargetSubset } from '../proxy/resolver-targets.js';
 import type { ConsulApi } from './consul-api.js';
 import {
@@ -60,6 +61,7 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
   private readonly fixed: readonly Watch<unknown>[];
   private renewal: NodeJS.Timeout | undefined;
   private renewingSerial: string | undefined;
+  private reportedCipherSuites = '';
 
   constructor(private readonly options: HttpProxyConfigSourceOptions) {
     super(options.api, options.logger ?? silentLogger(), options.watch);
@@ -72,6 +74,7 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
       configEntryWatch('service-intentions', options.service),
       configEntryWatch('service-intentions', '*'),
       configEntryWatch('proxy-defaults', 'global'),
+      meshWatch,
       // The server's ACL state matters only when no flag overrides it.
       ...(options.defaultIntentionAction === undefined ? [aclStateWatch] : []),
     ];
@@ -182,7 +185,23 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
       ),
       meshGatewayMode: defaults?.MeshGateway.Mode ?? '',
       proxyConfig: defaults?.Config ?? {},
+      tls: this.meshTls(w.value(meshWatch)),
     };
+  }
+
+  /** The mesh entry's TLS settings; cipher suites meshpeer cannot translate are reported once. */
+  private meshTls(entry: MeshEntry | undefined): MeshTls {
+    const tls = meshTlsFrom(entry);
+    const unknown = tls.unknownCipherSuites.join(', ');
+    if (unknown !== this.reportedCipherSuites) {
+      this.reportedCipherSuites = unknown;
+      if (unknown)
+        this.logger.warn(
+          { cipherSuites: tls.unknownCipherSuites },
+          `the mesh config entry names cipher suites meshpeer does not know; they are left out: ${unknown}`,
+        );
+    }
+    return tls;
   }
 
   private bundles(answer: TrustBundlesAnswer): TrustBundle[] {
@@ -258,6 +277,7 @@ export class HttpProxyConfigSource extends WatchedSource<ProxyConfig> {
 }
 
 const rootsWatch = jsonWatch('/v1/connect/ca/roots', caRootsSchema);
+const meshWatch = configEntryWatch('mesh', 'mesh');
 const bundlesWatch = jsonWatch('/v1/internal/meshpeer/trust-bundles', trustBundlesSchema);
 /** The bundles of the peers `service` is exported to (Consul's TrustBundleListByService). */
 const exportedToWatch = (service: string) =>

@@ -9,6 +9,7 @@ import type {
 } from '../../config-entries/index.js';
 import type { ConfigSource } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
+import type { MeshTls } from './mesh-tls.js';
 
 export interface ProxyLeaf {
   certPem: string;
@@ -78,6 +79,8 @@ export interface ProxyConfig {
   meshGatewayMode: MeshGatewayMode;
   /** `Proxy.Config` from proxy-defaults: opaque, passed through; `connect_timeout_ms` is honoured. */
   proxyConfig: Readonly<Record<string, unknown>>;
+  /** TLS versions and ciphers between sidecars (the mesh entry's TLS); absent: DEFAULT_MESH_TLS. */
+  tls?: MeshTls;
 }
 
 export type ProxyConfigSource = ConfigSource<ProxyConfig>;

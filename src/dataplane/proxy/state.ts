@@ -9,7 +9,8 @@ export interface ProxyState {
 }
 
 export function stateOf(config: ProxyConfig, previous?: ProxyState): ProxyState {
-  // Client contexts are expensive to build; keep them when the leaf and roots did not change.
+  // Client contexts are expensive to build; keep them when the leaf, the roots and the TLS versions
+  // and ciphers did not change.
   const sameTls =
     previous &&
     previous.config.leaf.certPem === config.leaf.certPem &&
@@ -17,6 +18,7 @@ export function stateOf(config: ProxyConfig, previous?: ProxyState): ProxyState 
       previous.config.roots,
       previous.config.peerBundles,
       previous.config.inboundPeerBundles,
-    ]) === JSON.stringify([config.roots, config.peerBundles, config.inboundPeerBundles]);
+      previous.config.tls,
+    ]) === JSON.stringify([config.roots, config.peerBundles, config.inboundPeerBundles, config.tls]);
   return { config, tls: sameTls ? previous.tls : new TlsMaterial(config) };
 }

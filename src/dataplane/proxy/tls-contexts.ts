@@ -10,10 +10,8 @@ import {
 import { parseSpiffeId } from '../../ca/index.js';
 import type { ProxyConfig } from './config.js';
 import { CallerVerifier, spiffeIdOfPeer } from './identities.js';
+import { DEFAULT_MESH_TLS, type TlsDirection } from './mesh-tls.js';
 import type { ExpectedIdentity } from './upstream-plan.js';
-
-// TLS 1.2 is the floor, as in Consul's default for mesh traffic.
-const MIN_VERSION = 'TLSv1.2';
 
 // Upstream servers (a service's instances, a peer's gateway-routed service) whose sessions are kept.
 const MAX_SESSIONS = 1024;
@@ -43,7 +41,7 @@ export class TlsMaterial {
       cert: this.config.leaf.certPem,
       key: this.config.leaf.keyPem,
       ca: [...this.config.roots, ...peerRoots],
-      minVersion: MIN_VERSION,
+      ...versions(this.config.tls?.incoming ?? DEFAULT_MESH_TLS.incoming),
     };
   }
 
@@ -55,7 +53,7 @@ export class TlsMaterial {
         cert: this.config.leaf.certPem,
         key: this.config.leaf.keyPem,
         ca: [...rootPems],
-        minVersion: MIN_VERSION,
+        ...versions(this.config.tls?.outgoing ?? DEFAULT_MESH_TLS.outgoing),
       });
       this.clientContexts.set(trustedPeer, context);
     }
@@ -77,6 +75,15 @@ export class TlsMaterial {
       if (oldest !== undefined) this.sessions.delete(oldest);
     }
   }
+}
+
+/** The versions (and TLS 1.2 ciphers, when configured) of one direction, as node:tls takes them. */
+function versions(direction: TlsDirection): SecureContextOptions {
+  return {
+    minVersion: direction.minVersion,
+    maxVersion: direction.maxVersion,
+    ...(direction.ciphers ? { ciphers: direction.ciphers } : {}),
+  };
 }
 
 function sessionKey(trustedPeer: string, serverName: string): string {
