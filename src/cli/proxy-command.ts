@@ -34,6 +34,7 @@ interface ProxyFlags extends ProcessFlags {
   aclAuthMethod?: string;
   aclBearerTokenFile: string;
   aclLoginMeta: Record<string, string>;
+  engine: 'node' | 'haproxy';
 }
 
 /** Where Kubernetes mounts a pod's service-account token. */
@@ -134,6 +135,17 @@ export function proxyCommand(): Command {
       )
         .argParser(collectMeta)
         .default({}, 'none'),
+    )
+    .addOption(
+      new Option(
+        '--engine <engine>',
+        'what carries the bytes: node (in this process) or haproxy (an HAProxy child process that meshpeer ' +
+          'configures with the same decisions: callers checked by certificate and intentions, upstreams by ' +
+          'trust set and name; changes applied by seamless reloads; needs haproxy 2.6+ with Lua, from ' +
+          'MESHPEER_HAPROXY or the PATH)',
+      )
+        .choices(['node', 'haproxy'])
+        .default('node'),
     );
   return withProcessOptions(withHealthTtlOption(command)).action(async (flags: ProxyFlags) => {
     const upstreams = withMode(flags.upstream, flags.meshGatewayMode);
@@ -161,6 +173,7 @@ export function proxyCommand(): Command {
         upstreams,
         meshGatewayService: flags.meshGatewayService,
         defaultIntentionAction: flags.defaultIntention,
+        engine: flags.engine,
         register: flags.register ? { advertise: flags.advertise, ...healthTtl(flags.healthTtl) } : undefined,
       }).catch(async (err: unknown) => {
         await login?.logout();

@@ -14,7 +14,7 @@ import type { Logger } from '../shared/logger.js';
 
 export const HAPROXY_INSTALL_HINT =
   'install HAProxy 2.6 or later (Debian/Ubuntu: apt-get install haproxy; or put its binary on the PATH ' +
-  'or in MESHPEER_HAPROXY), or run the gateway with --engine node';
+  'or in MESHPEER_HAPROXY), or run the gateway or sidecar with --engine node';
 
 /** The haproxy binary to run: MESHPEER_HAPROXY, else the first `haproxy` on the PATH or in the sbin dirs. */
 export function findHaproxy(env: NodeJS.ProcessEnv = process.env): string {

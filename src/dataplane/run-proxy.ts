@@ -1,11 +1,16 @@
 // A sidecar as a process runs it: configuration from the server over HTTP, optionally registered as
-// the service's `connect-proxy`, optionally serving /metrics.
+// the service's `connect-proxy`, optionally serving /metrics; the bytes carried by this process
+// (engine node) or by an HAProxy child it configures (engine haproxy).
 import type { IntentionAction } from '../config-entries/index.js';
 import type { Logger } from '../shared/logger.js';
 import { type RunningComponent, runComponent } from './component-process.js';
 import type { Endpoint } from './endpoint.js';
 import { ConsulApi, HttpProxyConfigSource } from './http-config-source.js';
+import { HaproxySidecar } from './proxy/haproxy-sidecar.js';
 import { Sidecar, type SidecarAddresses, type UpstreamSpec } from './proxy/index.js';
+
+/** node: the sidecar carries the bytes in this process; haproxy: it drives an HAProxy child process. */
+export type ProxyEngine = 'node' | 'haproxy';
 
 export interface ProxyProcessOptions {
   server: string;
@@ -25,6 +30,8 @@ export interface ProxyProcessOptions {
   metrics?: Endpoint;
   drainMs: number;
   configTimeoutMs?: number;
+  /** Default node. */
+  engine?: ProxyEngine;
   logger: Logger;
 }
 
@@ -39,15 +46,17 @@ export async function runProxy(options: ProxyProcessOptions): Promise<RunningCom
     defaultIntentionAction: options.defaultIntentionAction,
     logger,
   });
+  const sidecarOptions = {
+    config: source,
+    inbound: app ? { listen: options.listen, app } : undefined,
+    upstreams,
+    logger,
+    configTimeoutMs: options.configTimeoutMs,
+  };
   return runComponent({
     api,
-    component: new Sidecar({
-      config: source,
-      inbound: app ? { listen: options.listen, app } : undefined,
-      upstreams,
-      logger,
-      configTimeoutMs: options.configTimeoutMs,
-    }),
+    component:
+      options.engine === 'haproxy' ? new HaproxySidecar(sidecarOptions) : new Sidecar(sidecarOptions),
     stopWatching: () => source.stop(),
     registration: (addresses) => {
       if (!register || !addresses.inbound) return undefined;

@@ -318,7 +318,7 @@ export class HaproxyGateway {
 }
 
 /** A free port on `host`, for a listener asked to bind port 0 (HAProxy cannot report one it picked). */
-async function ephemeralPort(listen: Endpoint): Promise<Endpoint> {
+export async function ephemeralPort(listen: Endpoint): Promise<Endpoint> {
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,0 +1,326 @@
+import { once } from 'node:events';
+import * as net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueLeaf } from '../../src/ca/index.js';
+import { type ServiceIntentionsEntry, serviceIntentionsSchema } from '../../src/config-entries/index.js';
+import { StaticConfigSource } from '../../src/dataplane/config-source.js';
+import type { Endpoint } from '../../src/dataplane/endpoint.js';
+import { type GatewayConfig, MeshGateway } from '../../src/dataplane/gateway/index.js';
+import { findHaproxy } from '../../src/dataplane/haproxy-process.js';
+import { HaproxySidecar } from '../../src/dataplane/proxy/haproxy-sidecar.js';
+import { type ProxyConfig, type ProxyLeaf, Sidecar } from '../../src/dataplane/proxy/index.js';
+import { peeredServiceSni } from '../../src/dataplane/sni.js';
+import {
+  type EchoServer,
+  echoOnce,
+  startEchoServer,
+  startNamedEchoServer,
+} from '../../src/dataplane/testing/traffic.js';
+import {
+  baseGatewayConfig,
+  baseProxyConfig,
+  exportsTo,
+  leafFor,
+  type TestCluster,
+  testCluster,
+} from '../../src/dataplane/testing/two-clusters.js';
+import { eventually } from '../support/meshpeer-process.js';
+import { metricValue, tlsAttempt } from './helpers.js';
+
+// `meshpeer proxy --engine haproxy`, in process: HaproxySidecar objects, each driving a real HAProxy
+// (scripts/haproxy.sh installs it), with real certificates from two clusters' CAs, real echo apps and
+// real Node mesh gateways between the clusters. Configuration changes while traffic flows.
+
+const LOOPBACK: Endpoint = { host: '127.0.0.1', port: 0 };
+const stoppers: (() => Promise<unknown>)[] = [];
+let exporter: TestCluster;
+let importer: TestCluster;
+let echo: EchoServer;
+let backendSource: StaticConfigSource<ProxyConfig>;
+let backend: HaproxySidecar;
+let backendAddress: Endpoint;
+let webSource: StaticConfigSource<ProxyConfig>;
+let web: HaproxySidecar;
+let frontend: HaproxySidecar;
+let backendSni: string;
+
+/** A leaf for `service` of `cluster` naming its local SNI name and the peered ones given. */
+async function leafOf(cluster: TestCluster, service: string, sniNames: string[] = []): Promise<ProxyLeaf> {
+  const issued = await issueLeaf(cluster.root, { service, datacenter: cluster.datacenter, sniNames });
+  return { certPem: issued.certPem, keyPem: issued.keyPem, serialNumber: issued.serialNumber };
+}
+
+async function start<T extends { stop(drainMs?: number): Promise<void> }>(
+  component: T,
+  run: (c: T) => Promise<unknown>,
+): Promise<T> {
+  stoppers.push(() => component.stop());
+  await run(component);
+  return component;
+}
+
+/** A connection through `endpoint` that stays open: each `say` is echoed back before it resolves. */
+async function liveConnection(endpoint: Endpoint) {
+  const socket = net.connect({ host: endpoint.host, port: endpoint.port });
+  await once(socket, 'connect');
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    received += chunk;
+  });
+  const closed = once(socket, 'close');
+  socket.on('error', () => {});
+  return {
+    async say(text: string): Promise<string> {
+      const before = received.length;
+      socket.write(text);
+      await eventually(async () => received.length >= before + text.length || socket.destroyed, 10_000);
+      return received.slice(before);
+    },
+    async close(): Promise<void> {
+      socket.end();
+      await closed;
+    },
+  };
+}
+
+const upstreamOf = (s: HaproxySidecar, name: string, peer?: string) => s.upstreamAddress(name, peer);
+const echoed = async (endpoint: Endpoint, text: string) => (await echoOnce(endpoint, text)).toString();
+
+beforeAll(async () => {
+  findHaproxy(); // scripts/haproxy.sh (from scripts/test-deps.sh) installs it; fail loudly if it did not
+  exporter = await testCluster('cluster-01', 'cluster-01', 'dc1');
+  importer = await testCluster('cluster-02', 'cluster-02', 'dc2');
+  echo = await startEchoServer();
+  stoppers.push(() => echo.close());
+  backendSni = peeredServiceSni({
+    service: 'backend',
+    peer: importer.peerName,
+    trustDomain: exporter.root.trustDomain,
+  });
+
+  // backend (cluster-01) is exported to cluster-02: its leaf names the SNI cluster-02's callers send.
+  backendSource = new StaticConfigSource<ProxyConfig>({
+    ...baseProxyConfig(exporter, 'backend', await leafOf(exporter, 'backend', [backendSni])),
+    peerBundles: [importer.bundle],
+    inboundPeerBundles: [importer.bundle],
+  });
+  backend = await start(
+    new HaproxySidecar({ config: backendSource, inbound: { listen: LOOPBACK, app: echo.address } }),
+    (s) => s.start(),
+  );
+  backendAddress = backend.addresses.inbound as Endpoint;
+
+  // web (cluster-01) calls backend locally.
+  webSource = new StaticConfigSource<ProxyConfig>({
+    ...baseProxyConfig(exporter, 'web', await leafFor(exporter, 'web')),
+    upstreams: [{ name: 'backend', instances: [backendAddress] }],
+  });
+  web = await start(
+    new HaproxySidecar({ config: webSource, upstreams: [{ name: 'backend', bind: LOOPBACK }] }),
+    (s) => s.start(),
+  );
+
+  // frontend (cluster-02) calls backend through both clusters' mesh gateways.
+  const exporterGateway = await start(
+    new MeshGateway({
+      config: new StaticConfigSource<GatewayConfig>({
+        ...baseGatewayConfig(exporter),
+        exportedServices: exportsTo('backend', importer.peerName),
+        localServices: new Map([['backend', [backendAddress]]]),
+      }),
+      listen: LOOPBACK,
+    }),
+    (g) => g.start(),
+  );
+  frontend = await start(
+    new HaproxySidecar({
+      config: new StaticConfigSource<ProxyConfig>({
+        ...baseProxyConfig(importer, 'frontend', await leafFor(importer, 'frontend')),
+        peerBundles: [exporter.bundle],
+        upstreams: [
+          {
+            name: 'backend',
+            peer: exporter.peerName,
+            instances: [exporterGateway.address],
+            sni: backendSni,
+          },
+        ],
+      }),
+      upstreams: [{ name: 'backend', peer: exporter.peerName, bind: LOOPBACK }],
+    }),
+    (s) => s.start(),
+  );
+}, 60_000);
+
+afterAll(async () => {
+  for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
+});
+
+describe('the sidecar on HAProxy', () => {
+  it('carries a local upstream from one HAProxy sidecar to another, both checking certificates', async () => {
+    expect(await echoed(upstreamOf(web, 'backend'), 'local hello')).toBe('local hello');
+    expect(await metricValue(backend.metrics.registry, 'meshpeer_proxy_haproxy_up')).toBe(1);
+    expect(await metricValue(backend.metrics.registry, 'meshpeer_proxy_inbound_allowed_total')).toBe(1);
+    expect(
+      await metricValue(web.metrics.registry, 'meshpeer_proxy_upstream_connections_total', {
+        upstream: 'backend',
+        route: 'direct',
+        target: 'backend',
+      }),
+    ).toBe(1);
+  });
+
+  it('refuses a caller without a certificate at the handshake, and counts it', async () => {
+    const attempt = await tlsAttempt(backendAddress, {
+      servername: 'backend.default.dc1.internal.x',
+      ca: [exporter.root.certPem],
+      payload: 'no cert',
+    });
+    expect(attempt.data).toBe('');
+    await eventually(
+      async () =>
+        (await metricValue(backend.metrics.registry, 'meshpeer_proxy_inbound_refused_total', {
+          reason: 'tls-handshake',
+        })) >= 1,
+      10_000,
+    );
+  });
+
+  it('carries a peered upstream through both clusters’ gateways to the exporter’s HAProxy sidecar', async () => {
+    expect(await echoed(upstreamOf(frontend, 'backend', 'cluster-01'), 'across')).toBe('across');
+  });
+
+  it('refuses an upstream instance that presents another service’s leaf, or one from another trust set', async () => {
+    const impostorApp = await startNamedEchoServer('impostor');
+    stoppers.push(() => impostorApp.close());
+    // Another service of our own cluster: its chain is good, its name is not backend's.
+    const other = await start(
+      new Sidecar({
+        config: new StaticConfigSource({
+          ...baseProxyConfig(exporter, 'other', await leafFor(exporter, 'other')),
+        }),
+        inbound: { listen: LOOPBACK, app: impostorApp.address },
+      }),
+      (s) => s.start(),
+    );
+    // "backend" with a leaf from cluster-02's CA: the right name, the wrong trust set. It trusts our
+    // roots too, so the handshake fails at web's check, not at its own.
+    const foreign = await start(
+      new Sidecar({
+        config: new StaticConfigSource({
+          ...baseProxyConfig(importer, 'backend', await leafOf(importer, 'backend')),
+          roots: [importer.root.certPem, exporter.root.certPem],
+        }),
+        inbound: { listen: LOOPBACK, app: impostorApp.address },
+      }),
+      (s) => s.start(),
+    );
+    const impostors = [other.addresses.inbound as Endpoint, foreign.addresses.inbound as Endpoint];
+    try {
+      for (const impostor of impostors) {
+        webSource.update((c) => ({ ...c, upstreams: [{ name: 'backend', instances: [impostor] }] }));
+        await web.settled();
+        expect(await echoed(upstreamOf(web, 'backend'), 'secret')).toBe('');
+      }
+      expect(impostorApp.connections).toBe(0);
+    } finally {
+      webSource.update((c) => ({ ...c, upstreams: [{ name: 'backend', instances: [backendAddress] }] }));
+      await web.settled();
+    }
+    expect(await echoed(upstreamOf(web, 'backend'), 'back')).toBe('back');
+  });
+
+  it('denies new connections once an intention says so, while a live one keeps flowing', async () => {
+    const live = await liveConnection(upstreamOf(web, 'backend'));
+    expect(await live.say('one')).toBe('one');
+    const workerBefore = backend.workerPid;
+    backendSource.update((c) => ({ ...c, intentions: [intention('backend', 'web', 'deny')] }));
+    await backend.settled();
+    expect(backend.workerPid).not.toBe(workerBefore);
+    expect(await echoed(upstreamOf(web, 'backend'), 'denied?')).toBe('');
+    expect(await live.say('two')).toBe('two');
+    await eventually(
+      async () =>
+        (await metricValue(backend.metrics.registry, 'meshpeer_proxy_inbound_refused_total', {
+          reason: 'intention-deny',
+        })) >= 1,
+      10_000,
+    );
+    backendSource.update((c) => ({ ...c, intentions: [] }));
+    await backend.settled();
+    expect(await echoed(upstreamOf(web, 'backend'), 'allowed')).toBe('allowed');
+    expect(await live.say('three')).toBe('three');
+    await live.close();
+  });
+
+  it('takes a renewed leaf and new roots without cutting a live connection', async () => {
+    const live = await liveConnection(upstreamOf(web, 'backend'));
+    expect(await live.say('before')).toBe('before');
+    const renewed = await leafOf(exporter, 'backend', [backendSni]);
+    const spare = await testCluster('cluster-01', 'cluster-01', 'dc1');
+    backendSource.update((c) => ({ ...c, leaf: renewed, roots: [...c.roots, spare.root.certPem] }));
+    webSource.update((c) => ({ ...c, roots: [...c.roots, spare.root.certPem] }));
+    await Promise.all([backend.settled(), web.settled()]);
+    expect(backend.leafSerial).toBe(renewed.serialNumber);
+    expect(await live.say('during')).toBe('during');
+    expect(await echoed(upstreamOf(web, 'backend'), 'after')).toBe('after');
+    expect(await live.say('still')).toBe('still');
+    await live.close();
+  });
+
+  it('fails over to the next target when the first one’s endpoint is dead', async () => {
+    const spareApp = await startNamedEchoServer('spare');
+    stoppers.push(() => spareApp.close());
+    const spare = await start(
+      new Sidecar({
+        config: new StaticConfigSource(baseProxyConfig(exporter, 'spare', await leafFor(exporter, 'spare'))),
+        inbound: { listen: LOOPBACK, app: spareApp.address },
+      }),
+      (s) => s.start(),
+    );
+    const dead = await deadEndpoint();
+    webSource.update((c) => ({
+      ...c,
+      upstreams: [
+        { name: 'backend', instances: [dead] },
+        { name: 'spare', instances: [spare.addresses.inbound as Endpoint] },
+      ],
+      resolvers: [
+        { Kind: 'service-resolver', Name: 'backend', Failover: { '*': { Targets: [{ Service: 'spare' }] } } },
+      ],
+    }));
+    await web.settled();
+    try {
+      // The first connection finds the primary dead and is redispatched to the failover target.
+      expect(await echoed(upstreamOf(web, 'backend'), 'x')).toBe('spare:x');
+      expect(await echoed(upstreamOf(web, 'backend'), 'y')).toBe('spare:y');
+    } finally {
+      webSource.update((c) => ({
+        ...c,
+        upstreams: [{ name: 'backend', instances: [backendAddress] }],
+        resolvers: [],
+      }));
+      await web.settled();
+    }
+  });
+});
+
+function intention(destination: string, source: string, action: 'allow' | 'deny'): ServiceIntentionsEntry {
+  return serviceIntentionsSchema.parse({
+    Kind: 'service-intentions',
+    Name: destination,
+    Sources: [{ Name: source, Action: action }],
+  });
+}
+
+/** A loopback port nothing listens on. */
+async function deadEndpoint(): Promise<Endpoint> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return { host: '127.0.0.1', port };
+}
