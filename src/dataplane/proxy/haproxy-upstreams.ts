@@ -12,6 +12,7 @@ import { connectTimeoutFrom } from '../dial.js';
 import type { Endpoint } from '../endpoint.js';
 import { address } from '../gateway/haproxy-config.js';
 import { type ProxyConfig, type UpstreamSpec, upstreamLabel } from './config.js';
+import { DEFAULT_MESH_TLS, type TlsDirection } from './mesh-tls.js';
 import { routeUpstream, type UpstreamRoute, type UsablePlan } from './upstream-plan.js';
 
 /** A part of the sidecar's HAProxy configuration, as the inbound half renders its own. */
@@ -101,6 +102,7 @@ function renderOne(
   });
   const servers: RenderedServer[] = [];
   const serverLines: string[] = [];
+  const tls = tlsOptions(config.tls?.outgoing ?? DEFAULT_MESH_TLS.outgoing);
   usable.forEach((plan, t) => {
     const caFile = trustFile(plan.rootPems);
     files[caFile] = `${plan.rootPems.map((pem) => pem.trim()).join('\n')}\n`;
@@ -110,7 +112,7 @@ function renderOne(
       serverLines.push(
         `  server ${name} ${address(endpoint)}${isIP(endpoint.host) ? '' : ' init-addr libc,none'}` +
           ` ssl crt ${options.leafFile} ca-file ${options.dir}/${caFile} verify required` +
-          ` sni str(${plan.sni}) ssl-min-ver TLSv1.2 ${CHECK}${t > 0 ? ' backup' : ''}`,
+          ` sni str(${plan.sni}) ${tls} ${CHECK}${t > 0 ? ' backup' : ''}`,
       );
     });
   });
@@ -130,6 +132,15 @@ function renderOne(
     ...serverLines,
   ];
   return { lines, rendered: { spec, label: upstreamLabel(spec), proxy, route, servers, rejected } };
+}
+
+/** The mesh entry's TLS.Outgoing as server options: versions, and TLS 1.2 ciphers when it names them. */
+function tlsOptions(tls: TlsDirection): string {
+  const versions = `ssl-min-ver ${tls.minVersion} ssl-max-ver ${tls.maxVersion}`;
+  // OpenSSL names only (mesh-tls.ts translates Consul's); checked, as it goes into the configuration.
+  return tls.ciphers && /^[A-Za-z0-9:-]+$/.test(tls.ciphers)
+    ? `${versions} ciphers ${tls.ciphers}`
+    : versions;
 }
 
 /** The trust-set file of a plan: named by its content, so a reload never reads a file being replaced. */
