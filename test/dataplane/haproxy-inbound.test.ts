@@ -32,6 +32,14 @@ interface Caller {
 
 type Outcome = { allowed: true } | { allowed: false; from: string };
 
+interface DialOptions {
+  /** A TLS session to offer for resumption. */
+  session?: Buffer;
+  maxVersion?: tls.SecureVersion;
+  /** Receives the last session the server issued, and whether this one was resumed. */
+  sessions?: { issued?: Buffer; reused?: boolean };
+}
+
 let ours: TestCluster;
 let p1: TestCluster;
 let p2: TestCluster;
@@ -93,8 +101,8 @@ class InboundHarness {
     return new InboundHarness(dir, listen, app, haproxy, logs);
   }
 
-  async apply(config: ProxyConfig): Promise<void> {
-    writeConfig(this.dir, config, this.listen, this.app);
+  async apply(config: ProxyConfig, app = this.app): Promise<void> {
+    writeConfig(this.dir, config, this.listen, app);
     await checkHaproxyConfig(this.haproxy.binaryPath, join(this.dir, 'haproxy.cfg'));
     await this.haproxy.reload();
   }
@@ -145,8 +153,10 @@ function writeConfig(dir: string, config: ProxyConfig, listen: Endpoint, app: En
  * Dials the inbound listener as `caller` (checking the server against our roots),
  * sends a line, and reports whether it came back, or else where the refused connection came from.
  */
-async function dial(caller: Partial<Caller> & { sni: string }): Promise<Outcome> {
+async function dial(caller: Partial<Caller> & { sni: string }, options: DialOptions = {}): Promise<Outcome> {
   const socket = tls.connect({
+    ...(options.session ? { session: options.session } : {}),
+    ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
     host: harness.listen.host,
     port: harness.listen.port,
     servername: caller.sni,
@@ -162,12 +172,16 @@ async function dial(caller: Partial<Caller> & { sni: string }): Promise<Outcome>
     received += chunk;
   });
   socket.on('error', () => {});
+  socket.on('session', (session: Buffer) => {
+    if (options.sessions) options.sessions.issued = session;
+  });
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const connected = await new Promise<boolean>((resolve) => {
     socket.once('secureConnect', () => resolve(true));
     socket.once('close', () => resolve(false));
   });
   const from = `127.0.0.1:${socket.localPort}`;
+  if (options.sessions) options.sessions.reused = socket.isSessionReused();
   if (connected) socket.end('ping\n');
   await closed;
   return received === 'ping\n' ? { allowed: true } : { allowed: false, from };
@@ -280,6 +294,19 @@ describe('HAProxy sidecar inbound', () => {
     expect(line).toMatch(/detail=.*L7 permissions/);
   });
 
+  it('logs an allowed connection the app refuses, naming the caller', async () => {
+    await harness.apply(base, { host: '127.0.0.1', port: await freePort() });
+    const outcome = await dial(p1Web);
+    expect(outcome.allowed).toBe(false);
+    if (outcome.allowed) return;
+    const line = await harness.logLine(outcome.from);
+    expect(line).toMatch(
+      new RegExp(
+        `^allowed inbound connection failed reason=- caller=spiffe://${p1.root.trustDomain}/\\S+/svc/web peer=p1 .* state=SC`,
+      ),
+    );
+  });
+
   it('refuses the callers of a peer the service is not exported to', async () => {
     await harness.apply(base);
     const line = await expectRefused(p2Web, 'not-exported-to-peer');
@@ -298,6 +325,29 @@ describe('HAProxy sidecar inbound', () => {
     // With the local name, our roots check the chain and the handshake fails.
     expect(await dial({ leaf: forged, sni: localSni })).toMatchObject({ allowed: false });
     expect(nodeVerdict(base, forged)).toBe(false);
+  });
+
+  it('does not let a session resumed under another name keep the trust set it was verified by', async () => {
+    await harness.apply(base);
+    const forged = await leafOf(p1, 'web', ours.root.trustDomain);
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+      // Verified against p1's roots (then refused by the identity check), the session is kept...
+      const first: DialOptions['sessions'] = {};
+      expect(await dial({ leaf: forged, sni: p1Sni }, { maxVersion, sessions: first })).toMatchObject({
+        allowed: false,
+      });
+      // ...and offered again with our own name, whose trust set is ours: it must not pass as ours.
+      const again: DialOptions['sessions'] = {};
+      const outcome = await dial(
+        { leaf: forged, sni: localSni },
+        { maxVersion, ...(first.issued ? { session: first.issued } : {}), sessions: again },
+      );
+      expect({ maxVersion, allowed: outcome.allowed, resumed: again.reused === true }).toEqual({
+        maxVersion,
+        allowed: false,
+        resumed: false,
+      });
+    }
   });
 
   it('refuses a leaf from an unknown CA, and a caller without a certificate', async () => {

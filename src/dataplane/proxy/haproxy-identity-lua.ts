@@ -159,10 +159,16 @@ core.register_action("meshpeer_inbound", { "tcp-req" }, function(txn)
     allowed, reason, detail = false, "untrusted-identity", "the identity check failed: " .. tostring(allowed)
   end
   if allowed then
+    -- Read only if the connection then fails (the log skips normal ones); an allowed caller's ID
+    -- passed the SPIFFE grammar, so it is safe to log as it is.
     txn:set_var("txn.meshpeer_allowed", true)
+    txn:set_var("txn.meshpeer_event", "allowed inbound connection failed")
+    txn:set_var("txn.meshpeer_caller", uri)
+    if peer then txn:set_var("txn.meshpeer_peer", peer) end
     return
   end
   txn:set_var("txn.meshpeer_allowed", false)
+  txn:set_var("txn.meshpeer_event", "refused inbound connection")
   txn:set_var("txn.meshpeer_refusal", reason)
   txn:set_var("txn.meshpeer_caller", loggable(uri or "-"))
   txn:set_var("txn.meshpeer_peer", loggable(peer or "-"))

@@ -71,7 +71,7 @@ const SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 const HOST = /^[A-Za-z0-9.:-]+$/;
 
 const LOG_FORMAT =
-  'refused inbound connection reason=%[var(txn.meshpeer_refusal)] caller=%[var(txn.meshpeer_caller)] ' +
+  '%[var(txn.meshpeer_event)] reason=%[var(txn.meshpeer_refusal)] caller=%[var(txn.meshpeer_caller)] ' +
   'peer=%[var(txn.meshpeer_peer)] detail=%[var(txn.meshpeer_detail)] from=%ci:%cp state=%ts';
 
 export function renderInbound(config: ProxyConfig, options: InboundOptions): HaproxySection {
@@ -98,11 +98,18 @@ export function renderInbound(config: ProxyConfig, options: InboundOptions): Hap
   const luaFile = addFile('inbound', 'lua', `${luaData(config, trust)}\n${IDENTITY_LUA}`);
 
   return {
-    global: [`lua-load ${luaFile}`],
+    global: [
+      `lua-load ${luaFile}`,
+      // No resumed sessions inbound (no cache here, no tickets on the bind): a session verified under
+      // one trust set (a peer's roots, picked by that peer's SNI) and resumed with another name would
+      // skip the chain check, and the identity check would judge it by the wrong trust set.
+      'tune.ssl.cachesize 0',
+    ],
     sections: [
       `frontend ${INBOUND_FRONTEND}`,
-      `  bind ${address('listen', options.listen)} ssl crt-list ${crtListFile}`,
-      // Allowed connections are not logged (option dontlog-normal); refused ones say why and who.
+      `  bind ${address('listen', options.listen)} ssl crt-list ${crtListFile} no-tls-tickets`,
+      // Refused connections say why and who; allowed ones are logged only if they fail (option
+      // dontlog-normal), e.g. the app refused them (state SC).
       `  log-format "${LOG_FORMAT}"`,
       `  tcp-request content lua.${LUA_ACTION}`,
       '  tcp-request content reject unless { var(txn.meshpeer_allowed) -m bool }',
