@@ -35,7 +35,8 @@ export async function startDataplaneProcess(
   const metrics = { host: '127.0.0.1', port: await freePort() };
   const child = spawn(
     process.execPath,
-    [CLI, kind, ...args, '--metrics', `${metrics.host}:${metrics.port}`, '--drain-seconds', '0'],
+    // No drain unless `args` ask for one (a later value wins).
+    [CLI, kind, '--drain-seconds', '0', ...args, '--metrics', `${metrics.host}:${metrics.port}`],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHPEER_LOG_LEVEL: 'info', ...env } },
   );
   const logs: string[] = [];
