@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { VerifiedIdentity } from '../../ca/index.js';
 import { type ServiceIntentionsEntry, serviceIntentionsSchema } from '../../config-entries/index.js';
-import { authorize } from './intentions.js';
+import { authorize, intentionRules } from './intentions.js';
 
 function caller(service: string, peerName?: string, namespace = 'default'): VerifiedIdentity {
   const trustDomain = peerName ? 'peer.consul' : 'ours.consul';
@@ -67,5 +67,92 @@ describe('authorize', () => {
     const exact = [entry('api', [{ Name: 'web', Namespace: 'team', Action: 'deny' }])];
     expect(authorize(caller('web'), 'api', exact, 'allow').action).toBe('allow');
     expect(authorize(caller('web', undefined, 'team'), 'api', exact, 'allow').action).toBe('deny');
+  });
+});
+
+describe('intentionRules', () => {
+  it('lays rules out by precedence, an explicit deny first on a tie, else in the entries’ order', () => {
+    const entries = [
+      entry('*', [{ Name: 'web', Action: 'allow' }]),
+      entry('api', [
+        { Name: '*', Action: 'allow' },
+        { Name: 'db', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/' } }] },
+        { Name: 'web', SamenessGroup: 'group', Action: 'allow' },
+        { Name: 'web', Peer: 'p1', Namespace: 'team', Action: 'allow' },
+      ]),
+      // Entries a list may hold for one destination (the store keeps one; a snapshot may not).
+      entry('api', [{ Name: 'db', Action: 'allow' }]),
+      entry('api', [{ Name: 'db', Action: 'deny' }]),
+    ];
+    const rules = intentionRules('api', entries);
+    expect(rules.map((r) => `${r.peer ?? r.partition}/${r.namespace}/${r.name} ${r.action}`)).toEqual([
+      'default/default/db deny',
+      'default/default/db deny', // L7 permissions: deny, in its place among the equals
+      'p1/team/web allow',
+      'default/default/db allow',
+      'default/default/* allow',
+      'default/default/web allow',
+    ]);
+    expect(rules[1]?.reason).toMatch(/L7 permissions/);
+    expect(intentionRules('billing', entries).map((r) => r.name)).toEqual(['web']);
+  });
+
+  it('decides exactly as picking the most precedent matching source did', () => {
+    // The earlier authorize, kept as the oracle: best by precedence, a deny replacing a non-deny tie.
+    const oracle = (
+      caller: VerifiedIdentity,
+      entries: ServiceIntentionsEntry[],
+      fallback: 'allow' | 'deny',
+    ) => {
+      let best: { Action?: string; Precedence: number } | undefined;
+      for (const e of entries) {
+        if (e.Name !== 'api' && e.Name !== '*') continue;
+        for (const s of e.Sources) {
+          const id = caller.identity;
+          if (id.kind !== 'service') continue;
+          if (s.Peer ? caller.peerName !== s.Peer : caller.peerName !== undefined || !!s.SamenessGroup)
+            continue;
+          if (!s.Peer && (s.Partition || 'default') !== id.partition) continue;
+          const ns = s.Namespace || 'default';
+          if (ns !== '*' && ns !== id.namespace) continue;
+          if (s.Name !== '*' && s.Name !== id.service) continue;
+          if (!best || s.Precedence > best.Precedence) best = s;
+          else if (s.Precedence === best.Precedence && s.Action === 'deny' && best.Action !== 'deny')
+            best = s;
+        }
+      }
+      return best ? (best.Action ?? 'deny') : fallback;
+    };
+    let seed = 7;
+    const pick = <T>(items: readonly T[]): T => {
+      // xorshift32: reproducible, and every bit varies.
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return items[(seed >>> 0) % items.length] as T;
+    };
+    const source = (destination: string): Record<string, unknown> => {
+      // L7 permissions need a known destination, so "*" gets none.
+      const action = pick(['allow', 'deny', 'deny', destination === '*' ? 'allow' : undefined] as const);
+      return {
+        Name: pick(['web', 'db', '*']),
+        ...(pick([true, false]) ? { Namespace: pick(['default', 'team', '*']) } : {}),
+        ...(pick([true, false, false]) ? { Peer: pick(['p1', 'p2']) } : {}),
+        ...(action ? { Action: action } : { Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/' } }] }),
+      };
+    };
+    for (let round = 0; round < 2000; round++) {
+      const entries = [0, 1, 2, 3].map(() => {
+        // One source per (peer, namespace, name) within an entry, as the schema requires.
+        const destination = pick(['api', '*', 'other']);
+        const sources = new Map<string, Record<string, unknown>>();
+        for (const s of [0, 1, 2, 3].map(() => source(destination)))
+          sources.set(`${s.Peer}/${s.Namespace ?? 'default'}/${s.Name}`, s);
+        return entry(destination, [...sources.values()]);
+      });
+      const who = caller(pick(['web', 'db']), pick([undefined, 'p1', 'p2']), pick(['default', 'team']));
+      const fallback = pick(['allow', 'deny'] as const);
+      expect(authorize(who, 'api', entries, fallback).action).toBe(oracle(who, entries, fallback));
+    }
   });
 });
