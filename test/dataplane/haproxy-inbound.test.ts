@@ -35,7 +35,9 @@ type Outcome = { allowed: true } | { allowed: false; from: string };
 interface DialOptions {
   /** A TLS session to offer for resumption. */
   session?: Buffer;
+  minVersion?: tls.SecureVersion;
   maxVersion?: tls.SecureVersion;
+  ciphers?: string;
   /** Receives the last session the server issued, and whether this one was resumed. */
   sessions?: { issued?: Buffer; reused?: boolean };
 }
@@ -156,7 +158,9 @@ function writeConfig(dir: string, config: ProxyConfig, listen: Endpoint, app: En
 async function dial(caller: Partial<Caller> & { sni: string }, options: DialOptions = {}): Promise<Outcome> {
   const socket = tls.connect({
     ...(options.session ? { session: options.session } : {}),
+    ...(options.minVersion ? { minVersion: options.minVersion } : {}),
     ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+    ...(options.ciphers ? { ciphers: options.ciphers } : {}),
     host: harness.listen.host,
     port: harness.listen.port,
     servername: caller.sni,
@@ -348,6 +352,23 @@ describe('HAProxy sidecar inbound', () => {
         resumed: false,
       });
     }
+  });
+
+  it('accepts the TLS versions the mesh entry allows callers, and no other', async () => {
+    const tls13 = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' } as const;
+    const tls12 = { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
+    await harness.apply({ ...base, tls: { incoming: tls13, outgoing: tls12, unknownCipherSuites: [] } });
+    expect(await dial(localWeb, { maxVersion: 'TLSv1.2' })).toMatchObject({ allowed: false });
+    expect(await dial(p1Web, { maxVersion: 'TLSv1.2' })).toMatchObject({ allowed: false });
+    expect(await dial(localWeb, { minVersion: 'TLSv1.3' })).toEqual({ allowed: true });
+
+    const only12 = { ...tls12, ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' };
+    await harness.apply({ ...base, tls: { incoming: only12, outgoing: tls12, unknownCipherSuites: [] } });
+    expect(await dial(p1Web, { minVersion: 'TLSv1.3' })).toMatchObject({ allowed: false });
+    expect(await dial(p1Web, { maxVersion: 'TLSv1.2' })).toEqual({ allowed: true });
+    const otherCipher = { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } as const;
+    expect(await dial(p1Web, otherCipher)).toMatchObject({ allowed: false });
+    expect(await dial(localWeb, otherCipher)).toMatchObject({ allowed: false });
   });
 
   it('refuses a leaf from an unknown CA, and a caller without a certificate', async () => {
