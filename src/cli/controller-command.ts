@@ -2,6 +2,7 @@
 // Secrets) and reconciles them against one meshpeer server; with --leader-elect, only the replica
 // holding the Lease reconciles. Runs until SIGTERM/SIGINT, then stops cleanly and releases the Lease.
 import { Command, Option } from 'commander';
+import { SIDECAR_ENGINES } from '../kubernetes/inject/sidecar.js';
 import type { ControllerFlags } from './controller-flags.js';
 
 export type { ControllerFlags } from './controller-flags.js';
@@ -76,6 +77,15 @@ export function controllerCommand(): Command {
       '--inject-acl-auth-method <name>',
       'with ACLs on: the kubernetes auth method injected sidecars log in with (their pod must run as a ' +
         'service account named after its service); without it sidecars get no token',
+    )
+    .addOption(
+      new Option(
+        '--inject-sidecar-engine <engine>',
+        "what carries the injected sidecars' bytes: node (the sidecar process) or haproxy (an HAProxy " +
+          'child process the sidecar configures, as `meshpeer proxy --engine haproxy`; the image ships haproxy)',
+      )
+        .choices(SIDECAR_ENGINES)
+        .default('node'),
     )
     .option('--sidecar-cpu-request <quantity>', 'CPU request of the injected sidecar')
     .option('--sidecar-cpu-limit <quantity>', 'CPU limit of the injected sidecar')

@@ -31,6 +31,7 @@ export interface ControllerFlags {
   injectDenyNamespaces: string;
   injectAclAuthMethod?: string;
   injectCaFile?: string;
+  injectSidecarEngine?: string;
   sidecarCpuRequest?: string;
   sidecarCpuLimit?: string;
   sidecarMemoryRequest?: string;

@@ -43,6 +43,22 @@ describe('injectSettings', () => {
     });
   });
 
+  it('runs the sidecars on the engine --inject-sidecar-engine names (node: the default, left unset)', () => {
+    expect(injectSettings({ ...base, injectImage: 'i', injectSidecarEngine: 'haproxy' }, 's').engine).toBe(
+      'haproxy',
+    );
+    expect(
+      injectSettings({ ...base, injectImage: 'i', injectSidecarEngine: 'node' }, 's'),
+    ).not.toHaveProperty('engine');
+    expect(injectSettings({ ...base, injectImage: 'i' }, 's')).not.toHaveProperty('engine');
+  });
+
+  it('refuses an engine that is neither node nor haproxy, naming both', () => {
+    expect(() => injectSettings({ ...base, injectImage: 'i', injectSidecarEngine: 'envoy' }, 's')).toThrow(
+      '--inject-sidecar-engine: "envoy" is not an engine; use node or haproxy',
+    );
+  });
+
   it("defaults the sidecars' server address to the controller's", () => {
     expect(injectSettings({ ...base, injectImage: 'i' }, 'https://s:8501').serverAddress).toBe(
       'https://s:8501',

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { quantityProblem } from '../kubernetes/inject/annotations.js';
 import type { InjectSettings } from '../kubernetes/inject/decision.js';
-import type { Resources } from '../kubernetes/inject/sidecar.js';
+import { type Resources, SIDECAR_ENGINES, type SidecarEngine } from '../kubernetes/inject/sidecar.js';
 import type { ControllerFlags } from './controller-flags.js';
 import { UsageError } from './io.js';
 
@@ -28,6 +28,7 @@ export function injectSettings(flags: ControllerFlags, serverAddress: string): I
     if (bad) throw new UsageError(bad);
     resources[group] = { ...resources[group], [resource]: value };
   }
+  const engine = sidecarEngine(flags.injectSidecarEngine);
   const injectServer = flags.injectServer ?? serverAddress;
   return {
     defaultInject: Boolean(flags.injectDefault),
@@ -39,7 +40,18 @@ export function injectSettings(flags: ControllerFlags, serverAddress: string): I
     resources,
     ...(flags.injectAclAuthMethod ? { aclAuthMethod: flags.injectAclAuthMethod } : {}),
     ...(flags.injectCaFile ? { serverCaPem: readCaFile(flags.injectCaFile) } : {}),
+    ...(engine === 'node' ? {} : { engine }),
   };
+}
+
+function sidecarEngine(value: string | undefined): SidecarEngine {
+  if (value === undefined) return 'node';
+  const engine = SIDECAR_ENGINES.find((e) => e === value);
+  if (engine === undefined)
+    throw new UsageError(
+      `--inject-sidecar-engine: "${value}" is not an engine; use ${SIDECAR_ENGINES.join(' or ')}`,
+    );
+  return engine;
 }
 
 function readCaFile(file: string): string {

@@ -288,3 +288,58 @@ describe('injection with a TLS server', () => {
     expect(d.container.env).toContainEqual({ name: 'MESHPEER_HTTP_CACERT_PEM', value: 'PEM\n' });
   });
 });
+
+describe('the sidecar engine', () => {
+  const annotated = () =>
+    pod({
+      'consul.hashicorp.com/connect-inject': 'true',
+      'consul.hashicorp.com/connect-service-upstreams': 'db.svc.cluster-01.peer:5432',
+    });
+
+  it('runs the sidecar with --engine haproxy when the injector is set to haproxy, in the patched pod', () => {
+    const d = decideInjection(annotated(), 'apps', { ...settings, engine: 'haproxy' });
+    if (d.kind !== 'inject') throw new Error(`expected inject, got ${JSON.stringify(d)}`);
+    expect(d.container.args).toEqual([
+      '--service',
+      'web',
+      '--listen',
+      '0.0.0.0:20000',
+      '--app-port',
+      '8080',
+      '--upstream',
+      'db:peer=cluster-01:5432',
+      '--engine',
+      'haproxy',
+    ]);
+    const stored = apply(annotated(), d.patch);
+    const sidecar = stored.spec?.containers.find((c) => c.name === 'meshpeer-proxy') as
+      | { args: string[] }
+      | undefined;
+    expect(sidecar?.args.slice(-2)).toEqual(['--engine', 'haproxy']);
+  });
+
+  it('adds no --engine for node or when unset (the proxy defaults to node)', () => {
+    for (const engine of ['node', undefined] as const) {
+      const d = decideInjection(annotated(), 'apps', {
+        ...settings,
+        ...(engine ? { engine } : {}),
+      });
+      if (d.kind !== 'inject') throw new Error('expected inject');
+      expect(d.container.args).not.toContain('--engine');
+      expect(d.container.args.at(-1)).toBe('db:peer=cluster-01:5432');
+    }
+  });
+
+  it('keeps --engine haproxy alongside the ACL login flags', () => {
+    const p = annotated();
+    const d = decideInjection({ ...p, spec: { ...p.spec, serviceAccountName: 'web' } }, 'apps', {
+      ...settings,
+      engine: 'haproxy',
+      aclAuthMethod: 'consul-k8s-auth-method',
+    });
+    if (d.kind !== 'inject') throw new Error(`expected inject, got ${JSON.stringify(d)}`);
+    const args = d.container.args;
+    expect(args[args.indexOf('--engine') + 1]).toBe('haproxy');
+    expect(args[args.indexOf('--acl-auth-method') + 1]).toBe('consul-k8s-auth-method');
+  });
+});

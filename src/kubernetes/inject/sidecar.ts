@@ -1,10 +1,14 @@
 // The `meshpeer proxy` container the injector adds to a pod: its command line (service, inbound
-// listener in front of the app, upstream listeners on localhost), resources and readiness probe.
+// listener in front of the app, upstream listeners on localhost, engine), resources and readiness probe.
 import type { Upstream } from './annotations.js';
 
 export const SIDECAR_CONTAINER_NAME = 'meshpeer-proxy';
 /** The sidecar's inbound mTLS listener in the pod, which the catalog registers as the proxy's port. */
 export const SIDECAR_PUBLIC_PORT = 20000;
+
+/** What carries a sidecar's bytes: `meshpeer proxy --engine`. */
+export const SIDECAR_ENGINES = ['node', 'haproxy'] as const;
+export type SidecarEngine = (typeof SIDECAR_ENGINES)[number];
 
 export interface Resources {
   requests?: { cpu?: string; memory?: string };
@@ -24,6 +28,11 @@ export interface SidecarSettings {
   aclAuthMethod?: string;
   /** PEM of the server's CA when its API is HTTPS: given to the sidecar inline (pods in any namespace). */
   serverCaPem?: string;
+  /**
+   * What carries the sidecar's bytes: `node` (the default: the sidecar process itself) or `haproxy` (an
+   * HAProxy child process the sidecar configures with the same decisions; the image ships haproxy).
+   */
+  engine?: SidecarEngine;
 }
 
 type EnvVar =
@@ -66,6 +75,8 @@ export function sidecarContainer(
     args.push('--listen', `0.0.0.0:${SIDECAR_PUBLIC_PORT}`, '--app-port', String(appPort));
   }
   for (const upstream of upstreams) args.push('--upstream', upstreamFlag(upstream));
+  // Node is the proxy's default: its command line stays as it always was.
+  if (settings.engine === 'haproxy') args.push('--engine', 'haproxy');
   const env: EnvVar[] = [{ name: 'MESHPEER_HTTP_ADDR', value: settings.serverAddress }];
   if (settings.serverCaPem !== undefined)
     env.push({ name: 'MESHPEER_HTTP_CACERT_PEM', value: settings.serverCaPem });
