@@ -1,4 +1,5 @@
-// The topology the data-plane exports tests run on (test/security/dataplane-exports.test.ts with the Node
+// The topology the data-plane exports tests run on (test/security/exports-rules.ts with Node or HAProxy
+// sidecars; test/security/dataplane-exports.test.ts with the Node
 // gateway, test/gateways/haproxy-exports.test.ts with --engine haproxy): three real `meshpeer server`
 // processes (cluster-01 exports secret to cluster-03, backend to both peers, lonely to nobody),
 // cluster-01's real gateway and one real sidecar per service in front of an echo app, and workload
@@ -51,8 +52,14 @@ export interface ExportsTopology {
   stop(): Promise<void>;
 }
 
-/** Starts the topology; `gatewayArgs` come first on cluster-01's `meshpeer gateway` command line. */
-export async function startExportsTopology(gatewayArgs: string[] = []): Promise<ExportsTopology> {
+/**
+ * Starts the topology; `gatewayArgs` come first on cluster-01's `meshpeer gateway` command line,
+ * `sidecarArgs` on each `meshpeer proxy` command line.
+ */
+export async function startExportsTopology(
+  gatewayArgs: string[] = [],
+  sidecarArgs: string[] = [],
+): Promise<ExportsTopology> {
   const stops: (() => Promise<unknown>)[] = [];
   const stop = async (): Promise<void> => {
     for (const s of stops.reverse()) await s().catch(() => undefined);
@@ -101,6 +108,7 @@ export async function startExportsTopology(gatewayArgs: string[] = []): Promise<
       ]),
       ...SERVICES.map((service) =>
         startDataplaneProcess('proxy', [
+          ...sidecarArgs,
           '--server',
           c1.url,
           '--service',

@@ -63,7 +63,12 @@ describe('parseSidecarLogLine', () => {
   it('reads a failed handshake and a failed upstream connection', () => {
     expect(
       parseSidecarLogLine('127.0.0.1:47488 [01/Dec/2026:02:53:38.328] inbound/1: SSL handshake failure'),
-    ).toMatchObject({ kind: 'inbound-handshake-failed' });
+    ).toEqual({ kind: 'inbound-handshake-failed', detail: 'SSL handshake failure' });
+    expect(
+      parseSidecarLogLine(
+        '127.0.0.1:56786 [01/Dec/2026:02:57:49.549] inbound/1: SSL client certificate not trusted',
+      ),
+    ).toEqual({ kind: 'inbound-handshake-failed', detail: 'SSL client certificate not trusted' });
     expect(
       parseSidecarLogLine(
         'upstream connection failed proxy=upstream_0 server=t0e0 state=SC bytes_in=0 bytes_out=0 ms=3',

@@ -3,7 +3,10 @@
 // connections per target that took them, failed dials per target, and connections per upstream (each
 // one passed over the targets that could not take it). From the log lines (one per connection that
 // ended in an error): inbound refusals with their reason, and upstream connections refused. Pure.
+import { INBOUND_FRONTEND } from './haproxy-inbound.js';
 import { type RenderedUpstream, UPSTREAM_LOG_PREFIX } from './haproxy-upstreams.js';
+
+const HANDSHAKE_ERROR = new RegExp(`^\\S+ \\[[^\\]]+\\] ${INBOUND_FRONTEND}/\\S+: (.+)$`);
 
 export interface SidecarCounts {
   active: { inbound: number; upstream: number };
@@ -83,9 +86,10 @@ export function parseSidecarLogLine(line: string): SidecarLogEvent | undefined {
       state: upstream[3] as string,
     };
   }
-  if (/SSL handshake failure|handshake failure|SSL client CA chain|certificate verify failed/i.test(line)) {
-    return { kind: 'inbound-handshake-failed', detail: line };
-  }
+  // A connection-level error on the inbound frontend: HAProxy's own line, e.g. "127.0.0.1:5000
+  // [01/Dec/2026:02:57:49.549] inbound/1: SSL client certificate not trusted".
+  const handshake = HANDSHAKE_ERROR.exec(line);
+  if (handshake) return { kind: 'inbound-handshake-failed', detail: handshake[1] as string };
   return undefined;
 }
 

@@ -389,7 +389,10 @@ export class HaproxySidecar {
       );
     } else if (event.kind === 'inbound-handshake-failed') {
       this.metrics.inboundRefused.inc({ reason: 'tls-handshake' });
-      this.logger.info({ detail: event.detail }, 'refused inbound TLS handshake');
+      this.logger.info(
+        { reason: 'tls-handshake', detail: event.detail },
+        `refused inbound TLS handshake: ${event.detail}`,
+      );
     } else {
       const upstream = this.running?.upstreams.find((u) => u.proxy === event.proxy);
       const reason = upstream && upstreamRefusal(event, upstream);
