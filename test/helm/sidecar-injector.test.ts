@@ -1,7 +1,7 @@
 // The sidecar injector as the chart installs it (connectInject.injector.enabled): a
 // MutatingWebhookConfiguration for pods, through the uniqueness webhook's Service and certificate, with
 // the namespace selector from the values; the controller's --inject flags from connectInject.default,
-// the namespace lists and the sidecar resources; and read access to pods and Services for the
+// the namespace lists, the sidecar engine and resources; and read access to pods and Services for the
 // endpoints controller. test/k8s/inject-catalog-sync.test.ts runs the injector on a real cluster.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import {
   notes,
   render,
   seedValues,
+  template,
   useHelm,
 } from './support.js';
 
@@ -138,7 +139,7 @@ describe('the sidecar injector in the chart', () => {
         render(
           withInjector({
             default: true,
-            sidecarProxy: { resources: { limits: { cpu: '1', memory: '1Mi' } } },
+            sidecarProxy: { engine: 'haproxy', resources: { limits: { cpu: '1', memory: '1Mi' } } },
           }),
         ),
         'Deployment',
@@ -172,11 +173,41 @@ describe('the sidecar injector in the chart', () => {
         k8sAllowNamespaces: ['*'],
         k8sDenyNamespaces: ['x'],
         sidecarProxy: {
+          engine: 'haproxy',
           resources: { requests: { cpu: '1', memory: '1Mi' }, limits: { cpu: '1', memory: '1Mi' } },
         },
       }),
     );
     expect(ignoredIn(text)).toEqual([]);
+  });
+
+  it('runs the sidecars on HAProxy with connectInject.sidecarProxy.engine "haproxy", and as before by default', () => {
+    const controller = (values: Record<string, unknown>) =>
+      commandOf(find(render(values), 'Deployment', 'consul-controller'));
+    expect(controller(withInjector({}))).not.toContain('--inject-sidecar-engine');
+    expect(controller(withInjector({ sidecarProxy: { engine: 'node' } }))).toEqual(
+      controller(withInjector({})),
+    );
+    const haproxy = controller(withInjector({ sidecarProxy: { engine: 'haproxy' } }));
+    expect(flag(haproxy, '--inject-sidecar-engine')).toBe('haproxy');
+    // Without the injector there are no sidecars to run on it.
+    expect(
+      controller({
+        ...seedValues,
+        connectInject: {
+          ...seedValues.connectInject,
+          injector: { enabled: false },
+          sidecarProxy: { engine: 'haproxy' },
+        },
+      }),
+    ).not.toContain('--inject-sidecar-engine');
+  });
+
+  it('refuses a sidecar engine other than node or haproxy', () => {
+    const r = template(withInjector({ sidecarProxy: { engine: 'envoy' } }));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("'/connectInject/sidecarProxy/engine'");
+    expect(r.stderr).toMatch(/'node', 'haproxy'/);
   });
 
   it('with ACLs managed, sets up the kubernetes auth method and has the sidecars log in with it', () => {

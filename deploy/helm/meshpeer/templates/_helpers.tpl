@@ -250,7 +250,7 @@ global.name global.imageMeshpeer global.image global.imagePullPolicy global.data
 global.peering.enabled global.tls.enabled global.tls.caCert global.tls.caKey global.acls.manageSystemACLs
 connectInject.enabled connectInject.replicas connectInject.resources connectInject.injector.enabled
 connectInject.default connectInject.namespaceSelector connectInject.k8sAllowNamespaces
-connectInject.k8sDenyNamespaces connectInject.sidecarProxy.resources.requests.memory
+connectInject.k8sDenyNamespaces connectInject.sidecarProxy.engine connectInject.sidecarProxy.resources.requests.memory
 connectInject.sidecarProxy.resources.requests.cpu connectInject.sidecarProxy.resources.limits.memory
 connectInject.sidecarProxy.resources.limits.cpu
 server.replicas server.storage server.storageClass server.resources
