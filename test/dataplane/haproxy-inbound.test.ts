@@ -420,7 +420,11 @@ describe('HAProxy sidecar inbound', () => {
           serviceIntentionsSchema.parse({
             Kind: 'service-intentions',
             Name: '*',
-            Sources: [{ Name: 'db', Action: 'deny' }],
+            // A namespace no caller has, written to break out of a Lua string if it were not escaped.
+            Sources: [
+              { Name: 'db', Action: 'deny' },
+              { Name: 'web', Namespace: 'x"] }, os.exit(1) --[[\n', Action: 'allow' },
+            ],
           }),
         ],
       },
