@@ -311,6 +311,13 @@ describe('the sidecar on HAProxy', () => {
       await web.settled();
     }
   });
+
+  it('starts HAProxy again on the newest configuration when it dies', async () => {
+    const master = web.masterPid;
+    process.kill(master, 'SIGKILL');
+    await eventually(async () => web.masterPid !== 0 && web.masterPid !== master, 20_000);
+    await eventually(async () => (await echoed(upstreamOf(web, 'backend'), 'again')) === 'again', 10_000);
+  });
 });
 
 // `meshpeer proxy --engine haproxy` as a process (from dist/, built by `npm test`), against real servers:

@@ -157,6 +157,11 @@ export class HaproxySidecar {
     return this.haproxy?.currentWorkerPid ?? 0;
   }
 
+  /** The HAProxy master process (for tests). */
+  get masterPid(): number {
+    return this.haproxy?.masterPid ?? 0;
+  }
+
   /** Resolves once every snapshot received so far has been applied (or found unusable). */
   settled(): Promise<void> {
     return this.applying;
