@@ -64,9 +64,12 @@ export interface RenderedUpstreams extends HaproxyFragment {
 /** Upstream frontends log one line per connection that ended in an error (option dontlog-normal). */
 export const UPSTREAM_LOG_PREFIX = 'upstream connection failed';
 const LOG_FORMAT = `${UPSTREAM_LOG_PREFIX} proxy=%f server=%s state=%ts bytes_in=%U bytes_out=%B ms=%Tt`;
-// Health checks: a plain TCP connect (no TLS) every second, so a dead endpoint leaves the rotation
-// and the next target takes new connections; a failed connection marks its server down at once.
-const CHECK = 'check no-check-ssl inter 1s fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down';
+// Health, where there is another server to go to: a connection that fails marks its server down at
+// once (its retry goes to the next endpoint, then the next target's); a plain TCP connect (no TLS)
+// brings it back, tried every second while it is down. A server that is up is checked only every 30 s:
+// every check is a connection the upstream sidecar or gateway sees end before its handshake.
+const CHECK =
+  'check no-check-ssl inter 30s fastinter 1s downinter 1s fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down';
 const DNS_NAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -102,6 +105,8 @@ function renderOne(
   });
   const servers: RenderedServer[] = [];
   const serverLines: string[] = [];
+  const count = usable.reduce((n, plan) => n + plan.endpoints.length, 0);
+  const check = count > 1 ? ` ${CHECK}` : '';
   const tls = tlsOptions(config.tls?.outgoing ?? DEFAULT_MESH_TLS.outgoing);
   usable.forEach((plan, t) => {
     const caFile = trustFile(plan.rootPems);
@@ -112,7 +117,7 @@ function renderOne(
       serverLines.push(
         `  server ${name} ${address(endpoint)}${isIP(endpoint.host) ? '' : ' init-addr libc,none'}` +
           ` ssl crt ${options.leafFile} ca-file ${options.dir}/${caFile} verify required` +
-          ` sni str(${plan.sni}) ${tls} ${CHECK}${t > 0 ? ' backup' : ''}`,
+          ` sni str(${plan.sni}) ${tls}${check}${t > 0 ? ' backup' : ''}`,
       );
     });
   });
@@ -126,9 +131,10 @@ function renderOne(
     '',
     `backend ${proxy}`,
     `  timeout connect ${timeoutMs}`,
-    // A failed dial moves on: to another endpoint of the target, then to the next target's. With no
-    // server at all, HAProxy closes each connection at once, as the Node sidecar refuses it.
-    ...(servers.length > 0 ? [`  retries ${Math.max(1, servers.length - 1)}`, '  option redispatch 1'] : []),
+    // A failed dial moves on: to another endpoint of the target, then to the next target's; one
+    // server is dialled once, as the Node sidecar does. With no server at all, HAProxy closes each
+    // connection at once, as the Node sidecar refuses it.
+    ...(servers.length > 1 ? [`  retries ${servers.length - 1}`, '  option redispatch 1'] : ['  retries 0']),
     ...serverLines,
   ];
   return { lines, rendered: { spec, label: upstreamLabel(spec), proxy, route, servers, rejected } };
