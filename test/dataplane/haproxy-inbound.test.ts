@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueLeaf } from '../../src/ca/index.js';
+import { issueLeaf, type RootCa } from '../../src/ca/index.js';
+import { generateKeyPair, importSigningKey, SIGNING_ALG, webCrypto } from '../../src/ca/keys.js';
+import { signerFor } from '../../src/ca/signer.js';
+import * as x509 from '../../src/ca/x509.js';
 import { type ServiceIntentionsEntry, serviceIntentionsSchema } from '../../src/config-entries/index.js';
 import type { Endpoint } from '../../src/dataplane/endpoint.js';
 import { checkHaproxyConfig, findHaproxy, HaproxyProcess } from '../../src/dataplane/haproxy-process.js';
@@ -63,6 +66,63 @@ const leafOf = async (
   );
   return { certPem: issued.certPem, keyPem: issued.keyPem };
 };
+
+/**
+ * A certificate issued by `root`'s key (or by `issuer`, a CA it issued) that the CA's own issuing
+ * code would never make: a CA flag, several URI SANs. Returns the leaf and, for an intermediate, the
+ * chain to send.
+ */
+async function craft(
+  root: RootCa,
+  options: { uris: string[]; ca?: boolean; issuer?: { certPem: string; keyPem: string } },
+): Promise<ProxyLeaf> {
+  const signer = await signerFor(root);
+  const issuerCert = options.issuer ? new x509.X509Certificate(options.issuer.certPem) : signer.cert;
+  const issuerKey = options.issuer ? await importSigningKey(options.issuer.keyPem) : signer.key;
+  const issuerKeyId = issuerCert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId ?? '';
+  const keys = generateKeyPair();
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: `01${Date.now().toString(16)}`,
+      subject: [{ CN: [options.ca ? 'crafted CA' : 'crafted'] }],
+      issuer: issuerCert.subjectName,
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3_600_000),
+      publicKey: keys.spkiDer,
+      signingKey: issuerKey,
+      signingAlgorithm: SIGNING_ALG,
+      extensions: [
+        new x509.BasicConstraintsExtension(options.ca ?? false, undefined, true),
+        new x509.KeyUsagesExtension(
+          options.ca
+            ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature
+            : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement,
+          true,
+        ),
+        ...(options.ca
+          ? []
+          : [
+              new x509.ExtendedKeyUsageExtension([
+                x509.ExtendedKeyUsage.clientAuth,
+                x509.ExtendedKeyUsage.serverAuth,
+              ]),
+            ]),
+        new x509.SubjectKeyIdentifierExtension(keys.keyId),
+        new x509.AuthorityKeyIdentifierExtension(issuerKeyId),
+        new x509.SubjectAlternativeNameExtension(
+          options.uris.map((value) => ({ type: 'url' as const, value })),
+          false,
+        ),
+      ],
+    },
+    webCrypto,
+  );
+  const certPem = cert.toString('pem');
+  return {
+    certPem: options.issuer ? `${certPem.trim()}\n${options.issuer.certPem.trim()}\n` : certPem,
+    keyPem: keys.privateKeyPem,
+  };
+}
 
 function intentions(...sources: unknown[]): ServiceIntentionsEntry[] {
   return [serviceIntentionsSchema.parse({ Kind: 'service-intentions', Name: 'api', Sources: sources })];
@@ -369,6 +429,33 @@ describe('HAProxy sidecar inbound', () => {
     const otherCipher = { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } as const;
     expect(await dial(p1Web, otherCipher)).toMatchObject({ allowed: false });
     expect(await dial(localWeb, otherCipher)).toMatchObject({ allowed: false });
+  });
+
+  it('refuses leaves the CA would never issue: a CA certificate, two URIs, one under an intermediate', async () => {
+    await harness.apply(base);
+    const web = `spiffe://${ours.root.trustDomain}/ns/default/dc/dc1/svc/web`;
+    const asCa = await craft(ours.root, { uris: [web], ca: true });
+    let line = await expectRefused({ leaf: asCa, sni: localSni }, 'untrusted-identity');
+    expect(line).toContain('detail=a CA certificate cannot be used as a workload identity');
+    line = await expectRefused(
+      {
+        leaf: await craft(ours.root, {
+          uris: [web, `spiffe://${ours.root.trustDomain}/ns/default/dc/dc1/svc/db`],
+        }),
+        sni: localSni,
+      },
+      'untrusted-identity',
+    );
+    expect(line).toContain('detail=the certificate must carry exactly one URI SAN, found 2');
+    const intermediate = await craft(ours.root, { uris: [`spiffe://${ours.root.trustDomain}`], ca: true });
+    const underIt = await craft(ours.root, { uris: [web], issuer: intermediate });
+    line = await expectRefused({ leaf: underIt, sni: localSni }, 'untrusted-identity');
+    expect(line).toContain('detail=the certificate was not issued by a root of its trust set itself');
+    // The Node sidecar refuses all three too; a leaf crafted the ordinary way passes both.
+    for (const leaf of [asCa, underIt]) expect(nodeVerdict(base, leaf)).toBe(false);
+    const plain = await craft(ours.root, { uris: [web] });
+    expect(nodeVerdict(base, plain)).toBe(true);
+    expect(await dial({ leaf: plain, sni: localSni })).toEqual({ allowed: true });
   });
 
   it('refuses a leaf from an unknown CA, and a caller without a certificate', async () => {

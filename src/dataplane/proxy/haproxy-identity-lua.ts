@@ -7,7 +7,8 @@
 // frontend's rules and log line read. Kept as a TS constant so the bundled CLI carries it.
 export const IDENTITY_LUA = String.raw`
 local CERT_SEQ, CTX_EXTENSIONS, OID, BOOLEAN, OCTETS, URI = 0x30, 0xA3, 0x06, 0x01, 0x04, 0x86
-local SAN_OID, BASIC_CONSTRAINTS_OID = "\x55\x1d\x11", "\x55\x1d\x13"
+local SAN_OID, BASIC_CONSTRAINTS_OID, AKI_OID = "\x55\x1d\x11", "\x55\x1d\x13", "\x55\x1d\x23"
+local KEY_ID = 0x80
 
 -- One DER TLV starting at pos, not past limit: tag, first and last content byte, next position.
 local function tlv(der, pos, limit)
@@ -26,13 +27,14 @@ local function tlv(der, pos, limit)
   return tag, first, last, last + 1
 end
 
--- The leaf's URI SANs and whether it says it is a CA, or nil and why not.
+-- The leaf's URI SANs, whether it says it is a CA, and the key ID of its issuer (authority key
+-- identifier) if it names one; or nil and why not.
 local function leaf_facts(der)
   local tag, first, last = tlv(der, 1, #der)
   if tag ~= CERT_SEQ then return nil, "the client certificate is not DER" end
   tag, first, last = tlv(der, first, last)
   if tag ~= CERT_SEQ then return nil, "the client certificate has no TBSCertificate" end
-  local uris, is_ca = {}, false
+  local uris, is_ca, issuer_key = {}, false, nil
   local pos = first
   while pos <= last do
     local t, cf, cl, nxt = tlv(der, pos, last)
@@ -67,13 +69,20 @@ local function leaf_facts(der)
             local tc, cf2, cl2 = tlv(der, bf, bl)
             if tc == BOOLEAN and cf2 == cl2 and der:byte(cf2) ~= 0 then is_ca = true end
           end
+        elseif oid == AKI_OID then
+          local ta, af, al = tlv(der, vf, vl)
+          if ta ~= CERT_SEQ then return nil, "the client certificate's authority key identifier is malformed" end
+          if af <= al then
+            local tk, kf, kl = tlv(der, af, al)
+            if tk == KEY_ID then issuer_key = der:sub(kf, kl) end
+          end
         end
         p = en
       end
     end
     pos = nxt
   end
-  return { uris = uris, ca = is_ca }
+  return { uris = uris, ca = is_ca, issuer_key = issuer_key }
 end
 
 -- Bounded, no control characters (and for one-word fields no spaces): what reaches the log cannot
@@ -141,6 +150,11 @@ local function decide(sni, der)
   local uri = facts.uris[1]
   if line.refuse then return false, line.refuse, line.detail, uri, line.peer end
   if facts.ca then return false, "untrusted-identity", "a CA certificate cannot be used as a workload identity", uri, line.peer end
+  -- Issued by one of the set's roots itself, as the Node sidecar requires (no intermediates): the
+  -- issuer key ID, when the leaf names one, is a root's subject key ID.
+  if line.root_keys and facts.issuer_key and not line.root_keys[facts.issuer_key] then
+    return false, "untrusted-identity", "the certificate was not issued by a root of its trust set itself", uri, line.peer
+  end
   local caller, why = parse_identity(uri, line.trust_domain)
   if not caller then return false, "untrusted-identity", why, uri, line.peer end
   for _, rule in ipairs(MESHPEER.rules) do

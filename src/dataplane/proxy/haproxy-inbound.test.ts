@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createRootCa } from '../../ca/index.js';
+import * as x509 from '../../ca/x509.js';
 import { serviceIntentionsSchema } from '../../config-entries/index.js';
 import type { ProxyConfig } from './config.js';
 import { type InboundOptions, inboundTrust, lua, renderInbound } from './haproxy-inbound.js';
@@ -6,7 +8,16 @@ import { type InboundOptions, inboundTrust, lua, renderInbound } from './haproxy
 const OURS = 'aaaaaaaa-0000-4000-8000-000000000001.consul';
 const P1 = 'bbbbbbbb-0000-4000-8000-000000000002.consul';
 const P2 = 'cccccccc-0000-4000-8000-000000000003.consul';
-const pem = (name: string) => `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`;
+const roots = new Map<string, string>();
+/** A real root certificate per name (the renderer reads their key IDs). */
+const pem = (name: string): string => roots.get(name) ?? `(no root ${name})`;
+
+beforeAll(async () => {
+  for (const name of ['leaf', 'ours', 'next', 'p1', 'p2', 'p3', 'p4', 'p9']) {
+    const root = await createRootCa({ clusterName: name, trustDomain: `${name}.consul` });
+    roots.set(name, root.certPem);
+  }
+});
 
 function config(overrides: Partial<ProxyConfig> = {}): ProxyConfig {
   return {
@@ -54,7 +65,7 @@ function crtLines(rendered: ReturnType<typeof renderInbound>): [string, string][
       const match = /^(\S+) \[ca-file (\S+) verify required [^\]]*\] (\S+)$/.exec(line);
       expect(match?.[1]).toBe(OPTIONS.leafFile);
       const caName = (match?.[2] ?? '').replace(`${OPTIONS.dir}/`, '');
-      return [rendered.files[caName] ?? '(missing)', match?.[3] ?? ''];
+      return [(rendered.files[caName] ?? '(missing)').trim(), match?.[3] ?? ''];
     });
 }
 
@@ -76,16 +87,26 @@ describe('renderInbound', () => {
   it('checks our callers against our roots by default, and each exported-to peer’s against its own', () => {
     const rendered = renderInbound(config(), OPTIONS);
     expect(crtLines(rendered)).toEqual([
-      [pem('ours'), `api.default.dc1.internal.${OURS}`],
-      [pem('p1'), `api.default.default.p1.external.${OURS}`],
+      [pem('ours').trim(), `api.default.dc1.internal.${OURS}`],
+      [pem('p1').trim(), `api.default.default.p1.external.${OURS}`],
       // Known but not exported to: its callers get through the handshake only to be refused by name.
-      [pem('p2'), `api.default.default.p2.external.${OURS}`],
+      [pem('p2').trim(), `api.default.default.p2.external.${OURS}`],
     ]);
     const [luaName, source] = fileNamed(rendered.files, /^inbound-[0-9a-f]{16}\.lua$/);
     expect(rendered.global).toContain(`lua-load ${OPTIONS.dir}/${luaName}`);
     expect(source).toContain(`[${lua(`api.default.default.p1.external.${OURS}`)}] = { peer = ${lua('p1')}, `);
     expect(source).toMatch(/\[[^\]]*p2[^\]]*\] = \{ peer = "p2", .*refuse = "not-exported-to-peer"/);
     expect(source).toContain('default_allow = false');
+    // Each set names its roots' key IDs, which the leaves they issue carry as authority key IDs.
+    const keyId = (name: string) =>
+      Buffer.from(
+        new x509.X509Certificate(pem(name)).getExtension(x509.SubjectKeyIdentifierExtension)?.keyId ?? '',
+        'hex',
+      );
+    expect(source).toContain(
+      `default_line = { trust_domain = ${lua(OURS)}, root_keys = { [${lua(keyId('ours'))}] = true } }`,
+    );
+    expect(source).toContain(`root_keys = { [${lua(keyId('p1'))}] = true }`);
     expect(source).toContain('core.register_action("meshpeer_inbound"');
   });
 
@@ -196,6 +217,20 @@ describe('renderInbound', () => {
     );
     expect(() => renderInbound(config(), { ...OPTIONS, app: { host: 'a b', port: 1 } })).toThrow(/app host/);
     expect(() => renderInbound(config(), { ...OPTIONS, connectTimeoutMs: 0 })).toThrow(/timeout/);
+  });
+
+  it('refuses roots that are not certificates: ours with an error, a peer’s by leaving it out', () => {
+    const junk = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+    expect(() => renderInbound(config({ roots: [pem('ours'), junk] }), OPTIONS)).toThrow(/our CA roots/);
+    const rendered = renderInbound(
+      config({ inboundPeerBundles: [{ peerName: 'p1', trustDomain: P1, rootPems: [junk] }] }),
+      OPTIONS,
+    );
+    expect(crtLines(rendered).map(([, sni]) => sni)).toEqual([
+      `api.default.dc1.internal.${OURS}`,
+      `api.default.default.p2.external.${OURS}`,
+    ]);
+    expect(rendered.notes.join('\n')).toMatch(/peer p1: the trust bundle of peer p1 hold/);
   });
 
   it('leaves out a known peer with an unusable name it does not export to, saying so', () => {
