@@ -3,7 +3,8 @@
 // the controller's mutating webhook injects the `meshpeer proxy` sidecar into annotated pods (and
 // refuses nonsense annotations, warns about transparent proxy), and its endpoints controller registers
 // every ready injected pod a Service selects, with its sidecar proxy, following scale-up, pod deletion
-// and its own restart (orphans removed).
+// and its own restart (orphans removed). Restarted with --inject-sidecar-engine haproxy, it injects
+// sidecars that run on HAProxy.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -55,8 +56,8 @@ function controllerArgs(): string[] {
   ];
 }
 
-async function startInjectingController(): Promise<Proc> {
-  const proc = await startController(controllerArgs());
+async function startInjectingController(extra: string[] = []): Promise<Proc> {
+  const proc = await startController([...controllerArgs(), ...extra]);
   const deadline = Date.now() + 60_000;
   while (!/serving the sidecar injector/.test(proc.output())) {
     if (Date.now() > deadline) throw new Error(`controller did not serve its webhook:\n${proc.output()}`);
@@ -321,15 +322,19 @@ function runUntil(args: string[], env: NodeJS.ProcessEnv, done: RegExp): Promise
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let stopping = false;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`no ${done} within 30 s:\n${out}`));
     }, 30_000);
     const onData = (d: Buffer) => {
       out += d.toString();
-      if (done.test(out)) {
+      // One SIGTERM: a second one kills the process outright, leaving an HAProxy child behind.
+      if (!stopping && done.test(out)) {
+        stopping = true;
         clearTimeout(timer);
-        child.once('exit', () => resolve(out));
+        // 'close': its output read to the end, the shutdown lines included.
+        child.once('close', () => resolve(out));
         child.kill('SIGTERM');
       }
     };
@@ -455,5 +460,41 @@ describe('catalog sync', () => {
       'backend gone from the catalog',
     );
     expect(await catalog('backend-sidecar-proxy')).toEqual([]);
+  });
+});
+
+describe('the sidecar engine', () => {
+  it('with --inject-sidecar-engine haproxy, injects sidecars that run `meshpeer proxy --engine haproxy`, and they start', async () => {
+    await controller?.stop();
+    controller = await startInjectingController(['--inject-sidecar-engine', 'haproxy']);
+    await kubectlOk(
+      kc,
+      ['apply', '-f', '-'],
+      pod('on-haproxy', { 'consul.hashicorp.com/connect-inject': 'true' }),
+    );
+    const out = await kubectlOk(kc, ['-n', ns, 'get', 'pod', 'on-haproxy', '-o', 'json']);
+    const sidecar = (
+      JSON.parse(out) as { spec: { containers: { name: string; args?: string[] }[] } }
+    ).spec.containers.find((c) => c.name === 'meshpeer-proxy');
+    expect(sidecar?.args).toEqual([
+      '--service',
+      'web',
+      '--listen',
+      '0.0.0.0:20000',
+      '--app-port',
+      '9090',
+      '--engine',
+      'haproxy',
+    ]);
+    // That command line starts the sidecar on HAProxy (scripts/haproxy.sh installs it for the tests).
+    const args = (sidecar?.args ?? []).map((a) => (a === '0.0.0.0:20000' ? '127.0.0.1:0' : a));
+    const log = await runUntil(
+      [CLI, 'proxy', ...args],
+      { MESHPEER_HTTP_ADDR: server?.url ?? '' },
+      /sidecar \(haproxy\) listening/,
+    );
+    expect(log).toMatch(/"service":"web"/);
+    // SIGTERM stopped HAProxy with it.
+    expect(log).toMatch(/sidecar \(haproxy\) stopped/);
   });
 });
