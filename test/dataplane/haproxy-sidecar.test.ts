@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,12 +32,13 @@ import {
   sidecarRefusals,
   startDataplaneProcess,
 } from '../security/dataplane-processes.js';
-import { api, eventually, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
+import { api, CLI, eventually, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
 import { metricValue, tlsAttempt } from './helpers.js';
 
-// `meshpeer proxy --engine haproxy`, in process: HaproxySidecar objects, each driving a real HAProxy
-// (scripts/haproxy.sh installs it), with real certificates from two clusters' CAs, real echo apps and
-// real Node mesh gateways between the clusters. Configuration changes while traffic flows.
+// `meshpeer proxy --engine haproxy`. First in process: HaproxySidecar objects, each driving a real
+// HAProxy (scripts/haproxy.sh installs it), with real certificates from two clusters' CAs, real echo apps
+// and a real Node mesh gateway; configuration changes while traffic flows. Then as processes (from dist/)
+// between two real servers, through real gateways; and the command's refusals.
 
 const LOOPBACK: Endpoint = { host: '127.0.0.1', port: 0 };
 const stoppers: (() => Promise<unknown>)[] = [];
@@ -482,6 +484,36 @@ describe('meshpeer proxy --engine haproxy, as a process between real servers', (
     expect(refused.error).toMatch(/ECONNREFUSED/);
     await live.close();
     expect(await exited).toBe(0);
+  });
+});
+
+describe('meshpeer proxy --engine', () => {
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    new Promise<{ failed: boolean; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [CLI, 'proxy', ...args],
+        { env: { ...process.env, ...env } },
+        (err, _out, stderr) => resolve({ failed: err !== null, stderr }),
+      );
+    });
+
+  it('fails at start without an HAProxy binary, saying how to install one', async () => {
+    // No server answers here: the binary is looked for before anything else.
+    const { failed, stderr } = await run(
+      ['--engine', 'haproxy', '--server', 'http://127.0.0.1:1', '--service', 'web'],
+      { MESHPEER_HAPROXY: '/nonexistent/haproxy' },
+    );
+    expect(failed).toBe(true);
+    expect(stderr).toMatch(
+      /haproxy binary \/nonexistent\/haproxy is not an executable file: .*apt-get install haproxy/,
+    );
+  });
+
+  it('refuses an engine it does not know', async () => {
+    const { failed, stderr } = await run(['--engine', 'envoy', '--service', 'web']);
+    expect(failed).toBe(true);
+    expect(stderr).toMatch(/node, haproxy/);
   });
 });
 
