@@ -33,14 +33,25 @@ export async function serveMetrics(registry: Registry, listen: Endpoint): Promis
   };
 }
 
-/** Resolves with the first of SIGINT/SIGTERM, and stops listening for them. */
+/**
+ * Resolves with the first of SIGINT/SIGTERM, which starts a graceful shutdown. A second one while it
+ * runs ends the process at once, but through process.exit, so 'exit' hooks still run: the HAProxy
+ * engines stop their HAProxy there rather than leaving it behind holding the ports.
+ */
 export function untilShutdownSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-    const handler = (signal: NodeJS.Signals): void => {
-      for (const s of signals) process.off(s, handler);
+    const again = (signal: NodeJS.Signals): void => {
+      process.stderr.write(`${signal} again during shutdown: stopping now\n`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    const first = (signal: NodeJS.Signals): void => {
+      for (const s of signals) {
+        process.off(s, first);
+        process.once(s, again);
+      }
       resolve(signal);
     };
-    for (const s of signals) process.on(s, handler);
+    for (const s of signals) process.on(s, first);
   });
 }

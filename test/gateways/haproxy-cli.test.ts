@@ -123,6 +123,56 @@ describe('meshpeer gateway --engine haproxy', () => {
     expect(await accepting(port)).toBe(false);
   });
 
+  it('on a second SIGTERM during the drain stops at once, and still takes HAProxy with it', async () => {
+    const s = server as ServerProcess;
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'gateway',
+        '--engine',
+        'haproxy',
+        '--server',
+        s.url,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--drain-seconds',
+        '60',
+        '--server-grpc',
+        `${grpc?.address.host}:${grpc?.address.port}`,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHPEER_LOG_LEVEL: 'info' } },
+    );
+    children.add(child);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    await eventually(async () => /mesh gateway \(haproxy\) listening/.test(stderr), 20_000);
+    const pids = haproxyPids(stderr);
+    expect(pids.every(alive)).toBe(true);
+    // A live connection (the peering route is still on from the test above) keeps the drain waiting.
+    const roots = await api<{ TrustDomain: string }>(`${s.url}/v1/connect/ca/roots`);
+    const hello = await captureClientHello(peeringServerName('dc-gw-haproxy', roots.body.TrustDomain));
+    const live = net.connect({ host: '127.0.0.1', port });
+    live.on('error', () => {});
+    await once(live, 'connect');
+    live.write(hello);
+    await once(live, 'data');
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await eventually(async () => /shutting down/.test(stderr), 10_000);
+    child.kill('SIGTERM');
+    const [code] = await exited;
+    children.delete(child);
+    live.destroy();
+    expect(code).toBe(143);
+    expect(stderr).toMatch(/SIGTERM again during shutdown: stopping now/);
+    // On its way out the gateway told HAProxy's master to stop; master and worker go right after.
+    await eventually(async () => !pids.some(alive), 5_000);
+  });
+
   it('fails at start, saying how to install HAProxy, when there is none', async () => {
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = execFile(
