@@ -459,6 +459,8 @@ describe('meshpeer proxy --engine haproxy, as a process between real servers', (
     ).not.toEqual([]);
     // Still open to the peer's frontend.
     expect(await echoed({ host: '127.0.0.1', port: frontendPort }, 'peer ok')).toBe('peer ok');
+    // The reload that applied it is not reported as a warning.
+    expect(backendProc.logs.filter((l) => /"level":(40|50).*stopped \(cumulated conns/.test(l))).toEqual([]);
     await call(c1.url, 'DELETE', '/v1/config/service-intentions/backend');
     await eventually(async () => (await echoed(upstream, 'allowed')) === 'allowed', 30_000);
   });

@@ -45,6 +45,7 @@ interface Rendering {
 }
 
 const CONFIG_FILE = 'haproxy.cfg';
+const RELOAD_CHATTER = /Proxy \S+ stopped \(cumulated conns|Former worker \(\d+\) exited with code 0/;
 const IDLE_FOREVER = '24d';
 
 export class HaproxySidecar {
@@ -373,7 +374,8 @@ export class HaproxySidecar {
     const base = this.logger;
     const relay = (level: 'info' | 'warn' | 'error') => (fields: object, msg?: string) => {
       if (typeof msg === 'string' && this.onHaproxyLine(msg)) return;
-      base[level](fields, msg);
+      // What every reload makes HAProxy say (its old worker's proxies stopping, the old worker leaving).
+      base[typeof msg === 'string' && RELOAD_CHATTER.test(msg) ? 'debug' : level](fields, msg);
     };
     return Object.assign(Object.create(base) as Logger, {
       info: relay('info'),
