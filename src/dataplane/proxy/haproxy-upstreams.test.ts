@@ -75,6 +75,9 @@ describe('renderUpstreams', () => {
     };
     const [line] = serverLines(renderUpstreams(config({ tls }), [local], options).sections);
     expect(line).toContain(' ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3 ciphers ECDHE-ECDSA-AES128-GCM-SHA256 ');
+    const old = { ...tls, outgoing: { minVersion: 'TLSv1' as const, maxVersion: 'TLSv1.1' as const } };
+    const [oldLine] = serverLines(renderUpstreams(config({ tls: old }), [local], options).sections);
+    expect(oldLine).toContain(' ssl-min-ver TLSv1.0 ssl-max-ver TLSv1.1 ');
   });
 
   it('checks health only where there is another server to go to', () => {

@@ -142,7 +142,9 @@ function renderOne(
 
 /** The mesh entry's TLS.Outgoing as server options: versions, and TLS 1.2 ciphers when it names them. */
 function tlsOptions(tls: TlsDirection): string {
-  const versions = `ssl-min-ver ${tls.minVersion} ssl-max-ver ${tls.maxVersion}`;
+  // HAProxy spells TLS 1.0 with its minor version.
+  const version = (name: TlsDirection['minVersion']) => (name === 'TLSv1' ? 'TLSv1.0' : name);
+  const versions = `ssl-min-ver ${version(tls.minVersion)} ssl-max-ver ${version(tls.maxVersion)}`;
   // OpenSSL names only (mesh-tls.ts translates Consul's); checked, as it goes into the configuration.
   return tls.ciphers && /^[A-Za-z0-9:-]+$/.test(tls.ciphers)
     ? `${versions} ciphers ${tls.ciphers}`
