@@ -51,6 +51,8 @@ let backendAddress: Endpoint;
 let webSource: StaticConfigSource<ProxyConfig>;
 let web: HaproxySidecar;
 let frontend: HaproxySidecar;
+let frontendSource: StaticConfigSource<ProxyConfig>;
+let exporterGatewayAddress: Endpoint;
 let backendSni: string;
 
 /** A leaf for `service` of `cluster` naming its local SNI name and the peered ones given. */
@@ -142,20 +144,22 @@ beforeAll(async () => {
     }),
     (g) => g.start(),
   );
+  exporterGatewayAddress = exporterGateway.address;
+  frontendSource = new StaticConfigSource<ProxyConfig>({
+    ...baseProxyConfig(importer, 'frontend', await leafFor(importer, 'frontend')),
+    peerBundles: [exporter.bundle],
+    upstreams: [
+      {
+        name: 'backend',
+        peer: exporter.peerName,
+        instances: [exporterGateway.address],
+        sni: backendSni,
+      },
+    ],
+  });
   frontend = await start(
     new HaproxySidecar({
-      config: new StaticConfigSource<ProxyConfig>({
-        ...baseProxyConfig(importer, 'frontend', await leafFor(importer, 'frontend')),
-        peerBundles: [exporter.bundle],
-        upstreams: [
-          {
-            name: 'backend',
-            peer: exporter.peerName,
-            instances: [exporterGateway.address],
-            sni: backendSni,
-          },
-        ],
-      }),
+      config: frontendSource,
       upstreams: [{ name: 'backend', peer: exporter.peerName, bind: LOOPBACK }],
     }),
     (s) => s.start(),
@@ -198,6 +202,41 @@ describe('the sidecar on HAProxy', () => {
 
   it('carries a peered upstream through both clusters’ gateways to the exporter’s HAProxy sidecar', async () => {
     expect(await echoed(upstreamOf(frontend, 'backend', 'cluster-01'), 'across')).toBe('across');
+  });
+
+  it('goes through its own cluster’s gateway in local mode, and back to the peer’s when remote again', async () => {
+    const importerGateway = await start(
+      new MeshGateway({
+        config: new StaticConfigSource<GatewayConfig>({
+          ...baseGatewayConfig(importer),
+          peers: [
+            {
+              name: exporter.peerName,
+              trustDomain: exporter.root.trustDomain,
+              gateways: [exporterGatewayAddress],
+              servers: [],
+            },
+          ],
+        }),
+        listen: LOOPBACK,
+      }),
+      (g) => g.start(),
+    );
+    const forwarded = async () =>
+      (await importerGateway.metrics.forwarded.get()).values.reduce((n, v) => n + v.value, 0);
+    frontendSource.update((c) => ({
+      ...c,
+      meshGatewayMode: 'local',
+      localGateways: [importerGateway.address],
+    }));
+    await frontend.settled();
+    const before = await forwarded();
+    expect(await echoed(upstreamOf(frontend, 'backend', 'cluster-01'), 'local mode')).toBe('local mode');
+    expect(await forwarded()).toBe(before + 1);
+    frontendSource.update((c) => ({ ...c, meshGatewayMode: '', localGateways: [] }));
+    await frontend.settled();
+    expect(await echoed(upstreamOf(frontend, 'backend', 'cluster-01'), 'remote mode')).toBe('remote mode');
+    expect(await forwarded()).toBe(before + 1);
   });
 
   it('refuses an upstream instance that presents another service’s leaf, or one from another trust set', async () => {
