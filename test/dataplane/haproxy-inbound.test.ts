@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueLeaf, type RootCa } from '../../src/ca/index.js';
+import { issueLeaf, issueServerCert, type RootCa } from '../../src/ca/index.js';
 import { generateKeyPair, importSigningKey, SIGNING_ALG, webCrypto } from '../../src/ca/keys.js';
 import { signerFor } from '../../src/ca/signer.js';
 import * as x509 from '../../src/ca/x509.js';
@@ -59,10 +59,11 @@ const leafOf = async (
   cluster: TestCluster,
   service: string,
   trustDomain = cluster.root.trustDomain,
+  where: { namespace?: string; partition?: string } = {},
 ): Promise<ProxyLeaf> => {
   const issued = await issueLeaf(
     { ...cluster.root, trustDomain },
-    { service, datacenter: cluster.datacenter },
+    { service, datacenter: cluster.datacenter, ...where },
   );
   return { certPem: issued.certPem, keyPem: issued.keyPem };
 };
@@ -489,8 +490,26 @@ describe('HAProxy sidecar inbound', () => {
       p2Web,
       { leaf: await leafOf(p1, 'web', ours.root.trustDomain), sni: p1Sni },
       { leaf: await leafOf(other, 'web'), sni: localSni },
+      { leaf: await leafOf(ours, 'web', undefined, { namespace: 'team' }), sni: localSni },
+      { leaf: await leafOf(ours, 'web', undefined, { partition: 'part1' }), sni: localSni },
+      { leaf: await leafOf(p1, 'web', undefined, { partition: 'part1', namespace: 'team' }), sni: p1Sni },
+      // A server's certificate: an identity no intention names, so only the default decides.
+      { leaf: await issueServerCert(ours.root, { datacenter: 'dc1' }), sni: localSni },
     ];
     const configs: ProxyConfig[] = [
+      {
+        ...base,
+        defaultIntentionAction: 'allow',
+        intentions: intentions({ Name: '*', Namespace: 'team', Action: 'deny' }),
+      },
+      {
+        ...base,
+        defaultIntentionAction: 'deny',
+        intentions: intentions(
+          { Name: 'web', Partition: 'part1', Action: 'allow' },
+          { Name: '*', Namespace: 'team', Peer: 'p1', Action: 'allow' },
+        ),
+      },
       { ...base, defaultIntentionAction: 'deny', intentions: intentions({ Name: 'web', Action: 'allow' }) },
       {
         ...base,
@@ -516,15 +535,20 @@ describe('HAProxy sidecar inbound', () => {
         ],
       },
     ];
-    for (const config of configs) {
+    const verdicts = new Set<boolean>();
+    for (const [c, config] of configs.entries()) {
       await harness.apply(config);
-      for (const caller of callers) {
+      for (const [i, caller] of callers.entries()) {
         const outcome = await dial(caller);
-        expect({ caller: caller.leaf.certPem.slice(-80), allowed: outcome.allowed }).toEqual({
-          caller: caller.leaf.certPem.slice(-80),
-          allowed: nodeVerdict(config, caller.leaf),
+        const expected = nodeVerdict(config, caller.leaf);
+        verdicts.add(expected);
+        expect({ config: c, caller: i, allowed: outcome.allowed }).toEqual({
+          config: c,
+          caller: i,
+          allowed: expected,
         });
       }
     }
+    expect(verdicts).toEqual(new Set([true, false]));
   });
 });
