@@ -184,6 +184,20 @@ describe('the sidecar on HAProxy', () => {
     ).toBe(1);
   });
 
+  it('takes connections from a Node sidecar, as the Node engine does', async () => {
+    const nodeWeb = await start(
+      new Sidecar({
+        config: new StaticConfigSource<ProxyConfig>({
+          ...baseProxyConfig(exporter, 'web', await leafFor(exporter, 'web')),
+          upstreams: [{ name: 'backend', instances: [backendAddress] }],
+        }),
+        upstreams: [{ name: 'backend', bind: LOOPBACK }],
+      }),
+      (s) => s.start(),
+    );
+    expect(await echoed(nodeWeb.upstreamAddress('backend'), 'from node')).toBe('from node');
+  });
+
   it('refuses a caller without a certificate at the handshake, and counts it', async () => {
     const attempt = await tlsAttempt(backendAddress, {
       servername: 'backend.default.dc1.internal.x',
