@@ -75,7 +75,13 @@ const leafOf = async (
  */
 async function craft(
   root: RootCa,
-  options: { uris: string[]; ca?: boolean; issuer?: { certPem: string; keyPem: string } },
+  options: {
+    uris: string[];
+    ca?: boolean;
+    issuer?: { certPem: string; keyPem: string };
+    /** Hex subject key ID to claim instead of the key's own. */
+    keyId?: string;
+  },
 ): Promise<ProxyLeaf> {
   const signer = await signerFor(root);
   const issuerCert = options.issuer ? new x509.X509Certificate(options.issuer.certPem) : signer.cert;
@@ -108,7 +114,7 @@ async function craft(
                 x509.ExtendedKeyUsage.serverAuth,
               ]),
             ]),
-        new x509.SubjectKeyIdentifierExtension(keys.keyId),
+        new x509.SubjectKeyIdentifierExtension(options.keyId ?? keys.keyId),
         new x509.AuthorityKeyIdentifierExtension(issuerKeyId),
         new x509.SubjectAlternativeNameExtension(
           options.uris.map((value) => ({ type: 'url' as const, value })),
@@ -170,10 +176,10 @@ class InboundHarness {
     await this.haproxy.reload();
   }
 
-  /** Waits for the log line of the connection from `from` (127.0.0.1:<port>). */
+  /** Waits for the log line of the connection from `from` (127.0.0.1:<port>): ours, or HAProxy's own. */
   async logLine(from: string): Promise<string> {
     for (let i = 0; i < 200; i++) {
-      const line = this.logs.find((l) => l.includes(`from=${from} `));
+      const line = this.logs.find((l) => l.includes(`from=${from} `) || l.startsWith(`${from} [`));
       if (line) return line;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -240,12 +246,16 @@ async function dial(caller: Partial<Caller> & { sni: string }, options: DialOpti
   socket.on('session', (session: Buffer) => {
     if (options.sessions) options.sessions.issued = session;
   });
+  let from = '';
+  // Read on TCP connect: a handshake that fails may close the socket before it can be asked.
+  socket.once('connect', () => {
+    from = `127.0.0.1:${socket.localPort}`;
+  });
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const connected = await new Promise<boolean>((resolve) => {
     socket.once('secureConnect', () => resolve(true));
     socket.once('close', () => resolve(false));
   });
-  const from = `127.0.0.1:${socket.localPort}`;
   if (options.sessions) options.sessions.reused = socket.isSessionReused();
   if (connected) socket.end('ping\n');
   await closed;
@@ -270,6 +280,19 @@ async function expectRefused(caller: Partial<Caller> & { sni: string }, reason: 
   if (outcome.allowed) return '';
   const line = await harness.logLine(outcome.from);
   expect(line).toContain(`refused inbound connection reason=${reason} `);
+  return line;
+}
+
+/** The connection is refused during the TLS handshake, which HAProxy logs itself ("SSL ..."). */
+async function expectHandshakeRefused(
+  caller: Partial<Caller> & { sni: string },
+  options: DialOptions = {},
+): Promise<string> {
+  const outcome = await dial(caller, options);
+  expect(outcome.allowed).toBe(false);
+  if (outcome.allowed) return '';
+  const line = await harness.logLine(outcome.from);
+  expect(line).toMatch(/ inbound\/1: SSL /);
   return line;
 }
 
@@ -377,7 +400,7 @@ describe('HAProxy sidecar inbound', () => {
     const line = await expectRefused(p2Web, 'not-exported-to-peer');
     expect(line).toContain('peer=p2 ');
     // With our own name it is checked against our roots, which never signed it.
-    expect(await dial({ ...p2Web, sni: localSni })).toMatchObject({ allowed: false });
+    await expectHandshakeRefused({ ...p2Web, sni: localSni });
     expect(nodeVerdict(base, p2Web.leaf)).toBe(false);
   });
 
@@ -388,7 +411,7 @@ describe('HAProxy sidecar inbound', () => {
     const line = await expectRefused({ leaf: forged, sni: p1Sni }, 'untrusted-identity');
     expect(line).toContain(`caller=spiffe://${ours.root.trustDomain}/ns/default/dc/dc2/svc/web peer=p1 `);
     // With the local name, our roots check the chain and the handshake fails.
-    expect(await dial({ leaf: forged, sni: localSni })).toMatchObject({ allowed: false });
+    await expectHandshakeRefused({ leaf: forged, sni: localSni });
     expect(nodeVerdict(base, forged)).toBe(false);
   });
 
@@ -419,17 +442,17 @@ describe('HAProxy sidecar inbound', () => {
     const tls13 = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' } as const;
     const tls12 = { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
     await harness.apply({ ...base, tls: { incoming: tls13, outgoing: tls12, unknownCipherSuites: [] } });
-    expect(await dial(localWeb, { maxVersion: 'TLSv1.2' })).toMatchObject({ allowed: false });
-    expect(await dial(p1Web, { maxVersion: 'TLSv1.2' })).toMatchObject({ allowed: false });
+    await expectHandshakeRefused(localWeb, { maxVersion: 'TLSv1.2' });
+    await expectHandshakeRefused(p1Web, { maxVersion: 'TLSv1.2' });
     expect(await dial(localWeb, { minVersion: 'TLSv1.3' })).toEqual({ allowed: true });
 
     const only12 = { ...tls12, ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' };
     await harness.apply({ ...base, tls: { incoming: only12, outgoing: tls12, unknownCipherSuites: [] } });
-    expect(await dial(p1Web, { minVersion: 'TLSv1.3' })).toMatchObject({ allowed: false });
+    await expectHandshakeRefused(p1Web, { minVersion: 'TLSv1.3' });
     expect(await dial(p1Web, { maxVersion: 'TLSv1.2' })).toEqual({ allowed: true });
     const otherCipher = { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } as const;
-    expect(await dial(p1Web, otherCipher)).toMatchObject({ allowed: false });
-    expect(await dial(localWeb, otherCipher)).toMatchObject({ allowed: false });
+    await expectHandshakeRefused(p1Web, otherCipher);
+    await expectHandshakeRefused(localWeb, otherCipher);
   });
 
   it('refuses leaves the CA would never issue: a CA certificate, two URIs, one under an intermediate', async () => {
@@ -459,14 +482,37 @@ describe('HAProxy sidecar inbound', () => {
     expect(await dial({ leaf: plain, sni: localSni })).toEqual({ allowed: true });
   });
 
+  it('judges a caller by the trust set HAProxy checked its chain against, whatever the SNI’s spelling', async () => {
+    await harness.apply(base);
+    // A peer CA's intermediate claiming our root's key ID, and under it a leaf claiming our trust
+    // domain: only the trust domain and key ID of the set that verified it can refuse it.
+    const ourKeyId = (await signerFor(ours.root)).keyId;
+    const intermediate = await craft(p1.root, {
+      uris: [`spiffe://${p1.root.trustDomain}`],
+      ca: true,
+      keyId: ourKeyId,
+    });
+    const web = `spiffe://${ours.root.trustDomain}/ns/default/dc/dc1/svc/web`;
+    const forged = await craft(p1.root, { uris: [web], issuer: intermediate });
+    for (const sni of [p1Sni, p1Sni.toUpperCase(), `${p1Sni}.`, localSni, `${localSni}.`, '']) {
+      expect({ sni, ...(await dial({ leaf: forged, sni })) }).toMatchObject({ sni, allowed: false });
+    }
+    // Spelled differently, the names still reach the callers they belong to, or nobody.
+    for (const sni of [p1Sni.toUpperCase(), `${p1Sni}.`]) {
+      const outcome = await dial({ ...p1Web, sni });
+      if (!outcome.allowed) expect(await harness.logLine(outcome.from)).toContain('SSL');
+    }
+    expect(await dial({ ...localWeb, sni: '' })).toEqual({ allowed: true });
+  });
+
   it('refuses a leaf from an unknown CA, and a caller without a certificate', async () => {
     await harness.apply(base);
     const stranger = await testCluster('stranger', 'cluster-x', 'dc9');
     const leaf = await leafOf(stranger, 'web');
-    expect(await dial({ leaf, sni: localSni })).toMatchObject({ allowed: false });
-    expect(await dial({ leaf, sni: p1Sni })).toMatchObject({ allowed: false });
-    expect(await dial({ sni: localSni })).toMatchObject({ allowed: false });
-    expect(await dial({ sni: p1Sni })).toMatchObject({ allowed: false });
+    await expectHandshakeRefused({ leaf, sni: localSni });
+    await expectHandshakeRefused({ leaf, sni: p1Sni });
+    await expectHandshakeRefused({ sni: localSni });
+    await expectHandshakeRefused({ sni: p1Sni });
     // The listener still serves after those.
     expect(await dial(localWeb)).toEqual({ allowed: true });
   });
@@ -475,7 +521,7 @@ describe('HAProxy sidecar inbound', () => {
     const twin = { peerName: 'p3', trustDomain: p1.root.trustDomain, rootPems: [p1.root.certPem] };
     const config = { ...base, peerBundles: [p1.bundle, p2.bundle, twin] };
     await harness.apply(config);
-    expect(await dial(p1Web)).toMatchObject({ allowed: false });
+    await expectHandshakeRefused(p1Web);
     expect(nodeVerdict(config, p1Web.leaf)).toBe(false);
     expect(await dial(localWeb)).toEqual({ allowed: true });
   });
