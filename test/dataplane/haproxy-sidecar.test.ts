@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +12,6 @@ import { type ProxyConfig, type ProxyLeaf, Sidecar } from '../../src/dataplane/p
 import { peeredServiceSni } from '../../src/dataplane/sni.js';
 import {
   type EchoServer,
-  echoOnce,
   startEchoServer,
   startNamedEchoServer,
 } from '../../src/dataplane/testing/traffic.js';
@@ -25,20 +23,14 @@ import {
   type TestCluster,
   testCluster,
 } from '../../src/dataplane/testing/two-clusters.js';
-import {
-  type DataplaneProcess,
-  freePort,
-  logRecords,
-  sidecarRefusals,
-  startDataplaneProcess,
-} from '../security/dataplane-processes.js';
-import { api, CLI, eventually, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
+import { eventually } from '../support/meshpeer-process.js';
 import { metricValue, tlsAttempt } from './helpers.js';
+import { echoed, liveConnection } from './live-connection.js';
 
-// `meshpeer proxy --engine haproxy`. First in process: HaproxySidecar objects, each driving a real
-// HAProxy (scripts/haproxy.sh installs it), with real certificates from two clusters' CAs, real echo apps
-// and a real Node mesh gateway; configuration changes while traffic flows. Then as processes (from dist/)
-// between two real servers, through real gateways; and the command's refusals.
+// `meshpeer proxy --engine haproxy` in process: HaproxySidecar objects, each driving a real HAProxy
+// (scripts/haproxy.sh installs it), with real certificates from two clusters' CAs, real echo apps and
+// real Node mesh gateways; configuration changes while traffic flows. As processes between real
+// servers: haproxy-sidecar-cli.test.ts.
 
 const LOOPBACK: Endpoint = { host: '127.0.0.1', port: 0 };
 const stoppers: (() => Promise<unknown>)[] = [];
@@ -70,33 +62,7 @@ async function start<T extends { stop(drainMs?: number): Promise<void> }>(
   return component;
 }
 
-/** A connection through `endpoint` that stays open: each `say` is echoed back before it resolves. */
-async function liveConnection(endpoint: Endpoint) {
-  const socket = net.connect({ host: endpoint.host, port: endpoint.port });
-  await once(socket, 'connect');
-  let received = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    received += chunk;
-  });
-  const closed = once(socket, 'close');
-  socket.on('error', () => {});
-  return {
-    async say(text: string): Promise<string> {
-      const before = received.length;
-      socket.write(text);
-      await eventually(async () => received.length >= before + text.length || socket.destroyed, 10_000);
-      return received.slice(before);
-    },
-    async close(): Promise<void> {
-      socket.end();
-      await closed;
-    },
-  };
-}
-
 const upstreamOf = (s: HaproxySidecar, name: string, peer?: string) => s.upstreamAddress(name, peer);
-const echoed = async (endpoint: Endpoint, text: string) => (await echoOnce(endpoint, text)).toString();
 
 beforeAll(async () => {
   findHaproxy(); // scripts/haproxy.sh (from scripts/test-deps.sh) installs it; fail loudly if it did not
@@ -372,206 +338,6 @@ describe('the sidecar on HAProxy', () => {
     process.kill(master, 'SIGKILL');
     await eventually(async () => web.masterPid !== 0 && web.masterPid !== master, 20_000);
     await eventually(async () => (await echoed(upstreamOf(web, 'backend'), 'again')) === 'again', 10_000);
-  });
-});
-
-// `meshpeer proxy --engine haproxy` as a process (from dist/, built by `npm test`), against real servers:
-// configuration and leaves from the server's HTTP API, registration, peering, SIGTERM.
-describe('meshpeer proxy --engine haproxy, as a process between real servers', () => {
-  const stops: (() => Promise<unknown>)[] = [];
-  const apps: Record<string, EchoServer> = {};
-  let c1: ServerProcess;
-  let c2: ServerProcess;
-  let backendProc: DataplaneProcess;
-  let webPort: number;
-  let frontendPort: number;
-
-  const call = async (url: string, method: string, path: string, json?: unknown): Promise<unknown> => {
-    const res = await api(`${url}${path}`, { method, ...(json === undefined ? {} : { json }) });
-    expect(res.status, `${method} ${path}: ${res.text}`).toBe(200);
-    return res.body;
-  };
-  const proxy = (server: ServerProcess, args: string[]) =>
-    startDataplaneProcess('proxy', ['--engine', 'haproxy', '--server', server.url, ...args]).then((p) => {
-      stops.push(() => p.stop());
-      return p;
-    });
-
-  beforeAll(async () => {
-    [c1, c2] = (await Promise.all(
-      ['dc1', 'dc2'].map((datacenter) => startServerProcess({ datacenter })),
-    )) as [ServerProcess, ServerProcess];
-    stops.push(
-      () => c1.stop(),
-      () => c2.stop(),
-    );
-    for (const name of ['backend', 'web', 'frontend']) {
-      apps[name] = await startEchoServer();
-      stops.push(() => (apps[name] as EchoServer).close());
-    }
-    await call(c1.url, 'PUT', '/v1/agent/service/register', {
-      Name: 'backend',
-      Address: '127.0.0.1',
-      Port: (apps.backend as EchoServer).address.port,
-    });
-    await call(c1.url, 'PUT', '/v1/config', {
-      Kind: 'exported-services',
-      Name: 'default',
-      Services: [{ Name: 'backend', Consumers: [{ Peer: 'cluster-02' }] }],
-    });
-    const { PeeringToken } = (await call(c1.url, 'POST', '/v1/peering/token', {
-      PeerName: 'cluster-02',
-    })) as {
-      PeeringToken: string;
-    };
-    await call(c2.url, 'POST', '/v1/peering/establish', { PeerName: 'cluster-01', PeeringToken });
-
-    webPort = await freePort();
-    frontendPort = await freePort();
-    const started = await Promise.all([
-      proxy(c1, [
-        '--service',
-        'backend',
-        '--listen',
-        '127.0.0.1:0',
-        '--app-port',
-        String((apps.backend as EchoServer).address.port),
-        '--register',
-        '--drain-seconds',
-        '30',
-      ]),
-      proxy(c1, [
-        '--service',
-        'web',
-        '--listen',
-        '127.0.0.1:0',
-        '--app-port',
-        String((apps.web as EchoServer).address.port),
-        '--upstream',
-        `backend:${webPort}`,
-      ]),
-      proxy(c2, [
-        '--service',
-        'frontend',
-        '--listen',
-        '127.0.0.1:0',
-        '--app-port',
-        String((apps.frontend as EchoServer).address.port),
-        '--upstream',
-        `backend:peer=cluster-01:${frontendPort}`,
-      ]),
-      ...[c1, c2].map((server, i) =>
-        startDataplaneProcess('gateway', [
-          ...(i === 0 ? ['--engine', 'haproxy'] : []),
-          '--server',
-          server.url,
-          '--listen',
-          '127.0.0.1:0',
-          '--register',
-        ]).then((p) => {
-          stops.push(() => p.stop());
-          return p;
-        }),
-      ),
-    ]);
-    backendProc = started[0];
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
-  });
-
-  it('registers as the connect-proxy of its service and carries a local upstream', async () => {
-    const proxies = (await call(c1.url, 'GET', '/v1/health/connect/backend')) as {
-      Service: { Kind: string; Port: number; Proxy: { DestinationServiceName: string } };
-    }[];
-    expect(
-      proxies.map((p) => [p.Service.Kind, p.Service.Proxy.DestinationServiceName, p.Service.Port]),
-    ).toEqual([['connect-proxy', 'backend', backendProc.address.port]]);
-    expect(logRecords(backendProc, /^haproxy started$/)).toHaveLength(1);
-    const upstream = { host: '127.0.0.1', port: webPort };
-    await eventually(async () => (await echoed(upstream, 'via web')) === 'via web', 30_000);
-  });
-
-  it('carries a peered upstream to the exporter, whose leaf names the peered SNI', async () => {
-    const upstream = { host: '127.0.0.1', port: frontendPort };
-    await eventually(async () => (await echoed(upstream, 'from dc2')) === 'from dc2', 60_000);
-  });
-
-  it('refuses a caller an intention denies, saying why', async () => {
-    await call(c1.url, 'PUT', '/v1/config', {
-      Kind: 'service-intentions',
-      Name: 'backend',
-      Sources: [{ Name: 'web', Action: 'deny' }],
-    });
-    const upstream = { host: '127.0.0.1', port: webPort };
-    await eventually(async () => (await echoed(upstream, 'denied?')) === '', 30_000);
-    await eventually(async () => (await sidecarRefusals(backendProc, 'intention-deny')) >= 1, 10_000);
-    expect(
-      logRecords(backendProc, /^refused inbound connection: intention web → backend says deny$/),
-    ).not.toEqual([]);
-    // Still open to the peer's frontend.
-    expect(await echoed({ host: '127.0.0.1', port: frontendPort }, 'peer ok')).toBe('peer ok');
-    // The reload that applied it is not reported as a warning.
-    expect(backendProc.logs.filter((l) => /"level":(40|50).*stopped \(cumulated conns/.test(l))).toEqual([]);
-    await call(c1.url, 'DELETE', '/v1/config/service-intentions/backend');
-    await eventually(async () => (await echoed(upstream, 'allowed')) === 'allowed', 30_000);
-  });
-
-  it('drains on SIGTERM: live connections go on, new ones are refused, then it exits', async () => {
-    const live = await liveConnection({ host: '127.0.0.1', port: webPort });
-    expect(await live.say('before')).toBe('before');
-    const exited = new Promise<number | null>((resolve) =>
-      backendProc.child.once('exit', (code) => resolve(code)),
-    );
-    backendProc.child.kill('SIGTERM');
-    await eventually(
-      async () => logRecords(backendProc, /^sidecar \(haproxy\) draining$/).length === 1,
-      10_000,
-    );
-    expect(await live.say('during the drain')).toBe('during the drain');
-    // HAProxy closes its listener once the signal reaches it: from then on, nothing connects.
-    await eventually(async () => {
-      const attempt = await tlsAttempt(backendProc.address, {
-        servername: 'backend',
-        ca: [],
-        payload: 'new',
-      });
-      return attempt.data === '' && /ECONNREFUSED/.test(attempt.error ?? '');
-    }, 10_000);
-    expect(await live.say('still draining')).toBe('still draining');
-    await live.close();
-    expect(await exited).toBe(0);
-  });
-});
-
-describe('meshpeer proxy --engine', () => {
-  const run = (args: string[], env: Record<string, string> = {}) =>
-    new Promise<{ failed: boolean; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [CLI, 'proxy', ...args],
-        { env: { ...process.env, ...env } },
-        (err, _out, stderr) => resolve({ failed: err !== null, stderr }),
-      );
-    });
-
-  it('fails at start without an HAProxy binary, saying how to install one', async () => {
-    // No server answers here: the binary is looked for before anything else.
-    const { failed, stderr } = await run(
-      ['--engine', 'haproxy', '--server', 'http://127.0.0.1:1', '--service', 'web'],
-      { MESHPEER_HAPROXY: '/nonexistent/haproxy' },
-    );
-    expect(failed).toBe(true);
-    expect(stderr).toMatch(
-      /haproxy binary \/nonexistent\/haproxy is not an executable file: .*apt-get install haproxy/,
-    );
-  });
-
-  it('refuses an engine it does not know', async () => {
-    const { failed, stderr } = await run(['--engine', 'envoy', '--service', 'web']);
-    expect(failed).toBe(true);
-    expect(stderr).toMatch(/node, haproxy/);
   });
 });
 
