@@ -297,6 +297,30 @@ describe('the sidecar on HAProxy', () => {
     await live.close();
   });
 
+  it('closes connections when no target can take them, counting why as the Node sidecar does', async () => {
+    webSource.update((c) => ({ ...c, upstreams: [] }));
+    await web.settled();
+    try {
+      expect(await echoed(upstreamOf(web, 'backend'), 'anyone?')).toBe('');
+      const refused = () =>
+        metricValue(web.metrics.registry, 'meshpeer_proxy_upstream_refused_total', {
+          upstream: 'backend',
+          reason: 'no-instances',
+        });
+      await eventually(async () => (await refused()) === 1, 10_000);
+      expect(
+        await metricValue(web.metrics.registry, 'meshpeer_proxy_upstream_target_skipped_total', {
+          upstream: 'backend',
+          target: 'backend',
+          reason: 'no-instances',
+        }),
+      ).toBe(1);
+    } finally {
+      webSource.update((c) => ({ ...c, upstreams: [{ name: 'backend', instances: [backendAddress] }] }));
+      await web.settled();
+    }
+  });
+
   it('fails over to the next target when the first one’s endpoint is dead', async () => {
     const spareApp = await startNamedEchoServer('spare');
     stoppers.push(() => spareApp.close());
