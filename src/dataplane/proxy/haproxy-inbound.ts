@@ -16,9 +16,10 @@ import { type Endpoint, formatEndpoint } from '../endpoint.js';
 import { localServiceSni, peeredServiceSni } from '../sni.js';
 import type { ProxyConfig } from './config.js';
 import { IDENTITY_LUA } from './haproxy-identity-lua.js';
+import { haproxyTlsOptions } from './haproxy-tls.js';
 import type { CallerRefusal } from './identities.js';
 import { intentionRules } from './intentions.js';
-import { DEFAULT_MESH_TLS, type TlsDirection, type TlsVersionName } from './mesh-tls.js';
+import { DEFAULT_MESH_TLS } from './mesh-tls.js';
 
 export interface HaproxySection {
   /** Lines for HAProxy's global section (e.g. lua-load). */
@@ -71,14 +72,6 @@ export const INBOUND_BACKEND = 'inbound_app';
 export const LUA_ACTION = 'meshpeer_inbound';
 
 const DEFAULT = 'default';
-// HAProxy spells TLS 1.0 with its minor version.
-const HAPROXY_VERSION: Record<TlsVersionName, string> = {
-  TLSv1: 'TLSv1.0',
-  'TLSv1.1': 'TLSv1.1',
-  'TLSv1.2': 'TLSv1.2',
-  'TLSv1.3': 'TLSv1.3',
-};
-const CIPHERS = /^[A-Za-z0-9:_-]+$/;
 // SPIFFE path segments (spiffe.ts) that are also one DNS label (sni.ts): what a name of ours must be.
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
 // Paths go into HAProxy's configuration and crt-list unquoted.
@@ -103,7 +96,7 @@ export function renderInbound(config: ProxyConfig, options: InboundOptions): Hap
     return `${dir}/${name}`;
   };
 
-  const tls = tlsOptions(config.tls?.incoming ?? DEFAULT_MESH_TLS.incoming);
+  const tls = haproxyTlsOptions(config.tls?.incoming ?? DEFAULT_MESH_TLS.incoming);
   const crtLine = (set: InboundTrustSet): string => {
     const caFile = addFile('ca', 'pem', pemFile(set.roots));
     return `${leafFile} [ca-file ${caFile} verify required ${tls}] ${set.sni}\n`;
@@ -316,15 +309,6 @@ function address(what: string, endpoint: Endpoint): string {
     throw invalid(`${what} port ${endpoint.port} is not a port number`);
   }
   return formatEndpoint(endpoint);
-}
-
-/** The mesh entry's TLS.Incoming as crt-list options: versions, and TLS 1.2 ciphers when it names them. */
-function tlsOptions(tls: TlsDirection): string {
-  const versions = `ssl-min-ver ${HAPROXY_VERSION[tls.minVersion]} ssl-max-ver ${HAPROXY_VERSION[tls.maxVersion]}`;
-  if (tls.ciphers === undefined) return versions;
-  if (!CIPHERS.test(tls.ciphers))
-    throw invalid(`cipher list "${tls.ciphers}" is not a list of OpenSSL names`);
-  return `${versions} ciphers ${tls.ciphers}`;
 }
 
 function pemFile(pems: readonly string[]): string {

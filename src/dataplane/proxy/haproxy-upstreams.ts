@@ -12,7 +12,8 @@ import { connectTimeoutFrom } from '../dial.js';
 import type { Endpoint } from '../endpoint.js';
 import { address } from '../gateway/haproxy-config.js';
 import { type ProxyConfig, type UpstreamSpec, upstreamLabel } from './config.js';
-import { DEFAULT_MESH_TLS, type TlsDirection } from './mesh-tls.js';
+import { haproxyTlsOptions } from './haproxy-tls.js';
+import { DEFAULT_MESH_TLS } from './mesh-tls.js';
 import { routeUpstream, type UpstreamRoute, type UsablePlan } from './upstream-plan.js';
 
 /** A part of the sidecar's HAProxy configuration, as the inbound half renders its own. */
@@ -107,7 +108,7 @@ function renderOne(
   const serverLines: string[] = [];
   const count = usable.reduce((n, plan) => n + plan.endpoints.length, 0);
   const check = count > 1 ? ` ${CHECK}` : '';
-  const tls = tlsOptions(config.tls?.outgoing ?? DEFAULT_MESH_TLS.outgoing);
+  const tls = haproxyTlsOptions(config.tls?.outgoing ?? DEFAULT_MESH_TLS.outgoing);
   usable.forEach((plan, t) => {
     const caFile = trustFile(plan.rootPems);
     files[caFile] = `${plan.rootPems.map((pem) => pem.trim()).join('\n')}\n`;
@@ -138,17 +139,6 @@ function renderOne(
     ...serverLines,
   ];
   return { lines, rendered: { spec, label: upstreamLabel(spec), proxy, route, servers, rejected } };
-}
-
-/** The mesh entry's TLS.Outgoing as server options: versions, and TLS 1.2 ciphers when it names them. */
-function tlsOptions(tls: TlsDirection): string {
-  // HAProxy spells TLS 1.0 with its minor version.
-  const version = (name: TlsDirection['minVersion']) => (name === 'TLSv1' ? 'TLSv1.0' : name);
-  const versions = `ssl-min-ver ${version(tls.minVersion)} ssl-max-ver ${version(tls.maxVersion)}`;
-  // OpenSSL names only (mesh-tls.ts translates Consul's); checked, as it goes into the configuration.
-  return tls.ciphers && /^[A-Za-z0-9:-]+$/.test(tls.ciphers)
-    ? `${versions} ciphers ${tls.ciphers}`
-    : versions;
 }
 
 /** The trust-set file of a plan: named by its content, so a reload never reads a file being replaced. */
