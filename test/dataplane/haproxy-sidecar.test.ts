@@ -12,6 +12,7 @@ import { type ProxyConfig, type ProxyLeaf, Sidecar } from '../../src/dataplane/p
 import { peeredServiceSni } from '../../src/dataplane/sni.js';
 import {
   type EchoServer,
+  echoTransfer,
   startEchoServer,
   startNamedEchoServer,
 } from '../../src/dataplane/testing/traffic.js';
@@ -182,6 +183,21 @@ describe('the sidecar on HAProxy', () => {
 
   it('carries a peered upstream through both clusters’ gateways to the exporter’s HAProxy sidecar', async () => {
     expect(await echoed(upstreamOf(frontend, 'backend', 'cluster-01'), 'across')).toBe('across');
+  });
+
+  it('carries parallel bulk transfers across the peering intact, to the last byte after each half-close', async () => {
+    // Both sidecars on HAProxy with TLS between them: each stream is written, half-closed, and must come
+    // back whole (64 KiB HAProxy buffers once cut such streams short at the end).
+    const MB = 1024 * 1024;
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => echoTransfer(upstreamOf(frontend, 'backend', 'cluster-01'), 16 * MB)),
+      );
+      for (const result of results) {
+        expect(result.received).toBe(16 * MB);
+        expect(result.receivedSha256).toBe(result.sentSha256);
+      }
+    }
   });
 
   it('goes through its own cluster’s gateway in local mode, and back to the peer’s when remote again', async () => {
