@@ -1,13 +1,18 @@
-// The "meshpeer (haproxy gateways)" path of the data-plane anchors benchmark: meshpeer's own sidecars
-// (each a Node process, as in bench/dataplane.ts) with both mesh gateways run as `--engine haproxy` runs
-// them: HaproxyGateway components rendering meshpeer's routes into HAProxy child processes. The hops
-// measured are the sidecar processes and the HAProxy workers that carry the bytes.
+// The meshpeer paths of the data-plane anchors benchmark that run HAProxy: both mesh gateways as
+// `gateway --engine haproxy` runs them (HaproxyGateway rendering meshpeer's routes into HAProxy child
+// processes), with either meshpeer's Node sidecars (each a Node process, as in bench/dataplane.ts) or
+// sidecars as `proxy --engine haproxy` runs them (HaproxySidecar: meshpeer's identity, intention and
+// upstream decisions rendered into HAProxy). The hops measured are the processes that carry the bytes:
+// Node sidecar processes or HAProxy workers.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { StaticConfigSource } from '../src/dataplane/config-source.js';
 import type { Endpoint } from '../src/dataplane/endpoint.js';
 import { type GatewayConfig, HaproxyGateway } from '../src/dataplane/gateway/index.js';
+import type { ProxyConfig, ProxyLeaf, UpstreamSpec } from '../src/dataplane/proxy/config.js';
+import { HaproxySidecar } from '../src/dataplane/proxy/haproxy-sidecar.js';
+import type { MeshTls } from '../src/dataplane/proxy/mesh-tls.js';
 import {
   baseGatewayConfig,
   baseProxyConfig,
@@ -46,34 +51,78 @@ async function sidecarChild(request: Extract<ChildRequest, { type: 'sidecar' }>)
   return { pid: child.pid ?? 0, started: message, stop };
 }
 
-/** Starts the path to `app`, with the same clusters (CAs, names) as meshpeer's Node path. */
+export type SidecarEngine = 'node' | 'haproxy';
+
+interface RunningSidecar {
+  pid: number;
+  inbound?: Endpoint;
+  upstream?: Endpoint;
+}
+
+/** One sidecar of the path: a Node sidecar in a child process, or an HaproxySidecar here. */
+async function startSidecar(
+  engine: SidecarEngine,
+  config: ProxyConfig,
+  stoppers: (() => Promise<void>)[],
+  options: { app?: Endpoint; upstreams: UpstreamSpec[] },
+): Promise<RunningSidecar> {
+  if (engine === 'node') {
+    const child = await sidecarChild({ type: 'sidecar', config, ...options });
+    stoppers.push(() => child.stop());
+    return {
+      pid: child.pid,
+      ...(child.started.inbound ? { inbound: child.started.inbound as Endpoint } : {}),
+      ...(child.started.upstreams[0] ? { upstream: child.started.upstreams[0] as Endpoint } : {}),
+    };
+  }
+  const sidecar = new HaproxySidecar({
+    config: new StaticConfigSource<ProxyConfig>(config),
+    inbound: options.app ? { listen: LOOPBACK, app: options.app } : undefined,
+    upstreams: options.upstreams,
+  });
+  const addresses = await sidecar.start();
+  stoppers.push(() => sidecar.stop());
+  return {
+    pid: sidecar.workerPid,
+    ...(addresses.inbound ? { inbound: addresses.inbound } : {}),
+    ...(addresses.upstreams[0] ? { upstream: addresses.upstreams[0].address } : {}),
+  };
+}
+
+/**
+ * Starts the path to `app`, with the same clusters (CAs, names) as meshpeer's Node path. The backend's
+ * leaf must name `backendSni` (as the leaf route gives it to an exported service) for HAProxy sidecars.
+ */
 export async function startHaproxyGatewaysPath(
   exporter: TestCluster,
   importer: TestCluster,
   app: Endpoint,
   backendSni: string,
+  sidecars: SidecarEngine = 'node',
+  backendLeaf?: ProxyLeaf,
+  tls?: MeshTls,
 ): Promise<AnchorPath> {
   const stoppers: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
     for (const stop of stoppers.reverse()) await stop();
   };
   try {
-    const backend = await sidecarChild({
-      type: 'sidecar',
-      config: {
-        ...baseProxyConfig(exporter, 'backend', await leafFor(exporter, 'backend')),
+    const backend = await startSidecar(
+      sidecars,
+      {
+        ...baseProxyConfig(exporter, 'backend', backendLeaf ?? (await leafFor(exporter, 'backend'))),
+        ...(tls ? { tls } : {}),
         peerBundles: [importer.bundle],
         inboundPeerBundles: [importer.bundle],
       },
-      app,
-      upstreams: [],
-    });
-    stoppers.push(() => backend.stop());
+      stoppers,
+      { app, upstreams: [] },
+    );
     const exporterGateway = new HaproxyGateway({
       config: new StaticConfigSource<GatewayConfig>({
         ...baseGatewayConfig(exporter),
         exportedServices: exportsTo('backend', importer.peerName),
-        localServices: new Map([['backend', [backend.started.inbound as Endpoint]]]),
+        localServices: new Map([['backend', [backend.inbound as Endpoint]]]),
       }),
       listen: LOOPBACK,
     });
@@ -95,10 +144,11 @@ export async function startHaproxyGatewaysPath(
     });
     const importerAddress = await importerGateway.start();
     stoppers.push(() => importerGateway.stop());
-    const frontend = await sidecarChild({
-      type: 'sidecar',
-      config: {
+    const frontend = await startSidecar(
+      sidecars,
+      {
         ...baseProxyConfig(importer, 'frontend', await leafFor(importer, 'frontend')),
+        ...(tls ? { tls } : {}),
         peerBundles: [exporter.bundle],
         upstreams: [
           { name: 'backend', peer: exporter.peerName, instances: [exporterAddress], sni: backendSni },
@@ -106,12 +156,12 @@ export async function startHaproxyGatewaysPath(
         localGateways: [importerAddress],
         meshGatewayMode: 'local',
       },
-      upstreams: [{ name: 'backend', peer: exporter.peerName, bind: LOOPBACK }],
-    });
-    stoppers.push(() => frontend.stop());
+      stoppers,
+      { upstreams: [{ name: 'backend', peer: exporter.peerName, bind: LOOPBACK }] },
+    );
     return {
-      name: 'meshpeer (haproxy gateways)',
-      entry: frontend.started.upstreams[0] as Endpoint,
+      name: sidecars === 'node' ? 'meshpeer (haproxy gateways)' : 'meshpeer (haproxy engines)',
+      entry: frontend.upstream as Endpoint,
       hops: [
         { name: 'frontend sidecar', pid: frontend.pid },
         { name: 'importer gateway', pid: importerGateway.workerPid },

@@ -9,6 +9,8 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Endpoint } from '../../src/dataplane/endpoint.js';
+import { haproxyTlsOptions } from '../../src/dataplane/proxy/haproxy-tls.js';
+import type { TlsDirection } from '../../src/dataplane/proxy/mesh-tls.js';
 import { freePort } from '../../src/shared/testing/free-port.js';
 
 export type Installed = { ok: true; haproxy: string; nginx: string } | { ok: false; why: string };
@@ -57,6 +59,8 @@ export async function startAnchorPath(
   certs: AnchorCerts,
   app: Endpoint,
   dir: string,
+  /** The TLS versions the calling sidecar offers, as meshpeer's sidecars are told by the mesh entry. */
+  outgoing: TlsDirection,
 ): Promise<AnchorPath> {
   const files = writeCerts(certs, dir, sidecars);
   const [front, gwImporter, gwExporter, back] = await Promise.all([
@@ -105,9 +109,9 @@ export async function startAnchorPath(
         ? run(
             'nginx',
             'frontend-sidecar',
-            nginxOutbound(front, gwImporter, files, certs, dir, `${tag}-frontend`),
+            nginxOutbound(front, gwImporter, files, certs, dir, `${tag}-frontend`, outgoing),
           )
-        : run('haproxy', 'frontend-sidecar', haproxyOutbound(front, gwImporter, files, certs));
+        : run('haproxy', 'frontend-sidecar', haproxyOutbound(front, gwImporter, files, certs, outgoing));
     for (const port of [back, gwExporter, gwImporter, front]) await listening(port, started);
     return {
       name: sidecars === 'nginx' ? 'nginx sidecars + HAProxy gateways' : 'HAProxy everywhere',
@@ -180,18 +184,24 @@ backend routed
 `;
 }
 
-// HAProxy and nginx check an upstream's name against the SNI they send (or a DNS name / CN), and
-// meshpeer's leaves carry only a SPIFFE URI, so neither anchor verifies the backend's certificate: the
-// anchors' calling sidecars do a little less work than meshpeer's, which checks chain and SPIFFE ID.
+// Both anchors verify the backend as meshpeer's sidecars do: its chain against the exporting cluster's
+// root only, and the SNI name they send against its DNS names (workload leaves name the SNI names that
+// reach them).
 
 /** The calling sidecar: plain TCP from the app, mTLS out with our leaf. */
-function haproxyOutbound(port: number, to: number, f: CertFiles, certs: AnchorCerts): string {
+function haproxyOutbound(
+  port: number,
+  to: number,
+  f: CertFiles,
+  certs: AnchorCerts,
+  outgoing: TlsDirection,
+): string {
   return `${HAPROXY_COMMON}
 frontend app
   bind 127.0.0.1:${port}
   default_backend upstream
 backend upstream
-  server gateway 127.0.0.1:${to} ssl crt ${f.frontendPem} ca-file ${f.exporterRoot} verify none sni str(${certs.sni})
+  server gateway 127.0.0.1:${to} ssl crt ${f.frontendPem} ca-file ${f.exporterRoot} verify required sni str(${certs.sni}) ${haproxyTlsOptions(outgoing)}
 `;
 }
 
@@ -224,6 +234,7 @@ function nginxOutbound(
   certs: AnchorCerts,
   dir: string,
   name: string,
+  outgoing: TlsDirection,
 ): string {
   return `${nginxCommon(dir, name)}
 stream {
@@ -234,10 +245,11 @@ stream {
     proxy_ssl_certificate ${f.frontendCert};
     proxy_ssl_certificate_key ${f.frontendKey};
     proxy_ssl_trusted_certificate ${f.exporterRoot};
-    proxy_ssl_verify off;
+    proxy_ssl_verify on;
     proxy_ssl_server_name on;
     proxy_ssl_name ${certs.sni};
     proxy_ssl_session_reuse on;
+    proxy_ssl_protocols ${nginxProtocols(outgoing)};
     proxy_half_close on;
   }
 }
@@ -258,6 +270,12 @@ stream {
   }
 }
 `;
+}
+
+/** nginx lists protocols one by one rather than as a range. */
+function nginxProtocols(range: TlsDirection): string {
+  const all = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+  return all.slice(all.indexOf(range.minVersion), all.indexOf(range.maxVersion) + 1).join(' ');
 }
 
 /** Waits (at most 10 s) until something accepts TCP connections on the port. */
