@@ -48,9 +48,9 @@ describe('renderUpstreams', () => {
     const ours = trustFile([OUR_ROOT]);
     const theirs = trustFile([THEIR_ROOT]);
     expect(serverLines(out.sections)).toEqual([
-      `  server t0e0 10.0.0.2:21000 ssl crt /run/sc/leaf-1.pem ca-file /run/sc/${ours} verify required sni str(backend.default.dc2.internal.ours.consul) ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.2 check no-check-ssl inter 30s fastinter 1s downinter 1s fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down`,
-      `  server t0e1 10.0.0.3:21000 ssl crt /run/sc/leaf-1.pem ca-file /run/sc/${ours} verify required sni str(backend.default.dc2.internal.ours.consul) ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.2 check no-check-ssl inter 30s fastinter 1s downinter 1s fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down`,
-      `  server t1e0 192.0.2.1:8443 ssl crt /run/sc/leaf-1.pem ca-file /run/sc/${theirs} verify required sni str(${SNI}) ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.2 check no-check-ssl inter 30s fastinter 1s downinter 1s fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down backup`,
+      `  server t0e0 10.0.0.2:21000 ssl crt /run/sc/leaf-1.pem ca-file /run/sc/${ours} verify required sni str(backend.default.dc2.internal.ours.consul) ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3 check no-check-ssl inter 30s fastinter 1s downinter 1s fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down`,
+      `  server t0e1 10.0.0.3:21000 ssl crt /run/sc/leaf-1.pem ca-file /run/sc/${ours} verify required sni str(backend.default.dc2.internal.ours.consul) ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3 check no-check-ssl inter 30s fastinter 1s downinter 1s fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down`,
+      `  server t1e0 192.0.2.1:8443 ssl crt /run/sc/leaf-1.pem ca-file /run/sc/${theirs} verify required sni str(${SNI}) ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3 check no-check-ssl inter 30s fastinter 1s downinter 1s fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down backup`,
     ]);
     // Each trust set is a file of its own: the peer's servers never chain to our roots, nor ours to theirs.
     expect(out.files).toEqual({ [ours]: `${OUR_ROOT}\n`, [theirs]: `${THEIR_ROOT}\n` });
@@ -86,7 +86,7 @@ describe('renderUpstreams', () => {
       resolvers: [],
     });
     const [line] = serverLines(renderUpstreams(single, [local], options).sections);
-    expect(line).toMatch(/ssl-max-ver TLSv1\.2$/);
+    expect(line).toMatch(/ssl-max-ver TLSv1\.3$/);
     expect(renderUpstreams(single, [local], options).sections).not.toContain('  option redispatch 1');
   });
 

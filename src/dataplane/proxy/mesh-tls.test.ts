@@ -5,7 +5,7 @@ import { DEFAULT_MESH_TLS, meshTlsFrom } from './mesh-tls.js';
 const mesh = (tls: unknown) => parseConfigEntryOfKind('mesh', { Kind: 'mesh', Name: 'mesh', TLS: tls });
 
 describe('meshTlsFrom', () => {
-  it("uses Envoy's defaults without an entry or with TLS_AUTO: accept 1.2-1.3, dial with 1.2", () => {
+  it('accepts and offers TLS 1.2-1.3 without an entry or with TLS_AUTO', () => {
     expect(meshTlsFrom(undefined)).toEqual(DEFAULT_MESH_TLS);
     const auto = meshTlsFrom(
       mesh({
@@ -14,15 +14,15 @@ describe('meshTlsFrom', () => {
       }),
     );
     expect(auto.incoming).toEqual({ minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' });
-    expect(auto.outgoing).toEqual({ minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' });
+    expect(auto.outgoing).toEqual({ minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' });
   });
 
   it('takes the versions each direction sets', () => {
     const tls = meshTlsFrom(
-      mesh({ Incoming: { TLSMinVersion: 'TLSv1_3' }, Outgoing: { TLSMaxVersion: 'TLSv1_3' } }),
+      mesh({ Incoming: { TLSMinVersion: 'TLSv1_3' }, Outgoing: { TLSMaxVersion: 'TLSv1_2' } }),
     );
     expect(tls.incoming).toEqual({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
-    expect(tls.outgoing).toEqual({ minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' });
+    expect(tls.outgoing).toEqual({ minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' });
   });
 
   it('raises a default maximum below a configured minimum, and lowers a default minimum above a maximum', () => {

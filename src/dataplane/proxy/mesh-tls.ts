@@ -1,7 +1,9 @@
 // The TLS versions and cipher suites sidecars use between each other, from the mesh config entry's
 // TLS.Incoming (what a sidecar accepts from callers) and TLS.Outgoing (what it offers upstreams), as
-// Consul's sidecars apply them. Unset or TLS_AUTO leaves the choice to the proxy, and the proxy's choice
-// is Envoy's, which Consul's sidecars run: TLS 1.2 to 1.3 when accepting, TLS 1.2 only when dialing.
+// Consul's sidecars apply them. Unset or TLS_AUTO leaves the choice to the proxy: meshpeer accepts and
+// offers TLS 1.2 to 1.3. (Envoy, Consul's proxy, offers only TLS 1.2 as a client by default; meshpeer
+// offers 1.3 too because TLS 1.3 carries a caller's half-close, where a TLS 1.2 close_notify ends both
+// directions and HAProxy and nginx then cut the rest of the answer.)
 // Cipher suites (Consul's names, TLS 1.2 only) are translated to OpenSSL's; a name meshpeer cannot
 // translate is reported and left out, so it never turns into "every cipher OpenSSL has".
 import type { MeshEntry, MeshTLSDirection, TLSVersion } from '../../config-entries/index.js';
@@ -51,10 +53,10 @@ const CIPHER_SUITES: Record<string, string> = {
   TLS_RSA_WITH_AES_256_CBC_SHA: 'AES256-SHA',
 };
 
-/** What sidecars use when the mesh entry says nothing: Envoy's defaults, as in Consul. */
+/** What sidecars use when the mesh entry says nothing. */
 export const DEFAULT_MESH_TLS: MeshTls = {
   incoming: { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' },
-  outgoing: { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' },
+  outgoing: { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' },
   unknownCipherSuites: [],
 };
 

@@ -68,25 +68,28 @@ const mesh = (tlsEntry: unknown) =>
   meshTlsFrom(parseConfigEntryOfKind('mesh', { Kind: 'mesh', Name: 'mesh', TLS: tlsEntry }));
 
 describe('TLS between sidecars', () => {
-  it('dials with TLS 1.2 without a mesh entry, as Consul sidecars (Envoy) do', async () => {
+  it('negotiates TLS 1.3 without a mesh entry', async () => {
     const result = await handshake(await material('web', undefined), await material('api', undefined));
-    expect(result.protocol).toBe('TLSv1.2');
-  });
-
-  it('negotiates TLS 1.3 once the mesh entry lets callers offer it', async () => {
-    const settings = mesh({ Outgoing: { TLSMaxVersion: 'TLSv1_3' } });
-    const result = await handshake(await material('web', settings), await material('api', settings));
     expect(result.protocol).toBe('TLSv1.3');
   });
 
+  it('negotiates TLS 1.2 once the mesh entry holds callers to it', async () => {
+    const settings = mesh({ Outgoing: { TLSMaxVersion: 'TLSv1_2' } });
+    const result = await handshake(await material('web', settings), await material('api', undefined));
+    expect(result.protocol).toBe('TLSv1.2');
+  });
+
   it('uses the configured TLS 1.2 cipher suite', async () => {
-    const settings = mesh({ Outgoing: { CipherSuites: ['TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305'] } });
+    const settings = mesh({
+      Outgoing: { TLSMaxVersion: 'TLSv1_2', CipherSuites: ['TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305'] },
+    });
     const result = await handshake(await material('web', settings), await material('api', undefined));
     expect(result).toEqual({ protocol: 'TLSv1.2', cipher: 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256' });
   });
 
   it("refuses a caller below the accepting side's minimum", async () => {
     const callee = await material('api', mesh({ Incoming: { TLSMinVersion: 'TLSv1_3' } }));
-    await expect(handshake(await material('web', undefined), callee)).rejects.toThrow(/version|protocol/i);
+    const caller = await material('web', mesh({ Outgoing: { TLSMaxVersion: 'TLSv1_2' } }));
+    await expect(handshake(caller, callee)).rejects.toThrow(/version|protocol/i);
   });
 });
