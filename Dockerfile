@@ -5,7 +5,7 @@
 # scripts/image-rootfs.sh assembles the image's whole root filesystem in /rootfs: the npm package with
 # its production dependencies, that stage's Node 20 and the shared libraries it loads, /usr/bin/env,
 # passwd/group with the unprivileged user meshpeer (10001), and Debian's HAProxy with its libraries (for
-# `meshpeer gateway --engine haproxy`). Stage 2 is that directory and nothing else:
+# `meshpeer gateway --engine haproxy` and `meshpeer proxy --engine haproxy`). Stage 2 is that directory and nothing else:
 # no shell, no package manager. The same script builds the same tree without Docker (test/image runs
 # `meshpeer --version` and a server from it).
 ARG NODE_IMAGE=node:20-bookworm-slim

@@ -14,7 +14,7 @@
 #   /usr/local/bin/node       the Node executable, and under /lib*, /usr/lib* the shared libraries it and
 #                             the native addons load (as ldd resolves them), plus the dynamic loader
 #   /usr/local/bin/meshpeer   -> /app/dist/src/cli/main.js (`#!/usr/bin/env node`), /usr/bin/env for it
-#   /usr/local/bin/haproxy    when installed here (the Dockerfile installs it): `gateway --engine haproxy`
+#   /usr/local/bin/haproxy    when installed here (the Dockerfile installs it): `gateway` and `proxy --engine haproxy`
 #   /etc/passwd, /etc/group   root and meshpeer (uid/gid 10001), the user the image runs as
 #   /etc/nsswitch.conf, /etc/ssl/certs/ca-certificates.crt, /tmp (1777), /data (meshpeer's, 0700:
 #                             the server refuses a data dir others can enter)
@@ -84,8 +84,9 @@ copy_libs() {
 copy_libs "$node_bin"
 copy_libs "$(command -v env)"
 while IFS= read -r addon; do copy_libs "$addon"; done < <(find "$out/app/node_modules" -name '*.node' -type f)
-# HAProxy, for `meshpeer gateway --engine haproxy` (the Dockerfile installs Debian's in the build stage;
-# MESHPEER_IMAGE_HAPROXY=required makes its absence an error), with the libraries it loads.
+# HAProxy, for `meshpeer gateway --engine haproxy` and `meshpeer proxy --engine haproxy` (the Dockerfile
+# installs Debian's in the build stage; MESHPEER_IMAGE_HAPROXY=required makes its absence an error), with
+# the libraries it loads (the sidecar engine needs its Lua, which Debian's links dynamically).
 haproxy_bin="$(command -v haproxy || ls /usr/sbin/haproxy 2>/dev/null || true)"
 if [ -n "$haproxy_bin" ]; then
   cp "$(readlink -f "$haproxy_bin")" "$out/usr/local/bin/haproxy"

@@ -112,6 +112,14 @@ describe('the image root filesystem', () => {
     expect(r.stdout.trim()).toContain(version);
   });
 
+  it('runs the HAProxy it ships, with the Lua the sidecar engine needs, chrooted', () => {
+    // test-deps installs Debian's haproxy, so the tree built here carries it, as the Dockerfile's does.
+    const r = runInImage(['haproxy', '-vv']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Built with Lua version/);
+    expect(r.stdout).toMatch(/Built with OpenSSL/);
+  });
+
   it('runs as the image user, not root', () => {
     if (mode !== 'chroot') return; // in a user namespace the mapped user is its root
     const r = runInImage(['node', '-p', 'process.getuid() + ":" + process.getgid()']);
