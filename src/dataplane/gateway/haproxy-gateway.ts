@@ -13,6 +13,7 @@ import { type Logger, silentLogger } from '../../shared/logger.js';
 import { type ConfigSource, subscribeFromFirst, type Unsubscribe } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
 import { checkHaproxyConfig, findHaproxy, HaproxyProcess } from '../haproxy-process.js';
+import { NewestFirst } from '../newest-first.js';
 import { DEFAULT_CLIENT_HELLO_TIMEOUT_MS } from '../sni-peek.js';
 import type { GatewayConfig } from './config.js';
 import { changesBetween, runtimeCommandFailed } from './haproxy-changes.js';
@@ -49,9 +50,15 @@ export class HaproxyGateway {
   private running: HaproxyPlan | undefined;
   private wanted: HaproxyPlan | undefined;
   private slots = new Map<string, number>();
-  /** Snapshots are applied one at a time, newest wins. */
-  private applying: Promise<void> = Promise.resolve();
-  private pending: GatewayConfig | undefined;
+  /** Snapshots are applied one at a time, newest wins; restarts take their turn in the same line. */
+  private readonly updates = new NewestFirst<GatewayConfig>(
+    (snapshot) => (this.stopped ? Promise.resolve() : this.apply(snapshot)),
+    (err) =>
+      this.logger.error(
+        { err: err.message },
+        'could not apply the new routes to haproxy; it keeps serving the previous ones',
+      ),
+  );
   private stopped = false;
   private binary = '';
   private counted: { worker: number; counts: HaproxyCounts } | undefined;
@@ -91,7 +98,7 @@ export class HaproxyGateway {
       this.options.config,
       (snapshot) => {
         latest = snapshot;
-        if (this.bound) this.enqueue(snapshot);
+        if (this.bound) this.updates.offer(snapshot);
       },
       { timeoutMs: this.options.configTimeoutMs ?? 30_000, what: 'mesh gateway' },
     );
@@ -118,7 +125,7 @@ export class HaproxyGateway {
         'mesh gateway (haproxy) listening',
       );
       // A snapshot that arrived while HAProxy was starting is applied now.
-      if (latest && latest !== first) this.enqueue(latest);
+      if (latest && latest !== first) this.updates.offer(latest);
       return listen;
     } catch (err) {
       this.unsubscribe();
@@ -139,7 +146,7 @@ export class HaproxyGateway {
 
   /** Resolves once every snapshot received so far has been applied (or found unusable). */
   settled(): Promise<void> {
-    return this.applying;
+    return this.updates.settled();
   }
 
   /** Stops accepting, gives live connections `drainMs` to finish, then stops HAProxy. */
@@ -147,30 +154,11 @@ export class HaproxyGateway {
     this.stopped = true;
     clearTimeout(this.restartTimer);
     this.unsubscribe?.();
-    await this.applying;
+    await this.updates.settled();
     this.logger.info({ drainMs }, 'mesh gateway (haproxy) draining');
     await this.haproxy?.stop(drainMs);
     this.logger.info('mesh gateway (haproxy) stopped');
     this.cleanup();
-  }
-
-  private enqueue(snapshot: GatewayConfig): void {
-    const idle = this.pending === undefined;
-    this.pending = snapshot;
-    if (!idle) return; // the queued turn will take the newest
-    this.applying = this.applying.then(async () => {
-      const next = this.pending;
-      this.pending = undefined;
-      if (!next || this.stopped) return;
-      try {
-        await this.apply(next);
-      } catch (err) {
-        this.logger.error(
-          { err: (err as Error).message },
-          'could not apply the new routes to haproxy; it keeps serving the previous ones',
-        );
-      }
-    });
   }
 
   private async apply(snapshot: GatewayConfig): Promise<void> {
@@ -253,7 +241,7 @@ export class HaproxyGateway {
     if (this.stopped) return;
     this.logger.error({ inMs: delayMs }, 'haproxy is down: restarting it');
     this.restartTimer = setTimeout(() => {
-      this.applying = this.applying.then(async () => {
+      this.updates.run(async () => {
         const plan = this.wanted;
         if (this.stopped || !plan || !this.bound) return;
         try {

@@ -9,6 +9,7 @@ import { subscribeFromFirst, type Unsubscribe } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
 import { ephemeralPort } from '../gateway/haproxy-gateway.js';
 import { findHaproxy, HaproxyProcess } from '../haproxy-process.js';
+import { NewestFirst } from '../newest-first.js';
 import type { ProxyConfig } from './config.js';
 import {
   ADMIN_SOCKET,
@@ -41,9 +42,15 @@ export class HaproxySidecar {
   /** What HAProxy serves now, and the newest rendering (differ while HAProxy is down). */
   private running: Rendering | undefined;
   private wanted: Rendering | undefined;
-  /** Snapshots are applied one at a time, newest wins. */
-  private applying: Promise<void> = Promise.resolve();
-  private pending: ProxyConfig | undefined;
+  /** Snapshots are applied one at a time, newest wins; restarts take their turn in the same line. */
+  private readonly updates = new NewestFirst<ProxyConfig>(
+    (snapshot) => (this.stopped ? Promise.resolve() : this.apply(snapshot)),
+    (err) =>
+      this.logger.error(
+        { err: err.message },
+        'could not apply the new configuration to haproxy; it keeps serving the previous one',
+      ),
+  );
   private stopped = false;
   private restartTimer: NodeJS.Timeout | undefined;
 
@@ -70,7 +77,7 @@ export class HaproxySidecar {
       this.options.config,
       (snapshot) => {
         latest = snapshot;
-        if (this.bound) this.enqueue(snapshot);
+        if (this.bound) this.updates.offer(snapshot);
       },
       { timeoutMs: this.options.configTimeoutMs ?? 30_000, what: 'sidecar' },
     );
@@ -102,7 +109,7 @@ export class HaproxySidecar {
       'sidecar (haproxy) listening',
     );
     // A snapshot that arrived while HAProxy was starting is applied now.
-    if (latest && latest !== first) this.enqueue(latest);
+    if (latest && latest !== first) this.updates.offer(latest);
     return this.bound;
   }
 
@@ -135,7 +142,7 @@ export class HaproxySidecar {
 
   /** Resolves once every snapshot received so far has been applied (or found unusable). */
   settled(): Promise<void> {
-    return this.applying;
+    return this.updates.settled();
   }
 
   /** Stops accepting, gives live connections `drainMs` to finish, then stops HAProxy. */
@@ -143,7 +150,7 @@ export class HaproxySidecar {
     this.stopped = true;
     clearTimeout(this.restartTimer);
     this.unsubscribe?.();
-    await this.applying;
+    await this.updates.settled();
     if (this.haproxy) {
       this.logger.info({ drainMs }, 'sidecar (haproxy) draining');
       await this.haproxy.stop(drainMs);
@@ -151,25 +158,6 @@ export class HaproxySidecar {
     }
     this.haproxy = undefined;
     this.cleanup();
-  }
-
-  private enqueue(snapshot: ProxyConfig): void {
-    const idle = this.pending === undefined;
-    this.pending = snapshot;
-    if (!idle) return; // the queued turn takes the newest
-    this.applying = this.applying.then(async () => {
-      const next = this.pending;
-      this.pending = undefined;
-      if (!next || this.stopped) return;
-      try {
-        await this.apply(next);
-      } catch (err) {
-        this.logger.error(
-          { err: (err as Error).message },
-          'could not apply the new configuration to haproxy; it keeps serving the previous one',
-        );
-      }
-    });
   }
 
   private async apply(config: ProxyConfig): Promise<void> {
@@ -205,7 +193,7 @@ export class HaproxySidecar {
     if (this.stopped) return;
     this.logger.error({ inMs: delayMs }, 'haproxy is down: restarting it');
     this.restartTimer = setTimeout(() => {
-      this.applying = this.applying.then(async () => {
+      this.updates.run(async () => {
         const rendering = this.wanted;
         if (this.stopped || !rendering) return;
         try {
