@@ -54,46 +54,58 @@ function alive(pid: number): boolean {
   }
 }
 
+/** `meshpeer gateway --engine haproxy` against `server` on `port`, its stderr collected as it comes. */
+function spawnGateway(
+  s: ServerProcess,
+  port: number,
+  extra: string[],
+): { child: ChildProcess; stderr: () => string } {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'gateway',
+      '--engine',
+      'haproxy',
+      '--server',
+      s.url,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--server-grpc',
+      `${grpc?.address.host}:${grpc?.address.port}`,
+      ...extra,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHPEER_LOG_LEVEL: 'info' } },
+  );
+  children.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return { child, stderr: () => stderr };
+}
+
 describe('meshpeer gateway --engine haproxy', () => {
   it('registers, serves through HAProxy, and on SIGTERM deregisters and stops HAProxy', async () => {
     server = await startServerProcess({ datacenter: 'dc-gw-haproxy' });
     const s = server;
     const port = await freePort();
     grpc = await startNamedEchoServer('grpc');
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        'gateway',
-        '--engine',
-        'haproxy',
-        '--server',
-        s.url,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--register',
-        '--service-id',
-        'gw-haproxy',
-        '--drain-seconds',
-        '5',
-        '--server-grpc',
-        `${grpc.address.host}:${grpc.address.port}`,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHPEER_LOG_LEVEL: 'info' } },
-    );
-    children.add(child);
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
+    const { child, stderr: logs } = spawnGateway(s, port, [
+      '--register',
+      '--service-id',
+      'gw-haproxy',
+      '--drain-seconds',
+      '5',
+    ]);
     const registered = await eventually(async () => {
       const r = await api<{ Service: { ID: string } }[]>(`${s.url}/v1/health/service/mesh-gateway`);
       return r.body.length === 1 ? r.body[0] : undefined;
     }, 20_000);
     expect(registered.Service.ID).toBe('gw-haproxy');
-    expect(stderr).toMatch(/haproxy started/);
-    expect(stderr).toMatch(/mesh gateway \(haproxy\) listening/);
-    const pids = haproxyPids(stderr);
+    expect(logs()).toMatch(/haproxy started/);
+    expect(logs()).toMatch(/mesh gateway \(haproxy\) listening/);
+    const pids = haproxyPids(logs());
     expect(pids).toHaveLength(2);
     expect(pids.every(alive)).toBe(true);
     expect(await accepting(port)).toBe(true);
@@ -105,7 +117,7 @@ describe('meshpeer gateway --engine haproxy', () => {
     });
     expect(mesh.status).toBe(200);
     await eventually(
-      async () => /routes changed shape: reloading haproxy/.test(stderr) && /haproxy reloaded/.test(stderr),
+      async () => /routes changed shape: reloading haproxy/.test(logs()) && /haproxy reloaded/.test(logs()),
       20_000,
     );
     const roots = await api<{ TrustDomain: string }>(`${s.url}/v1/connect/ca/roots`);
@@ -117,7 +129,7 @@ describe('meshpeer gateway --engine haproxy', () => {
     const [code] = await once(child, 'exit');
     children.delete(child);
     expect(code).toBe(0);
-    expect(stderr).toMatch(/mesh gateway \(haproxy\) stopped/);
+    expect(logs()).toMatch(/mesh gateway \(haproxy\) stopped/);
     expect((await api<unknown[]>(`${s.url}/v1/health/service/mesh-gateway`)).body).toEqual([]);
     expect(pids.some(alive)).toBe(false);
     expect(await accepting(port)).toBe(false);
@@ -126,31 +138,9 @@ describe('meshpeer gateway --engine haproxy', () => {
   it('on a second SIGTERM during the drain stops at once, and still takes HAProxy with it', async () => {
     const s = server as ServerProcess;
     const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        'gateway',
-        '--engine',
-        'haproxy',
-        '--server',
-        s.url,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--drain-seconds',
-        '60',
-        '--server-grpc',
-        `${grpc?.address.host}:${grpc?.address.port}`,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHPEER_LOG_LEVEL: 'info' } },
-    );
-    children.add(child);
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    await eventually(async () => /mesh gateway \(haproxy\) listening/.test(stderr), 20_000);
-    const pids = haproxyPids(stderr);
+    const { child, stderr: logs } = spawnGateway(s, port, ['--drain-seconds', '60']);
+    await eventually(async () => /mesh gateway \(haproxy\) listening/.test(logs()), 20_000);
+    const pids = haproxyPids(logs());
     expect(pids.every(alive)).toBe(true);
     // A live connection (the peering route is still on from the test above) keeps the drain waiting.
     const roots = await api<{ TrustDomain: string }>(`${s.url}/v1/connect/ca/roots`);
@@ -162,13 +152,13 @@ describe('meshpeer gateway --engine haproxy', () => {
     await once(live, 'data');
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
-    await eventually(async () => /shutting down/.test(stderr), 10_000);
+    await eventually(async () => /shutting down/.test(logs()), 10_000);
     child.kill('SIGTERM');
     const [code] = await exited;
     children.delete(child);
     live.destroy();
     expect(code).toBe(143);
-    expect(stderr).toMatch(/SIGTERM again during shutdown: stopping now/);
+    expect(logs()).toMatch(/SIGTERM again during shutdown: stopping now/);
     // On its way out the gateway told HAProxy's master to stop; master and worker go right after.
     await eventually(async () => !pids.some(alive), 5_000);
   });

@@ -22,7 +22,7 @@ import {
 } from './haproxy-sidecar-config.js';
 import { SidecarTelemetry } from './haproxy-sidecar-telemetry.js';
 import type { ProxyMetrics } from './metrics.js';
-import type { SidecarAddresses, SidecarOptions } from './sidecar.js';
+import { type SidecarAddresses, type SidecarOptions, upstreamAddressIn } from './sidecar.js';
 
 export interface HaproxySidecarOptions extends SidecarOptions {
   /** The haproxy binary; default: findHaproxy() (MESHPEER_HAPROXY, else the PATH). */
@@ -120,9 +120,7 @@ export class HaproxySidecar {
 
   /** The local address of the upstream listener for `name` (and `peer`). */
   upstreamAddress(name: string, peer?: string): Endpoint {
-    const found = this.addresses.upstreams.find((u) => u.spec.name === name && u.spec.peer === peer);
-    if (!found) throw new Error(`no upstream listener for ${name}${peer ? ` (peer ${peer})` : ''}`);
-    return found.address;
+    return upstreamAddressIn(this.addresses, name, peer);
   }
 
   /** The serial number of the leaf new connections use. */

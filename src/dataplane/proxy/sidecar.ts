@@ -27,6 +27,13 @@ export interface SidecarAddresses {
   upstreams: { spec: UpstreamSpec; address: Endpoint }[];
 }
 
+/** The local address of the upstream listener for `name` (and `peer`) among a sidecar's addresses. */
+export function upstreamAddressIn(addresses: SidecarAddresses, name: string, peer?: string): Endpoint {
+  const found = addresses.upstreams.find((u) => u.spec.name === name && u.spec.peer === peer);
+  if (!found) throw new Error(`no upstream listener for ${name}${peer ? ` (peer ${peer})` : ''}`);
+  return found.address;
+}
+
 export class Sidecar {
   readonly metrics: ProxyMetrics;
   private readonly logger: Logger;
@@ -79,9 +86,7 @@ export class Sidecar {
 
   /** The local address of the upstream listener for `name` (and `peer`). */
   upstreamAddress(name: string, peer?: string): Endpoint {
-    const found = this.addresses.upstreams.find((u) => u.spec.name === name && u.spec.peer === peer);
-    if (!found) throw new Error(`no upstream listener for ${name}${peer ? ` (peer ${peer})` : ''}`);
-    return found.address;
+    return upstreamAddressIn(this.addresses, name, peer);
   }
 
   /** The serial number of the leaf new connections use. */

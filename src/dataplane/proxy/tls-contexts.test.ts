@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRootCa, issueLeaf, newTrustDomain, type RootCa } from '../../ca/index.js';
 import { parseConfigEntryOfKind } from '../../config-entries/index.js';
+import { baseProxyConfig, leafFor, type TestCluster, testCluster } from '../testing/two-clusters.js';
 import type { ProxyConfig } from './config.js';
 import { meshTlsFrom } from './mesh-tls.js';
 import { TlsMaterial } from './tls-contexts.js';
@@ -11,11 +11,11 @@ import { TlsMaterial } from './tls-contexts.js';
 // Real handshakes on loopback between the inbound options of one sidecar and the client context of
 // another: which TLS version and cipher the mesh entry's TLS settings lead to.
 
-let root: RootCa;
+let cluster: TestCluster;
 const servers: tls.Server[] = [];
 
 beforeAll(async () => {
-  root = await createRootCa({ clusterName: 'cluster-01', trustDomain: newTrustDomain() });
+  cluster = await testCluster('cluster-01', 'cluster-01', 'dc1');
 });
 
 afterEach(() => {
@@ -23,21 +23,8 @@ afterEach(() => {
 });
 
 async function material(service: string, tlsSettings: ProxyConfig['tls']): Promise<TlsMaterial> {
-  const leaf = await issueLeaf(root, { service, datacenter: 'dc1' });
   return new TlsMaterial({
-    service,
-    datacenter: 'dc1',
-    trustDomain: root.trustDomain,
-    leaf: { certPem: leaf.certPem, keyPem: leaf.keyPem },
-    roots: [root.certPem],
-    peerBundles: [],
-    inboundPeerBundles: [],
-    intentions: [],
-    defaultIntentionAction: 'allow',
-    upstreams: [],
-    localGateways: [],
-    meshGatewayMode: '',
-    proxyConfig: {},
+    ...baseProxyConfig(cluster, service, await leafFor(cluster, service)),
     ...(tlsSettings ? { tls: tlsSettings } : {}),
   });
 }
@@ -55,7 +42,7 @@ async function handshake(
   const socket = tls.connect({
     host: '127.0.0.1',
     port: (server.address() as AddressInfo).port,
-    secureContext: caller.clientContext('', [root.certPem]),
+    secureContext: caller.clientContext('', [cluster.root.certPem]),
     checkServerIdentity: () => undefined,
   });
   await once(socket, 'secureConnect');
