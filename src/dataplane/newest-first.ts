@@ -1,6 +1,7 @@
 // One change at a time, the newest first: what the HAProxy engines use to apply configuration snapshots.
 // A snapshot offered while another is being applied waits; if several wait, only the newest is applied.
 // Other work (restarting HAProxy) can be queued in the same line, so it never overlaps an apply.
+import { type ConfigSource, subscribeFromFirst, type Unsubscribe } from './config-source.js';
 
 export class NewestFirst<T> {
   private chain: Promise<void> = Promise.resolve();
@@ -27,6 +28,31 @@ export class NewestFirst<T> {
   /** Runs `work` after everything queued before it. */
   run(work: () => Promise<void>): void {
     this.chain = this.chain.then(work).catch((err: unknown) => this.onError(err as Error));
+  }
+
+  /**
+   * Follows `source` for an engine that starts on its first snapshot: the snapshots that come while it
+   * starts wait, and `open()` (once it has started) offers the newest of them, then every later one.
+   */
+  async follow(
+    source: ConfigSource<T>,
+    options: { timeoutMs: number; what: string },
+  ): Promise<{ first: T; unsubscribe: Unsubscribe; open(): void }> {
+    let opened = false;
+    let waiting: { value: T } | undefined;
+    const { first, unsubscribe } = await subscribeFromFirst(
+      source,
+      (snapshot) => {
+        if (opened) this.offer(snapshot);
+        else waiting = { value: snapshot };
+      },
+      options,
+    );
+    const open = (): void => {
+      opened = true;
+      if (waiting && waiting.value !== first) this.offer(waiting.value);
+    };
+    return { first, unsubscribe, open };
   }
 
   /** Resolves once everything queued so far has run. */

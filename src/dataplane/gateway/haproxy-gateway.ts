@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import { type Logger, silentLogger } from '../../shared/logger.js';
-import { type ConfigSource, subscribeFromFirst, type Unsubscribe } from '../config-source.js';
+import type { ConfigSource, Unsubscribe } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
 import { checkHaproxyConfig, findHaproxy, HaproxyProcess } from '../haproxy-process.js';
+import { HaproxyRestarts } from '../haproxy-restarts.js';
 import { NewestFirst } from '../newest-first.js';
 import { DEFAULT_CLIENT_HELLO_TIMEOUT_MS } from '../sni-peek.js';
 import type { GatewayConfig } from './config.js';
@@ -64,7 +65,7 @@ export class HaproxyGateway {
   private counted: { worker: number; counts: HaproxyCounts } | undefined;
   private reading: Promise<void> | undefined;
   private haproxyUp = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly restarts: HaproxyRestarts;
 
   constructor(private readonly options: HaproxyGatewayOptions) {
     const registry = options.metrics?.registry ?? new Registry();
@@ -86,6 +87,12 @@ export class HaproxyGateway {
     });
     this.metrics = options.metrics ?? new GatewayMetrics(registry, refresh);
     this.logger = options.logger ?? silentLogger();
+    this.restarts = new HaproxyRestarts(
+      this.updates,
+      this.logger,
+      () => !this.stopped,
+      () => this.restart(),
+    );
   }
 
   /** Waits for the first routing snapshot, starts HAProxy on it; resolves with the bound address. */
@@ -93,15 +100,10 @@ export class HaproxyGateway {
     const binary = findHaproxy(
       this.options.haproxy ? { MESHPEER_HAPROXY: this.options.haproxy } : process.env,
     );
-    let latest: GatewayConfig | undefined;
-    const { first, unsubscribe } = await subscribeFromFirst(
-      this.options.config,
-      (snapshot) => {
-        latest = snapshot;
-        if (this.bound) this.updates.offer(snapshot);
-      },
-      { timeoutMs: this.options.configTimeoutMs ?? 30_000, what: 'mesh gateway' },
-    );
+    const { first, unsubscribe, open } = await this.updates.follow(this.options.config, {
+      timeoutMs: this.options.configTimeoutMs ?? 30_000,
+      what: 'mesh gateway',
+    });
     this.unsubscribe = unsubscribe;
     try {
       this.dir = mkdtempSync(join(tmpdir(), 'meshpeer-haproxy-'));
@@ -125,7 +127,7 @@ export class HaproxyGateway {
         'mesh gateway (haproxy) listening',
       );
       // A snapshot that arrived while HAProxy was starting is applied now.
-      if (latest && latest !== first) this.updates.offer(latest);
+      open();
       return listen;
     } catch (err) {
       this.unsubscribe();
@@ -152,7 +154,7 @@ export class HaproxyGateway {
   /** Stops accepting, gives live connections `drainMs` to finish, then stops HAProxy. */
   async stop(drainMs = 0): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.restartTimer);
+    this.restarts.cancel();
     this.unsubscribe?.();
     await this.updates.settled();
     this.logger.info({ drainMs }, 'mesh gateway (haproxy) draining');
@@ -231,30 +233,21 @@ export class HaproxyGateway {
       adminSocket: this.file('admin.sock'),
       masterSocket: this.file('master.sock'),
       logger: this.logger,
-      onUnexpectedExit: () => this.restartLater(1_000),
+      onUnexpectedExit: () => {
+        this.haproxy = undefined;
+        this.restarts.schedule();
+      },
     });
   }
 
-  /** HAProxy went away without being asked to: start it again on the current routes, backing off. */
-  private restartLater(delayMs: number): void {
-    this.haproxy = undefined;
-    if (this.stopped) return;
-    this.logger.error({ inMs: delayMs }, 'haproxy is down: restarting it');
-    this.restartTimer = setTimeout(() => {
-      this.updates.run(async () => {
-        const plan = this.wanted;
-        if (this.stopped || !plan || !this.bound) return;
-        try {
-          await this.write(plan, this.bound);
-          this.haproxy = await this.startHaproxy();
-          this.running = plan;
-          this.logger.info({ worker: this.haproxy.currentWorkerPid }, 'haproxy restarted');
-        } catch (err) {
-          this.logger.error({ err: (err as Error).message }, 'could not restart haproxy');
-          this.restartLater(Math.min(delayMs * 2, 30_000));
-        }
-      });
-    }, delayMs);
+  /** Starts HAProxy again on the current routes, after it died unasked (HaproxyRestarts backs off). */
+  private async restart(): Promise<number | undefined> {
+    const plan = this.wanted;
+    if (!plan || !this.bound) return undefined;
+    await this.write(plan, this.bound);
+    this.haproxy = await this.startHaproxy();
+    this.running = plan;
+    return this.haproxy.currentWorkerPid;
   }
 
   private async runCommands(

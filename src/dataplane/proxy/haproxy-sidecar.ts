@@ -5,10 +5,11 @@
 // seamless reload: new connections follow it, live ones stay on the worker they started on. Stopping
 // drains: no new connections, live ones get the drain time, then HAProxy stops.
 import { type Logger, silentLogger } from '../../shared/logger.js';
-import { subscribeFromFirst, type Unsubscribe } from '../config-source.js';
+import type { Unsubscribe } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
 import { ephemeralPort } from '../gateway/haproxy-gateway.js';
 import { findHaproxy, HaproxyProcess } from '../haproxy-process.js';
+import { HaproxyRestarts } from '../haproxy-restarts.js';
 import { NewestFirst } from '../newest-first.js';
 import type { ProxyConfig } from './config.js';
 import {
@@ -52,10 +53,16 @@ export class HaproxySidecar {
       ),
   );
   private stopped = false;
-  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly restarts: HaproxyRestarts;
 
   constructor(private readonly options: HaproxySidecarOptions) {
     this.logger = options.logger ?? silentLogger();
+    this.restarts = new HaproxyRestarts(
+      this.updates,
+      this.logger,
+      () => !this.stopped,
+      () => this.restart(),
+    );
     this.telemetry = new SidecarTelemetry(
       this.logger,
       () => ({ haproxy: this.haproxy, running: this.running }),
@@ -72,15 +79,10 @@ export class HaproxySidecar {
     const binary = findHaproxy(
       this.options.haproxy ? { MESHPEER_HAPROXY: this.options.haproxy } : process.env,
     );
-    let latest: ProxyConfig | undefined;
-    const { first, unsubscribe } = await subscribeFromFirst(
-      this.options.config,
-      (snapshot) => {
-        latest = snapshot;
-        if (this.bound) this.updates.offer(snapshot);
-      },
-      { timeoutMs: this.options.configTimeoutMs ?? 30_000, what: 'sidecar' },
-    );
+    const { first, unsubscribe, open } = await this.updates.follow(this.options.config, {
+      timeoutMs: this.options.configTimeoutMs ?? 30_000,
+      what: 'sidecar',
+    });
     this.unsubscribe = unsubscribe;
     try {
       this.dir = new SidecarDir();
@@ -109,7 +111,7 @@ export class HaproxySidecar {
       'sidecar (haproxy) listening',
     );
     // A snapshot that arrived while HAProxy was starting is applied now.
-    if (latest && latest !== first) this.updates.offer(latest);
+    open();
     return this.bound;
   }
 
@@ -146,7 +148,7 @@ export class HaproxySidecar {
   /** Stops accepting, gives live connections `drainMs` to finish, then stops HAProxy. */
   async stop(drainMs = 0): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.restartTimer);
+    this.restarts.cancel();
     this.unsubscribe?.();
     await this.updates.settled();
     if (this.haproxy) {
@@ -181,30 +183,21 @@ export class HaproxySidecar {
       adminSocket: this.dirOf().file(ADMIN_SOCKET),
       masterSocket: this.dirOf().file(MASTER_SOCKET),
       logger: this.telemetry.relayLogger(),
-      onUnexpectedExit: () => this.restartLater(1_000),
+      onUnexpectedExit: () => {
+        this.haproxy = undefined;
+        this.restarts.schedule();
+      },
     });
   }
 
-  /** HAProxy went away without being asked to: start it again on the newest rendering, backing off. */
-  private restartLater(delayMs: number): void {
-    this.haproxy = undefined;
-    if (this.stopped) return;
-    this.logger.error({ inMs: delayMs }, 'haproxy is down: restarting it');
-    this.restartTimer = setTimeout(() => {
-      this.updates.run(async () => {
-        const rendering = this.wanted;
-        if (this.stopped || !rendering) return;
-        try {
-          await this.dirOf().write(rendering, this.binary);
-          this.haproxy = await this.startHaproxy();
-          this.running = rendering;
-          this.logger.info({ worker: this.haproxy.currentWorkerPid }, 'haproxy restarted');
-        } catch (err) {
-          this.logger.error({ err: (err as Error).message }, 'could not restart haproxy');
-          this.restartLater(Math.min(delayMs * 2, 30_000));
-        }
-      });
-    }, delayMs);
+  /** Starts HAProxy again on the newest rendering, after it died unasked (HaproxyRestarts backs off). */
+  private async restart(): Promise<number | undefined> {
+    const rendering = this.wanted;
+    if (!rendering) return undefined;
+    await this.dirOf().write(rendering, this.binary);
+    this.haproxy = await this.startHaproxy();
+    this.running = rendering;
+    return this.haproxy.currentWorkerPid;
   }
 
   /** The whole configuration for `config`, with the ports chosen at start. */
