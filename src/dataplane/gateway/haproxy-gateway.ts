@@ -8,12 +8,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { ConfigSource, Unsubscribe } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
 import { checkHaproxyConfig, findHaproxy, HaproxyProcess } from '../haproxy-process.js';
 import { HaproxyRestarts } from '../haproxy-restarts.js';
+import { grew, HaproxyScrape } from '../haproxy-scrape.js';
 import { NewestFirst } from '../newest-first.js';
 import { DEFAULT_CLIENT_HELLO_TIMEOUT_MS } from '../sni-peek.js';
 import type { GatewayConfig } from './config.js';
@@ -62,28 +63,20 @@ export class HaproxyGateway {
   );
   private stopped = false;
   private binary = '';
-  private counted: { worker: number; counts: HaproxyCounts } | undefined;
-  private reading: Promise<void> | undefined;
-  private haproxyUp = 0;
   private readonly restarts: HaproxyRestarts;
 
   constructor(private readonly options: HaproxyGatewayOptions) {
     const registry = options.metrics?.registry ?? new Registry();
-    const gateway = this;
     // Each scrape first reads HAProxy's counters into the gateway's metrics (one read per scrape).
-    const refresh = (): Promise<void> => {
-      this.reading ??= this.readHaproxyCounters().finally(() => {
-        this.reading = undefined;
-      });
-      return this.reading.then(() => undefined);
-    };
-    new Gauge({
-      name: 'meshpeer_gateway_haproxy_up',
-      help: "Whether the HAProxy that carries this mesh gateway's connections answers (1) or not (0)",
-      registers: [registry],
-      async collect() {
-        this.set(await refresh().then(() => gateway.haproxyUp));
+    const { refresh } = new HaproxyScrape({
+      registry,
+      up: {
+        name: 'meshpeer_gateway_haproxy_up',
+        help: "Whether the HAProxy that carries this mesh gateway's connections answers (1) or not (0)",
       },
+      current: () => ({ haproxy: this.haproxy, running: this.running }),
+      parse: (csv, running) => countsFromStats(csv, new Map(running.backends.map((b) => [b.name, b.kind]))),
+      record: (counts, before) => this.recordCounts(counts, before),
     });
     this.metrics = options.metrics ?? new GatewayMetrics(registry, refresh);
     this.logger = options.logger ?? silentLogger();
@@ -194,26 +187,8 @@ export class HaproxyGateway {
     this.running = next;
   }
 
-  /**
-   * Adds what HAProxy counted since the last scrape to the gateway's metrics (a new worker, after a
-   * reload or restart, counts from zero again), and notes whether HAProxy answered.
-   */
-  private async readHaproxyCounters(): Promise<void> {
-    const haproxy = this.haproxy;
-    this.haproxyUp = 0;
-    if (!haproxy || !this.running) return;
-    let csv: string;
-    try {
-      csv = await haproxy.command('show stat');
-    } catch {
-      return;
-    }
-    this.haproxyUp = 1;
-    const kinds = new Map(this.running.backends.map((b) => [b.name, b.kind]));
-    const counts = countsFromStats(csv, kinds);
-    const worker = haproxy.currentWorkerPid;
-    const before = this.counted?.worker === worker ? this.counted.counts : undefined;
-    const grew = (now: number, was = 0): number => Math.max(0, now - was);
+  /** Adds what HAProxy counted since `before` (the same worker's last scrape) to the gateway's metrics. */
+  private recordCounts(counts: HaproxyCounts, before: HaproxyCounts | undefined): void {
     for (const [route, total] of counts.forwarded) {
       this.metrics.forwarded.inc({ route }, grew(total, before?.forwarded.get(route)));
     }
@@ -223,7 +198,6 @@ export class HaproxyGateway {
       grew(counts.unreachable, before?.unreachable),
     );
     this.metrics.active.set(counts.active);
-    this.counted = { worker, counts };
   }
 
   private startHaproxy(): Promise<HaproxyProcess> {

@@ -2,9 +2,10 @@
 // configuration, the default intention, an expired leaf, peers left out and each upstream's route (as
 // it changes); HAProxy's log lines turned into refusal logs and counters; HAProxy's stats read into the
 // connection metrics at each scrape, plus meshpeer_proxy_haproxy_up.
-import { Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { Logger } from '../../shared/logger.js';
 import type { HaproxyProcess } from '../haproxy-process.js';
+import { grew, HaproxyScrape } from '../haproxy-scrape.js';
 import type { Rendering } from './haproxy-sidecar-config.js';
 import {
   countsFromSidecarStats,
@@ -20,9 +21,6 @@ const RELOAD_CHATTER = /Proxy \S+ stopped \(cumulated conns|Former worker \(\d+\
 export class SidecarTelemetry {
   readonly metrics: ProxyMetrics;
   private reported = new Map<string, { summary: string; failingOver?: string }>();
-  private counted: { worker: number; counts: SidecarCounts } | undefined;
-  private reading: Promise<void> | undefined;
-  private haproxyUp = 0;
 
   /** `current` is what HAProxy serves now: its process and the rendering it loaded. */
   constructor(
@@ -31,21 +29,16 @@ export class SidecarTelemetry {
     metrics?: ProxyMetrics,
   ) {
     const registry = metrics?.registry ?? new Registry();
-    const telemetry = this;
     // Each scrape first reads HAProxy's counters into the metrics (one read per scrape).
-    const refresh = (): Promise<void> => {
-      this.reading ??= this.readHaproxyCounters().finally(() => {
-        this.reading = undefined;
-      });
-      return this.reading;
-    };
-    new Gauge({
-      name: 'meshpeer_proxy_haproxy_up',
-      help: "Whether the HAProxy that carries this sidecar's connections answers (1) or not (0)",
-      registers: [registry],
-      async collect() {
-        this.set(await refresh().then(() => telemetry.haproxyUp));
+    const { refresh } = new HaproxyScrape({
+      registry,
+      up: {
+        name: 'meshpeer_proxy_haproxy_up',
+        help: "Whether the HAProxy that carries this sidecar's connections answers (1) or not (0)",
       },
+      current,
+      parse: (csv, running) => countsFromSidecarStats(csv, running.upstreams),
+      record: (counts, before, running) => this.recordCounts(counts, before, running),
     });
     this.metrics = metrics ?? new ProxyMetrics(registry, refresh);
   }
@@ -140,25 +133,8 @@ export class SidecarTelemetry {
     return true;
   }
 
-  /**
-   * Adds what HAProxy counted since the last scrape to the sidecar's metrics (a new worker, after a
-   * reload or restart, counts from zero again), and notes whether HAProxy answered.
-   */
-  private async readHaproxyCounters(): Promise<void> {
-    const { haproxy, running } = this.current();
-    this.haproxyUp = 0;
-    if (!haproxy || !running) return;
-    let csv: string;
-    try {
-      csv = await haproxy.command('show stat');
-    } catch {
-      return;
-    }
-    this.haproxyUp = 1;
-    const counts = countsFromSidecarStats(csv, running.upstreams);
-    const worker = haproxy.currentWorkerPid;
-    const before = this.counted?.worker === worker ? this.counted.counts : undefined;
-    const grew = (now: number, was = 0): number => Math.max(0, now - was);
+  /** Adds what HAProxy counted since `before` (the same worker's last scrape) to the sidecar's metrics. */
+  private recordCounts(counts: SidecarCounts, before: SidecarCounts | undefined, running: Rendering): void {
     this.metrics.inboundAllowed.inc(grew(counts.inboundAllowed, before?.inboundAllowed));
     this.metrics.active.set({ direction: 'inbound' }, counts.active.inbound);
     this.metrics.active.set({ direction: 'upstream' }, counts.active.upstream);
@@ -188,6 +164,5 @@ export class SidecarTelemetry {
         );
       }
     }
-    this.counted = { worker, counts };
   }
 }
