@@ -17,6 +17,7 @@ import {
   baseGatewayConfig,
   baseProxyConfig,
   exportsTo,
+  importerGatewayConfig,
   leafFor,
   type TestCluster,
 } from '../src/dataplane/testing/two-clusters.js';
@@ -130,15 +131,7 @@ export async function startHaproxyGatewaysPath(
     stoppers.push(() => exporterGateway.stop());
     const importerGateway = new HaproxyGateway({
       config: new StaticConfigSource<GatewayConfig>({
-        ...baseGatewayConfig(importer),
-        peers: [
-          {
-            name: exporter.peerName,
-            trustDomain: exporter.root.trustDomain,
-            gateways: [exporterAddress],
-            servers: [],
-          },
-        ],
+        ...importerGatewayConfig(importer, exporter, [exporterAddress]),
       }),
       listen: LOOPBACK,
     });

@@ -20,6 +20,7 @@ import {
   baseGatewayConfig,
   baseProxyConfig,
   exportsTo,
+  importerGatewayConfig,
   leafFor,
   type TestCluster,
   testCluster,
@@ -204,15 +205,7 @@ describe('the sidecar on HAProxy', () => {
     const importerGateway = await start(
       new MeshGateway({
         config: new StaticConfigSource<GatewayConfig>({
-          ...baseGatewayConfig(importer),
-          peers: [
-            {
-              name: exporter.peerName,
-              trustDomain: exporter.root.trustDomain,
-              gateways: [exporterGatewayAddress],
-              servers: [],
-            },
-          ],
+          ...importerGatewayConfig(importer, exporter, [exporterGatewayAddress]),
         }),
         listen: LOOPBACK,
       }),

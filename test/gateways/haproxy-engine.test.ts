@@ -19,6 +19,7 @@ import {
 import {
   baseGatewayConfig,
   baseProxyConfig,
+  importerGatewayConfig,
   leafFor,
   type TestCluster,
   testCluster,
@@ -94,15 +95,7 @@ beforeAll(async () => {
 
   importerGateway = new HaproxyGateway({
     config: new StaticConfigSource<GatewayConfig>({
-      ...baseGatewayConfig(importer),
-      peers: [
-        {
-          name: exporter.peerName,
-          trustDomain: exporter.root.trustDomain,
-          gateways: [exporterAddress],
-          servers: [],
-        },
-      ],
+      ...importerGatewayConfig(importer, exporter, [exporterAddress]),
     }),
     listen: LOOPBACK,
   });

@@ -112,15 +112,7 @@ export async function startTwoClusters(options: TwoClustersOptions = {}): Promis
     stoppers.push(() => exporterGateway.stop());
 
     const importerGatewaySource = new StaticConfigSource<GatewayConfig>({
-      ...baseGatewayConfig(importer),
-      peers: [
-        {
-          name: exporter.peerName,
-          trustDomain: exporter.root.trustDomain,
-          gateways: [exporterGatewayAddress],
-          servers: [],
-        },
-      ],
+      ...importerGatewayConfig(importer, exporter, [exporterGatewayAddress]),
     });
     const importerGateway = new MeshGateway({ config: importerGatewaySource, listen: LOOPBACK });
     const importerGatewayAddress = await importerGateway.start();
@@ -200,5 +192,24 @@ export function baseGatewayConfig(cluster: TestCluster): GatewayConfig {
     peerThroughMeshGateways: false,
     localServers: [],
     proxyConfig: {},
+  };
+}
+
+/** The importing cluster's gateway configuration: the exporter is a peer reached through `exporterGateways`. */
+export function importerGatewayConfig(
+  importer: TestCluster,
+  exporter: TestCluster,
+  exporterGateways: Endpoint[],
+): GatewayConfig {
+  return {
+    ...baseGatewayConfig(importer),
+    peers: [
+      {
+        name: exporter.peerName,
+        trustDomain: exporter.root.trustDomain,
+        gateways: exporterGateways,
+        servers: [],
+      },
+    ],
   };
 }
