@@ -12,7 +12,6 @@ import type { Endpoint } from '../src/dataplane/endpoint.js';
 import { type GatewayConfig, HaproxyGateway } from '../src/dataplane/gateway/index.js';
 import type { ProxyConfig, ProxyLeaf, UpstreamSpec } from '../src/dataplane/proxy/config.js';
 import { HaproxySidecar } from '../src/dataplane/proxy/haproxy-sidecar.js';
-import type { MeshTls } from '../src/dataplane/proxy/mesh-tls.js';
 import {
   baseGatewayConfig,
   baseProxyConfig,
@@ -101,7 +100,6 @@ export async function startHaproxyGatewaysPath(
   backendSni: string,
   sidecars: SidecarEngine = 'node',
   backendLeaf?: ProxyLeaf,
-  tls?: MeshTls,
 ): Promise<AnchorPath> {
   const stoppers: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
@@ -112,7 +110,6 @@ export async function startHaproxyGatewaysPath(
       sidecars,
       {
         ...baseProxyConfig(exporter, 'backend', backendLeaf ?? (await leafFor(exporter, 'backend'))),
-        ...(tls ? { tls } : {}),
         peerBundles: [importer.bundle],
         inboundPeerBundles: [importer.bundle],
       },
@@ -141,7 +138,6 @@ export async function startHaproxyGatewaysPath(
       sidecars,
       {
         ...baseProxyConfig(importer, 'frontend', await leafFor(importer, 'frontend')),
-        ...(tls ? { tls } : {}),
         peerBundles: [exporter.bundle],
         upstreams: [
           { name: 'backend', peer: exporter.peerName, instances: [exporterAddress], sni: backendSni },

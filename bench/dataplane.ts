@@ -10,7 +10,6 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { Endpoint } from '../src/dataplane/endpoint.js';
-import type { MeshTls } from '../src/dataplane/proxy/mesh-tls.js';
 import { peeredServiceSni } from '../src/dataplane/sni.js';
 import { type EchoServer, startEchoServer } from '../src/dataplane/testing/traffic.js';
 import {
@@ -129,11 +128,8 @@ export interface BenchMesh {
   close(): Promise<void>;
 }
 
-/**
- * The two-cluster topology of the tests, with each component in a child process; `tls` sets the
- * sidecars' TLS versions as the mesh entry would (default: meshpeer's defaults).
- */
-export async function startMesh(tls?: MeshTls): Promise<BenchMesh> {
+/** The two-cluster topology of the tests, with each component in a child process. */
+export async function startMesh(): Promise<BenchMesh> {
   const exporter = await testCluster('cluster-01', 'cluster-01', 'dc1');
   const importer = await testCluster('cluster-02', 'cluster-02', 'dc2');
   const echo = await startEchoServer();
@@ -152,7 +148,6 @@ export async function startMesh(tls?: MeshTls): Promise<BenchMesh> {
       type: 'sidecar',
       config: {
         ...baseProxyConfig(exporter, 'backend', await leafFor(exporter, 'backend')),
-        ...(tls ? { tls } : {}),
         peerBundles: [importer.bundle],
         inboundPeerBundles: [importer.bundle],
       },
@@ -193,7 +188,6 @@ export async function startMesh(tls?: MeshTls): Promise<BenchMesh> {
       type: 'sidecar',
       config: {
         ...baseProxyConfig(importer, 'frontend', await leafFor(importer, 'frontend')),
-        ...(tls ? { tls } : {}),
         peerBundles: [exporter.bundle],
         upstreams: [
           { name: 'backend', peer: exporter.peerName, instances: [exporterGateway], sni: backendSni },
