@@ -14,6 +14,7 @@ import { ControllerMetrics } from '../kubernetes/metrics.js';
 import { ServerClient } from '../kubernetes/server-client.js';
 import { parseHostPort } from '../shared/address.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { untilShutdownSignal } from '../shared/shutdown-signal.js';
 import { type ControllerFlags, LEASE_NAME } from './controller-flags.js';
 import { injectSettings } from './controller-inject.js';
 import { UsageError } from './io.js';
@@ -52,7 +53,7 @@ export async function runController(flags: ControllerFlags): Promise<void> {
     ...(inject ? { catalog: new HttpCatalogWriter(serverAddress, token) } : {}),
   });
   // Signals are handled before anything is logged or served, so none can hit the default handler.
-  const stopped = untilSignal(logger);
+  const stopped = untilShutdownSignal().then((signal) => logger.info({ signal }, 'shutting down'));
   const metricsServer = flags.metricsAddr ? await metrics.serve(flags.metricsAddr) : undefined;
   if (metricsServer) logger.info({ address: metricsServer.address }, 'serving metrics');
   const webhook = await startWebhook(flags, kubeConfig, logger, inject);
@@ -197,22 +198,6 @@ function leaseNamespace(flags: ControllerFlags, kubeConfig: KubeConfig): string 
   if (flags.namespace) return flags.namespace;
   if (existsSync(IN_CLUSTER_NAMESPACE_FILE)) return readFileSync(IN_CLUSTER_NAMESPACE_FILE, 'utf8').trim();
   return kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace ?? 'default';
-}
-
-/** Resolves on the first SIGTERM or SIGINT; a second one exits at once. */
-function untilSignal(logger: Logger): Promise<void> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, 'shutting down');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      process.once('SIGTERM', () => process.exit(143));
-      process.once('SIGINT', () => process.exit(130));
-      resolve();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
 }
 
 /** True when `stopping` finished within the grace period. */

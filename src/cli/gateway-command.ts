@@ -4,10 +4,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseGoDuration } from '../config-entries/duration.js';
 import type { RunningComponent } from '../dataplane/component-process.js';
 import { type Endpoint, formatEndpoint, parseEndpoint } from '../dataplane/endpoint.js';
-import { untilShutdownSignal } from '../dataplane/process.js';
 import type { GatewayEngine } from '../dataplane/run-gateway.js';
 import { invalid, isMeshpeerError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { untilShutdownSignal } from '../shared/shutdown-signal.js';
 import { DEFAULT_HTTP_ADDR, normalizeHttpAddr } from './http-client.js';
 import { CliError } from './io.js';
 

@@ -1,5 +1,4 @@
-// Process plumbing shared by `meshpeer gateway` and `meshpeer proxy`: a /metrics endpoint and
-// waiting for the signal that starts a graceful shutdown.
+// Process plumbing shared by `meshpeer gateway` and `meshpeer proxy`: a /metrics endpoint.
 import * as http from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Endpoint } from './endpoint.js';
@@ -31,27 +30,4 @@ export async function serveMetrics(registry: Registry, listen: Endpoint): Promis
         server.close(() => resolve());
       }),
   };
-}
-
-/**
- * Resolves with the first of SIGINT/SIGTERM, which starts a graceful shutdown. A second one while it
- * runs ends the process at once, but through process.exit, so 'exit' hooks still run: the HAProxy
- * engines stop their HAProxy there rather than leaving it behind holding the ports.
- */
-export function untilShutdownSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-    const again = (signal: NodeJS.Signals): void => {
-      process.stderr.write(`${signal} again during shutdown: stopping now\n`);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    };
-    const first = (signal: NodeJS.Signals): void => {
-      for (const s of signals) {
-        process.off(s, first);
-        process.once(s, again);
-      }
-      resolve(signal);
-    };
-    for (const s of signals) process.on(s, first);
-  });
 }
