@@ -67,6 +67,20 @@ export function buildHttpApi(deps: ApiDeps, extraRoutes: RouteGroup[] = [], tls?
   app.addHook('preClose', async () => {
     app.server.closeAllConnections();
   });
+  // A body announced over the limit is refused before it is sent: a client that waits for 100 Continue
+  // (as curl does for a large body) gets the 413 instead of the server closing on its upload. Any other
+  // request goes on as Node would take it.
+  app.server.on('checkContinue', (req, res) => {
+    const length = Number(req.headers['content-length']);
+    if (Number.isFinite(length) && length > MAX_BODY_BYTES) {
+      res
+        .writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' })
+        .end(`Request body too large: the body is ${length} bytes, more than the ${MAX_BODY_BYTES} allowed`);
+      return;
+    }
+    res.writeContinue();
+    app.server.emit('request', req, res);
+  });
   let lastDropWarning = 0;
   app.server.on('drop', () => {
     if (Date.now() - lastDropWarning < 60_000) return;

@@ -12,7 +12,8 @@ export interface RawResponse {
 
 /**
  * One HTTP request over `agent`; resolves with the status, headers and body. `signal` aborts it (the
- * promise then rejects). Bodies are sent as given (strings are not re-encoded as JSON).
+ * promise then rejects). Bodies are sent as given (strings are not re-encoded as JSON); with an
+ * `expect: 100-continue` header, only after the server's 100 Continue.
  */
 export function request(
   url: string,
@@ -51,7 +52,12 @@ export function request(
       },
     );
     req.on('error', reject);
-    if (opts.body !== undefined) req.end(opts.body);
+    if (opts.body !== undefined && opts.headers?.expect === '100-continue') {
+      // As curl sends a large body: only once the server says to go on. A server that answers at once
+      // (e.g. 413 for the Content-Length alone) gets no body, so its answer cannot race the upload.
+      req.on('continue', () => req.end(opts.body));
+      req.on('response', (res) => res.on('end', () => req.destroy()));
+    } else if (opts.body !== undefined) req.end(opts.body);
     else req.end();
   });
 }
