@@ -34,7 +34,7 @@ interface ProxyFlags extends ProcessFlags {
   aclAuthMethod?: string;
   aclBearerTokenFile: string;
   aclLoginMeta: Record<string, string>;
-  engine: 'node' | 'haproxy';
+  engine: 'node' | 'haproxy' | 'nginx';
 }
 
 /** Where Kubernetes mounts a pod's service-account token. */
@@ -139,12 +139,14 @@ export function proxyCommand(): Command {
     .addOption(
       new Option(
         '--engine <engine>',
-        'what carries the bytes: node (in this process) or haproxy (an HAProxy child process that meshpeer ' +
+        'what carries the bytes: node (in this process), haproxy (an HAProxy child process that meshpeer ' +
           'configures with the same decisions: callers checked by certificate and intentions, upstreams by ' +
           'trust set and name; changes applied by seamless reloads; needs haproxy 2.6+ with Lua, from ' +
-          'MESHPEER_HAPROXY or the PATH)',
+          'MESHPEER_HAPROXY or the PATH) or nginx (the same with an nginx child process: needs nginx 1.22+ ' +
+          'with its stream and njs modules, from MESHPEER_NGINX or the PATH and MESHPEER_NGINX_MODULES; a ' +
+          'route failing over between trust sets trusts all of their roots for each target)',
       )
-        .choices(['node', 'haproxy'])
+        .choices(['node', 'haproxy', 'nginx'])
         .default('node'),
     );
   return withProcessOptions(withHealthTtlOption(command)).action(async (flags: ProxyFlags) => {

@@ -1,4 +1,4 @@
-// Starting HAProxy again after it died without being asked to, for both HAProxy engines: in the apply
+// Starting HAProxy (or nginx) again after it died without being asked to, for the HAProxy and nginx engines: in the apply
 // line's turn (never beside an apply or a reload), after a delay that doubles, up to 30 s, while starting
 // it fails.
 import type { Logger } from '../shared/logger.js';
@@ -19,20 +19,22 @@ export class HaproxyRestarts {
      * there is nothing to start on. Throws when it could not.
      */
     private readonly restart: () => Promise<number | undefined>,
+    /** The engine's name, for the log. */
+    private readonly engine: string = 'haproxy',
   ) {}
 
   /** HAProxy is down: start it again `delayMs` from now. */
   schedule(delayMs = FIRST_DELAY_MS): void {
     if (!this.active()) return;
-    this.logger.error({ inMs: delayMs }, 'haproxy is down: restarting it');
+    this.logger.error({ inMs: delayMs }, `${this.engine} is down: restarting it`);
     this.timer = setTimeout(() => {
       this.line.run(async () => {
         if (!this.active()) return;
         try {
           const worker = await this.restart();
-          if (worker !== undefined) this.logger.info({ worker }, 'haproxy restarted');
+          if (worker !== undefined) this.logger.info({ worker }, `${this.engine} restarted`);
         } catch (err) {
-          this.logger.error({ err: (err as Error).message }, 'could not restart haproxy');
+          this.logger.error({ err: (err as Error).message }, `could not restart ${this.engine}`);
           this.schedule(Math.min(delayMs * 2, MAX_DELAY_MS));
         }
       });

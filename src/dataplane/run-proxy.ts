@@ -1,6 +1,6 @@
 // A sidecar as a process runs it: configuration from the server over HTTP, optionally registered as
 // the service's `connect-proxy`, optionally serving /metrics; the bytes carried by this process
-// (engine node) or by an HAProxy child it configures (engine haproxy).
+// (engine node) or by an HAProxy or nginx child it configures (engines haproxy, nginx).
 import type { IntentionAction } from '../config-entries/index.js';
 import type { Logger } from '../shared/logger.js';
 import { type RunningComponent, runComponent } from './component-process.js';
@@ -8,9 +8,13 @@ import type { Endpoint } from './endpoint.js';
 import { ConsulApi, HttpProxyConfigSource } from './http-config-source.js';
 import { HaproxySidecar } from './proxy/haproxy-sidecar.js';
 import { Sidecar, type SidecarAddresses, type UpstreamSpec } from './proxy/index.js';
+import { NginxSidecar } from './proxy/nginx-sidecar.js';
 
-/** node: the sidecar carries the bytes in this process; haproxy: it drives an HAProxy child process. */
-export type ProxyEngine = 'node' | 'haproxy';
+/**
+ * node: the sidecar carries the bytes in this process; haproxy, nginx: it drives an HAProxy or nginx
+ * child process.
+ */
+export type ProxyEngine = 'node' | 'haproxy' | 'nginx';
 
 export interface ProxyProcessOptions {
   server: string;
@@ -56,7 +60,11 @@ export async function runProxy(options: ProxyProcessOptions): Promise<RunningCom
   return runComponent({
     api,
     component:
-      options.engine === 'haproxy' ? new HaproxySidecar(sidecarOptions) : new Sidecar(sidecarOptions),
+      options.engine === 'haproxy'
+        ? new HaproxySidecar(sidecarOptions)
+        : options.engine === 'nginx'
+          ? new NginxSidecar(sidecarOptions)
+          : new Sidecar(sidecarOptions),
     stopWatching: () => source.stop(),
     registration: (addresses) => {
       if (!register || !addresses.inbound) return undefined;

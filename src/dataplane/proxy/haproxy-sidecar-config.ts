@@ -2,13 +2,10 @@
 // defaults around the inbound half (haproxy-inbound.ts) and the upstreams (haproxy-upstreams.ts), our
 // leaf as one PEM, and every file they name, written 0600 under content-hashed names (so a reload never
 // reads a file being replaced) and checked by `haproxy -c` before it replaces the configuration HAProxy
-// reads. renderSidecar is pure; SidecarDir does the writing.
+// reads. renderSidecar is pure; SidecarDir (sidecar-dir.ts) does the writing.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Endpoint } from '../endpoint.js';
-import { checkHaproxyConfig } from '../haproxy-process.js';
 import type { ProxyConfig, UpstreamSpec } from './config.js';
 import { renderInbound } from './haproxy-inbound.js';
 import { type RenderedUpstream, renderUpstreams } from './haproxy-upstreams.js';
@@ -84,48 +81,6 @@ export function sameRendering(a: Rendering, b: Rendering): boolean {
   return a.text === b.text && JSON.stringify(a.files) === JSON.stringify(b.files);
 }
 
-/** The sidecar's private directory (mode 700, from mkdtemp), removed with everything in it at the end. */
-export class SidecarDir {
-  readonly path = mkdtempSync(join(tmpdir(), 'meshpeer-sidecar-'));
-
-  file(name: string): string {
-    return join(this.path, name);
-  }
-
-  /**
-   * Writes every file the rendering names (each new name only once: names carry their content's hash),
-   * then the configuration, checked by HAProxy before it replaces the one HAProxy reads.
-   */
-  async write(rendering: Rendering, binary: string): Promise<void> {
-    const present = new Set(readdirSync(this.path));
-    for (const [name, content] of Object.entries(rendering.files)) {
-      if (!present.has(name)) writeAtomically(this.file(name), content);
-    }
-    const next = this.file(`${CONFIG_FILE}.next`);
-    writeFileSync(next, rendering.text, { mode: 0o600 });
-    await checkHaproxyConfig(binary, next);
-    renameSync(next, this.file(CONFIG_FILE));
-  }
-
-  /** Removes files no rendering needs any more: the workers loaded what they use when they started. */
-  removeStale(rendering: Rendering): void {
-    const keep = new Set([...Object.keys(rendering.files), CONFIG_FILE, ADMIN_SOCKET, MASTER_SOCKET]);
-    for (const name of readdirSync(this.path)) {
-      if (!keep.has(name)) rmSync(this.file(name), { force: true });
-    }
-  }
-
-  remove(): void {
-    rmSync(this.path, { recursive: true, force: true });
-  }
-}
-
 function hashOf(content: string): string {
   return createHash('sha256').update(content).digest('hex').slice(0, 16);
-}
-
-/** Written under a temporary name and renamed, so HAProxy never reads half a file. */
-function writeAtomically(path: string, content: string): void {
-  writeFileSync(`${path}.tmp`, content, { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
 }

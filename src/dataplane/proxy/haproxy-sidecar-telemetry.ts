@@ -14,13 +14,13 @@ import {
   upstreamRefusal,
 } from './haproxy-sidecar-stats.js';
 import { ProxyMetrics } from './metrics.js';
-import { routeReport } from './route-report.js';
+import { SidecarChangeLog } from './sidecar-change-log.js';
 
 const RELOAD_CHATTER = /Proxy \S+ stopped \(cumulated conns|Former worker \(\d+\) exited with code 0/;
 
 export class SidecarTelemetry {
   readonly metrics: ProxyMetrics;
-  private reported = new Map<string, { summary: string; failingOver?: string }>();
+  private readonly changes: SidecarChangeLog;
 
   /** `current` is what HAProxy serves now: its process and the rendering it loaded. */
   constructor(
@@ -41,46 +41,12 @@ export class SidecarTelemetry {
       record: (counts, before, running) => this.recordCounts(counts, before, running),
     });
     this.metrics = metrics ?? new ProxyMetrics(registry, refresh);
+    this.changes = new SidecarChangeLog(logger, this.metrics);
   }
 
   /** Says what the Node sidecar says when a configuration changes: the default intention, leaf, routes. */
   logChanges(next: Rendering, previous: Rendering | undefined): void {
-    const config = next.config;
-    const was = previous?.config;
-    const expires = config.leaf.validBefore ? Date.parse(config.leaf.validBefore) : Number.NaN;
-    if (expires <= Date.now() && was?.leaf.certPem !== config.leaf.certPem) {
-      this.logger.error(
-        { validBefore: config.leaf.validBefore },
-        'the leaf certificate has expired; peers will refuse it',
-      );
-    }
-    if (
-      !was ||
-      was.defaultIntentionAction !== config.defaultIntentionAction ||
-      was.defaultIntentionReason !== config.defaultIntentionReason
-    ) {
-      const why = config.defaultIntentionReason ?? 'given in the configuration';
-      this.logger.info(
-        { service: config.service, defaultIntention: config.defaultIntentionAction, why },
-        `default intention action: ${config.defaultIntentionAction} (${why})`,
-      );
-    }
-    if (JSON.stringify(next.notes) !== JSON.stringify(previous?.notes ?? [])) {
-      for (const note of next.notes) this.logger.info({ service: config.service }, note);
-    }
-    for (const upstream of next.upstreams) {
-      const before = this.reported.get(upstream.proxy);
-      const report = routeReport(upstream, before === undefined);
-      if (before?.summary === report.summary) continue;
-      if (before?.failingOver && before.failingOver !== report.failingOver) {
-        this.metrics.upstreamFailover.set({ upstream: upstream.label, target: before.failingOver }, 0);
-      }
-      if (report.failingOver) {
-        this.metrics.upstreamFailover.set({ upstream: upstream.label, target: report.failingOver }, 1);
-      }
-      this.reported.set(upstream.proxy, { summary: report.summary, failingOver: report.failingOver });
-      for (const record of report.records) this.logger[record.level](record.fields, record.msg);
-    }
+    this.changes.logChanges(next, previous);
   }
 
   /**

@@ -8,7 +8,7 @@ import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { Unsubscribe } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
 import { ephemeralPort } from '../gateway/haproxy-gateway.js';
-import { findHaproxy, HaproxyProcess } from '../haproxy-process.js';
+import { checkHaproxyConfig, findHaproxy, HaproxyProcess } from '../haproxy-process.js';
 import { HaproxyRestarts } from '../haproxy-restarts.js';
 import { NewestFirst } from '../newest-first.js';
 import type { ProxyConfig } from './config.js';
@@ -18,12 +18,12 @@ import {
   MASTER_SOCKET,
   type Rendering,
   renderSidecar,
-  SidecarDir,
   sameRendering,
 } from './haproxy-sidecar-config.js';
 import { SidecarTelemetry } from './haproxy-sidecar-telemetry.js';
 import type { ProxyMetrics } from './metrics.js';
 import { type SidecarAddresses, type SidecarOptions, upstreamAddressIn } from './sidecar.js';
+import { SidecarDir } from './sidecar-dir.js';
 
 export interface HaproxySidecarOptions extends SidecarOptions {
   /** The haproxy binary; default: findHaproxy() (MESHPEER_HAPROXY, else the PATH). */
@@ -85,7 +85,7 @@ export class HaproxySidecar {
     });
     this.unsubscribe = unsubscribe;
     try {
-      this.dir = new SidecarDir();
+      this.dir = new SidecarDir(CONFIG_FILE, [ADMIN_SOCKET, MASTER_SOCKET]);
       // HAProxy cannot report a port it picked, so port 0 becomes a free port chosen here.
       const addresses: SidecarAddresses = { upstreams: [] };
       if (this.options.inbound) addresses.inbound = await concrete(this.options.inbound.listen);
@@ -96,7 +96,7 @@ export class HaproxySidecar {
       this.binary = binary;
       const rendering = this.render(first);
       this.telemetry.logChanges(rendering, undefined);
-      await this.dirOf().write(rendering, binary);
+      await this.write(rendering);
       this.haproxy = await this.startHaproxy();
       this.running = rendering;
       this.wanted = rendering;
@@ -170,7 +170,7 @@ export class HaproxySidecar {
       this.running = rendering;
       return;
     }
-    await this.dirOf().write(rendering, this.binary);
+    await this.write(rendering);
     await haproxy.reload();
     this.running = rendering;
     this.dirOf().removeStale(rendering);
@@ -194,7 +194,7 @@ export class HaproxySidecar {
   private async restart(): Promise<number | undefined> {
     const rendering = this.wanted;
     if (!rendering) return undefined;
-    await this.dirOf().write(rendering, this.binary);
+    await this.write(rendering);
     this.haproxy = await this.startHaproxy();
     this.running = rendering;
     return this.haproxy.currentWorkerPid;
@@ -210,6 +210,10 @@ export class HaproxySidecar {
       upstreams: upstreams.map(({ spec, address }) => ({ ...spec, bind: address })),
       connectTimeoutMs: this.options.connectTimeoutMs ?? 5_000,
     });
+  }
+
+  private write(rendering: Rendering): Promise<void> {
+    return this.dirOf().write(rendering, (candidate) => checkHaproxyConfig(this.binary, candidate));
   }
 
   private dirOf(): SidecarDir {

@@ -147,8 +147,8 @@ export function trustFile(rootPems: readonly string[]): string {
   return `upstream-ca-${hash}.pem`;
 }
 
-/** Why a plan's SNI name or endpoints cannot go into HAProxy's configuration, if they cannot. */
-function unsafePlan(plan: UsablePlan): string | undefined {
+/** Why a plan's SNI name or endpoints cannot go into a proxy's configuration (HAProxy's, nginx's), if they cannot. */
+export function unsafePlan(plan: UsablePlan): string | undefined {
   if (!DNS_NAME.test(plan.sni)) return `its SNI name ${JSON.stringify(plan.sni)} is not a DNS name`;
   for (const endpoint of plan.endpoints) {
     const hostOk = isIP(endpoint.host) !== 0 || DNS_NAME.test(endpoint.host);

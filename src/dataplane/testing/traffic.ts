@@ -8,17 +8,22 @@ import { ConnectionSet, closeServer, listenOn } from '../listen.js';
 export interface EchoServer {
   address: Endpoint;
   connections: number;
+  /** Bytes received from clients, over all connections. */
+  bytesReceived: number;
   close(): Promise<void>;
 }
 
 /** An app that sends back every byte it receives and closes its side when the client does. */
 export async function startEchoServer(): Promise<EchoServer> {
   const connections = new ConnectionSet();
-  const state = { connections: 0 };
+  const state = { connections: 0, bytesReceived: 0 };
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     state.connections++;
     connections.add(socket);
     socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => {
+      state.bytesReceived += chunk.length;
+    });
     socket.pipe(socket);
   });
   const address = await listenOn(server, { host: '127.0.0.1', port: 0 });
@@ -26,6 +31,9 @@ export async function startEchoServer(): Promise<EchoServer> {
     address,
     get connections() {
       return state.connections;
+    },
+    get bytesReceived() {
+      return state.bytesReceived;
     },
     close: () => closeServer(server, connections, 0),
   };
@@ -37,11 +45,14 @@ export async function startEchoServer(): Promise<EchoServer> {
  */
 export async function startNamedEchoServer(name: string): Promise<EchoServer> {
   const connections = new ConnectionSet();
-  const state = { connections: 0 };
+  const state = { connections: 0, bytesReceived: 0 };
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     state.connections++;
     connections.add(socket);
     socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => {
+      state.bytesReceived += chunk.length;
+    });
     socket.write(`${name}:`);
     socket.pipe(socket);
   });
@@ -50,6 +61,9 @@ export async function startNamedEchoServer(name: string): Promise<EchoServer> {
     address,
     get connections() {
       return state.connections;
+    },
+    get bytesReceived() {
+      return state.bytesReceived;
     },
     close: () => closeServer(server, connections, 0),
   };

@@ -1,0 +1,290 @@
+// nginx as a child process of meshpeer (the nginx sidecar engine): found on the PATH (or MESHPEER_NGINX),
+// with its stream and njs modules (MESHPEER_NGINX_MODULES, else Debian's module directory), its
+// configuration checked (`nginx -t`) before it is used, run as a master with one worker, reloaded
+// gracefully (SIGHUP: the master starts a new worker on the new configuration; the old one stops
+// accepting and exits once its live connections have ended) and stopped with a drain (SIGQUIT, then
+// SIGTERM at the deadline). What nginx prints goes to meshpeer's logger, one line at a time.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { invalid, unavailable } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+
+export const NGINX_INSTALL_HINT =
+  'install nginx 1.22 or later with its stream and njs modules (Debian/Ubuntu: apt-get install nginx ' +
+  'libnginx-mod-stream libnginx-mod-stream-js; or name the binary in MESHPEER_NGINX and the module ' +
+  'directory in MESHPEER_NGINX_MODULES), or run the sidecar with --engine node';
+
+/** Where Debian and Ubuntu put nginx's dynamic modules. */
+const DEFAULT_MODULE_DIRS = ['/usr/lib/nginx/modules', '/usr/lib64/nginx/modules', '/etc/nginx/modules'];
+const MODULES = ['ngx_stream_module.so', 'ngx_stream_js_module.so'];
+
+export interface NginxInstall {
+  binary: string;
+  /** The dynamic modules to load (stream, then njs); empty when nginx has them built in. */
+  modules: string[];
+}
+
+/** The nginx binary (MESHPEER_NGINX, else the PATH and sbin dirs) and the modules it needs. */
+export function findNginx(env: NodeJS.ProcessEnv = process.env): NginxInstall {
+  const binary = findBinary(env);
+  const dirs = env.MESHPEER_NGINX_MODULES ? [env.MESHPEER_NGINX_MODULES] : DEFAULT_MODULE_DIRS;
+  for (const dir of dirs) {
+    const paths = MODULES.map((m) => join(dir, m));
+    if (paths.every(readable)) return { binary, modules: paths };
+  }
+  if (env.MESHPEER_NGINX_MODULES === '') return { binary, modules: [] }; // built in, as the user says
+  throw unavailable(
+    `--engine nginx: the stream and njs modules (${MODULES.join(', ')}) are not in ${dirs.join(' or ')}: ` +
+      `${NGINX_INSTALL_HINT} (set MESHPEER_NGINX_MODULES to an empty value if they are built into nginx)`,
+  );
+}
+
+function findBinary(env: NodeJS.ProcessEnv): string {
+  const explicit = env.MESHPEER_NGINX;
+  if (explicit) {
+    if (executable(explicit)) return explicit;
+    throw unavailable(`nginx binary ${explicit} is not an executable file: ${NGINX_INSTALL_HINT}`);
+  }
+  const dirs = [...(env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const dir of dirs) {
+    if (dir && executable(join(dir, 'nginx'))) return join(dir, 'nginx');
+  }
+  throw unavailable(`--engine nginx: no nginx binary found: ${NGINX_INSTALL_HINT}`);
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `nginx -t` on a configuration file; throws with nginx's own words when it is refused. */
+export function checkNginxConfig(binary: string, configFile: string, prefix: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      binary,
+      ['-t', '-q', '-e', 'stderr', '-p', prefix, '-c', configFile],
+      { timeout: 30_000 },
+      (err, stdout, stderr) => {
+        if (!err) return resolve();
+        const said = `${stderr}${stdout}`.trim().split('\n').slice(-8).join('; ');
+        reject(invalid(`nginx refused the generated configuration ${configFile}: ${said || err.message}`));
+      },
+    );
+  });
+}
+
+export interface NginxProcessOptions {
+  binary: string;
+  configFile: string;
+  /** nginx's prefix (its private directory). */
+  prefix: string;
+  logger: Logger;
+  /** How long start() and reload() wait for a worker. Default 15 s. */
+  readyTimeoutMs?: number;
+  /** Called when nginx exits without being asked to (after it had started). */
+  onUnexpectedExit?: (code: number | null, signal: string | null) => void;
+}
+
+export class NginxProcess {
+  private exited = false;
+  private stopping = false;
+  private started = false;
+  private workerPid = 0;
+  /** Every worker seen, to stop those a master that died leaves behind. */
+  private readonly workersSeen = new Set<number>();
+  private readonly exit: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly options: NginxProcessOptions,
+  ) {
+    this.exit = once(child, 'exit').then(([code, signal]) => {
+      this.exited = true;
+      process.off('exit', this.killOnExit);
+      if (this.stopping) return;
+      options.logger.error({ code, signal }, 'nginx exited on its own');
+      // Workers outlive a master that was killed, and keep the ports: they go too.
+      for (const pid of this.workersSeen) {
+        if (isWorker(pid)) process.kill(pid, 'SIGKILL');
+      }
+      if (this.started) options.onUnexpectedExit?.(code as number | null, signal as string | null);
+    });
+    // If meshpeer itself goes, nginx must not stay behind holding the ports.
+    process.once('exit', this.killOnExit);
+  }
+
+  /** Starts the master (in the foreground: `daemon off` is in the configuration) and waits for its worker. */
+  static async start(options: NginxProcessOptions): Promise<NginxProcess> {
+    const child = spawn(options.binary, ['-e', 'stderr', '-p', options.prefix, '-c', options.configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const said: string[] = [];
+    const forward = (stream: NodeJS.ReadableStream | null): void => {
+      if (!stream) return;
+      createInterface({ input: stream }).on('line', (line) => {
+        if (said.length < 20) said.push(line);
+        // nginx's own messages carry their level ("[emerg]", "[warn]", ...); access log lines do not.
+        const level = /^\S+ \S+ \[(\w+)\]/.exec(line)?.[1];
+        const at =
+          level === undefined || level === 'notice' || level === 'info'
+            ? 'info'
+            : level === 'warn'
+              ? 'warn'
+              : 'error';
+        options.logger[at]({ nginx: child.pid }, line);
+      });
+    };
+    forward(child.stdout);
+    forward(child.stderr);
+    const spawned = await Promise.race([
+      once(child, 'spawn').then(() => undefined),
+      once(child, 'error').then(([err]) => err as Error),
+    ]);
+    if (spawned) throw unavailable(`cannot run ${options.binary}: ${spawned.message}: ${NGINX_INSTALL_HINT}`);
+    const running = new NginxProcess(child, options);
+    try {
+      running.workerPid = await running.waitForWorker([]);
+      running.started = true;
+    } catch (err) {
+      await running.stop(0);
+      throw unavailable(`nginx did not start: ${(err as Error).message}; it said: ${said.join(' | ')}`);
+    }
+    options.logger.info(
+      { master: child.pid, worker: running.workerPid, config: options.configFile },
+      'nginx started',
+    );
+    return running;
+  }
+
+  get masterPid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  /** The worker serving new connections (old ones may still be finishing theirs). */
+  get currentWorkerPid(): number {
+    return this.workerPid;
+  }
+
+  /**
+   * Graceful reload: the master re-reads the configuration file and starts a new worker; the old one
+   * stops accepting and exits once its live connections have ended. Resolves when the new worker runs.
+   */
+  async reload(): Promise<void> {
+    if (this.exited) throw unavailable('nginx is not running');
+    const before = this.children();
+    const previous = this.workerPid;
+    this.child.kill('SIGHUP');
+    this.workerPid = await this.waitForWorker(before);
+    await this.waitForRetired(before);
+    this.options.logger.info({ worker: this.workerPid, previous }, 'nginx reloaded');
+  }
+
+  /**
+   * Graceful stop (no new connections; live ones continue) for up to `drainMs`, then fast stop of
+   * what is left. Resolves once the master has exited.
+   */
+  async stop(drainMs: number): Promise<void> {
+    process.off('exit', this.killOnExit);
+    if (this.exited) return;
+    this.stopping = true;
+    this.child.kill('SIGQUIT');
+    if (await this.exitsWithin(drainMs)) return;
+    this.options.logger.info({ drainMs }, 'nginx drain time is up: closing the remaining connections');
+    this.child.kill('SIGTERM');
+    if (await this.exitsWithin(5_000)) return;
+    this.child.kill('SIGKILL');
+    await this.exit;
+  }
+
+  private readonly killOnExit = (): void => {
+    if (!this.exited) this.child.kill('SIGTERM');
+  };
+
+  private async exitsWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    const done = await Promise.race([this.exit.then(() => true), timeout]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  /** The master's child processes (its workers, current and finishing), from /proc. */
+  private children(): number[] {
+    const pid = this.child.pid;
+    if (pid === undefined) return [];
+    try {
+      return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+        .filter((p) => p !== '')
+        .map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * Polls until the master has a child that was not among `before` and that runs as a worker
+   * (its title says so); returns its pid.
+   */
+  private async waitForWorker(before: readonly number[]): Promise<number> {
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 15_000);
+    while (Date.now() < deadline) {
+      if (this.exited) throw unavailable('nginx exited');
+      for (const pid of this.children()) {
+        if (!before.includes(pid) && isWorker(pid)) {
+          this.workersSeen.add(pid);
+          return pid;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw unavailable('no new nginx worker process appeared');
+  }
+
+  /**
+   * Polls until none of `workers` takes new connections any more: each has exited or says it is
+   * shutting down (the master tells old workers to stop accepting once the new one runs).
+   */
+  private async waitForRetired(workers: readonly number[]): Promise<void> {
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 15_000);
+    while (Date.now() < deadline) {
+      if (workers.every((pid) => titleOf(pid) !== WORKER_TITLE)) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw unavailable('the old nginx worker still takes new connections');
+  }
+}
+
+const WORKER_TITLE = 'nginx: worker process';
+
+/** A process's title as nginx sets it ('' once it is gone). */
+function titleOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').trim();
+  } catch {
+    return '';
+  }
+}
+
+function isWorker(pid: number): boolean {
+  return titleOf(pid).startsWith(WORKER_TITLE);
+}
