@@ -12,6 +12,7 @@ import type { Endpoint } from '../src/dataplane/endpoint.js';
 import { type GatewayConfig, HaproxyGateway } from '../src/dataplane/gateway/index.js';
 import type { ProxyConfig, ProxyLeaf, UpstreamSpec } from '../src/dataplane/proxy/config.js';
 import { HaproxySidecar } from '../src/dataplane/proxy/haproxy-sidecar.js';
+import { NginxSidecar } from '../src/dataplane/proxy/nginx-sidecar.js';
 import {
   baseGatewayConfig,
   baseProxyConfig,
@@ -51,7 +52,7 @@ async function sidecarChild(request: Extract<ChildRequest, { type: 'sidecar' }>)
   return { pid: child.pid ?? 0, started: message, stop };
 }
 
-export type SidecarEngine = 'node' | 'haproxy';
+export type SidecarEngine = 'node' | 'haproxy' | 'nginx';
 
 interface RunningSidecar {
   pid: number;
@@ -59,7 +60,7 @@ interface RunningSidecar {
   upstream?: Endpoint;
 }
 
-/** One sidecar of the path: a Node sidecar in a child process, or an HaproxySidecar here. */
+/** One sidecar of the path: a Node sidecar in a child process, or an HaproxySidecar or NginxSidecar here. */
 async function startSidecar(
   engine: SidecarEngine,
   config: ProxyConfig,
@@ -75,11 +76,13 @@ async function startSidecar(
       ...(child.started.upstreams[0] ? { upstream: child.started.upstreams[0] as Endpoint } : {}),
     };
   }
-  const sidecar = new HaproxySidecar({
+  const sidecarOptions = {
     config: new StaticConfigSource<ProxyConfig>(config),
     inbound: options.app ? { listen: LOOPBACK, app: options.app } : undefined,
     upstreams: options.upstreams,
-  });
+  };
+  const sidecar =
+    engine === 'haproxy' ? new HaproxySidecar(sidecarOptions) : new NginxSidecar(sidecarOptions);
   const addresses = await sidecar.start();
   stoppers.push(() => sidecar.stop());
   return {
@@ -149,7 +152,12 @@ export async function startHaproxyGatewaysPath(
       { upstreams: [{ name: 'backend', peer: exporter.peerName, bind: LOOPBACK }] },
     );
     return {
-      name: sidecars === 'node' ? 'meshpeer (haproxy gateways)' : 'meshpeer (haproxy engines)',
+      name:
+        sidecars === 'node'
+          ? 'meshpeer (haproxy gateways)'
+          : sidecars === 'haproxy'
+            ? 'meshpeer (haproxy engines)'
+            : 'meshpeer (haproxy gateways, nginx sidecars)',
       entry: frontend.upstream as Endpoint,
       hops: [
         { name: 'frontend sidecar', pid: frontend.pid },

@@ -128,6 +128,17 @@ export async function main(
       );
       anchors.push(haproxyEngines); // closed with the anchors
       paths.push(haproxyEngines);
+      // Sidecars as `meshpeer proxy --engine nginx` runs them.
+      const nginxSidecars = await startHaproxyGatewaysPath(
+        mesh.exporter,
+        mesh.importer,
+        mesh.echo.address,
+        mesh.backendSni,
+        'nginx',
+        backendLeaf,
+      );
+      anchors.push(nginxSidecars); // closed with the anchors
+      paths.push(nginxSidecars);
     }
     // Warm-up: JIT, TLS state and session caches in every process of every path.
     for (const path of paths) {

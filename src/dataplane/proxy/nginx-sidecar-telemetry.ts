@@ -5,7 +5,6 @@
 // go to our logger at their level. Pure parsing in parseNginxLine; the rest records.
 import type { Logger } from '../../shared/logger.js';
 import { formatEndpoint } from '../endpoint.js';
-import type { RenderedUpstream } from './haproxy-upstreams.js';
 import { ProxyMetrics } from './metrics.js';
 import { INBOUND_LOG_PREFIX } from './nginx-inbound.js';
 import { UPSTREAM_LOG_PREFIX } from './nginx-upstreams.js';

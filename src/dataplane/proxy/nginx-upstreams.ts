@@ -75,9 +75,12 @@ export function renderNginxUpstreams(
     const servers: RenderedServer[] = [];
     const sniOf = new Map<string, string>(); // address → SNI name
     const roots = new Set<string>();
-    route.candidates.forEach((plan, t) => {
+    for (const [t, plan] of route.candidates.entries()) {
       const problem = unsafePlan(plan);
-      if (problem) return rejected.push({ target: plan.target, detail: problem });
+      if (problem) {
+        rejected.push({ target: plan.target, detail: problem });
+        continue;
+      }
       const endpoints = plan.endpoints.flatMap((e) => addressesOf(e, options.resolved));
       const clashing = endpoints.filter((e) => {
         const sni = sniOf.get(formatEndpoint(e));
@@ -85,15 +88,17 @@ export function renderNginxUpstreams(
       });
       if (endpoints.length === 0) {
         const hosts = plan.endpoints.map((e) => e.host).join(', ');
-        return rejected.push({ target: plan.target, detail: `its host names (${hosts}) did not resolve` });
+        rejected.push({ target: plan.target, detail: `its host names (${hosts}) did not resolve` });
+        continue;
       }
       if (clashing.length > 0) {
-        return rejected.push({
+        rejected.push({
           target: plan.target,
           detail:
             `it is reached at ${formatEndpoint(clashing[0] as Endpoint)}, as an earlier target with another ` +
             'SNI name, and the nginx engine sends one name per address (the haproxy engine can)',
         });
+        continue;
       }
       for (const pem of plan.rootPems) roots.add(pem.trim());
       endpoints.forEach((endpoint, e) => {
@@ -108,8 +113,7 @@ export function renderNginxUpstreams(
           endpoint,
         });
       });
-      return undefined;
-    });
+    }
     const usedTargets = new Set(servers.map((s) => s.target));
     const trustSets = new Set(
       route.candidates.filter((p) => usedTargets.has(p.target)).map((p) => p.trustedPeer),
