@@ -81,8 +81,9 @@ export function controllerCommand(): Command {
     .addOption(
       new Option(
         '--inject-sidecar-engine <engine>',
-        "what carries the injected sidecars' bytes: node (the sidecar process) or haproxy (an HAProxy " +
-          'child process the sidecar configures, as `meshpeer proxy --engine haproxy`; the image ships haproxy)',
+        "what carries the injected sidecars' bytes: node (the sidecar process), haproxy or nginx (an " +
+          'HAProxy or nginx child process the sidecar configures, as `meshpeer proxy --engine haproxy|nginx`; ' +
+          'the image ships both)',
       )
         .choices(SIDECAR_ENGINES)
         .default('node'),

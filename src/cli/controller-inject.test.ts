@@ -44,18 +44,20 @@ describe('injectSettings', () => {
   });
 
   it('runs the sidecars on the engine --inject-sidecar-engine names (node: the default, left unset)', () => {
-    expect(injectSettings({ ...base, injectImage: 'i', injectSidecarEngine: 'haproxy' }, 's').engine).toBe(
-      'haproxy',
-    );
+    for (const engine of ['haproxy', 'nginx']) {
+      expect(injectSettings({ ...base, injectImage: 'i', injectSidecarEngine: engine }, 's').engine).toBe(
+        engine,
+      );
+    }
     expect(
       injectSettings({ ...base, injectImage: 'i', injectSidecarEngine: 'node' }, 's'),
     ).not.toHaveProperty('engine');
     expect(injectSettings({ ...base, injectImage: 'i' }, 's')).not.toHaveProperty('engine');
   });
 
-  it('refuses an engine that is neither node nor haproxy, naming both', () => {
+  it('refuses an engine that is not node, haproxy or nginx, naming all three', () => {
     expect(() => injectSettings({ ...base, injectImage: 'i', injectSidecarEngine: 'envoy' }, 's')).toThrow(
-      '--inject-sidecar-engine: "envoy" is not an engine; use node or haproxy',
+      '--inject-sidecar-engine: "envoy" is not an engine; use node, haproxy or nginx',
     );
   });
 

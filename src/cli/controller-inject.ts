@@ -49,7 +49,8 @@ function sidecarEngine(value: string | undefined): SidecarEngine {
   const engine = SIDECAR_ENGINES.find((e) => e === value);
   if (engine === undefined)
     throw new UsageError(
-      `--inject-sidecar-engine: "${value}" is not an engine; use ${SIDECAR_ENGINES.join(' or ')}`,
+      `--inject-sidecar-engine: "${value}" is not an engine; use ${SIDECAR_ENGINES.slice(0, -1).join(', ')} ` +
+        `or ${SIDECAR_ENGINES.at(-1)}`,
     );
   return engine;
 }

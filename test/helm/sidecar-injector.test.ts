@@ -181,15 +181,17 @@ describe('the sidecar injector in the chart', () => {
     expect(ignoredIn(text)).toEqual([]);
   });
 
-  it('runs the sidecars on HAProxy with connectInject.sidecarProxy.engine "haproxy", and as before by default', () => {
+  it('runs the sidecars on HAProxy or nginx with connectInject.sidecarProxy.engine "haproxy" or "nginx", and as before by default', () => {
     const controller = (values: Record<string, unknown>) =>
       commandOf(find(render(values), 'Deployment', 'consul-controller'));
     expect(controller(withInjector({}))).not.toContain('--inject-sidecar-engine');
     expect(controller(withInjector({ sidecarProxy: { engine: 'node' } }))).toEqual(
       controller(withInjector({})),
     );
-    const haproxy = controller(withInjector({ sidecarProxy: { engine: 'haproxy' } }));
-    expect(flag(haproxy, '--inject-sidecar-engine')).toBe('haproxy');
+    for (const engine of ['haproxy', 'nginx']) {
+      const command = controller(withInjector({ sidecarProxy: { engine } }));
+      expect(flag(command, '--inject-sidecar-engine')).toBe(engine);
+    }
     // Without the injector there are no sidecars to run on it.
     expect(
       controller({
@@ -203,11 +205,11 @@ describe('the sidecar injector in the chart', () => {
     ).not.toContain('--inject-sidecar-engine');
   });
 
-  it('refuses a sidecar engine other than node or haproxy', () => {
+  it('refuses a sidecar engine other than node, haproxy or nginx', () => {
     const r = template(withInjector({ sidecarProxy: { engine: 'envoy' } }));
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("'/connectInject/sidecarProxy/engine'");
-    expect(r.stderr).toMatch(/'node', 'haproxy'/);
+    expect(r.stderr).toMatch(/'node', 'haproxy', 'nginx'/);
   });
 
   it('with ACLs managed, sets up the kubernetes auth method and has the sidecars log in with it', () => {

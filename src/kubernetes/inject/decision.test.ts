@@ -318,6 +318,22 @@ describe('the sidecar engine', () => {
     expect(sidecar?.args.slice(-2)).toEqual(['--engine', 'haproxy']);
   });
 
+  it('runs the sidecar with --engine nginx when the injector is set to nginx', () => {
+    const d = decideInjection(annotated(), 'apps', { ...settings, engine: 'nginx' });
+    if (d.kind !== 'inject') throw new Error(`expected inject, got ${JSON.stringify(d)}`);
+    expect(d.container.args.slice(-4)).toEqual([
+      '--upstream',
+      'db:peer=cluster-01:5432',
+      '--engine',
+      'nginx',
+    ]);
+    const stored = apply(annotated(), d.patch);
+    const sidecar = stored.spec?.containers.find((c) => c.name === 'meshpeer-proxy') as
+      | { args: string[] }
+      | undefined;
+    expect(sidecar?.args.slice(-2)).toEqual(['--engine', 'nginx']);
+  });
+
   it('adds no --engine for node or when unset (the proxy defaults to node)', () => {
     for (const engine of ['node', undefined] as const) {
       const d = decideInjection(annotated(), 'apps', {

@@ -7,7 +7,7 @@ export const SIDECAR_CONTAINER_NAME = 'meshpeer-proxy';
 export const SIDECAR_PUBLIC_PORT = 20000;
 
 /** What carries a sidecar's bytes: `meshpeer proxy --engine`. */
-export const SIDECAR_ENGINES = ['node', 'haproxy'] as const;
+export const SIDECAR_ENGINES = ['node', 'haproxy', 'nginx'] as const;
 export type SidecarEngine = (typeof SIDECAR_ENGINES)[number];
 
 export interface Resources {
@@ -29,8 +29,9 @@ export interface SidecarSettings {
   /** PEM of the server's CA when its API is HTTPS: given to the sidecar inline (pods in any namespace). */
   serverCaPem?: string;
   /**
-   * What carries the sidecar's bytes: `node` (the default: the sidecar process itself) or `haproxy` (an
-   * HAProxy child process the sidecar configures with the same decisions; the image ships haproxy).
+   * What carries the sidecar's bytes: `node` (the default: the sidecar process itself), `haproxy` or
+   * `nginx` (an HAProxy or nginx child process the sidecar configures with the same decisions; the image
+   * ships both).
    */
   engine?: SidecarEngine;
 }
@@ -76,7 +77,7 @@ export function sidecarContainer(
   }
   for (const upstream of upstreams) args.push('--upstream', upstreamFlag(upstream));
   // Node is the proxy's default: its command line stays as it always was.
-  if (settings.engine === 'haproxy') args.push('--engine', 'haproxy');
+  if (settings.engine !== undefined && settings.engine !== 'node') args.push('--engine', settings.engine);
   const env: EnvVar[] = [{ name: 'MESHPEER_HTTP_ADDR', value: settings.serverAddress }];
   if (settings.serverCaPem !== undefined)
     env.push({ name: 'MESHPEER_HTTP_CACERT_PEM', value: settings.serverCaPem });
