@@ -17,7 +17,8 @@ export type NginxLineEvent =
 const INBOUND = new RegExp(
   `${INBOUND_LOG_PREFIX} status=(\\d+) reason=(\\S*) caller=(\\S*) peer=(\\S*) from=\\S* detail=(.*)$`,
 );
-const UPSTREAM = new RegExp(`${UPSTREAM_LOG_PREFIX} proxy=(\\S+) status=(\\d+) connect=\\S* addrs=(.*)$`);
+// One connect time per address tried, joined by ", " ("-" for a dial that failed).
+const UPSTREAM = new RegExp(`${UPSTREAM_LOG_PREFIX} proxy=(\\S+) status=(\\d+) connect=[^=]* addrs=(.*)$`);
 
 /** One of nginx's connection log lines, read; undefined for any other line. */
 export function parseNginxLine(line: string): NginxLineEvent | undefined {
