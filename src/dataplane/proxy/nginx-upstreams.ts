@@ -176,7 +176,9 @@ function serverBlock(
   let sni = first;
   if (names.length > 1) {
     sni = `$${proxy}_sni`;
-    lines.push(`map $upstream_addr ${sni} {`, `  default ${first};`);
+    // volatile: a map's value is otherwise kept for the whole connection, so a retry on a backup after
+    // a failed TLS handshake would send the name the first address was dialled with.
+    lines.push(`map $upstream_addr ${sni} {`, '  volatile;', `  default ${first};`);
     for (const [address, name] of sniOf) {
       if (name !== first) lines.push(`  "~(^|, )${escapeRegex(address)}$" ${name};`);
     }
