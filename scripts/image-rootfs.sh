@@ -15,7 +15,9 @@
 #                             the native addons load (as ldd resolves them), plus the dynamic loader
 #   /usr/local/bin/meshpeer   -> /app/dist/src/cli/main.js (`#!/usr/bin/env node`), /usr/bin/env for it
 #   /usr/local/bin/haproxy    when installed here (the Dockerfile installs it): `gateway` and `proxy --engine haproxy`
-#   /etc/passwd, /etc/group   root and meshpeer (uid/gid 10001), the user the image runs as
+#   /usr/local/bin/nginx      when installed here with its stream and njs modules (the Dockerfile installs
+#                             them), the modules in /usr/lib/nginx/modules: `proxy --engine nginx`
+#   /etc/passwd, /etc/group   root, meshpeer (uid/gid 10001, the user the image runs as), nobody/nogroup
 #   /etc/nsswitch.conf, /etc/ssl/certs/ca-certificates.crt, /tmp (1777), /data (meshpeer's, 0700:
 #                             the server refuses a data dir others can enter)
 # No shell and no package manager: `meshpeer` is the only program a user of the image runs.
@@ -95,6 +97,27 @@ elif [ "${MESHPEER_IMAGE_HAPROXY:-}" = required ]; then
   echo "image-rootfs: haproxy is required (MESHPEER_IMAGE_HAPROXY=required) but not installed" >&2
   exit 1
 fi
+# nginx with its stream and njs modules, for `meshpeer proxy --engine nginx` (the Dockerfile installs
+# Debian's nginx, libnginx-mod-stream and libnginx-mod-stream-js; MESHPEER_IMAGE_NGINX=required makes
+# their absence an error). The modules go where meshpeer looks for them by default, and nginx needs no
+# other file: the sidecar gives it its prefix, configuration, pid file and error log (stderr), and its
+# configuration has no http block, so nginx makes none of its http temp directories.
+nginx_bin="$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)"
+nginx_modules=/usr/lib/nginx/modules
+if [ -n "$nginx_bin" ] && [ -f "$nginx_modules/ngx_stream_module.so" ] &&
+  [ -f "$nginx_modules/ngx_stream_js_module.so" ]; then
+  cp "$(readlink -f "$nginx_bin")" "$out/usr/local/bin/nginx"
+  copy_libs "$nginx_bin"
+  mkdir -p "$out$nginx_modules"
+  for module in ngx_stream_module.so ngx_stream_js_module.so; do
+    cp "$(readlink -f "$nginx_modules/$module")" "$out$nginx_modules/$module"
+    copy_libs "$nginx_modules/$module"
+  done
+elif [ "${MESHPEER_IMAGE_NGINX:-}" = required ]; then
+  echo "image-rootfs: nginx with $nginx_modules/ngx_stream_module.so and ngx_stream_js_module.so is required" \
+    "(MESHPEER_IMAGE_NGINX=required) but not installed" >&2
+  exit 1
+fi
 # Debian's /lib and /lib64 are symlinks into /usr (merged /usr); keep the loader where binaries look.
 for d in lib lib64; do
   if [ -d "$out/$d" ] && [ -L "/$d" ]; then
@@ -107,13 +130,16 @@ done
 
 # 3. Users, name resolution, CA certificates, writable directories.
 mkdir -p "$out/etc/ssl/certs" "$out/tmp" "$out/data" "$out/home/meshpeer" "$out/proc" "$out/dev" "$out/sys"
+# nobody/nogroup: nginx started as root (the image run as another user) looks them up for its workers.
 cat >"$out/etc/passwd" <<EOF
 root:x:0:0:root:/root:/sbin/nologin
 meshpeer:x:$uid:$uid:meshpeer:/home/meshpeer:/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
 EOF
 cat >"$out/etc/group" <<EOF
 root:x:0:
 meshpeer:x:$uid:
+nogroup:x:65534:
 EOF
 printf 'hosts: files dns\n' >"$out/etc/nsswitch.conf"
 if [ -f /etc/ssl/certs/ca-certificates.crt ]; then

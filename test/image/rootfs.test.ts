@@ -4,6 +4,7 @@
 // No Docker engine runs here and base images cannot be pulled, so this is the closest honest check.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
+  chownSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -14,10 +15,14 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEchoServer } from '../../src/dataplane/testing/traffic.js';
 import { freePort } from '../../src/shared/testing/free-port.js';
+import { echoed } from '../dataplane/live-connection.js';
+import { api, eventually, startServerProcess } from '../support/meshpeer-process.js';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..');
 const script = join(repoRoot, 'scripts', 'image-rootfs.sh');
@@ -58,6 +63,38 @@ function runInImage(args: string[]): { status: number | null; stdout: string; st
 }
 
 const started = new Set<ChildProcess>();
+
+/** A new directory under the image's /tmp that the image's user owns; its path inside the image. */
+function privateDir(prefix: string): string {
+  const host = mkdtempSync(join(rootfs, 'tmp', prefix));
+  if (mode === 'chroot') chownSync(host, IMAGE_UID, IMAGE_UID);
+  return `/tmp/${basename(host)}`;
+}
+
+/** Everything a TCP server on loopback sends on a new connection, until it closes ('' when refused). */
+function readAll(port: number): Promise<string> {
+  return new Promise((resolveRead) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+    });
+    socket.on('error', () => resolveRead(''));
+    socket.on('close', () => resolveRead(data));
+  });
+}
+
+/** The first process named `comm` under `pid` (unshare → chroot's exec → the command). */
+function descendant(pid: number, comm: string): number {
+  const queue = [pid];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    if (readFileSync(`/proc/${next}/comm`, 'utf8').trim() === comm) return next;
+    const children = readFileSync(`/proc/${next}/task/${next}/children`, 'utf8').trim();
+    if (children !== '') queue.push(...children.split(/\s+/).map(Number));
+  }
+  throw new Error(`no ${comm} process under ${pid}`);
+}
 
 function stopGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
@@ -119,6 +156,134 @@ describe('the image root filesystem', () => {
     expect(r.stdout).toMatch(/Built with Lua version/);
     expect(r.stdout).toMatch(/Built with OpenSSL/);
   });
+
+  it('runs the nginx it ships, loading the stream and njs modules, as the nginx sidecar runs it, chrooted', async () => {
+    // A tiny stream configuration with an njs value, in a private directory under the image's /tmp,
+    // started as the sidecar starts nginx (its prefix that directory, the error log on stderr).
+    const dir = privateDir('nginx-');
+    const port = await freePort();
+    writeFileSync(
+      join(rootfs, dir, 'nginx.conf'),
+      [
+        'load_module /usr/lib/nginx/modules/ngx_stream_module.so;',
+        'load_module /usr/lib/nginx/modules/ngx_stream_js_module.so;',
+        'daemon off;',
+        'master_process on;',
+        'worker_processes 1;',
+        `pid ${dir}/nginx.pid;`,
+        'error_log stderr notice;',
+        'events { worker_connections 16; }',
+        'stream {',
+        `  js_import said from ${dir}/said.js;`,
+        '  js_set $said said.text;',
+        `  server { listen 127.0.0.1:${port}; return $said; }`,
+        '}',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(rootfs, dir, 'said.js'),
+      "function text(s) { return 'njs in the image'; }\nexport default { text };\n",
+    );
+    const nginxArgs = ['-e', 'stderr', '-p', dir, '-c', `${dir}/nginx.conf`];
+    const check = runInImage(['nginx', '-t', '-q', ...nginxArgs]);
+    expect(check.status, check.stderr).toBe(0);
+    expect(check.stderr).toBe('');
+    // In a user namespace nginx is its root and its workers cannot switch to nobody: -t is what is left.
+    if (mode !== 'chroot') return;
+
+    const { cmd, argv, env } = imageCommand(['nginx', ...nginxArgs]);
+    const child = spawn(cmd, argv, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    started.add(child);
+    let logs = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      logs += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+    const said = await eventually(async () => (await readAll(port)) || undefined, 30_000).catch((err) => {
+      throw new Error(`${String(err)}\nnginx said:\n${logs}`);
+    });
+    expect(said).toBe('njs in the image');
+    // The master and its worker run as the image's user.
+    const master = Number(readFileSync(join(rootfs, dir, 'nginx.pid'), 'utf8').trim());
+    expect(statSync(`/proc/${master}`).uid).toBe(IMAGE_UID);
+    const workers = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/);
+    expect(workers).toHaveLength(1);
+    expect(statSync(`/proc/${workers[0]}`).uid).toBe(IMAGE_UID);
+    // Graceful stop, as the sidecar stops it; unshare exits with nginx's status.
+    process.kill(master, 'SIGQUIT');
+    expect(await exited, logs).toBe(0);
+    started.delete(child);
+    expect(logs).not.toMatch(/\[(emerg|alert|crit|error)\]/);
+    // It wrote nothing outside its directory (no /var/lib/nginx or /var/log/nginx in the image).
+    expect(existsSync(join(rootfs, 'var'))).toBe(false);
+    rmSync(join(rootfs, dir), { recursive: true, force: true });
+  }, 60_000);
+
+  it('runs `meshpeer proxy --engine nginx` chrooted: it carries a connection through nginx and stops on SIGTERM', async () => {
+    if (mode !== 'chroot') return; // nginx's workers cannot switch to nobody in a user namespace
+    const server = await startServerProcess({ datacenter: 'image-test' });
+    const app = await startEchoServer();
+    try {
+      const register = await api(`${server.url}/v1/agent/service/register`, {
+        json: { Name: 'web', Address: '127.0.0.1', Port: app.address.port },
+      });
+      expect(register.status, register.text).toBe(200);
+      const upstreamPort = await freePort();
+      const { cmd, argv, env } = imageCommand([
+        'meshpeer',
+        'proxy',
+        '--engine',
+        'nginx',
+        '--server',
+        server.url,
+        '--service',
+        'web',
+        '--listen',
+        '127.0.0.1:0',
+        '--app-port',
+        String(app.address.port),
+        '--upstream',
+        `web:${upstreamPort}`,
+        '--register',
+        '--drain-seconds',
+        '0',
+      ]);
+      const child = spawn(cmd, argv, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      started.add(child);
+      let logs = '';
+      const onData = (chunk: Buffer): void => {
+        logs += chunk.toString();
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      const exited = new Promise<number | null>((resolveExit) =>
+        child.on('exit', (code) => resolveExit(code)),
+      );
+      await eventually(
+        async () => /sidecar \(nginx\) listening/.test(logs) || child.exitCode !== null,
+        60_000,
+      );
+      expect(logs).toMatch(/sidecar \(nginx\) listening/);
+      // Through nginx twice: the upstream listener, mTLS to the sidecar's own inbound listener, the app.
+      const upstream = { host: '127.0.0.1', port: upstreamPort };
+      await eventually(async () => (await echoed(upstream, 'via nginx')) === 'via nginx', 30_000).catch(
+        (err) => {
+          throw new Error(`${String(err)}\nthe sidecar said:\n${logs}`);
+        },
+      );
+      // SIGTERM to meshpeer only (as a container runtime sends it to the entrypoint): nginx stops with it.
+      const meshpeer = descendant(child.pid as number, 'node');
+      process.kill(meshpeer, 'SIGTERM');
+      expect(await exited, logs).toBe(0);
+      started.delete(child);
+      expect(logs).toMatch(/sidecar \(nginx\) stopped/);
+      expect(logs).not.toMatch(/nginx exited on its own/);
+    } finally {
+      await app.close();
+      await server.stop();
+    }
+  }, 120_000);
 
   it('runs as the image user, not root', () => {
     if (mode !== 'chroot') return; // in a user namespace the mapped user is its root
