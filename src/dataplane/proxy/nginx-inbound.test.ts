@@ -129,7 +129,8 @@ describe('renderNginxInbound', () => {
     const block = out.blocks.map((l) => l.trim());
     expect(block).toContain('listen 127.0.0.1:20000 ssl;');
     expect(block).toContain('ssl_verify_client on;');
-    expect(block).toContain('ssl_verify_depth 1;');
+    // No CA between a caller's leaf and the root that issued it.
+    expect(block).toContain('ssl_verify_depth 0;');
     expect(block).toContain(`ssl_certificate ${OPTIONS.leafCertFile};`);
     expect(block).toContain(`ssl_certificate_key ${OPTIONS.leafKeyFile};`);
     expect(block.find((l) => l.startsWith('ssl_client_certificate '))).toMatch(

@@ -129,8 +129,9 @@ export function renderNginxInbound(config: ProxyConfig, options: NginxInboundOpt
       `  ssl_certificate_key ${safePath('leafKeyFile', options.leafKeyFile)};`,
       `  ssl_client_certificate ${dir}/${caFile};`,
       '  ssl_verify_client on;',
-      // Leaves are issued by a root itself: the issuer name then tells the trust set.
-      '  ssl_verify_depth 1;',
+      // Leaves are issued by a root itself: the issuer name then tells the trust set. (nginx's depth
+      // counts the CAs between leaf and root: 1 would let a leaf under an intermediate through.)
+      '  ssl_verify_depth 0;',
       ...tls.map((line) => `  ${line}`),
       '  js_preread meshpeer_inbound.check;',
       `  proxy_pass ${nginxAddress('app', options.app)};`,
