@@ -79,6 +79,17 @@ describe('parseNginxLine', () => {
     });
   });
 
+  it('reads back what nginx escaped in a value: quotes, backslashes and UTF-8 bytes as \\xHH', () => {
+    const line = syslog(
+      'meshpeer-inbound status=403 reason=untrusted-identity caller=spiffe://td/ns/default/dc/dc1/svc/we\\x22b\\x5Cx41 ' +
+        'peer=- from=127.0.0.1:40312 detail=intention web \\xE2\\x86\\x92 api says deny',
+    );
+    expect(parseNginxLine(line)).toMatchObject({
+      caller: 'spiffe://td/ns/default/dc/dc1/svc/we"b\\x41',
+      detail: 'intention web → api says deny',
+    });
+  });
+
   it('leaves out the fields nginx logged as "-" (an allowed caller has no peer and no detail)', () => {
     const line = syslog(
       `meshpeer-inbound status=200 reason=- caller=${CALLER} peer=- from=127.0.0.1:40313 detail=-`,

@@ -24,7 +24,8 @@ const UPSTREAM = new RegExp(`${UPSTREAM_LOG_PREFIX} proxy=(\\S+) status=(\\d+) c
 export function parseNginxLine(line: string): NginxLineEvent | undefined {
   const inbound = INBOUND.exec(line);
   if (inbound) {
-    const known = (v: string | undefined): string | undefined => (v && v !== '-' ? v : undefined);
+    const known = (v: string | undefined): string | undefined =>
+      v && v !== '-' ? unescapeNginx(v) : undefined;
     const caller = known(inbound[3]);
     const peer = known(inbound[4]);
     const detail = known(inbound[5]);
@@ -48,6 +49,27 @@ export function parseNginxLine(line: string): NginxLineEvent | undefined {
     };
   }
   return undefined;
+}
+
+/**
+ * A variable's value as nginx's access log wrote it: '"', '\\', control characters and every byte
+ * above 0x7e as \xHH (so the UTF-8 of "→" arrives as \xE2\x86\x92), read back into its text.
+ */
+function unescapeNginx(value: string): string {
+  if (!value.includes('\\x')) return value;
+  const bytes: number[] = [];
+  for (let i = 0; i < value.length; ) {
+    const hex = /^\\x([0-9A-Fa-f]{2})/.exec(value.slice(i, i + 4));
+    if (hex) {
+      bytes.push(Number.parseInt(hex[1] as string, 16));
+      i += 4;
+    } else {
+      const char = String.fromCodePoint(value.codePointAt(i) as number);
+      bytes.push(...Buffer.from(char, 'utf8'));
+      i += char.length;
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
 }
 
 export class NginxSidecarTelemetry {
