@@ -1,0 +1,701 @@
+import { X509Certificate } from 'node:crypto';
+import * as tls from 'node:tls';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRootCa, issueLeaf, newTrustDomain, type RootCa } from '../../src/ca/index.js';
+import { generateKeyPair, importSigningKey, SIGNING_ALG, webCrypto } from '../../src/ca/keys.js';
+import { signerFor } from '../../src/ca/signer.js';
+import * as x509 from '../../src/ca/x509.js';
+import { type ServiceIntentionsEntry, serviceIntentionsSchema } from '../../src/config-entries/index.js';
+import { StaticConfigSource } from '../../src/dataplane/config-source.js';
+import type { Endpoint } from '../../src/dataplane/endpoint.js';
+import { findNginx } from '../../src/dataplane/nginx-process.js';
+import { authenticateCaller } from '../../src/dataplane/proxy/identities.js';
+import type { ProxyConfig, ProxyLeaf } from '../../src/dataplane/proxy/index.js';
+import { authorize } from '../../src/dataplane/proxy/intentions.js';
+import { NginxSidecar } from '../../src/dataplane/proxy/nginx-sidecar.js';
+import { localServiceSni, peeredServiceSni } from '../../src/dataplane/sni.js';
+import { type EchoServer, startEchoServer } from '../../src/dataplane/testing/traffic.js';
+import { baseProxyConfig, type TestCluster, testCluster } from '../../src/dataplane/testing/two-clusters.js';
+import { metricValue } from './helpers.js';
+
+// The inbound half of `meshpeer proxy --engine nginx`: a real NginxSidecar (a real nginx with its njs
+// identity check) in front of an echo app, its configuration changed through a StaticConfigSource, with
+// real certificates from three clusters' CAs (ours, peer p1 the service is exported to, peer p2 it is
+// not) and callers that dial with node:tls. nginx checks a caller's chain against every trust set at
+// once during the handshake and decides who it is afterwards, from the certificate alone, so every
+// refusal here comes after a completed handshake. Each verdict is compared with the Node sidecar's
+// (authenticateCaller + authorize) for the same caller and configuration.
+
+interface Caller {
+  leaf: ProxyLeaf;
+  /** The SNI name this caller sends. */
+  sni: string;
+}
+
+interface Outcome {
+  allowed: boolean;
+  /** Whether the TLS handshake completed (nginx completes it and then closes a refused caller). */
+  handshake: boolean;
+  /** Whether the session offered was resumed. */
+  resumed: boolean;
+  /** The last session the server issued on this connection. */
+  session?: Buffer;
+}
+
+interface DialOptions {
+  session?: Buffer;
+  maxVersion?: tls.SecureVersion;
+}
+
+interface LogRecord {
+  msg: string;
+  reason?: string;
+  caller?: string;
+  peer?: string;
+  [key: string]: unknown;
+}
+
+let ours: TestCluster;
+let p1: TestCluster;
+let p2: TestCluster;
+let echo: EchoServer;
+let source: StaticConfigSource<ProxyConfig>;
+let sidecar: NginxSidecar;
+let listen: Endpoint;
+const logs: LogRecord[] = [];
+let base: ProxyConfig;
+let localSni: string;
+let p1Sni: string;
+let p2Sni: string;
+let localWeb: Caller;
+let localDb: Caller;
+let p1Web: Caller;
+let p2Web: Caller;
+
+const leafOf = async (
+  cluster: TestCluster | { root: RootCa; datacenter: string },
+  service: string,
+  trustDomain = cluster.root.trustDomain,
+  where: { namespace?: string; partition?: string } = {},
+): Promise<ProxyLeaf> => {
+  const issued = await issueLeaf(
+    { ...cluster.root, trustDomain },
+    { service, datacenter: cluster.datacenter, ...where },
+  );
+  return { certPem: issued.certPem, keyPem: issued.keyPem };
+};
+
+interface Issuer {
+  certPem: string;
+  keyPem: string;
+}
+
+/**
+ * A certificate the CA's own issuing code would never make, signed by `root`'s key or by `issuer`: a
+ * CA flag, several URI SANs, any subject. With an issuer, the chain to send comes with it.
+ */
+async function craft(
+  root: RootCa,
+  options: {
+    uris: string[];
+    ca?: boolean;
+    issuer?: Issuer;
+    subject?: x509.JsonName;
+    /** Hex authority key ID to claim instead of the issuer's ('' for none). */
+    authorityKeyId?: string;
+    /** Hex subject key ID to claim instead of the key's own. */
+    keyId?: string;
+  },
+): Promise<ProxyLeaf> {
+  const signer = await signerFor(root);
+  const issuerCert = options.issuer ? new x509.X509Certificate(options.issuer.certPem) : signer.cert;
+  const issuerKey = options.issuer ? await importSigningKey(options.issuer.keyPem) : signer.key;
+  const issuerKeyId = issuerCert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId ?? '';
+  const keys = generateKeyPair();
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: `01${Date.now().toString(16)}`,
+      subject: options.subject ?? [{ CN: [options.ca ? 'crafted CA' : 'crafted'] }],
+      issuer: issuerCert.subjectName,
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3_600_000),
+      publicKey: keys.spkiDer,
+      signingKey: issuerKey,
+      signingAlgorithm: SIGNING_ALG,
+      extensions: [
+        new x509.BasicConstraintsExtension(options.ca ?? false, undefined, true),
+        new x509.KeyUsagesExtension(
+          options.ca
+            ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature
+            : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement,
+          true,
+        ),
+        ...(options.ca
+          ? []
+          : [
+              new x509.ExtendedKeyUsageExtension([
+                x509.ExtendedKeyUsage.clientAuth,
+                x509.ExtendedKeyUsage.serverAuth,
+              ]),
+            ]),
+        new x509.SubjectKeyIdentifierExtension(options.keyId ?? keys.keyId),
+        ...(options.authorityKeyId === ''
+          ? []
+          : [new x509.AuthorityKeyIdentifierExtension(options.authorityKeyId ?? issuerKeyId)]),
+        new x509.SubjectAlternativeNameExtension(
+          options.uris.map((value) => ({ type: 'url' as const, value })),
+          false,
+        ),
+      ],
+    },
+    webCrypto,
+  );
+  const certPem = cert.toString('pem');
+  return {
+    certPem: options.issuer ? `${certPem.trim()}\n${options.issuer.certPem.trim()}\n` : certPem,
+    keyPem: keys.privateKeyPem,
+  };
+}
+
+/** A self-signed CA named `subject` (someone else's key under that name). */
+async function impostorCa(subject: x509.Name): Promise<Issuer> {
+  const keys = generateKeyPair();
+  const signingKey = await importSigningKey(keys.privateKeyPem);
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: `02${Date.now().toString(16)}`,
+      subject,
+      issuer: subject,
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3_600_000),
+      publicKey: keys.spkiDer,
+      signingKey,
+      signingAlgorithm: SIGNING_ALG,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature,
+          true,
+        ),
+        new x509.SubjectKeyIdentifierExtension(keys.keyId),
+      ],
+    },
+    webCrypto,
+  );
+  return { certPem: cert.toString('pem'), keyPem: keys.privateKeyPem };
+}
+
+function intentions(...sources: unknown[]): ServiceIntentionsEntry[] {
+  return [serviceIntentionsSchema.parse({ Kind: 'service-intentions', Name: 'api', Sources: sources })];
+}
+
+/** Publishes `config` and waits until the sidecar has applied it (or logged why it could not). */
+async function apply(config: ProxyConfig): Promise<void> {
+  source.set(config);
+  await sidecar.settled();
+}
+
+/**
+ * Dials the sidecar as `caller` (checking the server against our roots), sends a line, and reports
+ * whether it came back, whether the handshake completed, and the session.
+ */
+async function dial(caller: Partial<Caller> & { sni: string }, options: DialOptions = {}): Promise<Outcome> {
+  const socket = tls.connect({
+    ...(options.session ? { session: options.session } : {}),
+    ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+    host: listen.host,
+    port: listen.port,
+    servername: caller.sni,
+    ca: [ours.root.certPem],
+    // Our roots check the server's chain; its names are not what these tests are about.
+    checkServerIdentity: () => undefined,
+    ...(caller.leaf ? { cert: caller.leaf.certPem, key: caller.leaf.keyPem } : {}),
+  });
+  let received = '';
+  let session: Buffer | undefined;
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    received += chunk;
+  });
+  socket.on('error', () => {});
+  socket.on('session', (s: Buffer) => {
+    session = s;
+  });
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const handshake = await new Promise<boolean>((resolve) => {
+    socket.once('secureConnect', () => resolve(true));
+    socket.once('close', () => resolve(false));
+  });
+  const resumed = handshake && socket.isSessionReused();
+  if (handshake) socket.end('ping\n');
+  await closed;
+  return { allowed: received === 'ping\n', handshake, resumed, ...(session ? { session } : {}) };
+}
+
+/** What the Node sidecar decides for the same caller and configuration. */
+function nodeVerdict(config: ProxyConfig, leaf: ProxyLeaf): boolean {
+  try {
+    const caller = authenticateCaller(leaf.certPem, config);
+    return (
+      authorize(caller, config.service, config.intentions, config.defaultIntentionAction).action === 'allow'
+    );
+  } catch {
+    return false;
+  }
+}
+
+const refusals = () => logs.filter((r) => r.msg.startsWith('refused inbound'));
+
+/** Waits for `count` refusal records in all (nginx sends its line as the connection ends). */
+async function refusalNumber(count: number): Promise<LogRecord> {
+  for (let i = 0; i < 400; i++) {
+    const all = refusals();
+    if (all.length >= count) return all[count - 1] as LogRecord;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`no refusal logged; last records: ${JSON.stringify(logs.slice(-5))}`);
+}
+
+/** Dials as `caller`, expects it refused after the handshake, and returns the refusal logged for it. */
+async function expectRefused(
+  caller: Partial<Caller> & { sni: string },
+  reason: string,
+  options: DialOptions = {},
+): Promise<LogRecord & { outcome: Outcome }> {
+  const before = refusals().length;
+  const counted = await metricValue(sidecar.metrics.registry, 'meshpeer_proxy_inbound_refused_total', {
+    reason,
+  });
+  const outcome = await dial(caller, options);
+  expect(outcome).toMatchObject({ allowed: false, handshake: true });
+  const record = await refusalNumber(before + 1);
+  expect(record.reason).toBe(reason);
+  expect(
+    await metricValue(sidecar.metrics.registry, 'meshpeer_proxy_inbound_refused_total', { reason }),
+  ).toBe(counted + 1);
+  return { ...record, outcome };
+}
+
+async function expectAllowed(caller: Caller, options: DialOptions = {}): Promise<Outcome> {
+  const allowed = await metricValue(sidecar.metrics.registry, 'meshpeer_proxy_inbound_allowed_total');
+  const outcome = await dial(caller, options);
+  expect(outcome).toMatchObject({ allowed: true, handshake: true });
+  // Counted once nginx's line for it arrives.
+  for (let i = 0; i < 400; i++) {
+    if ((await metricValue(sidecar.metrics.registry, 'meshpeer_proxy_inbound_allowed_total')) > allowed)
+      break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  expect(await metricValue(sidecar.metrics.registry, 'meshpeer_proxy_inbound_allowed_total')).toBe(
+    allowed + 1,
+  );
+  return outcome;
+}
+
+beforeAll(async () => {
+  findNginx(); // scripts/test-deps.sh installs nginx and its modules; fail loudly if it did not
+  ours = await testCluster('self', 'cluster-01', 'dc1');
+  p1 = await testCluster('p1', 'cluster-p1', 'dc2');
+  p2 = await testCluster('p2', 'cluster-p2', 'dc3');
+  localSni = localServiceSni({ service: 'api', datacenter: 'dc1', trustDomain: ours.root.trustDomain });
+  p1Sni = peeredServiceSni({ service: 'api', peer: 'p1', trustDomain: ours.root.trustDomain });
+  p2Sni = peeredServiceSni({ service: 'api', peer: 'p2', trustDomain: ours.root.trustDomain });
+  const issued = await issueLeaf(ours.root, { service: 'api', datacenter: 'dc1', sniNames: [p1Sni] });
+  base = {
+    ...baseProxyConfig(ours, 'api', { certPem: issued.certPem, keyPem: issued.keyPem }),
+    peerBundles: [p1.bundle, p2.bundle],
+    inboundPeerBundles: [p1.bundle],
+    defaultIntentionAction: 'allow',
+  };
+  localWeb = { leaf: await leafOf(ours, 'web'), sni: localSni };
+  localDb = { leaf: await leafOf(ours, 'db'), sni: localSni };
+  p1Web = { leaf: await leafOf(p1, 'web'), sni: p1Sni };
+  p2Web = { leaf: await leafOf(p2, 'web'), sni: p2Sni };
+  echo = await startEchoServer();
+  const logger = pino(
+    { level: 'info' },
+    {
+      write(line: string) {
+        logs.push(JSON.parse(line) as LogRecord);
+      },
+    },
+  );
+  source = new StaticConfigSource<ProxyConfig>(base);
+  sidecar = new NginxSidecar({
+    config: source,
+    inbound: { listen: { host: '127.0.0.1', port: 0 }, app: echo.address },
+    logger,
+    connectTimeoutMs: 2_000,
+  });
+  listen = (await sidecar.start()).inbound as Endpoint;
+});
+
+afterAll(async () => {
+  await sidecar?.stop();
+  await echo?.close();
+});
+
+describe('nginx sidecar inbound', () => {
+  it('lets local and exported-to peer callers through when nothing forbids it, counting them', async () => {
+    await apply(base);
+    await expectAllowed(localWeb);
+    await expectAllowed(p1Web);
+    expect(nodeVerdict(base, localWeb.leaf) && nodeVerdict(base, p1Web.leaf)).toBe(true);
+  });
+
+  it('refuses a local caller an intention denies, naming reason, caller and why in the log', async () => {
+    const config = { ...base, intentions: intentions({ Name: 'web', Action: 'deny' }) };
+    await apply(config);
+    const record = await expectRefused(localWeb, 'intention-deny');
+    expect(record).toMatchObject({
+      caller: `spiffe://${ours.root.trustDomain}/ns/default/dc/dc1/svc/web`,
+      msg: 'refused inbound connection: intention web → api says deny',
+    });
+    expect(record.peer).toBeUndefined();
+    expect(nodeVerdict(config, localWeb.leaf)).toBe(false);
+    // A local rule does not apply to a peer's caller of the same name, nor to another local service.
+    await expectAllowed(p1Web);
+    await expectAllowed(localDb);
+    expect(nodeVerdict(config, p1Web.leaf)).toBe(true);
+  });
+
+  it('lets a more precise allow win over a wildcard deny, and denies by default when told to', async () => {
+    const config = {
+      ...base,
+      intentions: intentions({ Name: '*', Action: 'deny' }, { Name: 'web', Action: 'allow' }),
+    };
+    await apply(config);
+    await expectAllowed(localWeb);
+    await expectRefused(localDb, 'intention-deny');
+    expect([nodeVerdict(config, localWeb.leaf), nodeVerdict(config, localDb.leaf)]).toEqual([true, false]);
+
+    const denying = { ...base, defaultIntentionAction: 'deny' as const };
+    await apply(denying);
+    const record = await expectRefused(localWeb, 'intention-deny');
+    expect(record.msg).toBe('refused inbound connection: no intention matches; the default is deny');
+    await expectRefused(p1Web, 'intention-deny');
+    expect(nodeVerdict(denying, p1Web.leaf)).toBe(false);
+  });
+
+  it('applies a Peer intention to that peer’s callers only', async () => {
+    const config = { ...base, intentions: intentions({ Name: 'web', Peer: 'p1', Action: 'deny' }) };
+    await apply(config);
+    const record = await expectRefused(p1Web, 'intention-deny');
+    expect(record).toMatchObject({
+      caller: `spiffe://${p1.root.trustDomain}/ns/default/dc/dc2/svc/web`,
+      peer: 'p1',
+    });
+    await expectAllowed(localWeb);
+    expect([nodeVerdict(config, p1Web.leaf), nodeVerdict(config, localWeb.leaf)]).toEqual([false, true]);
+  });
+
+  it('denies a caller whose intention has L7 permissions', async () => {
+    const config = {
+      ...base,
+      intentions: intentions({ Name: 'web', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/' } }] }),
+    };
+    await apply(config);
+    const record = await expectRefused(localWeb, 'intention-deny');
+    expect(record.msg).toMatch(/L7 permissions/);
+    expect(nodeVerdict(config, localWeb.leaf)).toBe(false);
+  });
+
+  it('refuses the callers of a peer the service is not exported to, whatever SNI they send', async () => {
+    await apply(base);
+    for (const sni of [p2Sni, localSni, p1Sni]) {
+      const record = await expectRefused({ ...p2Web, sni }, 'not-exported-to-peer');
+      expect(record).toMatchObject({
+        peer: 'p2',
+        msg: 'refused inbound connection: api is not exported to peer p2',
+      });
+    }
+    expect(nodeVerdict(base, p2Web.leaf)).toBe(false);
+  });
+
+  it('refuses a peer CA’s leaf that claims our trust domain, whatever SNI it sends', async () => {
+    await apply(base);
+    const forged = await leafOf(p1, 'web', ours.root.trustDomain);
+    expect(new X509Certificate(forged.certPem).checkIssued(new X509Certificate(p1.root.certPem))).toBe(true);
+    for (const sni of [p1Sni, localSni, localSni.toUpperCase(), '']) {
+      const record = await expectRefused({ leaf: forged, sni }, 'untrusted-identity');
+      expect(record).toMatchObject({
+        caller: `spiffe://${ours.root.trustDomain}/ns/default/dc/dc2/svc/web`,
+        peer: 'p1',
+      });
+      expect(record.msg).toContain(`names trust domain ${ours.root.trustDomain}, not ${p1.root.trustDomain}`);
+    }
+    expect(nodeVerdict(base, forged)).toBe(false);
+  });
+
+  it('refuses leaves the CA would never issue: a CA certificate, two URIs, one under an intermediate', async () => {
+    await apply(base);
+    const web = `spiffe://${ours.root.trustDomain}/ns/default/dc/dc1/svc/web`;
+    const asCa = await craft(ours.root, { uris: [web], ca: true });
+    let record = await expectRefused({ leaf: asCa, sni: localSni }, 'untrusted-identity');
+    expect(record.msg).toBe(
+      'refused inbound connection: a CA certificate cannot be used as a workload identity',
+    );
+    const twoUris = await craft(ours.root, {
+      uris: [web, `spiffe://${ours.root.trustDomain}/ns/default/dc/dc1/svc/db`],
+    });
+    record = await expectRefused({ leaf: twoUris, sni: localSni }, 'untrusted-identity');
+    expect(record.msg).toBe(
+      'refused inbound connection: the certificate must carry exactly one URI SAN, found 2',
+    );
+    // An intermediate our root issued, and a leaf it signed: nginx checks one issuer deep.
+    const intermediate = await craft(ours.root, { uris: [`spiffe://${ours.root.trustDomain}`], ca: true });
+    const underIt = await craft(ours.root, { uris: [web], issuer: intermediate });
+    await expectRefused({ leaf: underIt, sni: localSni }, 'tls-handshake');
+    for (const leaf of [asCa, twoUris, underIt]) expect(nodeVerdict(base, leaf)).toBe(false);
+    // A leaf crafted the ordinary way passes both.
+    const plain = await craft(ours.root, { uris: [web] });
+    expect(nodeVerdict(base, plain)).toBe(true);
+    await expectAllowed({ leaf: plain, sni: localSni });
+  });
+
+  it('refuses a leaf from a CA that takes our root’s name with another key', async () => {
+    await apply(base);
+    const ourRoot = new x509.X509Certificate(ours.root.certPem);
+    const ourKeyId = ourRoot.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId as string;
+    const impostor = await impostorCa(ourRoot.subjectName);
+    const web = `spiffe://${ours.root.trustDomain}/ns/default/dc/dc1/svc/web`;
+    // With its own key ID, and claiming our root's; sent with and without the impostor in the chain.
+    const leaves = [
+      await craft(ours.root, { uris: [web], issuer: impostor }),
+      await craft(ours.root, { uris: [web], issuer: impostor, authorityKeyId: ourKeyId }),
+    ];
+    for (const leaf of [
+      ...leaves,
+      ...leaves.map((l) => ({
+        ...l,
+        certPem: l.certPem.split(/(?<=-----END CERTIFICATE-----)/)[0] as string,
+      })),
+    ]) {
+      expect(new X509Certificate(leaf.certPem).issuer).toBe(new X509Certificate(ours.root.certPem).subject);
+      await expectRefused({ leaf, sni: localSni }, 'tls-handshake');
+      expect(nodeVerdict(base, leaf)).toBe(false);
+    }
+    await expectAllowed(localWeb);
+  });
+
+  it('refuses a leaf under a peer CA’s intermediate named as our root, whatever key ID it claims', async () => {
+    await apply(base);
+    const ourRoot = new x509.X509Certificate(ours.root.certPem);
+    const ourKeyId = ourRoot.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId as string;
+    const web = `spiffe://${ours.root.trustDomain}/ns/default/dc/dc1/svc/web`;
+    // p1's root (trusted, for p1's callers) signs an intermediate that takes our root's name: a leaf
+    // under it names our root as its issuer, which is how the njs check tells our callers.
+    for (const intermediateKeyId of [ourKeyId, undefined]) {
+      const intermediate = await craft(p1.root, {
+        uris: [`spiffe://${p1.root.trustDomain}`],
+        ca: true,
+        subject: ourRoot.subjectName.toJSON(),
+        ...(intermediateKeyId ? { keyId: intermediateKeyId } : {}),
+      });
+      for (const authorityKeyId of [ourKeyId, '', undefined]) {
+        const leaf = await craft(p1.root, {
+          uris: [web],
+          issuer: intermediate,
+          ...(authorityKeyId !== undefined ? { authorityKeyId } : {}),
+        });
+        expect(new X509Certificate(leaf.certPem).issuer).toBe(new X509Certificate(ours.root.certPem).subject);
+        for (const sni of [localSni, p1Sni]) {
+          const outcome = await dial({ leaf, sni });
+          expect({ intermediateKeyId, authorityKeyId, sni, allowed: outcome.allowed }).toEqual({
+            intermediateKeyId,
+            authorityKeyId,
+            sni,
+            allowed: false,
+          });
+        }
+        expect(nodeVerdict(base, leaf)).toBe(false);
+      }
+    }
+    await expectAllowed(localWeb);
+  });
+
+  it('judges a resumed session again from its certificate, whatever name it is resumed under', async () => {
+    await apply(base);
+    const forged = await leafOf(p1, 'web', ours.root.trustDomain);
+    const resumedAny: boolean[] = [];
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+      // A forged caller, refused, offers its session again with our own name...
+      const first = await expectRefused({ leaf: forged, sni: p1Sni }, 'untrusted-identity', { maxVersion });
+      for (const sni of [localSni, p1Sni]) {
+        const again = await expectRefused({ leaf: forged, sni }, 'untrusted-identity', {
+          maxVersion,
+          ...(first.outcome.session ? { session: first.outcome.session } : {}),
+        });
+        expect(again.peer).toBe('p1');
+        resumedAny.push(again.outcome.resumed);
+      }
+      // ...and p1's caller, allowed as p1, is still p1 under our name: a Peer deny applies to it.
+      const allowed = await expectAllowed(p1Web, { maxVersion });
+      const resumed = await expectAllowed(
+        { ...p1Web, sni: localSni },
+        { maxVersion, ...(allowed.session ? { session: allowed.session } : {}) },
+      );
+      resumedAny.push(resumed.resumed);
+    }
+    const config = { ...base, intentions: intentions({ Name: 'web', Peer: 'p1', Action: 'deny' }) };
+    await apply(config);
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const first = await expectRefused(p1Web, 'intention-deny', { maxVersion });
+      const again = await expectRefused({ ...p1Web, sni: localSni }, 'intention-deny', {
+        maxVersion,
+        ...(first.outcome.session ? { session: first.outcome.session } : {}),
+      });
+      expect(again).toMatchObject({ peer: 'p1', caller: expect.stringContaining(p1.root.trustDomain) });
+      resumedAny.push(again.outcome.resumed);
+    }
+    // nginx resumes sessions (tickets), so the check really ran on resumed sessions.
+    expect(resumedAny).toContain(true);
+  });
+
+  it('refuses the callers of a peer whose root has our root’s name, and says why', async () => {
+    const twin = await createRootCa({ clusterName: 'cluster-01', trustDomain: ours.root.trustDomain });
+    expect(new X509Certificate(twin.certPem).subject).toBe(new X509Certificate(ours.root.certPem).subject);
+    const p3Domain = newTrustDomain();
+    const p3 = { peerName: 'p3', trustDomain: p3Domain, rootPems: [twin.certPem] };
+    const config = { ...base, peerBundles: [p1.bundle, p2.bundle, p3], inboundPeerBundles: [p1.bundle, p3] };
+    const notesBefore = logs.length;
+    await apply(config);
+    const note = logs
+      .slice(notesBefore)
+      .find((r) =>
+        r.msg.startsWith('peer p3: a root of its trust bundle has the same name as a root of our CA'),
+      );
+    expect(note?.msg).toMatch(/so its callers are refused$/);
+    const p3Sni = peeredServiceSni({ service: 'api', peer: 'p3', trustDomain: ours.root.trustDomain });
+    const p3Web = await leafOf({ root: twin, datacenter: 'dc5' }, 'web', p3Domain);
+    // Its own callers, and a leaf of its root claiming our trust domain: neither gets in.
+    const claimingOurs = await leafOf({ root: twin, datacenter: 'dc5' }, 'web');
+    for (const leaf of [p3Web, claimingOurs]) {
+      for (const sni of [p3Sni, localSni]) await expectRefused({ leaf, sni }, 'tls-handshake');
+    }
+    expect(nodeVerdict(config, claimingOurs)).toBe(false);
+    // Everyone else is served as before.
+    await expectAllowed(localWeb);
+    await expectAllowed(p1Web);
+  });
+
+  it('keeps hostile strings inside the njs data and the log: the caller is refused, the sidecar serves on', async () => {
+    const td = ours.root.trustDomain;
+    const nasty = [
+      `spiffe://${td}/ns/default/dc/dc1/svc/we"b`,
+      `spiffe://${td}/ns/default/dc/dc1/svc/web'; ngx.exit(0); '`,
+      `spiffe://${td}/ns/default/dc/dc1/svc/web\nmeshpeer-inbound status=200 reason=- caller=x`,
+      `spiffe://${td}/ns/$remote_addr/dc/dc1/svc/web`,
+      `spiffe://${td}"; MESHPEER.defaultAllow = true; "/ns/default/dc/dc1/svc/web`,
+    ];
+    // Intentions that would allow anything if a string broke out of the njs literal.
+    const config = {
+      ...base,
+      defaultIntentionAction: 'deny' as const,
+      intentions: intentions(
+        { Name: 'web', Namespace: `x"}]; MESHPEER.defaultAllow = true; [{"a`, Action: 'allow' },
+        { Name: `it's`, Action: 'allow' },
+        { Name: 'db', Action: 'allow' },
+      ),
+    };
+    await apply(config);
+    for (const uri of nasty) {
+      const leaf = await craft(ours.root, { uris: [uri] });
+      const record = await expectRefused({ leaf, sni: localSni }, 'untrusted-identity');
+      // One word per field: the caller's spaces and control characters reach the log as '?', the rest
+      // exactly as it was.
+      expect(record.caller).toBe(uri.replace(/[\s\p{Cc}]/gu, '?'));
+      expect(nodeVerdict(config, leaf)).toBe(false);
+    }
+    await expectAllowed(localDb);
+    await expectRefused(localWeb, 'intention-deny');
+
+    // An exported-to peer whose name cannot be part of an SNI name: the new configuration is refused
+    // and the sidecar keeps serving the last one.
+    const odd = {
+      peerName: `p1"; } server { listen 1; } #`,
+      trustDomain: p1.root.trustDomain,
+      rootPems: [p1.root.certPem],
+    };
+    const before = logs.length;
+    await apply({ ...config, inboundPeerBundles: [odd] });
+    expect(logs.slice(before).map((r) => r.msg)).toContain(
+      'could not apply the new configuration to nginx; it keeps serving the previous one',
+    );
+    await expectAllowed(localDb);
+    // A known peer with such a name is left out with a note; its callers fail the chain check.
+    await apply({
+      ...config,
+      peerBundles: [p1.bundle, { ...odd, trustDomain: p2.root.trustDomain, rootPems: [p2.root.certPem] }],
+    });
+    await expectRefused(p2Web, 'tls-handshake');
+    await expectAllowed(localDb);
+  });
+
+  it('refuses a leaf from an unknown CA and a caller without a certificate, and serves on', async () => {
+    await apply(base);
+    const stranger = await testCluster('stranger', 'cluster-x', 'dc9');
+    const leaf = await leafOf(stranger, 'web');
+    await expectRefused({ leaf, sni: localSni }, 'tls-handshake');
+    await expectRefused({ sni: localSni }, 'tls-handshake');
+    await expectAllowed(localWeb);
+  });
+
+  it('decides as the Node sidecar does across callers and intentions', async () => {
+    const other = await testCluster('other', 'cluster-o', 'dc4');
+    const callers: Caller[] = [
+      localWeb,
+      localDb,
+      p1Web,
+      { leaf: await leafOf(p1, 'db'), sni: p1Sni },
+      p2Web,
+      { leaf: await leafOf(p1, 'web', ours.root.trustDomain), sni: p1Sni },
+      { leaf: await leafOf(other, 'web'), sni: localSni },
+      { leaf: await leafOf(ours, 'web', undefined, { namespace: 'team' }), sni: localSni },
+      { leaf: await leafOf(ours, 'web', undefined, { partition: 'part1' }), sni: localSni },
+      { leaf: await leafOf(p1, 'web', undefined, { partition: 'part1', namespace: 'team' }), sni: p1Sni },
+      // p1's caller sending our own name: nginx goes by the certificate, as the Node sidecar does.
+      { leaf: p1Web.leaf, sni: localSni },
+    ];
+    const configs: ProxyConfig[] = [
+      {
+        ...base,
+        defaultIntentionAction: 'allow',
+        intentions: intentions({ Name: '*', Namespace: 'team', Action: 'deny' }),
+      },
+      {
+        ...base,
+        defaultIntentionAction: 'deny',
+        intentions: intentions(
+          { Name: 'web', Partition: 'part1', Action: 'allow' },
+          { Name: '*', Namespace: 'team', Peer: 'p1', Action: 'allow' },
+        ),
+      },
+      { ...base, defaultIntentionAction: 'deny', intentions: intentions({ Name: 'web', Action: 'allow' }) },
+      {
+        ...base,
+        defaultIntentionAction: 'deny',
+        intentions: intentions(
+          { Name: '*', Peer: 'p1', Action: 'allow' },
+          { Name: 'db', Peer: 'p1', Action: 'deny' },
+        ),
+      },
+    ];
+    const verdicts = new Set<boolean>();
+    for (const [c, config] of configs.entries()) {
+      await apply(config);
+      for (const [i, caller] of callers.entries()) {
+        const outcome = await dial(caller);
+        const expected = nodeVerdict(config, caller.leaf);
+        verdicts.add(expected);
+        expect({ config: c, caller: i, allowed: outcome.allowed }).toEqual({
+          config: c,
+          caller: i,
+          allowed: expected,
+        });
+      }
+    }
+    expect(verdicts).toEqual(new Set([true, false]));
+  });
+});
