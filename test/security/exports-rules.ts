@@ -6,10 +6,11 @@
 // comes from identity and exports, not from a deny default.
 //
 // The engines refuse the same connections at different steps: the Node sidecar completes the handshake
-// against every root it trusts and then finds the caller's peer from its certificate; the HAProxy
-// sidecar checks the chain, during the handshake, only against the trust set of the peer its SNI names
-// (our roots for any other name), so a peer's leaf sent with another peer's name, or with no peer's
-// name, fails the handshake ("tls-handshake") before an intention is consulted.
+// against every root it trusts and then finds the caller's peer from its certificate, and so does the
+// nginx sidecar (its njs check tells the peer by the leaf's issuer); the HAProxy sidecar checks the
+// chain, during the handshake, only against the trust set of the peer its SNI names (our roots for any
+// other name), so a peer's leaf sent with another peer's name, or with no peer's name, fails the
+// handshake ("tls-handshake") before an intention is consulted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EchoServer } from '../../src/dataplane/testing/traffic.js';
 import { tlsAttempt } from '../dataplane/helpers.js';
@@ -17,7 +18,7 @@ import { eventually, type ServerProcess } from '../support/meshpeer-process.js';
 import { counter, type DataplaneProcess, logRecords, sidecarRefusals } from './dataplane-processes.js';
 import { EXPORTS, type ExportsTopology, exportsOf, ok, startExportsTopology } from './exports-topology.js';
 
-export type SidecarEngine = 'node' | 'haproxy';
+export type SidecarEngine = 'node' | 'haproxy' | 'nginx';
 
 export function describeExportsRules(engine: SidecarEngine): void {
   let topology: ExportsTopology | undefined;
@@ -48,7 +49,7 @@ export function describeExportsRules(engine: SidecarEngine): void {
     });
 
   beforeAll(async () => {
-    topology = await startExportsTopology([], engine === 'haproxy' ? ['--engine', 'haproxy'] : []);
+    topology = await startExportsTopology([], engine === 'node' ? [] : ['--engine', engine]);
     ({ c1, roots1, gateway, sidecars, apps, leaves, sni, viaGateway } = topology);
   }, 180_000);
 
@@ -149,9 +150,9 @@ export function describeExportsRules(engine: SidecarEngine): void {
       expect((await viaGateway(leaves.c2, sni('backend', 'cluster-03'))).data).toBe('');
       expect((await direct('backend', leaves.c2)).data).toBe('');
       expect((apps.backend as EchoServer).connections).toBe(reached);
-      // The Node sidecar refuses both by the intention. HAProxy refuses the first at the handshake:
-      // cluster-03's name selects cluster-03's roots, which do not chain cluster-02's leaf.
-      const byIntention = engine === 'node' ? 2 : 1;
+      // The Node and nginx sidecars refuse both by the intention. HAProxy refuses the first at the
+      // handshake: cluster-03's name selects cluster-03's roots, which do not chain cluster-02's leaf.
+      const byIntention = engine === 'haproxy' ? 1 : 2;
       await eventually(
         async () =>
           (await sidecarRefusals(backend, 'intention-deny')) === denied + byIntention &&
@@ -166,11 +167,11 @@ export function describeExportsRules(engine: SidecarEngine): void {
 
     it("lets cluster-03's frontend in with its own SNI name; with another peer's, as the engine checks it", async () => {
       expect((await viaGateway(leaves.c3, sni('backend', 'cluster-03'), 'three')).data).toBe('three');
-      // The Node sidecar goes by the certificate alone. HAProxy checks the chain against the roots of
-      // the peer the name claims, so a caller sending another peer's name is refused, even a legitimate
-      // one: its own cluster only ever gives it its own name.
+      // The Node and nginx sidecars go by the certificate alone. HAProxy checks the chain against the
+      // roots of the peer the name claims, so a caller sending another peer's name is refused, even a
+      // legitimate one: its own cluster only ever gives it its own name.
       const other = await viaGateway(leaves.c3, sni('backend', 'cluster-02'), 'still three');
-      expect(other.data).toBe(engine === 'node' ? 'still three' : '');
+      expect(other.data).toBe(engine === 'haproxy' ? '' : 'still three');
     });
   });
 
