@@ -3,8 +3,8 @@
 // the controller's mutating webhook injects the `meshpeer proxy` sidecar into annotated pods (and
 // refuses nonsense annotations, warns about transparent proxy), and its endpoints controller registers
 // every ready injected pod a Service selects, with its sidecar proxy, following scale-up, pod deletion
-// and its own restart (orphans removed). Restarted with --inject-sidecar-engine haproxy, it injects
-// sidecars that run on HAProxy.
+// and its own restart (orphans removed). Restarted with --inject-sidecar-engine haproxy (or nginx), it
+// injects sidecars that run on HAProxy (or nginx).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -329,7 +329,7 @@ function runUntil(args: string[], env: NodeJS.ProcessEnv, done: RegExp): Promise
     }, 30_000);
     const onData = (d: Buffer) => {
       out += d.toString();
-      // One SIGTERM: a second one kills the process outright, leaving an HAProxy child behind.
+      // One SIGTERM: a second one kills the process outright, leaving an HAProxy or nginx child behind.
       if (!stopping && done.test(out)) {
         stopping = true;
         clearTimeout(timer);
@@ -464,37 +464,41 @@ describe('catalog sync', () => {
 });
 
 describe('the sidecar engine', () => {
-  it('with --inject-sidecar-engine haproxy, injects sidecars that run `meshpeer proxy --engine haproxy`, and they start', async () => {
-    await controller?.stop();
-    controller = await startInjectingController(['--inject-sidecar-engine', 'haproxy']);
-    await kubectlOk(
-      kc,
-      ['apply', '-f', '-'],
-      pod('on-haproxy', { 'consul.hashicorp.com/connect-inject': 'true' }),
-    );
-    const out = await kubectlOk(kc, ['-n', ns, 'get', 'pod', 'on-haproxy', '-o', 'json']);
-    const sidecar = (
-      JSON.parse(out) as { spec: { containers: { name: string; args?: string[] }[] } }
-    ).spec.containers.find((c) => c.name === 'meshpeer-proxy');
-    expect(sidecar?.args).toEqual([
-      '--service',
-      'web',
-      '--listen',
-      '0.0.0.0:20000',
-      '--app-port',
-      '9090',
-      '--engine',
-      'haproxy',
-    ]);
-    // That command line starts the sidecar on HAProxy (scripts/haproxy.sh installs it for the tests).
-    const args = (sidecar?.args ?? []).map((a) => (a === '0.0.0.0:20000' ? '127.0.0.1:0' : a));
-    const log = await runUntil(
-      [CLI, 'proxy', ...args],
-      { MESHPEER_HTTP_ADDR: server?.url ?? '' },
-      /sidecar \(haproxy\) listening/,
-    );
-    expect(log).toMatch(/"service":"web"/);
-    // SIGTERM stopped HAProxy with it.
-    expect(log).toMatch(/sidecar \(haproxy\) stopped/);
-  });
+  it.each(['haproxy', 'nginx'])(
+    'with --inject-sidecar-engine %s, injects sidecars that run `meshpeer proxy --engine` with it, and they start',
+    async (engine) => {
+      await controller?.stop();
+      controller = await startInjectingController(['--inject-sidecar-engine', engine]);
+      await kubectlOk(
+        kc,
+        ['apply', '-f', '-'],
+        pod(`on-${engine}`, { 'consul.hashicorp.com/connect-inject': 'true' }),
+      );
+      const out = await kubectlOk(kc, ['-n', ns, 'get', 'pod', `on-${engine}`, '-o', 'json']);
+      const sidecar = (
+        JSON.parse(out) as { spec: { containers: { name: string; args?: string[] }[] } }
+      ).spec.containers.find((c) => c.name === 'meshpeer-proxy');
+      expect(sidecar?.args).toEqual([
+        '--service',
+        'web',
+        '--listen',
+        '0.0.0.0:20000',
+        '--app-port',
+        '9090',
+        '--engine',
+        engine,
+      ]);
+      // That command line starts the sidecar on the engine (scripts/haproxy.sh installs HAProxy and nginx
+      // for the tests).
+      const args = (sidecar?.args ?? []).map((a) => (a === '0.0.0.0:20000' ? '127.0.0.1:0' : a));
+      const log = await runUntil(
+        [CLI, 'proxy', ...args],
+        { MESHPEER_HTTP_ADDR: server?.url ?? '' },
+        new RegExp(`sidecar \\(${engine}\\) listening`),
+      );
+      expect(log).toMatch(/"service":"web"/);
+      // SIGTERM stopped the engine with it.
+      expect(log).toMatch(new RegExp(`sidecar \\(${engine}\\) stopped`));
+    },
+  );
 });
