@@ -192,7 +192,6 @@ export class HaproxyProcess {
    * left. Resolves once the master has exited.
    */
   async stop(drainMs: number): Promise<void> {
-    process.off('exit', this.killOnExit);
     if (this.exited) return;
     this.stopping = true;
     this.child.kill('SIGUSR1');

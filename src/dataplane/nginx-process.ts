@@ -20,6 +20,7 @@ export const NGINX_INSTALL_HINT =
 /** Where Debian and Ubuntu put nginx's dynamic modules. */
 const DEFAULT_MODULE_DIRS = ['/usr/lib/nginx/modules', '/usr/lib64/nginx/modules', '/etc/nginx/modules'];
 const MODULES = ['ngx_stream_module.so', 'ngx_stream_js_module.so'];
+const CLOSE_CHATTER = /SSL_shutdown\(\) failed .*application data after close notify/;
 
 export interface NginxInstall {
   binary: string;
@@ -141,8 +142,11 @@ export class NginxProcess {
         if (said.length < 20) said.push(line);
         // nginx's own messages carry their level ("[emerg]", "[warn]", ...); access log lines do not.
         const level = /^\S+ \S+ \[(\w+)\]/.exec(line)?.[1];
-        const at =
-          level === undefined || level === 'notice' || level === 'info'
+        // A refused caller (closed right after its handshake) makes nginx report its own shutdown of
+        // that session as critical; it is not.
+        const at = CLOSE_CHATTER.test(line)
+          ? 'debug'
+          : level === undefined || level === 'notice' || level === 'info'
             ? 'info'
             : level === 'warn'
               ? 'warn'
@@ -200,7 +204,6 @@ export class NginxProcess {
    * what is left. Resolves once the master has exited.
    */
   async stop(drainMs: number): Promise<void> {
-    process.off('exit', this.killOnExit);
     if (this.exited) return;
     this.stopping = true;
     this.child.kill('SIGQUIT');

@@ -633,6 +633,21 @@ describe('nginx sidecar inbound', () => {
     await expectAllowed(localDb);
   });
 
+  it('applies the mesh entry’s TLS.Incoming versions to callers, resuming sessions under them', async () => {
+    const only13 = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' } as const;
+    const only12 = { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
+    await apply({ ...base, tls: { incoming: only13, outgoing: only12, unknownCipherSuites: [] } });
+    const tls12 = await dial(localWeb, { maxVersion: 'TLSv1.2' });
+    expect(tls12).toMatchObject({ allowed: false, handshake: false });
+    const first = await expectAllowed(localWeb);
+    const again = await expectAllowed(localWeb, first.session ? { session: first.session } : {});
+    expect(again.resumed).toBe(true);
+    await apply({ ...base, tls: { incoming: only12, outgoing: only12, unknownCipherSuites: [] } });
+    expect(await expectAllowed(localWeb, { maxVersion: 'TLSv1.2' })).toMatchObject({ allowed: true });
+    await apply(base);
+    await expectAllowed(localWeb);
+  });
+
   it('refuses a leaf from an unknown CA and a caller without a certificate, and serves on', async () => {
     await apply(base);
     const stranger = await testCluster('stranger', 'cluster-x', 'dc9');

@@ -226,6 +226,8 @@ describe('meshpeer proxy --engine nginx, as a process between real servers', () 
     backendProc.child.kill('SIGTERM');
     expect(await exited).toBe(143);
     expect(backendProc.logs.join('\n')).toMatch(/SIGTERM again during shutdown: stopping now/);
+    // nginx goes with it: meshpeer's exit stops the master, which takes its workers along.
+    await eventually(async () => nginx.every((pid) => !running(pid)), 10_000);
     await live.close();
   });
 });

@@ -140,7 +140,8 @@ describe('renderNginxInbound', () => {
       block.indexOf('proxy_pass 127.0.0.1:8080;'),
     );
     expect(block).toContain('proxy_connect_timeout 5000ms;');
-    expect(block).toContain('ssl_protocols TLSv1.2 TLSv1.3;');
+    expect(block).toContain('ssl_conf_command MinProtocol TLSv1.2;');
+    expect(block).toContain('ssl_conf_command MaxProtocol TLSv1.3;');
     expect(out.stream).toContain('js_path /run/meshpeer/sidecar-1;');
     expect(out.stream.find((l) => l.startsWith('js_import '))).toMatch(
       /^js_import meshpeer_inbound from inbound-[0-9a-f]{16}\.js;$/,
