@@ -83,7 +83,12 @@ export interface TransferResult {
 export async function echoTransfer(
   endpoint: Endpoint,
   totalBytes: number,
-  options: { chunkBytes?: number; onProgress?: (received: number) => void } = {},
+  options: {
+    chunkBytes?: number;
+    onProgress?: (received: number) => void;
+    /** false: keep sending open and close once every byte came back (default: half-close when sent). */
+    halfClose?: boolean;
+  } = {},
 ): Promise<TransferResult> {
   const socket = net.connect({
     host: endpoint.host,
@@ -95,10 +100,15 @@ export async function echoTransfer(
   const sentHash = createHash('sha256');
   const receivedHash = createHash('sha256');
   let received = 0;
+  let allBack = (): void => {};
+  const back = new Promise<void>((resolve) => {
+    allBack = resolve;
+  });
   socket.on('data', (chunk: Buffer) => {
     received += chunk.length;
     receivedHash.update(chunk);
     options.onProgress?.(received);
+    if (received >= totalBytes) allBack();
   });
   const ended = new Promise<void>((resolve, reject) => {
     socket.once('end', resolve);
@@ -116,8 +126,9 @@ export async function echoTransfer(
       await Promise.race([once(socket, 'drain'), ended]);
     }
   }
-  socket.end();
-  await ended;
+  if (options.halfClose === false) await Promise.race([back, ended]);
+  else socket.end();
+  await (options.halfClose === false ? Promise.race([back, ended]) : ended);
   socket.destroy();
   return { sent, received, sentSha256: sentHash.digest('hex'), receivedSha256: receivedHash.digest('hex') };
 }
