@@ -1,7 +1,7 @@
 // The upstream half of the nginx sidecar's configuration: per upstream, one plain loopback listener and
 // one nginx upstream group holding the route meshpeer decided (routeUpstream): the first target's
 // endpoints, later targets (Redirect's failover, Failover) as backups in order. Each connection
-// presents our leaf and checks the upstream's chain (one issuer deep) and its name against the SNI
+// presents our leaf and checks the upstream's chain (at most one intermediate) and its name against the SNI
 // sent; the SNI name follows the address nginx dialled (a map on $upstream_addr), as nginx sends one
 // name per listener otherwise. nginx 1.22 trusts one set of roots per listener, so a route whose targets
 // live in different trust sets (failing over to a peer) trusts all of them for each target, still
