@@ -183,12 +183,18 @@ export function describeExportsRules(engine: SidecarEngine): void {
         '/v1/config',
         exportsOf([{ name: 'backend', peers: ['cluster-02', 'cluster-03'] }]),
       );
-      await eventually(async () => (await direct('secret', leaves.c3)).data === '', 20_000);
+      await eventually(
+        async () => await holds(async () => (await direct('secret', leaves.c3)).data === ''),
+        20_000,
+      );
       const reached = (apps.secret as EchoServer).connections;
       expect((await direct('secret', leaves.c3)).data).toBe('');
       expect((apps.secret as EchoServer).connections).toBe(reached);
       await ok(c1.url, 'PUT', '/v1/config', EXPORTS);
-      await eventually(async () => (await direct('secret', leaves.c3, 'back')).data === 'back', 20_000);
+      await eventually(
+        async () => await holds(async () => (await direct('secret', leaves.c3, 'back')).data === 'back'),
+        20_000,
+      );
     });
   });
 
@@ -202,4 +208,18 @@ export function describeExportsRules(engine: SidecarEngine): void {
       }
     });
   });
+}
+
+/**
+ * Whether `check` passes three times in a row, 100 ms apart: a configuration change counts as applied
+ * only then. An HAProxy or nginx sidecar reloads for it, and for a moment the old worker still takes
+ * some new connections under the old configuration (nginx tells its old workers to stop accepting
+ * only after the new one runs).
+ */
+async function holds(check: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    if (!(await check())) return false;
+  }
+  return true;
 }
