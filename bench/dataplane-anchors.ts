@@ -1,7 +1,7 @@
 // Data-plane benchmark against industry anchors, in one run: meshpeer's four-hop path (app → sidecar →
 // gateway → gateway → sidecar → app), the same with its gateways on HAProxy (`meshpeer gateway
-// --engine haproxy`: meshpeer's routes rendered into HAProxy child processes), and with its sidecars on
-// HAProxy too (`meshpeer proxy --engine haproxy`), beside the same topology
+// --engine haproxy`: meshpeer's routes rendered into HAProxy child processes), with its sidecars on
+// HAProxy too (`meshpeer proxy --engine haproxy`) or on nginx (`--engine nginx`), beside the same topology
 // built from nginx stream sidecars with HAProxy gateways and from HAProxy alone, with certificates from
 // the same meshpeer CAs, and direct loopback TCP. Rounds are interleaved (each round measures every
 // path, in a rotating order) and the medians are printed, with each meshpeer path's speed relative to
