@@ -1,42 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import type { ProxyConfig, UpstreamSpec } from './config.js';
 import { renderUpstreams, trustFile } from './haproxy-upstreams.js';
 import { routeReport } from './route-report.js';
+import {
+  upstreamConfig as config,
+  imported,
+  local,
+  OUR_ROOT,
+  PEER_SNI as SNI,
+  THEIR_ROOT,
+} from './testing/upstream-fixtures.js';
 
-const OUR_ROOT = '-----BEGIN CERTIFICATE-----\nOURS\n-----END CERTIFICATE-----';
-const THEIR_ROOT = '-----BEGIN CERTIFICATE-----\nTHEIRS\n-----END CERTIFICATE-----';
-const SNI = 'backend.default.default.cluster-02.external.theirs.consul';
-const peerGateway = { host: '192.0.2.1', port: 8443 };
-const sidecars = [
-  { host: '10.0.0.2', port: 21000 },
-  { host: '10.0.0.3', port: 21000 },
-];
-const imported = { name: 'backend', peer: 'cluster-01', instances: [peerGateway], sni: SNI };
 const options = { dir: '/run/sc', leafFile: '/run/sc/leaf-1.pem', connectTimeoutMs: 5000 };
-
-function config(overrides: Partial<ProxyConfig> = {}): ProxyConfig {
-  return {
-    service: 'frontend',
-    datacenter: 'dc2',
-    trustDomain: 'ours.consul',
-    leaf: { certPem: '', keyPem: '' },
-    roots: [OUR_ROOT],
-    peerBundles: [{ peerName: 'cluster-01', trustDomain: 'theirs.consul', rootPems: [THEIR_ROOT] }],
-    inboundPeerBundles: [],
-    intentions: [],
-    defaultIntentionAction: 'allow',
-    upstreams: [{ name: 'backend', instances: sidecars }, imported],
-    resolvers: [
-      { Kind: 'service-resolver', Name: 'backend', Failover: { '*': { Targets: [{ Peer: 'cluster-01' }] } } },
-    ],
-    localGateways: [],
-    meshGatewayMode: '',
-    proxyConfig: {},
-    ...overrides,
-  };
-}
-
-const local: UpstreamSpec = { name: 'backend', bind: { host: '127.0.0.1', port: 9191 } };
 const serverLines = (text: string[]) => text.filter((l) => l.trim().startsWith('server '));
 
 describe('renderUpstreams', () => {

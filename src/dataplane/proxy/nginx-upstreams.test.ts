@@ -2,19 +2,19 @@
 // backups in order, the SNI name per dialled address, the trust file when targets span trust sets,
 // targets nginx cannot tell apart, and host names resolved before rendering.
 import { describe, expect, it } from 'vitest';
-import type { ProxyConfig, UpstreamSpec } from './config.js';
 import { hostNamesOf, type NginxUpstreamOptions, renderNginxUpstreams } from './nginx-upstreams.js';
+import {
+  upstreamConfig as config,
+  failover,
+  imported,
+  local,
+  OUR_ROOT,
+  PEER_SNI,
+  sidecars,
+  THEIR_ROOT,
+} from './testing/upstream-fixtures.js';
 
-const OUR_ROOT = '-----BEGIN CERTIFICATE-----\nOURS\n-----END CERTIFICATE-----';
-const THEIR_ROOT = '-----BEGIN CERTIFICATE-----\nTHEIRS\n-----END CERTIFICATE-----';
 const LOCAL_SNI = 'backend.default.dc2.internal.ours.consul';
-const PEER_SNI = 'backend.default.default.cluster-02.external.theirs.consul';
-const peerGateway = { host: '192.0.2.1', port: 8443 };
-const sidecars = [
-  { host: '10.0.0.2', port: 21000 },
-  { host: '10.0.0.3', port: 21000 },
-];
-const imported = { name: 'backend', peer: 'cluster-01', instances: [peerGateway], sni: PEER_SNI };
 const OPTIONS: NginxUpstreamOptions = {
   dir: '/run/sc',
   leafCertFile: '/run/sc/leaf-1.crt',
@@ -23,35 +23,6 @@ const OPTIONS: NginxUpstreamOptions = {
   logTarget: 'syslog:server=127.0.0.1:5140,tag=meshpeer,nohostname',
   resolved: new Map(),
 };
-const failover = [
-  {
-    Kind: 'service-resolver' as const,
-    Name: 'backend',
-    Failover: { '*': { Targets: [{ Peer: 'cluster-01' }] } },
-  },
-];
-
-function config(overrides: Partial<ProxyConfig> = {}): ProxyConfig {
-  return {
-    service: 'frontend',
-    datacenter: 'dc2',
-    trustDomain: 'ours.consul',
-    leaf: { certPem: '', keyPem: '' },
-    roots: [OUR_ROOT],
-    peerBundles: [{ peerName: 'cluster-01', trustDomain: 'theirs.consul', rootPems: [THEIR_ROOT] }],
-    inboundPeerBundles: [],
-    intentions: [],
-    defaultIntentionAction: 'allow',
-    upstreams: [{ name: 'backend', instances: sidecars }, imported],
-    resolvers: failover,
-    localGateways: [],
-    meshGatewayMode: '',
-    proxyConfig: {},
-    ...overrides,
-  };
-}
-
-const local: UpstreamSpec = { name: 'backend', bind: { host: '127.0.0.1', port: 9191 } };
 const trimmed = (blocks: string[]) => blocks.map((l) => l.trim());
 /** The lines of the block that opens with `head` (up to its closing brace). */
 function block(blocks: string[], head: string): string[] {
