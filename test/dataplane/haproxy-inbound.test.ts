@@ -2,24 +2,28 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tls from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueLeaf, issueServerCert, type RootCa } from '../../src/ca/index.js';
-import { generateKeyPair, importSigningKey, SIGNING_ALG, webCrypto } from '../../src/ca/keys.js';
+import { issueServerCert } from '../../src/ca/index.js';
 import { signerFor } from '../../src/ca/signer.js';
-import * as x509 from '../../src/ca/x509.js';
-import { type ServiceIntentionsEntry, serviceIntentionsSchema } from '../../src/config-entries/index.js';
 import type { Endpoint } from '../../src/dataplane/endpoint.js';
 import { checkHaproxyConfig, findHaproxy, HaproxyProcess } from '../../src/dataplane/haproxy-process.js';
 import { renderInbound } from '../../src/dataplane/proxy/haproxy-inbound.js';
-import { authenticateCaller } from '../../src/dataplane/proxy/identities.js';
-import type { ProxyConfig, ProxyLeaf } from '../../src/dataplane/proxy/index.js';
-import { authorize } from '../../src/dataplane/proxy/intentions.js';
-import { localServiceSni, peeredServiceSni } from '../../src/dataplane/sni.js';
+import type { ProxyConfig } from '../../src/dataplane/proxy/index.js';
 import { type EchoServer, startEchoServer } from '../../src/dataplane/testing/traffic.js';
-import { baseProxyConfig, type TestCluster, testCluster } from '../../src/dataplane/testing/two-clusters.js';
+import { type TestCluster, testCluster } from '../../src/dataplane/testing/two-clusters.js';
 import { freePort } from '../../src/shared/testing/free-port.js';
+import {
+  type Caller,
+  craft,
+  dialInbound,
+  type DialOptions as InboundDialOptions,
+  inboundScene,
+  intentions,
+  intentionsOf,
+  leafOf,
+  nodeVerdict,
+} from './inbound-callers.js';
 
 // The inbound half of `meshpeer proxy --engine haproxy` against real HAProxy: the rendered crt-list,
 // Lua identity check and intention rules decide who reaches an echo app, with real certificates from
@@ -27,23 +31,12 @@ import { freePort } from '../../src/shared/testing/free-port.js';
 // dial with node:tls. Each verdict is also compared with the Node sidecar's (authenticateCaller +
 // authorize) for the same caller and configuration.
 
-interface Caller {
-  leaf: ProxyLeaf;
-  /** The SNI name this caller sends. */
-  sni: string;
-}
-
 type Outcome = { allowed: true } | { allowed: false; from: string };
 
-interface DialOptions {
-  /** A TLS session to offer for resumption. */
-  session?: Buffer;
-  minVersion?: tls.SecureVersion;
-  maxVersion?: tls.SecureVersion;
-  ciphers?: string;
+type DialOptions = InboundDialOptions & {
   /** Receives the last session the server issued, and whether this one was resumed. */
   sessions?: { issued?: Buffer; reused?: boolean };
-}
+};
 
 let ours: TestCluster;
 let p1: TestCluster;
@@ -53,87 +46,6 @@ let harness: InboundHarness;
 let base: ProxyConfig;
 let localSni: string;
 let p1Sni: string;
-let p2Sni: string;
-
-const leafOf = async (
-  cluster: TestCluster,
-  service: string,
-  trustDomain = cluster.root.trustDomain,
-  where: { namespace?: string; partition?: string } = {},
-): Promise<ProxyLeaf> => {
-  const issued = await issueLeaf(
-    { ...cluster.root, trustDomain },
-    { service, datacenter: cluster.datacenter, ...where },
-  );
-  return { certPem: issued.certPem, keyPem: issued.keyPem };
-};
-
-/**
- * A certificate issued by `root`'s key (or by `issuer`, a CA it issued) that the CA's own issuing
- * code would never make: a CA flag, several URI SANs. Returns the leaf and, for an intermediate, the
- * chain to send.
- */
-async function craft(
-  root: RootCa,
-  options: {
-    uris: string[];
-    ca?: boolean;
-    issuer?: { certPem: string; keyPem: string };
-    /** Hex subject key ID to claim instead of the key's own. */
-    keyId?: string;
-  },
-): Promise<ProxyLeaf> {
-  const signer = await signerFor(root);
-  const issuerCert = options.issuer ? new x509.X509Certificate(options.issuer.certPem) : signer.cert;
-  const issuerKey = options.issuer ? await importSigningKey(options.issuer.keyPem) : signer.key;
-  const issuerKeyId = issuerCert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId ?? '';
-  const keys = generateKeyPair();
-  const cert = await x509.X509CertificateGenerator.create(
-    {
-      serialNumber: `01${Date.now().toString(16)}`,
-      subject: [{ CN: [options.ca ? 'crafted CA' : 'crafted'] }],
-      issuer: issuerCert.subjectName,
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 3_600_000),
-      publicKey: keys.spkiDer,
-      signingKey: issuerKey,
-      signingAlgorithm: SIGNING_ALG,
-      extensions: [
-        new x509.BasicConstraintsExtension(options.ca ?? false, undefined, true),
-        new x509.KeyUsagesExtension(
-          options.ca
-            ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature
-            : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement,
-          true,
-        ),
-        ...(options.ca
-          ? []
-          : [
-              new x509.ExtendedKeyUsageExtension([
-                x509.ExtendedKeyUsage.clientAuth,
-                x509.ExtendedKeyUsage.serverAuth,
-              ]),
-            ]),
-        new x509.SubjectKeyIdentifierExtension(options.keyId ?? keys.keyId),
-        new x509.AuthorityKeyIdentifierExtension(issuerKeyId),
-        new x509.SubjectAlternativeNameExtension(
-          options.uris.map((value) => ({ type: 'url' as const, value })),
-          false,
-        ),
-      ],
-    },
-    webCrypto,
-  );
-  const certPem = cert.toString('pem');
-  return {
-    certPem: options.issuer ? `${certPem.trim()}\n${options.issuer.certPem.trim()}\n` : certPem,
-    keyPem: keys.privateKeyPem,
-  };
-}
-
-function intentions(...sources: unknown[]): ServiceIntentionsEntry[] {
-  return [serviceIntentionsSchema.parse({ Kind: 'service-intentions', Name: 'api', Sources: sources })];
-}
 
 /** HAProxy running the rendered inbound sections, its log lines kept; apply() reloads it. */
 class InboundHarness {
@@ -223,55 +135,13 @@ function writeConfig(dir: string, config: ProxyConfig, listen: Endpoint, app: En
  * sends a line, and reports whether it came back, or else where the refused connection came from.
  */
 async function dial(caller: Partial<Caller> & { sni: string }, options: DialOptions = {}): Promise<Outcome> {
-  const socket = tls.connect({
-    ...(options.session ? { session: options.session } : {}),
-    ...(options.minVersion ? { minVersion: options.minVersion } : {}),
-    ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
-    ...(options.ciphers ? { ciphers: options.ciphers } : {}),
-    host: harness.listen.host,
-    port: harness.listen.port,
-    servername: caller.sni,
-    ca: [ours.root.certPem],
-    // Our roots check the server's chain; its names are not what these tests are about (a caller
-    // of a peer the service is not exported to asks for a name the leaf does not carry).
-    checkServerIdentity: () => undefined,
-    ...(caller.leaf ? { cert: caller.leaf.certPem, key: caller.leaf.keyPem } : {}),
-  });
-  let received = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    received += chunk;
-  });
-  socket.on('error', () => {});
-  socket.on('session', (session: Buffer) => {
-    if (options.sessions) options.sessions.issued = session;
-  });
-  let from = '';
-  // Read on TCP connect: a handshake that fails may close the socket before it can be asked.
-  socket.once('connect', () => {
-    from = `127.0.0.1:${socket.localPort}`;
-  });
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  const connected = await new Promise<boolean>((resolve) => {
-    socket.once('secureConnect', () => resolve(true));
-    socket.once('close', () => resolve(false));
-  });
-  if (options.sessions) options.sessions.reused = socket.isSessionReused();
-  if (connected) socket.end('ping\n');
-  await closed;
-  return received === 'ping\n' ? { allowed: true } : { allowed: false, from };
-}
-
-/** What the Node sidecar decides for the same caller and configuration. */
-function nodeVerdict(config: ProxyConfig, leaf: ProxyLeaf): boolean {
-  try {
-    const caller = authenticateCaller(leaf.certPem, config);
-    return (
-      authorize(caller, config.service, config.intentions, config.defaultIntentionAction).action === 'allow'
-    );
-  } catch {
-    return false;
+  const { sessions, ...dialOptions } = options;
+  const dialled = await dialInbound(harness.listen, [ours.root.certPem], caller, dialOptions);
+  if (sessions) {
+    if (dialled.session) sessions.issued = dialled.session;
+    sessions.reused = dialled.reused;
   }
+  return dialled.echoed ? { allowed: true } : { allowed: false, from: dialled.from };
 }
 
 async function expectRefused(caller: Partial<Caller> & { sni: string }, reason: string): Promise<string> {
@@ -303,23 +173,7 @@ let p2Web: Caller;
 
 beforeAll(async () => {
   findHaproxy(); // scripts/haproxy.sh (from scripts/test-deps.sh) installs it; fail loudly if it did not
-  ours = await testCluster('self', 'cluster-01', 'dc1');
-  p1 = await testCluster('p1', 'cluster-p1', 'dc2');
-  p2 = await testCluster('p2', 'cluster-p2', 'dc3');
-  localSni = localServiceSni({ service: 'api', datacenter: 'dc1', trustDomain: ours.root.trustDomain });
-  p1Sni = peeredServiceSni({ service: 'api', peer: 'p1', trustDomain: ours.root.trustDomain });
-  p2Sni = peeredServiceSni({ service: 'api', peer: 'p2', trustDomain: ours.root.trustDomain });
-  const issued = await issueLeaf(ours.root, { service: 'api', datacenter: 'dc1', sniNames: [p1Sni] });
-  base = {
-    ...baseProxyConfig(ours, 'api', { certPem: issued.certPem, keyPem: issued.keyPem }),
-    peerBundles: [p1.bundle, p2.bundle],
-    inboundPeerBundles: [p1.bundle],
-    defaultIntentionAction: 'allow',
-  };
-  localWeb = { leaf: await leafOf(ours, 'web'), sni: localSni };
-  localDb = { leaf: await leafOf(ours, 'db'), sni: localSni };
-  p1Web = { leaf: await leafOf(p1, 'web'), sni: p1Sni };
-  p2Web = { leaf: await leafOf(p2, 'web'), sni: p2Sni };
+  ({ ours, p1, p2, base, localSni, p1Sni, localWeb, localDb, p1Web, p2Web } = await inboundScene());
   echo = await startEchoServer();
   harness = await InboundHarness.start(base, echo.address);
 });
@@ -569,15 +423,12 @@ describe('HAProxy sidecar inbound', () => {
         ...base,
         intentions: [
           ...intentions({ Name: 'web', Namespace: '*', Action: 'deny' }),
-          serviceIntentionsSchema.parse({
-            Kind: 'service-intentions',
-            Name: '*',
-            // A namespace no caller has, written to break out of a Lua string if it were not escaped.
-            Sources: [
-              { Name: 'db', Action: 'deny' },
-              { Name: 'web', Namespace: 'x"] }, os.exit(1) --[[\n', Action: 'allow' },
-            ],
-          }),
+          // A namespace no caller has, written to break out of a Lua string if it were not escaped.
+          ...intentionsOf(
+            '*',
+            { Name: 'db', Action: 'deny' },
+            { Name: 'web', Namespace: 'x"] }, os.exit(1) --[[\n', Action: 'allow' },
+          ),
         ],
       },
     ];

@@ -1,23 +1,28 @@
 import { X509Certificate } from 'node:crypto';
-import * as tls from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRootCa, issueLeaf, newTrustDomain, type RootCa } from '../../src/ca/index.js';
-import { generateKeyPair, importSigningKey, SIGNING_ALG, webCrypto } from '../../src/ca/keys.js';
-import { signerFor } from '../../src/ca/signer.js';
+import { createRootCa, newTrustDomain } from '../../src/ca/index.js';
 import * as x509 from '../../src/ca/x509.js';
-import { type ServiceIntentionsEntry, serviceIntentionsSchema } from '../../src/config-entries/index.js';
 import { StaticConfigSource } from '../../src/dataplane/config-source.js';
 import type { Endpoint } from '../../src/dataplane/endpoint.js';
 import { findNginx } from '../../src/dataplane/nginx-process.js';
-import { authenticateCaller } from '../../src/dataplane/proxy/identities.js';
-import type { ProxyConfig, ProxyLeaf } from '../../src/dataplane/proxy/index.js';
-import { authorize } from '../../src/dataplane/proxy/intentions.js';
+import type { ProxyConfig } from '../../src/dataplane/proxy/index.js';
 import { NginxSidecar } from '../../src/dataplane/proxy/nginx-sidecar.js';
-import { localServiceSni, peeredServiceSni } from '../../src/dataplane/sni.js';
+import { peeredServiceSni } from '../../src/dataplane/sni.js';
 import { type EchoServer, startEchoServer } from '../../src/dataplane/testing/traffic.js';
-import { baseProxyConfig, type TestCluster, testCluster } from '../../src/dataplane/testing/two-clusters.js';
+import { type TestCluster, testCluster } from '../../src/dataplane/testing/two-clusters.js';
 import { metricValue } from './helpers.js';
+import {
+  type Caller,
+  craft,
+  dialInbound,
+  type DialOptions as InboundDialOptions,
+  impostorCa,
+  inboundScene,
+  intentions,
+  leafOf,
+  nodeVerdict,
+} from './inbound-callers.js';
 
 // The inbound half of `meshpeer proxy --engine nginx`: a real NginxSidecar (a real nginx with its njs
 // identity check) in front of an echo app, its configuration changed through a StaticConfigSource, with
@@ -26,12 +31,6 @@ import { metricValue } from './helpers.js';
 // once during the handshake and decides who it is afterwards, from the certificate alone, so every
 // refusal here comes after a completed handshake. Each verdict is compared with the Node sidecar's
 // (authenticateCaller + authorize) for the same caller and configuration.
-
-interface Caller {
-  leaf: ProxyLeaf;
-  /** The SNI name this caller sends. */
-  sni: string;
-}
 
 interface Outcome {
   allowed: boolean;
@@ -43,10 +42,7 @@ interface Outcome {
   session?: Buffer;
 }
 
-interface DialOptions {
-  session?: Buffer;
-  maxVersion?: tls.SecureVersion;
-}
+type DialOptions = Pick<InboundDialOptions, 'session' | 'maxVersion'>;
 
 interface LogRecord {
   msg: string;
@@ -73,123 +69,6 @@ let localDb: Caller;
 let p1Web: Caller;
 let p2Web: Caller;
 
-const leafOf = async (
-  cluster: TestCluster | { root: RootCa; datacenter: string },
-  service: string,
-  trustDomain = cluster.root.trustDomain,
-  where: { namespace?: string; partition?: string } = {},
-): Promise<ProxyLeaf> => {
-  const issued = await issueLeaf(
-    { ...cluster.root, trustDomain },
-    { service, datacenter: cluster.datacenter, ...where },
-  );
-  return { certPem: issued.certPem, keyPem: issued.keyPem };
-};
-
-interface Issuer {
-  certPem: string;
-  keyPem: string;
-}
-
-/**
- * A certificate the CA's own issuing code would never make, signed by `root`'s key or by `issuer`: a
- * CA flag, several URI SANs, any subject. With an issuer, the chain to send comes with it.
- */
-async function craft(
-  root: RootCa,
-  options: {
-    uris: string[];
-    ca?: boolean;
-    issuer?: Issuer;
-    subject?: x509.JsonName;
-    /** Hex authority key ID to claim instead of the issuer's ('' for none). */
-    authorityKeyId?: string;
-    /** Hex subject key ID to claim instead of the key's own. */
-    keyId?: string;
-  },
-): Promise<ProxyLeaf> {
-  const signer = await signerFor(root);
-  const issuerCert = options.issuer ? new x509.X509Certificate(options.issuer.certPem) : signer.cert;
-  const issuerKey = options.issuer ? await importSigningKey(options.issuer.keyPem) : signer.key;
-  const issuerKeyId = issuerCert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId ?? '';
-  const keys = generateKeyPair();
-  const cert = await x509.X509CertificateGenerator.create(
-    {
-      serialNumber: `01${Date.now().toString(16)}`,
-      subject: options.subject ?? [{ CN: [options.ca ? 'crafted CA' : 'crafted'] }],
-      issuer: issuerCert.subjectName,
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 3_600_000),
-      publicKey: keys.spkiDer,
-      signingKey: issuerKey,
-      signingAlgorithm: SIGNING_ALG,
-      extensions: [
-        new x509.BasicConstraintsExtension(options.ca ?? false, undefined, true),
-        new x509.KeyUsagesExtension(
-          options.ca
-            ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature
-            : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement,
-          true,
-        ),
-        ...(options.ca
-          ? []
-          : [
-              new x509.ExtendedKeyUsageExtension([
-                x509.ExtendedKeyUsage.clientAuth,
-                x509.ExtendedKeyUsage.serverAuth,
-              ]),
-            ]),
-        new x509.SubjectKeyIdentifierExtension(options.keyId ?? keys.keyId),
-        ...(options.authorityKeyId === ''
-          ? []
-          : [new x509.AuthorityKeyIdentifierExtension(options.authorityKeyId ?? issuerKeyId)]),
-        new x509.SubjectAlternativeNameExtension(
-          options.uris.map((value) => ({ type: 'url' as const, value })),
-          false,
-        ),
-      ],
-    },
-    webCrypto,
-  );
-  const certPem = cert.toString('pem');
-  return {
-    certPem: options.issuer ? `${certPem.trim()}\n${options.issuer.certPem.trim()}\n` : certPem,
-    keyPem: keys.privateKeyPem,
-  };
-}
-
-/** A self-signed CA named `subject` (someone else's key under that name). */
-async function impostorCa(subject: x509.Name): Promise<Issuer> {
-  const keys = generateKeyPair();
-  const signingKey = await importSigningKey(keys.privateKeyPem);
-  const cert = await x509.X509CertificateGenerator.create(
-    {
-      serialNumber: `02${Date.now().toString(16)}`,
-      subject,
-      issuer: subject,
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 3_600_000),
-      publicKey: keys.spkiDer,
-      signingKey,
-      signingAlgorithm: SIGNING_ALG,
-      extensions: [
-        new x509.BasicConstraintsExtension(true, undefined, true),
-        new x509.KeyUsagesExtension(
-          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.digitalSignature,
-          true,
-        ),
-        new x509.SubjectKeyIdentifierExtension(keys.keyId),
-      ],
-    },
-    webCrypto,
-  );
-  return { certPem: cert.toString('pem'), keyPem: keys.privateKeyPem };
-}
-
-function intentions(...sources: unknown[]): ServiceIntentionsEntry[] {
-  return [serviceIntentionsSchema.parse({ Kind: 'service-intentions', Name: 'api', Sources: sources })];
-}
-
 /** Publishes `config` and waits until the sidecar has applied it (or logged why it could not). */
 async function apply(config: ProxyConfig): Promise<void> {
   source.set(config);
@@ -201,48 +80,9 @@ async function apply(config: ProxyConfig): Promise<void> {
  * whether it came back, whether the handshake completed, and the session.
  */
 async function dial(caller: Partial<Caller> & { sni: string }, options: DialOptions = {}): Promise<Outcome> {
-  const socket = tls.connect({
-    ...(options.session ? { session: options.session } : {}),
-    ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
-    host: listen.host,
-    port: listen.port,
-    servername: caller.sni,
-    ca: [ours.root.certPem],
-    // Our roots check the server's chain; its names are not what these tests are about.
-    checkServerIdentity: () => undefined,
-    ...(caller.leaf ? { cert: caller.leaf.certPem, key: caller.leaf.keyPem } : {}),
-  });
-  let received = '';
-  let session: Buffer | undefined;
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    received += chunk;
-  });
-  socket.on('error', () => {});
-  socket.on('session', (s: Buffer) => {
-    session = s;
-  });
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  const handshake = await new Promise<boolean>((resolve) => {
-    socket.once('secureConnect', () => resolve(true));
-    socket.once('close', () => resolve(false));
-  });
-  const resumed = handshake && socket.isSessionReused();
-  if (handshake) socket.end('ping\n');
-  await closed;
-  return { allowed: received === 'ping\n', handshake, resumed, ...(session ? { session } : {}) };
-}
-
-/** What the Node sidecar decides for the same caller and configuration. */
-function nodeVerdict(config: ProxyConfig, leaf: ProxyLeaf): boolean {
-  try {
-    const caller = authenticateCaller(leaf.certPem, config);
-    return (
-      authorize(caller, config.service, config.intentions, config.defaultIntentionAction).action === 'allow'
-    );
-  } catch {
-    return false;
-  }
+  const dialled = await dialInbound(listen, [ours.root.certPem], caller, options);
+  const { echoed: allowed, handshake, session } = dialled;
+  return { allowed, handshake, resumed: handshake && dialled.reused, ...(session ? { session } : {}) };
 }
 
 const refusals = () => logs.filter((r) => r.msg.startsWith('refused inbound'));
@@ -295,23 +135,7 @@ async function expectAllowed(caller: Caller, options: DialOptions = {}): Promise
 
 beforeAll(async () => {
   findNginx(); // scripts/test-deps.sh installs nginx and its modules; fail loudly if it did not
-  ours = await testCluster('self', 'cluster-01', 'dc1');
-  p1 = await testCluster('p1', 'cluster-p1', 'dc2');
-  p2 = await testCluster('p2', 'cluster-p2', 'dc3');
-  localSni = localServiceSni({ service: 'api', datacenter: 'dc1', trustDomain: ours.root.trustDomain });
-  p1Sni = peeredServiceSni({ service: 'api', peer: 'p1', trustDomain: ours.root.trustDomain });
-  p2Sni = peeredServiceSni({ service: 'api', peer: 'p2', trustDomain: ours.root.trustDomain });
-  const issued = await issueLeaf(ours.root, { service: 'api', datacenter: 'dc1', sniNames: [p1Sni] });
-  base = {
-    ...baseProxyConfig(ours, 'api', { certPem: issued.certPem, keyPem: issued.keyPem }),
-    peerBundles: [p1.bundle, p2.bundle],
-    inboundPeerBundles: [p1.bundle],
-    defaultIntentionAction: 'allow',
-  };
-  localWeb = { leaf: await leafOf(ours, 'web'), sni: localSni };
-  localDb = { leaf: await leafOf(ours, 'db'), sni: localSni };
-  p1Web = { leaf: await leafOf(p1, 'web'), sni: p1Sni };
-  p2Web = { leaf: await leafOf(p2, 'web'), sni: p2Sni };
+  ({ ours, p1, p2, base, localSni, p1Sni, p2Sni, localWeb, localDb, p1Web, p2Web } = await inboundScene());
   echo = await startEchoServer();
   const logger = pino(
     { level: 'info' },
