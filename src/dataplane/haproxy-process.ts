@@ -5,12 +5,11 @@
 // What HAProxy prints goes to meshpeer's logger, one line at a time.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants } from 'node:fs';
 import * as net from 'node:net';
-import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { invalid, unavailable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { EngineChild, findExecutable } from './engine-child.js';
 
 export const HAPROXY_INSTALL_HINT =
   'install HAProxy 2.6 or later (Debian/Ubuntu: apt-get install haproxy; or put its binary on the PATH ' +
@@ -18,25 +17,7 @@ export const HAPROXY_INSTALL_HINT =
 
 /** The haproxy binary to run: MESHPEER_HAPROXY, else the first `haproxy` on the PATH or in the sbin dirs. */
 export function findHaproxy(env: NodeJS.ProcessEnv = process.env): string {
-  const explicit = env.MESHPEER_HAPROXY;
-  if (explicit) {
-    if (executable(explicit)) return explicit;
-    throw unavailable(`haproxy binary ${explicit} is not an executable file: ${HAPROXY_INSTALL_HINT}`);
-  }
-  const dirs = [...(env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
-  for (const dir of dirs) {
-    if (dir && executable(join(dir, 'haproxy'))) return join(dir, 'haproxy');
-  }
-  throw unavailable(`--engine haproxy: no haproxy binary found: ${HAPROXY_INSTALL_HINT}`);
-}
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return findExecutable('haproxy', 'MESHPEER_HAPROXY', HAPROXY_INSTALL_HINT, env);
 }
 
 /** Runs `haproxy -c` on a configuration file; throws with HAProxy's own words when it is refused. */
@@ -90,25 +71,22 @@ export interface HaproxyProcessOptions {
 }
 
 export class HaproxyProcess {
-  private exited = false;
-  private stopping = false;
-  private started = false;
   private workerPid = 0;
-  private readonly exit: Promise<void>;
+  private readonly life: EngineChild;
 
   private constructor(
     private readonly child: ChildProcess,
     private readonly options: HaproxyProcessOptions,
   ) {
-    this.exit = once(child, 'exit').then(([code, signal]) => {
-      this.exited = true;
-      process.off('exit', this.killOnExit);
-      if (this.stopping) return;
-      options.logger.error({ code, signal }, 'haproxy exited on its own');
-      if (this.started) options.onUnexpectedExit?.(code as number | null, signal as string | null);
+    this.life = new EngineChild(child, {
+      engine: 'haproxy',
+      logger: options.logger,
+      ...(options.onUnexpectedExit ? { onUnexpectedExit: options.onUnexpectedExit } : {}),
     });
-    // If meshpeer itself goes, HAProxy must not stay behind holding the port.
-    process.once('exit', this.killOnExit);
+  }
+
+  private get exited(): boolean {
+    return this.life.exited;
   }
 
   /** Starts the master and waits for its first worker to answer on the admin socket. */
@@ -143,7 +121,7 @@ export class HaproxyProcess {
     try {
       running.workerPid = await running.waitForWorker(0);
       await running.waitForMaster(running.workerPid);
-      running.started = true;
+      running.life.markStarted();
     } catch (err) {
       await running.stop(0);
       throw unavailable(`haproxy did not start: ${(err as Error).message}; it said: ${said.join(' | ')}`);
@@ -191,30 +169,8 @@ export class HaproxyProcess {
    * Soft stop (no new connections; live ones continue) for up to `drainMs`, then hard stop of what is
    * left. Resolves once the master has exited.
    */
-  async stop(drainMs: number): Promise<void> {
-    if (this.exited) return;
-    this.stopping = true;
-    this.child.kill('SIGUSR1');
-    if (await this.exitsWithin(drainMs)) return;
-    this.options.logger.info({ drainMs }, 'haproxy drain time is up: closing the remaining connections');
-    this.child.kill('SIGTERM');
-    if (await this.exitsWithin(5_000)) return;
-    this.child.kill('SIGKILL');
-    await this.exit;
-  }
-
-  private readonly killOnExit = (): void => {
-    if (!this.exited) this.child.kill('SIGTERM');
-  };
-
-  private async exitsWithin(ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms);
-    });
-    const done = await Promise.race([this.exit.then(() => true), timeout]);
-    clearTimeout(timer);
-    return done;
+  stop(drainMs: number): Promise<void> {
+    return this.life.stop(drainMs, 'SIGUSR1');
   }
 
   /**

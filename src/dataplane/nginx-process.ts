@@ -7,10 +7,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { invalid, unavailable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { EngineChild, findExecutable } from './engine-child.js';
 
 export const NGINX_INSTALL_HINT =
   'install nginx 1.22 or later with its stream and njs modules (Debian/Ubuntu: apt-get install nginx ' +
@@ -44,25 +45,7 @@ export function findNginx(env: NodeJS.ProcessEnv = process.env): NginxInstall {
 }
 
 function findBinary(env: NodeJS.ProcessEnv): string {
-  const explicit = env.MESHPEER_NGINX;
-  if (explicit) {
-    if (executable(explicit)) return explicit;
-    throw unavailable(`nginx binary ${explicit} is not an executable file: ${NGINX_INSTALL_HINT}`);
-  }
-  const dirs = [...(env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
-  for (const dir of dirs) {
-    if (dir && executable(join(dir, 'nginx'))) return join(dir, 'nginx');
-  }
-  throw unavailable(`--engine nginx: no nginx binary found: ${NGINX_INSTALL_HINT}`);
-}
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return findExecutable('nginx', 'MESHPEER_NGINX', NGINX_INSTALL_HINT, env);
 }
 
 function readable(path: string): boolean {
@@ -103,31 +86,30 @@ export interface NginxProcessOptions {
 }
 
 export class NginxProcess {
-  private exited = false;
-  private stopping = false;
-  private started = false;
   private workerPid = 0;
   /** Every worker seen, to stop those a master that died leaves behind. */
   private readonly workersSeen = new Set<number>();
-  private readonly exit: Promise<void>;
+  private readonly life: EngineChild;
 
   private constructor(
     private readonly child: ChildProcess,
     private readonly options: NginxProcessOptions,
   ) {
-    this.exit = once(child, 'exit').then(([code, signal]) => {
-      this.exited = true;
-      process.off('exit', this.killOnExit);
-      if (this.stopping) return;
-      options.logger.error({ code, signal }, 'nginx exited on its own');
+    this.life = new EngineChild(child, {
+      engine: 'nginx',
+      logger: options.logger,
+      ...(options.onUnexpectedExit ? { onUnexpectedExit: options.onUnexpectedExit } : {}),
       // Workers outlive a master that was killed, and keep the ports: they go too.
-      for (const pid of this.workersSeen) {
-        if (isWorker(pid)) process.kill(pid, 'SIGKILL');
-      }
-      if (this.started) options.onUnexpectedExit?.(code as number | null, signal as string | null);
+      cleanUp: () => {
+        for (const pid of this.workersSeen) {
+          if (isWorker(pid)) process.kill(pid, 'SIGKILL');
+        }
+      },
     });
-    // If meshpeer itself goes, nginx must not stay behind holding the ports.
-    process.once('exit', this.killOnExit);
+  }
+
+  private get exited(): boolean {
+    return this.life.exited;
   }
 
   /** Starts the master (in the foreground: `daemon off` is in the configuration) and waits for its worker. */
@@ -164,7 +146,7 @@ export class NginxProcess {
     const running = new NginxProcess(child, options);
     try {
       running.workerPid = await running.waitForWorker([]);
-      running.started = true;
+      running.life.markStarted();
     } catch (err) {
       await running.stop(0);
       throw unavailable(`nginx did not start: ${(err as Error).message}; it said: ${said.join(' | ')}`);
@@ -203,30 +185,8 @@ export class NginxProcess {
    * Graceful stop (no new connections; live ones continue) for up to `drainMs`, then fast stop of
    * what is left. Resolves once the master has exited.
    */
-  async stop(drainMs: number): Promise<void> {
-    if (this.exited) return;
-    this.stopping = true;
-    this.child.kill('SIGQUIT');
-    if (await this.exitsWithin(drainMs)) return;
-    this.options.logger.info({ drainMs }, 'nginx drain time is up: closing the remaining connections');
-    this.child.kill('SIGTERM');
-    if (await this.exitsWithin(5_000)) return;
-    this.child.kill('SIGKILL');
-    await this.exit;
-  }
-
-  private readonly killOnExit = (): void => {
-    if (!this.exited) this.child.kill('SIGTERM');
-  };
-
-  private async exitsWithin(ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms);
-    });
-    const done = await Promise.race([this.exit.then(() => true), timeout]);
-    clearTimeout(timer);
-    return done;
+  stop(drainMs: number): Promise<void> {
+    return this.life.stop(drainMs, 'SIGQUIT');
   }
 
   /** The master's child processes (its workers, current and finishing), from /proc. */

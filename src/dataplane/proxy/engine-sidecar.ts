@@ -1,0 +1,230 @@
+// What the HAProxy and nginx sidecars share: a sidecar whose bytes a child process (the engine) carries
+// while meshpeer makes every decision. It waits for the first configuration, picks concrete ports (an
+// engine cannot report a port it chose), renders the configuration into its private directory, starts
+// the engine, and from then on applies each snapshot (newest first, one at a time) as a checked
+// re-render and a reload. If the engine dies it is started again on the newest rendering, with backoff.
+// Stopping drains. Each engine says how to render, check, start and compare (haproxy-sidecar.ts,
+// nginx-sidecar.ts).
+import { type Logger, silentLogger } from '../../shared/logger.js';
+import type { Unsubscribe } from '../config-source.js';
+import type { Endpoint } from '../endpoint.js';
+import { ephemeralPort } from '../gateway/haproxy-gateway.js';
+import { HaproxyRestarts } from '../haproxy-restarts.js';
+import { NewestFirst } from '../newest-first.js';
+import type { ProxyConfig } from './config.js';
+import { type SidecarAddresses, type SidecarOptions, upstreamAddressIn } from './sidecar.js';
+import type { DirRendering, SidecarDir } from './sidecar-dir.js';
+
+/** The engine's master process as the sidecar drives it. */
+export interface EngineProcess {
+  readonly currentWorkerPid: number;
+  readonly masterPid: number;
+  reload(): Promise<void>;
+  stop(drainMs: number): Promise<void>;
+}
+
+export interface EngineRendering extends DirRendering {
+  config: ProxyConfig;
+}
+
+export abstract class EngineSidecar<R extends EngineRendering, E extends EngineProcess> {
+  protected readonly logger: Logger;
+  private dir: SidecarDir | undefined;
+  private engineProcess: E | undefined;
+  private unsubscribe: Unsubscribe | undefined;
+  private bound: SidecarAddresses | undefined;
+  /** What the engine serves now, and the newest rendering (they differ while the engine is down). */
+  protected running: R | undefined;
+  private wanted: R | undefined;
+  /** Snapshots are applied one at a time, newest wins; restarts take their turn in the same line. */
+  private readonly updates = new NewestFirst<ProxyConfig>(
+    (snapshot) => (this.stopped ? Promise.resolve() : this.apply(snapshot)),
+    (err) =>
+      this.logger.error(
+        { err: err.message },
+        `could not apply the new configuration to ${this.engineName}; it keeps serving the previous one`,
+      ),
+  );
+  private stopped = false;
+  private readonly restarts: HaproxyRestarts;
+
+  constructor(
+    protected readonly sidecarOptions: SidecarOptions,
+    private readonly engineName: string,
+  ) {
+    this.logger = sidecarOptions.logger ?? silentLogger();
+    this.restarts = new HaproxyRestarts(
+      this.updates,
+      this.logger,
+      () => !this.stopped,
+      () => this.restart(),
+      engineName,
+    );
+  }
+
+  /** Finds the engine (binary, modules) before anything else; throws, saying how to install it. */
+  protected abstract locate(): void;
+  /** A new private directory for the engine's files. */
+  protected abstract makeDir(): SidecarDir;
+  /** Anything the engine needs before its first rendering (e.g. where it sends its log lines). */
+  protected async prepare(): Promise<void> {}
+  /** The whole configuration for `config`, with the chosen ports and the private directory. */
+  protected abstract render(
+    config: ProxyConfig,
+    addresses: SidecarAddresses,
+    dir: SidecarDir,
+  ): R | Promise<R>;
+  /** Has the engine check a candidate configuration file; throws with its words when it is refused. */
+  protected abstract check(candidate: string): Promise<void>;
+  /** Starts the engine on the configuration in `dir`; `onUnexpectedExit` when it dies unasked. */
+  protected abstract launch(dir: SidecarDir, onUnexpectedExit: () => void): Promise<E>;
+  protected abstract same(a: R, b: R): boolean;
+  /** Says what changed (default intention, leaf, routes), in the Node sidecar's words. */
+  protected abstract logChanges(next: R, previous: R | undefined): void;
+  /** Releases what prepare() took. */
+  protected release(): void {}
+
+  /** The running engine process (for telemetry). */
+  protected get engine(): E | undefined {
+    return this.engineProcess;
+  }
+
+  /** Waits for the first configuration, starts the engine on it; resolves with the bound addresses. */
+  async start(): Promise<SidecarAddresses> {
+    this.locate();
+    const { first, unsubscribe, open } = await this.updates.follow(this.sidecarOptions.config, {
+      timeoutMs: this.sidecarOptions.configTimeoutMs ?? 30_000,
+      what: 'sidecar',
+    });
+    this.unsubscribe = unsubscribe;
+    let engine: E;
+    try {
+      this.dir = this.makeDir();
+      // The engine cannot report a port it picked, so port 0 becomes a free port chosen here.
+      const addresses: SidecarAddresses = { upstreams: [] };
+      if (this.sidecarOptions.inbound) addresses.inbound = await concrete(this.sidecarOptions.inbound.listen);
+      for (const spec of this.sidecarOptions.upstreams ?? []) {
+        addresses.upstreams.push({ spec, address: await concrete(spec.bind) });
+      }
+      this.bound = addresses;
+      await this.prepare();
+      const rendering = await this.render(first, addresses, this.dirOf());
+      this.logChanges(rendering, undefined);
+      await this.write(rendering);
+      engine = await this.startEngine();
+      this.running = rendering;
+      this.wanted = rendering;
+    } catch (err) {
+      this.bound = undefined;
+      this.unsubscribe();
+      this.cleanup();
+      throw err;
+    }
+    this.logger.info(
+      { service: first.service, addresses: this.bound, worker: engine.currentWorkerPid },
+      `sidecar (${this.engineName}) listening`,
+    );
+    // A snapshot that arrived while the engine was starting is applied now.
+    open();
+    return this.bound;
+  }
+
+  get addresses(): SidecarAddresses {
+    if (!this.bound) throw new Error('the sidecar is not listening');
+    return this.bound;
+  }
+
+  /** The local address of the upstream listener for `name` (and `peer`). */
+  upstreamAddress(name: string, peer?: string): Endpoint {
+    return upstreamAddressIn(this.addresses, name, peer);
+  }
+
+  /** The serial number of the leaf new connections use. */
+  get leafSerial(): string | undefined {
+    return this.running?.config.leaf.serialNumber;
+  }
+
+  /** The worker that takes new connections (for tests and measurements). */
+  get workerPid(): number {
+    return this.engineProcess?.currentWorkerPid ?? 0;
+  }
+
+  /** The engine's master process (for tests). */
+  get masterPid(): number {
+    return this.engineProcess?.masterPid ?? 0;
+  }
+
+  /** Resolves once every snapshot received so far has been applied (or found unusable). */
+  settled(): Promise<void> {
+    return this.updates.settled();
+  }
+
+  /** Stops accepting, gives live connections `drainMs` to finish, then stops the engine. */
+  async stop(drainMs = 0): Promise<void> {
+    this.stopped = true;
+    this.restarts.cancel();
+    this.unsubscribe?.();
+    await this.updates.settled();
+    if (this.engineProcess) {
+      this.logger.info({ drainMs }, `sidecar (${this.engineName}) draining`);
+      await this.engineProcess.stop(drainMs);
+      this.logger.info(`sidecar (${this.engineName}) stopped`);
+    }
+    this.engineProcess = undefined;
+    this.cleanup();
+  }
+
+  private async apply(config: ProxyConfig): Promise<void> {
+    const rendering = await this.render(config, this.addresses, this.dirOf());
+    this.logChanges(rendering, this.wanted);
+    this.wanted = rendering;
+    const engine = this.engineProcess;
+    if (!engine) return; // the engine is down: it restarts on the newest rendering
+    if (this.running && this.same(this.running, rendering)) {
+      this.running = rendering;
+      return;
+    }
+    await this.write(rendering);
+    await engine.reload();
+    this.running = rendering;
+    this.dirOf().removeStale(rendering);
+  }
+
+  private async startEngine(): Promise<E> {
+    const engine = await this.launch(this.dirOf(), () => {
+      this.engineProcess = undefined;
+      this.restarts.schedule();
+    });
+    this.engineProcess = engine;
+    return engine;
+  }
+
+  /** Starts the engine again on the newest rendering, after it died unasked (HaproxyRestarts backs off). */
+  private async restart(): Promise<number | undefined> {
+    const rendering = this.wanted;
+    if (!rendering) return undefined;
+    await this.write(rendering);
+    const engine = await this.startEngine();
+    this.running = rendering;
+    return engine.currentWorkerPid;
+  }
+
+  private write(rendering: R): Promise<void> {
+    return this.dirOf().write(rendering, (candidate) => this.check(candidate));
+  }
+
+  private dirOf(): SidecarDir {
+    if (!this.dir) throw new Error('the sidecar has not started');
+    return this.dir;
+  }
+
+  private cleanup(): void {
+    this.release();
+    this.dir?.remove();
+    this.dir = undefined;
+  }
+}
+
+async function concrete(endpoint: Endpoint): Promise<Endpoint> {
+  return endpoint.port === 0 ? ephemeralPort(endpoint) : endpoint;
+}
