@@ -2,21 +2,24 @@
 // servers, real echo apps and real mesh gateways: configuration and leaves from the server's HTTP API,
 // registration as the connect-proxy, a local upstream and a peered one, an intention refusal, a drain on
 // SIGTERM cut short by a second signal; and the command's help and refusals (no nginx binary, no modules).
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EchoServer, startEchoServer } from '../../src/dataplane/testing/traffic.js';
 import {
   counter,
   type DataplaneProcess,
-  freePort,
   logRecords,
   sidecarRefusals,
-  startDataplaneProcess,
 } from '../security/dataplane-processes.js';
-import { api, CLI, eventually, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
-import { tlsAttempt } from './helpers.js';
+import { eventually, type ServerProcess } from '../support/meshpeer-process.js';
 import { echoed, liveConnection } from './live-connection.js';
+import {
+  call,
+  connectProxiesOf,
+  refusesNewConnections,
+  runProxyCommand,
+  type Stop,
+  startSidecarTopology,
+} from './sidecar-cli-topology.js';
 
 /** Whether a process runs (a zombie does not count: it holds no port and no connection). */
 function running(pid: number): boolean {
@@ -39,101 +42,15 @@ function childrenOf(pid: number): number[] {
 }
 
 describe('meshpeer proxy --engine nginx, as a process between real servers', () => {
-  const stops: (() => Promise<unknown>)[] = [];
-  const apps: Record<string, EchoServer> = {};
+  const stops: Stop[] = [];
   let c1: ServerProcess;
-  let c2: ServerProcess;
   let backendProc: DataplaneProcess;
   let webPort: number;
   let frontendPort: number;
   const nginxPids: number[] = [];
 
-  const call = async (url: string, method: string, path: string, json?: unknown): Promise<unknown> => {
-    const res = await api(`${url}${path}`, { method, ...(json === undefined ? {} : { json }) });
-    expect(res.status, `${method} ${path}: ${res.text}`).toBe(200);
-    return res.body;
-  };
-  const proxy = (server: ServerProcess, args: string[]) =>
-    startDataplaneProcess('proxy', ['--engine', 'nginx', '--server', server.url, ...args]).then((p) => {
-      stops.push(() => p.stop());
-      return p;
-    });
-
   beforeAll(async () => {
-    [c1, c2] = (await Promise.all(
-      ['dc1', 'dc2'].map((datacenter) => startServerProcess({ datacenter })),
-    )) as [ServerProcess, ServerProcess];
-    stops.push(
-      () => c1.stop(),
-      () => c2.stop(),
-    );
-    for (const name of ['backend', 'web', 'frontend']) {
-      apps[name] = await startEchoServer();
-      stops.push(() => (apps[name] as EchoServer).close());
-    }
-    await call(c1.url, 'PUT', '/v1/agent/service/register', {
-      Name: 'backend',
-      Address: '127.0.0.1',
-      Port: (apps.backend as EchoServer).address.port,
-    });
-    await call(c1.url, 'PUT', '/v1/config', {
-      Kind: 'exported-services',
-      Name: 'default',
-      Services: [{ Name: 'backend', Consumers: [{ Peer: 'cluster-02' }] }],
-    });
-    const { PeeringToken } = (await call(c1.url, 'POST', '/v1/peering/token', {
-      PeerName: 'cluster-02',
-    })) as { PeeringToken: string };
-    await call(c2.url, 'POST', '/v1/peering/establish', { PeerName: 'cluster-01', PeeringToken });
-
-    webPort = await freePort();
-    frontendPort = await freePort();
-    const started = await Promise.all([
-      proxy(c1, [
-        '--service',
-        'backend',
-        '--listen',
-        '127.0.0.1:0',
-        '--app-port',
-        String((apps.backend as EchoServer).address.port),
-        '--register',
-        '--drain-seconds',
-        '30',
-      ]),
-      proxy(c1, [
-        '--service',
-        'web',
-        '--listen',
-        '127.0.0.1:0',
-        '--app-port',
-        String((apps.web as EchoServer).address.port),
-        '--upstream',
-        `backend:${webPort}`,
-      ]),
-      proxy(c2, [
-        '--service',
-        'frontend',
-        '--listen',
-        '127.0.0.1:0',
-        '--app-port',
-        String((apps.frontend as EchoServer).address.port),
-        '--upstream',
-        `backend:peer=cluster-01:${frontendPort}`,
-      ]),
-      ...[c1, c2].map((server) =>
-        startDataplaneProcess('gateway', [
-          '--server',
-          server.url,
-          '--listen',
-          '127.0.0.1:0',
-          '--register',
-        ]).then((p) => {
-          stops.push(() => p.stop());
-          return p;
-        }),
-      ),
-    ]);
-    backendProc = started[0];
+    ({ c1, backendProc, webPort, frontendPort } = await startSidecarTopology('nginx', stops));
   }, 120_000);
 
   afterAll(async () => {
@@ -143,12 +60,9 @@ describe('meshpeer proxy --engine nginx, as a process between real servers', () 
   });
 
   it('registers as the connect-proxy of its service and carries a local upstream through nginx', async () => {
-    const proxies = (await call(c1.url, 'GET', '/v1/health/connect/backend')) as {
-      Service: { Kind: string; Port: number; Proxy: { DestinationServiceName: string } };
-    }[];
-    expect(
-      proxies.map((p) => [p.Service.Kind, p.Service.Proxy.DestinationServiceName, p.Service.Port]),
-    ).toEqual([['connect-proxy', 'backend', backendProc.address.port]]);
+    expect(await connectProxiesOf(c1, 'backend')).toEqual([
+      ['connect-proxy', 'backend', backendProc.address.port],
+    ]);
     expect(logRecords(backendProc, /^nginx started$/)).toHaveLength(1);
     const upstream = { host: '127.0.0.1', port: webPort };
     await eventually(async () => (await echoed(upstream, 'via web')) === 'via web', 30_000);
@@ -213,14 +127,7 @@ describe('meshpeer proxy --engine nginx, as a process between real servers', () 
     );
     expect(await live.say('during the drain')).toBe('during the drain');
     // nginx closes its listener once the signal reaches it: from then on, nothing connects.
-    await eventually(async () => {
-      const attempt = await tlsAttempt(backendProc.address, {
-        servername: 'backend',
-        ca: [],
-        payload: 'new',
-      });
-      return attempt.data === '' && /ECONNREFUSED/.test(attempt.error ?? '');
-    }, 10_000);
+    await eventually(() => refusesNewConnections(backendProc), 10_000);
     expect(await live.say('still draining')).toBe('still draining');
     // The drain would last 30 s (the connection stays open): a second SIGTERM ends it now, 128 + 15.
     backendProc.child.kill('SIGTERM');
@@ -233,18 +140,8 @@ describe('meshpeer proxy --engine nginx, as a process between real servers', () 
 });
 
 describe('meshpeer proxy --engine nginx, its help and refusals', () => {
-  const run = (args: string[], env: Record<string, string> = {}) =>
-    new Promise<{ failed: boolean; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [CLI, 'proxy', ...args],
-        { env: { ...process.env, ...env } },
-        (err, stdout, stderr) => resolve({ failed: err !== null, stdout, stderr }),
-      );
-    });
-
   it('--help names the nginx engine, what it needs and where it looks', async () => {
-    const { failed, stdout } = await run(['--help']);
+    const { failed, stdout } = await runProxyCommand(['--help']);
     expect(failed).toBe(false);
     const help = stdout.replace(/\s+/g, ' ');
     expect(help).toMatch(/choices: "node", "haproxy", "nginx"/);
@@ -255,7 +152,7 @@ describe('meshpeer proxy --engine nginx, its help and refusals', () => {
 
   it('fails at start without an nginx binary, saying how to install one', async () => {
     // No server answers here: the binary is looked for before anything else.
-    const { failed, stderr } = await run(
+    const { failed, stderr } = await runProxyCommand(
       ['--engine', 'nginx', '--server', 'http://127.0.0.1:1', '--service', 'web'],
       { MESHPEER_NGINX: '/nonexistent/nginx' },
     );
@@ -266,7 +163,7 @@ describe('meshpeer proxy --engine nginx, its help and refusals', () => {
   });
 
   it('fails at start when the stream and njs modules are not where it is told they are', async () => {
-    const { failed, stderr } = await run(
+    const { failed, stderr } = await runProxyCommand(
       ['--engine', 'nginx', '--server', 'http://127.0.0.1:1', '--service', 'web'],
       { MESHPEER_NGINX_MODULES: '/nonexistent/modules' },
     );
