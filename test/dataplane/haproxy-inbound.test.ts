@@ -17,12 +17,16 @@ import {
   type Caller,
   craft,
   dialInbound,
+  expectNodeVerdicts,
   type DialOptions as InboundDialOptions,
+  type InboundScene,
   inboundScene,
   intentions,
   intentionsOf,
   leafOf,
   nodeVerdict,
+  variedCallers,
+  variedConfigs,
 } from './inbound-callers.js';
 
 // The inbound half of `meshpeer proxy --engine haproxy` against real HAProxy: the rendered crt-list,
@@ -38,6 +42,7 @@ type DialOptions = InboundDialOptions & {
   sessions?: { issued?: Buffer; reused?: boolean };
 };
 
+let scene: InboundScene;
 let ours: TestCluster;
 let p1: TestCluster;
 let p2: TestCluster;
@@ -173,7 +178,8 @@ let p2Web: Caller;
 
 beforeAll(async () => {
   findHaproxy(); // scripts/haproxy.sh (from scripts/test-deps.sh) installs it; fail loudly if it did not
-  ({ ours, p1, p2, base, localSni, p1Sni, localWeb, localDb, p1Web, p2Web } = await inboundScene());
+  scene = await inboundScene();
+  ({ ours, p1, p2, base, localSni, p1Sni, localWeb, localDb, p1Web, p2Web } = scene);
   echo = await startEchoServer();
   harness = await InboundHarness.start(base, echo.address);
 });
@@ -383,42 +389,12 @@ describe('HAProxy sidecar inbound', () => {
   it('decides as the Node sidecar does across callers and intentions', async () => {
     const other = await testCluster('other', 'cluster-o', 'dc4');
     const callers: Caller[] = [
-      localWeb,
-      localDb,
-      p1Web,
-      { leaf: await leafOf(p1, 'db'), sni: p1Sni },
-      p2Web,
-      { leaf: await leafOf(p1, 'web', ours.root.trustDomain), sni: p1Sni },
-      { leaf: await leafOf(other, 'web'), sni: localSni },
-      { leaf: await leafOf(ours, 'web', undefined, { namespace: 'team' }), sni: localSni },
-      { leaf: await leafOf(ours, 'web', undefined, { partition: 'part1' }), sni: localSni },
-      { leaf: await leafOf(p1, 'web', undefined, { partition: 'part1', namespace: 'team' }), sni: p1Sni },
+      ...(await variedCallers(scene, other)),
       // A server's certificate: an identity no intention names, so only the default decides.
       { leaf: await issueServerCert(ours.root, { datacenter: 'dc1' }), sni: localSni },
     ];
     const configs: ProxyConfig[] = [
-      {
-        ...base,
-        defaultIntentionAction: 'allow',
-        intentions: intentions({ Name: '*', Namespace: 'team', Action: 'deny' }),
-      },
-      {
-        ...base,
-        defaultIntentionAction: 'deny',
-        intentions: intentions(
-          { Name: 'web', Partition: 'part1', Action: 'allow' },
-          { Name: '*', Namespace: 'team', Peer: 'p1', Action: 'allow' },
-        ),
-      },
-      { ...base, defaultIntentionAction: 'deny', intentions: intentions({ Name: 'web', Action: 'allow' }) },
-      {
-        ...base,
-        defaultIntentionAction: 'deny',
-        intentions: intentions(
-          { Name: '*', Peer: 'p1', Action: 'allow' },
-          { Name: 'db', Peer: 'p1', Action: 'deny' },
-        ),
-      },
+      ...variedConfigs(base),
       {
         ...base,
         intentions: [
@@ -432,20 +408,6 @@ describe('HAProxy sidecar inbound', () => {
         ],
       },
     ];
-    const verdicts = new Set<boolean>();
-    for (const [c, config] of configs.entries()) {
-      await harness.apply(config);
-      for (const [i, caller] of callers.entries()) {
-        const outcome = await dial(caller);
-        const expected = nodeVerdict(config, caller.leaf);
-        verdicts.add(expected);
-        expect({ config: c, caller: i, allowed: outcome.allowed }).toEqual({
-          config: c,
-          caller: i,
-          allowed: expected,
-        });
-      }
-    }
-    expect(verdicts).toEqual(new Set([true, false]));
+    await expectNodeVerdicts(configs, callers, (config) => harness.apply(config), dial);
   });
 });

@@ -9,6 +9,8 @@ import { echoed, liveConnection } from './live-connection.js';
 import {
   call,
   connectProxiesOf,
+  denyIntention,
+  exitCodeOf,
   refusesNewConnections,
   runProxyCommand,
   type Stop,
@@ -50,11 +52,7 @@ describe('meshpeer proxy --engine haproxy, as a process between real servers', (
   });
 
   it('refuses a caller an intention denies, saying why', async () => {
-    await call(c1.url, 'PUT', '/v1/config', {
-      Kind: 'service-intentions',
-      Name: 'backend',
-      Sources: [{ Name: 'web', Action: 'deny' }],
-    });
+    await denyIntention(c1, 'web', 'backend');
     const upstream = { host: '127.0.0.1', port: webPort };
     await eventually(async () => (await echoed(upstream, 'denied?')) === '', 30_000);
     await eventually(async () => (await sidecarRefusals(backendProc, 'intention-deny')) >= 1, 10_000);
@@ -72,9 +70,7 @@ describe('meshpeer proxy --engine haproxy, as a process between real servers', (
   it('drains on SIGTERM: live connections go on, new ones are refused, then it exits', async () => {
     const live = await liveConnection({ host: '127.0.0.1', port: webPort });
     expect(await live.say('before')).toBe('before');
-    const exited = new Promise<number | null>((resolve) =>
-      backendProc.child.once('exit', (code) => resolve(code)),
-    );
+    const exited = exitCodeOf(backendProc);
     backendProc.child.kill('SIGTERM');
     await eventually(
       async () => logRecords(backendProc, /^sidecar \(haproxy\) draining$/).length === 1,

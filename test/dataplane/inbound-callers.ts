@@ -2,6 +2,7 @@
 // the service "api" is exported to, peer p2 it is not) and their callers, certificates the CA would never
 // issue, intentions, a node:tls caller that dials the sidecar, and the Node sidecar's verdict to compare with.
 import * as tls from 'node:tls';
+import { expect } from 'vitest';
 import { issueLeaf, type RootCa } from '../../src/ca/index.js';
 import { generateKeyPair, importSigningKey, SIGNING_ALG, webCrypto } from '../../src/ca/keys.js';
 import { signerFor } from '../../src/ca/signer.js';
@@ -270,4 +271,80 @@ export async function dialInbound(
   if (handshake) socket.end('ping\n');
   await closed;
   return { echoed: received === 'ping\n', handshake, reused, from, ...(session ? { session } : {}) };
+}
+
+/**
+ * Callers that differ in every way a verdict can turn on: local and p1's web and db, p2's web, p1's leaf
+ * claiming our trust domain, a stranger's (`other`) leaf, and local and p1 callers in another namespace
+ * or partition.
+ */
+export async function variedCallers(scene: InboundScene, other: TestCluster): Promise<Caller[]> {
+  const { ours, p1, localSni, p1Sni } = scene;
+  return [
+    scene.localWeb,
+    scene.localDb,
+    scene.p1Web,
+    { leaf: await leafOf(p1, 'db'), sni: p1Sni },
+    scene.p2Web,
+    { leaf: await leafOf(p1, 'web', ours.root.trustDomain), sni: p1Sni },
+    { leaf: await leafOf(other, 'web'), sni: localSni },
+    { leaf: await leafOf(ours, 'web', undefined, { namespace: 'team' }), sni: localSni },
+    { leaf: await leafOf(ours, 'web', undefined, { partition: 'part1' }), sni: localSni },
+    { leaf: await leafOf(p1, 'web', undefined, { partition: 'part1', namespace: 'team' }), sni: p1Sni },
+  ];
+}
+
+/** Configurations whose intentions and defaults tell those callers apart by namespace, partition and peer. */
+export function variedConfigs(base: ProxyConfig): ProxyConfig[] {
+  return [
+    {
+      ...base,
+      defaultIntentionAction: 'allow',
+      intentions: intentions({ Name: '*', Namespace: 'team', Action: 'deny' }),
+    },
+    {
+      ...base,
+      defaultIntentionAction: 'deny',
+      intentions: intentions(
+        { Name: 'web', Partition: 'part1', Action: 'allow' },
+        { Name: '*', Namespace: 'team', Peer: 'p1', Action: 'allow' },
+      ),
+    },
+    { ...base, defaultIntentionAction: 'deny', intentions: intentions({ Name: 'web', Action: 'allow' }) },
+    {
+      ...base,
+      defaultIntentionAction: 'deny',
+      intentions: intentions(
+        { Name: '*', Peer: 'p1', Action: 'allow' },
+        { Name: 'db', Peer: 'p1', Action: 'deny' },
+      ),
+    },
+  ];
+}
+
+/**
+ * Applies each configuration in turn and dials every caller under it, expecting the engine to let in
+ * exactly whom the Node sidecar would; and the verdicts to include both an allow and a refusal.
+ */
+export async function expectNodeVerdicts(
+  configs: ProxyConfig[],
+  callers: Caller[],
+  apply: (config: ProxyConfig) => Promise<void>,
+  dial: (caller: Caller) => Promise<{ allowed: boolean }>,
+): Promise<void> {
+  const verdicts = new Set<boolean>();
+  for (const [c, config] of configs.entries()) {
+    await apply(config);
+    for (const [i, caller] of callers.entries()) {
+      const outcome = await dial(caller);
+      const expected = nodeVerdict(config, caller.leaf);
+      verdicts.add(expected);
+      expect({ config: c, caller: i, allowed: outcome.allowed }).toEqual({
+        config: c,
+        caller: i,
+        allowed: expected,
+      });
+    }
+  }
+  expect(verdicts).toEqual(new Set([true, false]));
 }

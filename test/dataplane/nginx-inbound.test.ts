@@ -16,12 +16,16 @@ import {
   type Caller,
   craft,
   dialInbound,
+  expectNodeVerdicts,
   type DialOptions as InboundDialOptions,
+  type InboundScene,
   impostorCa,
   inboundScene,
   intentions,
   leafOf,
   nodeVerdict,
+  variedCallers,
+  variedConfigs,
 } from './inbound-callers.js';
 
 // The inbound half of `meshpeer proxy --engine nginx`: a real NginxSidecar (a real nginx with its njs
@@ -52,6 +56,7 @@ interface LogRecord {
   [key: string]: unknown;
 }
 
+let scene: InboundScene;
 let ours: TestCluster;
 let p1: TestCluster;
 let p2: TestCluster;
@@ -135,7 +140,8 @@ async function expectAllowed(caller: Caller, options: DialOptions = {}): Promise
 
 beforeAll(async () => {
   findNginx(); // scripts/test-deps.sh installs nginx and its modules; fail loudly if it did not
-  ({ ours, p1, p2, base, localSni, p1Sni, p2Sni, localWeb, localDb, p1Web, p2Web } = await inboundScene());
+  scene = await inboundScene();
+  ({ ours, p1, p2, base, localSni, p1Sni, p2Sni, localWeb, localDb, p1Web, p2Web } = scene);
   echo = await startEchoServer();
   const logger = pino(
     { level: 'info' },
@@ -484,57 +490,10 @@ describe('nginx sidecar inbound', () => {
   it('decides as the Node sidecar does across callers and intentions', async () => {
     const other = await testCluster('other', 'cluster-o', 'dc4');
     const callers: Caller[] = [
-      localWeb,
-      localDb,
-      p1Web,
-      { leaf: await leafOf(p1, 'db'), sni: p1Sni },
-      p2Web,
-      { leaf: await leafOf(p1, 'web', ours.root.trustDomain), sni: p1Sni },
-      { leaf: await leafOf(other, 'web'), sni: localSni },
-      { leaf: await leafOf(ours, 'web', undefined, { namespace: 'team' }), sni: localSni },
-      { leaf: await leafOf(ours, 'web', undefined, { partition: 'part1' }), sni: localSni },
-      { leaf: await leafOf(p1, 'web', undefined, { partition: 'part1', namespace: 'team' }), sni: p1Sni },
+      ...(await variedCallers(scene, other)),
       // p1's caller sending our own name: nginx goes by the certificate, as the Node sidecar does.
       { leaf: p1Web.leaf, sni: localSni },
     ];
-    const configs: ProxyConfig[] = [
-      {
-        ...base,
-        defaultIntentionAction: 'allow',
-        intentions: intentions({ Name: '*', Namespace: 'team', Action: 'deny' }),
-      },
-      {
-        ...base,
-        defaultIntentionAction: 'deny',
-        intentions: intentions(
-          { Name: 'web', Partition: 'part1', Action: 'allow' },
-          { Name: '*', Namespace: 'team', Peer: 'p1', Action: 'allow' },
-        ),
-      },
-      { ...base, defaultIntentionAction: 'deny', intentions: intentions({ Name: 'web', Action: 'allow' }) },
-      {
-        ...base,
-        defaultIntentionAction: 'deny',
-        intentions: intentions(
-          { Name: '*', Peer: 'p1', Action: 'allow' },
-          { Name: 'db', Peer: 'p1', Action: 'deny' },
-        ),
-      },
-    ];
-    const verdicts = new Set<boolean>();
-    for (const [c, config] of configs.entries()) {
-      await apply(config);
-      for (const [i, caller] of callers.entries()) {
-        const outcome = await dial(caller);
-        const expected = nodeVerdict(config, caller.leaf);
-        verdicts.add(expected);
-        expect({ config: c, caller: i, allowed: outcome.allowed }).toEqual({
-          config: c,
-          caller: i,
-          allowed: expected,
-        });
-      }
-    }
-    expect(verdicts).toEqual(new Set([true, false]));
+    await expectNodeVerdicts(variedConfigs(base), callers, apply, dial);
   });
 });

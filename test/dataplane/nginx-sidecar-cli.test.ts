@@ -15,6 +15,8 @@ import { echoed, liveConnection } from './live-connection.js';
 import {
   call,
   connectProxiesOf,
+  denyIntention,
+  exitCodeOf,
   refusesNewConnections,
   runProxyCommand,
   type Stop,
@@ -84,11 +86,7 @@ describe('meshpeer proxy --engine nginx, as a process between real servers', () 
     // worker (on the previous decisions) takes some of the new connections alongside the new one.
     const reloads = () => logRecords(backendProc, /^nginx reloaded$/).length;
     const before = reloads();
-    await call(c1.url, 'PUT', '/v1/config', {
-      Kind: 'service-intentions',
-      Name: 'backend',
-      Sources: [{ Name: 'web', Action: 'deny' }],
-    });
+    await denyIntention(c1, 'web', 'backend');
     const upstream = { host: '127.0.0.1', port: webPort };
     await eventually(async () => (await echoed(upstream, 'denied?')) === '', 30_000);
     await eventually(async () => (await sidecarRefusals(backendProc, 'intention-deny')) >= 1, 10_000);
@@ -117,9 +115,7 @@ describe('meshpeer proxy --engine nginx, as a process between real servers', () 
     const nginx = [started.master, ...childrenOf(started.master)];
     nginxPids.push(...nginx);
     expect(nginx.length).toBeGreaterThan(1);
-    const exited = new Promise<number | null>((resolve) =>
-      backendProc.child.once('exit', (code) => resolve(code)),
-    );
+    const exited = exitCodeOf(backendProc);
     backendProc.child.kill('SIGTERM');
     await eventually(
       async () => logRecords(backendProc, /^sidecar \(nginx\) draining$/).length === 1,

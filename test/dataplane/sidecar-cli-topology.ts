@@ -155,3 +155,21 @@ export function runProxyCommand(
     );
   });
 }
+
+/** Writes `destination`'s service-intentions on `server`: `source` is denied. */
+export async function denyIntention(
+  server: ServerProcess,
+  source: string,
+  destination: string,
+): Promise<void> {
+  await call(server.url, 'PUT', '/v1/config', {
+    Kind: 'service-intentions',
+    Name: destination,
+    Sources: [{ Name: source, Action: 'deny' }],
+  });
+}
+
+/** Resolves with `proc`'s exit code once it exits. */
+export function exitCodeOf(proc: DataplaneProcess): Promise<number | null> {
+  return new Promise((resolve) => proc.child.once('exit', (code) => resolve(code)));
+}

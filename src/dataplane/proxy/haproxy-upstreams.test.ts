@@ -6,6 +6,7 @@ import {
   imported,
   local,
   OUR_ROOT,
+  peerLocal,
   PEER_SNI as SNI,
   THEIR_ROOT,
 } from './testing/upstream-fixtures.js';
@@ -101,7 +102,7 @@ describe('renderUpstreams', () => {
     for (const sni of evil) {
       const out = renderUpstreams(
         config({ upstreams: [{ ...imported, sni }], resolvers: [] }),
-        [{ name: 'backend', peer: 'cluster-01', bind: { host: '127.0.0.1', port: 9191 } }],
+        [peerLocal],
         options,
       );
       expect(serverLines(out.sections), sni).toEqual([]);
@@ -113,7 +114,7 @@ describe('renderUpstreams', () => {
         upstreams: [{ ...imported, instances: [{ host: 'h\n  server x', port: 1 }] }],
         resolvers: [],
       }),
-      [{ name: 'backend', peer: 'cluster-01', bind: { host: '127.0.0.1', port: 9191 } }],
+      [peerLocal],
       options,
     );
     expect(serverLines(badHost.sections)).toEqual([]);

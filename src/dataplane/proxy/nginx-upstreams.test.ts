@@ -10,6 +10,7 @@ import {
   local,
   OUR_ROOT,
   PEER_SNI,
+  peerLocal,
   sidecars,
   THEIR_ROOT,
 } from './testing/upstream-fixtures.js';
@@ -162,7 +163,7 @@ describe('renderNginxUpstreams', () => {
     for (const sni of ['x; proxy_ssl_verify off', 'a b', 'name#comment', "q'uote"]) {
       const out = renderNginxUpstreams(
         config({ upstreams: [{ ...imported, sni }], resolvers: [] }),
-        [{ name: 'backend', peer: 'cluster-01', bind: { host: '127.0.0.1', port: 9191 } }],
+        [peerLocal],
         OPTIONS,
       );
       expect(out.upstreams[0]?.servers, sni).toEqual([]);
@@ -174,7 +175,7 @@ describe('renderNginxUpstreams', () => {
         upstreams: [{ ...imported, instances: [{ host: 'h;\n  server x', port: 1 }] }],
         resolvers: [],
       }),
-      [{ name: 'backend', peer: 'cluster-01', bind: { host: '127.0.0.1', port: 9191 } }],
+      [peerLocal],
       OPTIONS,
     );
     expect(badHost.upstreams[0]?.servers).toEqual([]);

@@ -45,3 +45,9 @@ export function upstreamConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfi
 
 /** A local upstream of backend on 127.0.0.1:9191. */
 export const local: UpstreamSpec = { name: 'backend', bind: { host: '127.0.0.1', port: 9191 } };
+/** A local upstream of backend as imported from cluster-01, on the same bind. */
+export const peerLocal: UpstreamSpec = {
+  name: 'backend',
+  peer: 'cluster-01',
+  bind: { host: '127.0.0.1', port: 9191 },
+};
