@@ -254,7 +254,10 @@ describe('kubernetes auth method', () => {
     );
     expect(mine.ServiceIdentities).toEqual([{ ServiceName: 'backend' }]);
     expect((await loginTokens()).length).toBe(before + 1);
-    expect(proxy.logs.join('\n')).toContain(`logged in with auth method k8s: token ${mine.AccessorID}`);
+    // The command prints its summary lines one by one once the sidecar runs: wait for the last.
+    await eventually(async () =>
+      proxy.logs.join('\n').includes(`logged in with auth method k8s: token ${mine.AccessorID}`),
+    );
     await eventually(async () => {
       const res = await api<Array<{ ServiceID: string }>>(
         `${s.url}/v1/catalog/service/backend-sidecar-proxy`,
