@@ -209,9 +209,10 @@ describe.each(['haproxy', 'nginx'] as const)('the sidecar on %s', (engine) => {
   it('carries parallel bulk transfers across the peering intact, to the last byte', async () => {
     // Both sidecars on the engine with TLS between them: each stream must come back whole. On HAProxy
     // each is half-closed once written (64 KiB HAProxy buffers once cut such streams short at the end).
-    // nginx 1.22 as the calling sidecar sometimes cuts the answer to a half-closed stream short (about 1
-    // transfer in 100 of 16 MB, with either engine called; see the README), so with nginx the client
-    // closes once everything came back.
+    // nginx 1.22 as the calling sidecar sometimes fails a half-closed stream: it does not pass the last
+    // buffer upstream ("zero size buf in writer") and ends the connection (about 1 transfer in 100 of
+    // 16 MB, whichever engine it calls; see the README), so with nginx the client closes once
+    // everything came back.
     const MB = 1024 * 1024;
     const halfClose = engine === 'haproxy';
     for (let round = 0; round < 3; round++) {
