@@ -5,7 +5,6 @@
 // frontend/backend pair that runs the check and hands allowed connections to the app. Every name that
 // reaches HAProxy's configuration or the Lua source is checked against the SNI/SPIFFE grammar first,
 // and every string in the Lua source is escaped byte by byte. Pure: config in, text and files out.
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { assertDatacenter, assertTrustDomain, ownerOfTrustDomain, type TrustBundle } from '../../ca/index.js';
 import { parseCert } from '../../ca/inspect.js';
@@ -20,6 +19,7 @@ import { haproxyTlsOptions } from './haproxy-tls.js';
 import type { CallerRefusal } from './identities.js';
 import { intentionRules } from './intentions.js';
 import { DEFAULT_MESH_TLS } from './mesh-tls.js';
+import { contentName } from './sidecar-dir.js';
 
 export interface HaproxySection {
   /** Lines for HAProxy's global section (e.g. lua-load). */
@@ -91,7 +91,7 @@ export function renderInbound(config: ProxyConfig, options: InboundOptions): Hap
   const trust = inboundTrust(config);
   const files: Record<string, string> = {};
   const addFile = (prefix: string, ext: string, content: string): string => {
-    const name = `${prefix}-${contentHash(content)}.${ext}`;
+    const name = contentName(prefix, ext, content);
     files[name] = content;
     return `${dir}/${name}`;
   };
@@ -313,8 +313,4 @@ function address(what: string, endpoint: Endpoint): string {
 
 function pemFile(pems: readonly string[]): string {
   return pems.map((pem) => `${pem.trim()}\n`).join('');
-}
-
-function contentHash(content: string): string {
-  return createHash('sha256').update(content).digest('hex').slice(0, 16);
 }

@@ -3,12 +3,12 @@
 // leaf as one PEM, and every file they name, written 0600 under content-hashed names (so a reload never
 // reads a file being replaced) and checked by `haproxy -c` before it replaces the configuration HAProxy
 // reads. renderSidecar is pure; SidecarDir (sidecar-dir.ts) does the writing.
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Endpoint } from '../endpoint.js';
 import type { ProxyConfig, UpstreamSpec } from './config.js';
 import { renderInbound } from './haproxy-inbound.js';
 import { type RenderedUpstream, renderUpstreams } from './haproxy-upstreams.js';
+import { contentName } from './sidecar-dir.js';
 
 export interface Rendering {
   config: ProxyConfig;
@@ -38,7 +38,7 @@ const IDLE_FOREVER = '24d';
 export function renderSidecar(config: ProxyConfig, options: SidecarRenderOptions): Rendering {
   const { dir, connectTimeoutMs } = options;
   const leafPem = `${config.leaf.certPem.trim()}\n${config.leaf.keyPem.trim()}\n`;
-  const leafName = `leaf-${hashOf(leafPem)}.pem`;
+  const leafName = contentName('leaf', 'pem', leafPem);
   const leafFile = join(dir, leafName);
   const inboundPart = options.inbound
     ? renderInbound(config, { dir, ...options.inbound, leafFile, connectTimeoutMs })
@@ -79,8 +79,4 @@ export function renderSidecar(config: ProxyConfig, options: SidecarRenderOptions
 
 export function sameRendering(a: Rendering, b: Rendering): boolean {
   return a.text === b.text && JSON.stringify(a.files) === JSON.stringify(b.files);
-}
-
-function hashOf(content: string): string {
-  return createHash('sha256').update(content).digest('hex').slice(0, 16);
 }

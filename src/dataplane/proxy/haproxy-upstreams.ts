@@ -6,7 +6,6 @@
 // their SNI names as DNS SANs). Anything from the network that would reach the configuration (SNI
 // names, host names) is checked against its grammar first; a target that fails it is skipped, with
 // why. Pure: configuration and paths in, text and files out.
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { connectTimeoutFrom } from '../dial.js';
 import type { Endpoint } from '../endpoint.js';
@@ -14,6 +13,7 @@ import { address } from '../gateway/haproxy-config.js';
 import { type ProxyConfig, type UpstreamSpec, upstreamLabel } from './config.js';
 import { haproxyTlsOptions } from './haproxy-tls.js';
 import { DEFAULT_MESH_TLS } from './mesh-tls.js';
+import { contentName } from './sidecar-dir.js';
 import { routeUpstream, type UpstreamRoute, type UsablePlan } from './upstream-plan.js';
 
 /** A part of the sidecar's HAProxy configuration, as the inbound half renders its own. */
@@ -143,8 +143,7 @@ function renderOne(
 
 /** The trust-set file of a plan: named by its content, so a reload never reads a file being replaced. */
 export function trustFile(rootPems: readonly string[]): string {
-  const hash = createHash('sha256').update(rootPems.join('\n')).digest('hex').slice(0, 16);
-  return `upstream-ca-${hash}.pem`;
+  return contentName('upstream-ca', 'pem', rootPems.join('\n'));
 }
 
 /** Why a plan's SNI name or endpoints cannot go into a proxy's configuration (HAProxy's, nginx's), if they cannot. */

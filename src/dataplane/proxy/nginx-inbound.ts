@@ -7,7 +7,6 @@
 // name instead; that is sound only if no two trust sets hold roots whose names OpenSSL could take for
 // the same name, so a peer whose roots' names collide (compared loosely: attribute values without case
 // or spaces) with another set's gets no set at all, and its callers fail the handshake. Pure.
-import { createHash } from 'node:crypto';
 import { parseCert } from '../../ca/inspect.js';
 import { invalid } from '../../shared/errors.js';
 import type { Endpoint } from '../endpoint.js';
@@ -17,6 +16,7 @@ import { intentionRules } from './intentions.js';
 import { DEFAULT_MESH_TLS } from './mesh-tls.js';
 import { IDENTITY_NJS } from './nginx-identity-js.js';
 import { nginxAddress, nginxTlsDirectives, safePath } from './nginx-syntax.js';
+import { contentName } from './sidecar-dir.js';
 
 export interface NginxFragment {
   /** Directives for the stream block (js_import, js_var, log_format, ...). */
@@ -86,7 +86,7 @@ export function renderNginxInbound(config: ProxyConfig, options: NginxInboundOpt
   }
   const files: Record<string, string> = {};
   const addFile = (prefix: string, ext: string, content: string): string => {
-    const name = `${prefix}-${contentHash(content)}.${ext}`;
+    const name = contentName(prefix, ext, content);
     files[name] = content;
     return name;
   };
@@ -212,8 +212,4 @@ function jsLiteral(value: unknown): string {
   return JSON.stringify(value)
     .replace(/\u2028/g, '\\u2028')
     .replace(/\u2029/g, '\\u2029');
-}
-
-function contentHash(content: string): string {
-  return createHash('sha256').update(content).digest('hex').slice(0, 16);
 }

@@ -4,7 +4,6 @@
 // syslog datagrams on loopback (a child's stderr is a socket nginx cannot open as a log file, and a
 // datagram never blocks nginx when meshpeer is slow to read). Pure: configuration and paths in, text
 // and files out.
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Endpoint } from '../endpoint.js';
 import type { ProxyConfig, UpstreamSpec } from './config.js';
@@ -12,6 +11,7 @@ import type { RenderedUpstream } from './haproxy-upstreams.js';
 import { renderNginxInbound } from './nginx-inbound.js';
 import { safePath } from './nginx-syntax.js';
 import { renderNginxUpstreams } from './nginx-upstreams.js';
+import { contentName } from './sidecar-dir.js';
 
 export interface NginxRendering {
   config: ProxyConfig;
@@ -43,8 +43,8 @@ export function renderNginxSidecar(config: ProxyConfig, options: NginxRenderOpti
   const dir = safePath('dir', options.dir).replace(/\/+$/, '');
   const certPem = `${config.leaf.certPem.trim()}\n`;
   const keyPem = `${config.leaf.keyPem.trim()}\n`;
-  const leafCert = `leaf-${hashOf(certPem)}.crt`;
-  const leafKey = `leaf-${hashOf(keyPem)}.key`;
+  const leafCert = contentName('leaf', 'crt', certPem);
+  const leafKey = contentName('leaf', 'key', keyPem);
   const common = {
     dir,
     leafCertFile: join(dir, leafCert),
@@ -92,8 +92,4 @@ function logTarget(port: number): string {
 
 export function sameNginxRendering(a: NginxRendering, b: NginxRendering): boolean {
   return a.text === b.text && JSON.stringify(a.files) === JSON.stringify(b.files);
-}
-
-function hashOf(content: string): string {
-  return createHash('sha256').update(content).digest('hex').slice(0, 16);
 }

@@ -9,7 +9,6 @@
 // are resolved before rendering (nginx would resolve them once, at load, and fail the load if one did
 // not resolve); a target that would share an address with an earlier target under another SNI name
 // cannot be told apart by nginx and is skipped, with why. Pure.
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { connectTimeoutFrom } from '../dial.js';
 import { type Endpoint, formatEndpoint } from '../endpoint.js';
@@ -24,6 +23,7 @@ import {
 import { DEFAULT_MESH_TLS } from './mesh-tls.js';
 import type { NginxFragment } from './nginx-inbound.js';
 import { nginxAddress, nginxTlsDirectives, safePath } from './nginx-syntax.js';
+import { contentName } from './sidecar-dir.js';
 import { routeUpstream } from './upstream-plan.js';
 
 export interface NginxUpstreamOptions {
@@ -162,7 +162,7 @@ function serverBlock(
   // No target can take a connection: it is closed at once, as the Node sidecar refuses it.
   if (servers.length === 0) return [...head, '  return "";', '}', ''];
   const caContent = `${roots.join('\n')}\n`;
-  const caFile = `upstream-ca-${createHash('sha256').update(caContent).digest('hex').slice(0, 16)}.pem`;
+  const caFile = contentName('upstream-ca', 'pem', caContent);
   files[caFile] = caContent;
   const names = [...new Set(sniOf.values())];
   const first = sniOf.get(formatEndpoint((servers[0] as RenderedServer).endpoint)) as string;

@@ -2,6 +2,7 @@
 // written 0600 under content-hashed names (so a reload never reads a file being replaced), and the
 // configuration, checked by the engine before it replaces the one the engine reads. Removed with
 // everything in it at the end. Shared by the HAProxy and nginx sidecars.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,15 @@ import { join } from 'node:path';
 export interface DirRendering {
   text: string;
   files: Record<string, string>;
+}
+
+/**
+ * A file name carrying a hash of `hashed` (the file's content, unless the caller names it by something
+ * else it derives from): `<prefix>-<16 hex digits of SHA-256>.<ext>`. A reload then never reads a file
+ * being replaced, and a file is written once however many renderings name it.
+ */
+export function contentName(prefix: string, ext: string, hashed: string): string {
+  return `${prefix}-${createHash('sha256').update(hashed).digest('hex').slice(0, 16)}.${ext}`;
 }
 
 export class SidecarDir {
