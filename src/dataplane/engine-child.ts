@@ -3,10 +3,11 @@
 // middle of a drain, so a second signal that ends meshpeer ends the engine too), and stopping it with a
 // drain: the engine's own soft-stop signal, then SIGTERM at the deadline, then SIGKILL. Also where the
 // engine binaries are looked for.
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { unavailable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -86,6 +87,36 @@ export class EngineChild {
 }
 
 /**
+ * Runs the engine binary with `args`, every line it prints on stdout or stderr handed to `relay`, and
+ * waits until it has started (throws, with `hint`, when it cannot be run). `said` keeps its first 20
+ * lines, to quote if it does not come up.
+ */
+export async function spawnEngine(
+  binary: string,
+  args: readonly string[],
+  hint: string,
+  relay: (line: string, stream: 'stdout' | 'stderr', pid: number | undefined) => void,
+): Promise<{ child: ChildProcess; said: string[] }> {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const said: string[] = [];
+  const forward = (stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr'): void => {
+    if (!stream) return;
+    createInterface({ input: stream }).on('line', (line) => {
+      if (said.length < 20) said.push(line);
+      relay(line, name, child.pid);
+    });
+  };
+  forward(child.stdout, 'stdout');
+  forward(child.stderr, 'stderr');
+  const failed = await Promise.race([
+    once(child, 'spawn').then(() => undefined),
+    once(child, 'error').then(([err]) => err as Error),
+  ]);
+  if (failed) throw unavailable(`cannot run ${binary}: ${failed.message}: ${hint}`);
+  return { child, said };
+}
+
+/**
  * The engine binary `name`: the path in `env[variable]` if set (it must be executable), else the first
  * `name` on the PATH or in the sbin directories. Throws with `hint` (how to install it) when there is none.
  */
@@ -108,8 +139,13 @@ export function findExecutable(
 }
 
 function executable(path: string): boolean {
+  return accessible(path, constants.X_OK);
+}
+
+/** Whether this process may access `path` as `mode` says (fs.constants.R_OK, X_OK, ...). */
+export function accessible(path: string, mode: number): boolean {
   try {
-    accessSync(path, constants.X_OK);
+    accessSync(path, mode);
     return true;
   } catch {
     return false;

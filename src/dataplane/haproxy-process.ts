@@ -3,13 +3,11 @@
 // reloaded seamlessly (the master starts a new worker that takes over the listening sockets; the old one
 // finishes its live connections) and stopped with a drain (soft stop, then hard stop at the deadline).
 // What HAProxy prints goes to meshpeer's logger, one line at a time.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { type ChildProcess, execFile } from 'node:child_process';
 import * as net from 'node:net';
-import { createInterface } from 'node:readline';
 import { invalid, unavailable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { EngineChild, findExecutable } from './engine-child.js';
+import { EngineChild, findExecutable, spawnEngine } from './engine-child.js';
 
 export const HAPROXY_INSTALL_HINT =
   'install HAProxy 2.6 or later (Debian/Ubuntu: apt-get install haproxy; or put its binary on the PATH ' +
@@ -91,32 +89,18 @@ export class HaproxyProcess {
 
   /** Starts the master and waits for its first worker to answer on the admin socket. */
   static async start(options: HaproxyProcessOptions): Promise<HaproxyProcess> {
-    const child = spawn(
+    const { child, said } = await spawnEngine(
       options.binary,
       ['-W', '-S', `${options.masterSocket},mode,600`, '-f', options.configFile],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    const said: string[] = [];
-    const forward = (stream: NodeJS.ReadableStream | null, level: 'info' | 'warn'): void => {
-      if (!stream) return;
-      createInterface({ input: stream }).on('line', (line) => {
-        if (said.length < 20) said.push(line);
+      HAPROXY_INSTALL_HINT,
+      (line, stream, pid) => {
         // HAProxy's own messages carry their severity; its connection log lines (stdout) do not.
         const severity = /^\[(NOTICE|WARNING|ALERT)\]/.exec(line)?.[1];
-        const at = severity === 'NOTICE' ? 'info' : severity === 'ALERT' ? 'error' : level;
-        options.logger[at]({ haproxy: child.pid }, line);
-      });
-    };
-    forward(child.stdout, 'info');
-    forward(child.stderr, 'warn');
-    const spawned = await Promise.race([
-      once(child, 'spawn').then(() => undefined),
-      once(child, 'error').then(([err]) => err as Error),
-    ]);
-    if (spawned)
-      throw unavailable(`cannot run ${options.binary}: ${spawned.message}: ${HAPROXY_INSTALL_HINT}`);
+        const fallback = stream === 'stdout' ? 'info' : 'warn';
+        const at = severity === 'NOTICE' ? 'info' : severity === 'ALERT' ? 'error' : fallback;
+        options.logger[at]({ haproxy: pid }, line);
+      },
+    );
     const running = new HaproxyProcess(child, options);
     try {
       running.workerPid = await running.waitForWorker(0);

@@ -4,14 +4,12 @@
 // gracefully (SIGHUP: the master starts a new worker on the new configuration; the old one stops
 // accepting and exits once its live connections have ended) and stopped with a drain (SIGQUIT, then
 // SIGTERM at the deadline). What nginx prints goes to meshpeer's logger, one line at a time.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { type ChildProcess, execFile } from 'node:child_process';
+import { constants, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { invalid, unavailable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { EngineChild, findExecutable } from './engine-child.js';
+import { accessible, EngineChild, findExecutable, spawnEngine } from './engine-child.js';
 
 export const NGINX_INSTALL_HINT =
   'install nginx 1.22 or later with its stream and njs modules (Debian/Ubuntu: apt-get install nginx ' +
@@ -35,7 +33,7 @@ export function findNginx(env: NodeJS.ProcessEnv = process.env): NginxInstall {
   const dirs = env.MESHPEER_NGINX_MODULES ? [env.MESHPEER_NGINX_MODULES] : DEFAULT_MODULE_DIRS;
   for (const dir of dirs) {
     const paths = MODULES.map((m) => join(dir, m));
-    if (paths.every(readable)) return { binary, modules: paths };
+    if (paths.every((path) => accessible(path, constants.R_OK))) return { binary, modules: paths };
   }
   if (env.MESHPEER_NGINX_MODULES === '') return { binary, modules: [] }; // built in, as the user says
   throw unavailable(
@@ -46,15 +44,6 @@ export function findNginx(env: NodeJS.ProcessEnv = process.env): NginxInstall {
 
 function findBinary(env: NodeJS.ProcessEnv): string {
   return findExecutable('nginx', 'MESHPEER_NGINX', NGINX_INSTALL_HINT, env);
-}
-
-function readable(path: string): boolean {
-  try {
-    accessSync(path, constants.R_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Runs `nginx -t` on a configuration file; throws with nginx's own words when it is refused. */
@@ -114,14 +103,11 @@ export class NginxProcess {
 
   /** Starts the master (in the foreground: `daemon off` is in the configuration) and waits for its worker. */
   static async start(options: NginxProcessOptions): Promise<NginxProcess> {
-    const child = spawn(options.binary, ['-e', 'stderr', '-p', options.prefix, '-c', options.configFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const said: string[] = [];
-    const forward = (stream: NodeJS.ReadableStream | null): void => {
-      if (!stream) return;
-      createInterface({ input: stream }).on('line', (line) => {
-        if (said.length < 20) said.push(line);
+    const { child, said } = await spawnEngine(
+      options.binary,
+      ['-e', 'stderr', '-p', options.prefix, '-c', options.configFile],
+      NGINX_INSTALL_HINT,
+      (line, _stream, pid) => {
         // nginx's own messages carry their level ("[emerg]", "[warn]", ...); access log lines do not.
         const level = /^\S+ \S+ \[(\w+)\]/.exec(line)?.[1];
         // A refused caller (closed right after its handshake) makes nginx report its own shutdown of
@@ -133,16 +119,9 @@ export class NginxProcess {
             : level === 'warn'
               ? 'warn'
               : 'error';
-        options.logger[at]({ nginx: child.pid }, line);
-      });
-    };
-    forward(child.stdout);
-    forward(child.stderr);
-    const spawned = await Promise.race([
-      once(child, 'spawn').then(() => undefined),
-      once(child, 'error').then(([err]) => err as Error),
-    ]);
-    if (spawned) throw unavailable(`cannot run ${options.binary}: ${spawned.message}: ${NGINX_INSTALL_HINT}`);
+        options.logger[at]({ nginx: pid }, line);
+      },
+    );
     const running = new NginxProcess(child, options);
     try {
       running.workerPid = await running.waitForWorker([]);
