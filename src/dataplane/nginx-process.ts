@@ -30,12 +30,13 @@ export interface NginxInstall {
 /** The nginx binary (MESHPEER_NGINX, else the PATH and sbin dirs) and the modules it needs. */
 export function findNginx(env: NodeJS.ProcessEnv = process.env): NginxInstall {
   const binary = findBinary(env);
+  // Set but empty: the modules are built into nginx, as the user says; none is loaded.
+  if (env.MESHPEER_NGINX_MODULES === '') return { binary, modules: [] };
   const dirs = env.MESHPEER_NGINX_MODULES ? [env.MESHPEER_NGINX_MODULES] : DEFAULT_MODULE_DIRS;
   for (const dir of dirs) {
     const paths = MODULES.map((m) => join(dir, m));
     if (paths.every((path) => accessible(path, constants.R_OK))) return { binary, modules: paths };
   }
-  if (env.MESHPEER_NGINX_MODULES === '') return { binary, modules: [] }; // built in, as the user says
   throw unavailable(
     `--engine nginx: the stream and njs modules (${MODULES.join(', ')}) are not in ${dirs.join(' or ')}: ` +
       `${NGINX_INSTALL_HINT} (set MESHPEER_NGINX_MODULES to an empty value if they are built into nginx)`,
