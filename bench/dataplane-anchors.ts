@@ -108,37 +108,21 @@ export async function main(
       hops: mesh.components.map((c) => ({ name: c.name, pid: c.child.pid })),
     });
     if (installed.ok) {
-      // meshpeer's sidecars with `meshpeer gateway --engine haproxy` gateways.
-      const haproxyGateways = await startHaproxyGatewaysPath(
-        mesh.exporter,
-        mesh.importer,
-        mesh.echo.address,
-        mesh.backendSni,
-      );
-      anchors.push(haproxyGateways); // closed with the anchors
-      paths.push(haproxyGateways);
-      // Sidecars too as `meshpeer proxy --engine haproxy` runs them.
-      const haproxyEngines = await startHaproxyGatewaysPath(
-        mesh.exporter,
-        mesh.importer,
-        mesh.echo.address,
-        mesh.backendSni,
-        'haproxy',
-        backendLeaf,
-      );
-      anchors.push(haproxyEngines); // closed with the anchors
-      paths.push(haproxyEngines);
-      // Sidecars as `meshpeer proxy --engine nginx` runs them.
-      const nginxSidecars = await startHaproxyGatewaysPath(
-        mesh.exporter,
-        mesh.importer,
-        mesh.echo.address,
-        mesh.backendSni,
-        'nginx',
-        backendLeaf,
-      );
-      anchors.push(nginxSidecars); // closed with the anchors
-      paths.push(nginxSidecars);
+      // meshpeer's sidecars with `meshpeer gateway --engine haproxy` gateways; then the sidecars too as
+      // `meshpeer proxy --engine haproxy` and `--engine nginx` run them (their upstream checks need the
+      // backend's leaf to name its SNI name).
+      for (const sidecars of ['node', 'haproxy', 'nginx'] as const) {
+        const path = await startHaproxyGatewaysPath(
+          mesh.exporter,
+          mesh.importer,
+          mesh.echo.address,
+          mesh.backendSni,
+          sidecars,
+          sidecars === 'node' ? undefined : backendLeaf,
+        );
+        anchors.push(path); // closed with the anchors
+        paths.push(path);
+      }
     }
     // Warm-up: JIT, TLS state and session caches in every process of every path.
     for (const path of paths) {

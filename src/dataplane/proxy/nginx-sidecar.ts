@@ -9,6 +9,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { once } from 'node:events';
+import { dirname } from 'node:path';
 import { checkNginxConfig, findNginx, type NginxInstall, NginxProcess } from '../nginx-process.js';
 import type { ProxyConfig } from './config.js';
 import { EngineSidecar } from './engine-sidecar.js';
@@ -109,7 +110,7 @@ export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
 
   protected check(candidate: string): Promise<void> {
     // The candidate sits in the sidecar's directory, nginx's prefix.
-    return checkNginxConfig(this.installOf().binary, candidate, candidate.replace(/\/[^/]+$/, ''));
+    return checkNginxConfig(this.installOf().binary, candidate, dirname(candidate));
   }
 
   protected launch(dir: SidecarDir, onUnexpectedExit: () => void): Promise<NginxProcess> {
