@@ -10,10 +10,9 @@ import {
   call,
   connectProxiesOf,
   denyIntention,
-  exitCodeOf,
-  refusesNewConnections,
   runProxyCommand,
   type Stop,
+  startDrain,
   startSidecarTopology,
 } from './sidecar-cli-topology.js';
 
@@ -70,16 +69,7 @@ describe('meshpeer proxy --engine haproxy, as a process between real servers', (
   it('drains on SIGTERM: live connections go on, new ones are refused, then it exits', async () => {
     const live = await liveConnection({ host: '127.0.0.1', port: webPort });
     expect(await live.say('before')).toBe('before');
-    const exited = exitCodeOf(backendProc);
-    backendProc.child.kill('SIGTERM');
-    await eventually(
-      async () => logRecords(backendProc, /^sidecar \(haproxy\) draining$/).length === 1,
-      10_000,
-    );
-    expect(await live.say('during the drain')).toBe('during the drain');
-    // HAProxy closes its listener once the signal reaches it: from then on, nothing connects.
-    await eventually(() => refusesNewConnections(backendProc), 10_000);
-    expect(await live.say('still draining')).toBe('still draining');
+    const { exited } = await startDrain(backendProc, 'haproxy', live);
     await live.close();
     expect(await exited).toBe(0);
   });

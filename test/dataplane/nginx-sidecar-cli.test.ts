@@ -16,10 +16,9 @@ import {
   call,
   connectProxiesOf,
   denyIntention,
-  exitCodeOf,
-  refusesNewConnections,
   runProxyCommand,
   type Stop,
+  startDrain,
   startSidecarTopology,
 } from './sidecar-cli-topology.js';
 
@@ -115,16 +114,7 @@ describe('meshpeer proxy --engine nginx, as a process between real servers', () 
     const nginx = [started.master, ...childrenOf(started.master)];
     nginxPids.push(...nginx);
     expect(nginx.length).toBeGreaterThan(1);
-    const exited = exitCodeOf(backendProc);
-    backendProc.child.kill('SIGTERM');
-    await eventually(
-      async () => logRecords(backendProc, /^sidecar \(nginx\) draining$/).length === 1,
-      10_000,
-    );
-    expect(await live.say('during the drain')).toBe('during the drain');
-    // nginx closes its listener once the signal reaches it: from then on, nothing connects.
-    await eventually(() => refusesNewConnections(backendProc), 10_000);
-    expect(await live.say('still draining')).toBe('still draining');
+    const { exited } = await startDrain(backendProc, 'nginx', live);
     // The drain would last 30 s (the connection stays open): a second SIGTERM ends it now, 128 + 15.
     backendProc.child.kill('SIGTERM');
     expect(await exited).toBe(143);

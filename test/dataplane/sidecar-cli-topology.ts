@@ -6,8 +6,13 @@
 import { execFile } from 'node:child_process';
 import { expect } from 'vitest';
 import { type EchoServer, startEchoServer } from '../../src/dataplane/testing/traffic.js';
-import { type DataplaneProcess, freePort, startDataplaneProcess } from '../security/dataplane-processes.js';
-import { api, CLI, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
+import {
+  type DataplaneProcess,
+  freePort,
+  logRecords,
+  startDataplaneProcess,
+} from '../security/dataplane-processes.js';
+import { api, CLI, eventually, type ServerProcess, startServerProcess } from '../support/meshpeer-process.js';
 import { tlsAttempt } from './helpers.js';
 
 export type Stop = () => Promise<unknown>;
@@ -172,4 +177,25 @@ export async function denyIntention(
 /** Resolves with `proc`'s exit code once it exits. */
 export function exitCodeOf(proc: DataplaneProcess): Promise<number | null> {
   return new Promise((resolve) => proc.child.once('exit', (code) => resolve(code)));
+}
+
+/**
+ * Sends `proc` (a sidecar on `engine` carrying `live`) SIGTERM and checks the drain: it says so, `live`
+ * keeps flowing, the engine closes its listener (new connections are refused) and `live` still flows.
+ * Resolves with the promise of its exit code (in an object: a promise returned bare would be waited for).
+ */
+export async function startDrain(
+  proc: DataplaneProcess,
+  engine: 'haproxy' | 'nginx',
+  live: { say(text: string): Promise<string> },
+): Promise<{ exited: Promise<number | null> }> {
+  const exited = exitCodeOf(proc);
+  proc.child.kill('SIGTERM');
+  const draining = new RegExp(`^sidecar \\(${engine}\\) draining$`);
+  await eventually(async () => logRecords(proc, draining).length === 1, 10_000);
+  expect(await live.say('during the drain')).toBe('during the drain');
+  // The engine closes its listener once the signal reaches it: from then on, nothing connects.
+  await eventually(() => refusesNewConnections(proc), 10_000);
+  expect(await live.say('still draining')).toBe('still draining');
+  return { exited };
 }
