@@ -296,43 +296,30 @@ describe('the sidecar engine', () => {
       'consul.hashicorp.com/connect-service-upstreams': 'db.svc.cluster-01.peer:5432',
     });
 
-  it('runs the sidecar with --engine haproxy when the injector is set to haproxy, in the patched pod', () => {
-    const d = decideInjection(annotated(), 'apps', { ...settings, engine: 'haproxy' });
-    if (d.kind !== 'inject') throw new Error(`expected inject, got ${JSON.stringify(d)}`);
-    expect(d.container.args).toEqual([
-      '--service',
-      'web',
-      '--listen',
-      '0.0.0.0:20000',
-      '--app-port',
-      '8080',
-      '--upstream',
-      'db:peer=cluster-01:5432',
-      '--engine',
-      'haproxy',
-    ]);
-    const stored = apply(annotated(), d.patch);
-    const sidecar = stored.spec?.containers.find((c) => c.name === 'meshpeer-proxy') as
-      | { args: string[] }
-      | undefined;
-    expect(sidecar?.args.slice(-2)).toEqual(['--engine', 'haproxy']);
-  });
-
-  it('runs the sidecar with --engine nginx when the injector is set to nginx', () => {
-    const d = decideInjection(annotated(), 'apps', { ...settings, engine: 'nginx' });
-    if (d.kind !== 'inject') throw new Error(`expected inject, got ${JSON.stringify(d)}`);
-    expect(d.container.args.slice(-4)).toEqual([
-      '--upstream',
-      'db:peer=cluster-01:5432',
-      '--engine',
-      'nginx',
-    ]);
-    const stored = apply(annotated(), d.patch);
-    const sidecar = stored.spec?.containers.find((c) => c.name === 'meshpeer-proxy') as
-      | { args: string[] }
-      | undefined;
-    expect(sidecar?.args.slice(-2)).toEqual(['--engine', 'nginx']);
-  });
+  it.each(['haproxy', 'nginx'] as const)(
+    'runs the sidecar with --engine %s when the injector is set to it',
+    (engine) => {
+      const d = decideInjection(annotated(), 'apps', { ...settings, engine });
+      if (d.kind !== 'inject') throw new Error(`expected inject, got ${JSON.stringify(d)}`);
+      expect(d.container.args).toEqual([
+        '--service',
+        'web',
+        '--listen',
+        '0.0.0.0:20000',
+        '--app-port',
+        '8080',
+        '--upstream',
+        'db:peer=cluster-01:5432',
+        '--engine',
+        engine,
+      ]);
+      const stored = apply(annotated(), d.patch);
+      const sidecar = stored.spec?.containers.find((c) => c.name === 'meshpeer-proxy') as
+        | { args: string[] }
+        | undefined;
+      expect(sidecar?.args.slice(-2)).toEqual(['--engine', engine]);
+    },
+  );
 
   it('adds no --engine for node or when unset (the proxy defaults to node)', () => {
     for (const engine of ['node', undefined] as const) {
