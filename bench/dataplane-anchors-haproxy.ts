@@ -11,8 +11,6 @@ import { StaticConfigSource } from '../src/dataplane/config-source.js';
 import type { Endpoint } from '../src/dataplane/endpoint.js';
 import { type GatewayConfig, HaproxyGateway } from '../src/dataplane/gateway/index.js';
 import type { ProxyConfig, ProxyLeaf, UpstreamSpec } from '../src/dataplane/proxy/config.js';
-import { HaproxySidecar } from '../src/dataplane/proxy/haproxy-sidecar.js';
-import { NginxSidecar } from '../src/dataplane/proxy/nginx-sidecar.js';
 import {
   baseGatewayConfig,
   baseProxyConfig,
@@ -55,41 +53,40 @@ async function sidecarChild(request: Extract<ChildRequest, { type: 'sidecar' }>)
 export type SidecarEngine = 'node' | 'haproxy' | 'nginx';
 
 interface RunningSidecar {
+  /** The process carrying the bytes. */
   pid: number;
+  /** meshpeer's own process beside an engine (rendering, reloads, telemetry). */
+  controlPid?: number;
   inbound?: Endpoint;
   upstream?: Endpoint;
 }
 
-/** One sidecar of the path: a Node sidecar in a child process, or an HaproxySidecar or NginxSidecar here. */
+/**
+ * One sidecar of the path in its own process (bench/dataplane-child.ts): a Node sidecar, or the meshpeer
+ * half of a HAProxy or nginx sidecar with its engine as that process's child.
+ */
 async function startSidecar(
   engine: SidecarEngine,
   config: ProxyConfig,
   stoppers: (() => Promise<void>)[],
   options: { app?: Endpoint; upstreams: UpstreamSpec[] },
 ): Promise<RunningSidecar> {
-  if (engine === 'node') {
-    const child = await sidecarChild({ type: 'sidecar', config, ...options });
-    stoppers.push(() => child.stop());
-    return {
-      pid: child.pid,
-      ...(child.started.inbound ? { inbound: child.started.inbound as Endpoint } : {}),
-      ...(child.started.upstreams[0] ? { upstream: child.started.upstreams[0] as Endpoint } : {}),
-    };
-  }
-  const sidecarOptions = {
-    config: new StaticConfigSource<ProxyConfig>(config),
-    inbound: options.app ? { listen: LOOPBACK, app: options.app } : undefined,
-    upstreams: options.upstreams,
-  };
-  const sidecar =
-    engine === 'haproxy' ? new HaproxySidecar(sidecarOptions) : new NginxSidecar(sidecarOptions);
-  const addresses = await sidecar.start();
-  stoppers.push(() => sidecar.stop());
+  const child = await sidecarChild({ type: 'sidecar', config, engine, ...options });
+  stoppers.push(() => child.stop());
   return {
-    pid: sidecar.workerPid,
-    ...(addresses.inbound ? { inbound: addresses.inbound } : {}),
-    ...(addresses.upstreams[0] ? { upstream: addresses.upstreams[0].address } : {}),
+    pid: child.started.workerPid ?? child.pid,
+    ...(child.started.workerPid !== undefined ? { controlPid: child.pid } : {}),
+    ...(child.started.inbound ? { inbound: child.started.inbound as Endpoint } : {}),
+    ...(child.started.upstreams[0] ? { upstream: child.started.upstreams[0] as Endpoint } : {}),
   };
+}
+
+export function haproxyGatewaysPathName(sidecars: SidecarEngine): string {
+  return sidecars === 'node'
+    ? 'meshpeer (haproxy gateways)'
+    : sidecars === 'haproxy'
+      ? 'meshpeer (haproxy engines)'
+      : 'meshpeer (haproxy gateways, nginx sidecars)';
 }
 
 /**
@@ -152,18 +149,16 @@ export async function startHaproxyGatewaysPath(
       { upstreams: [{ name: 'backend', peer: exporter.peerName, bind: LOOPBACK }] },
     );
     return {
-      name:
-        sidecars === 'node'
-          ? 'meshpeer (haproxy gateways)'
-          : sidecars === 'haproxy'
-            ? 'meshpeer (haproxy engines)'
-            : 'meshpeer (haproxy gateways, nginx sidecars)',
+      name: haproxyGatewaysPathName(sidecars),
       entry: frontend.upstream as Endpoint,
       hops: [
         { name: 'frontend sidecar', pid: frontend.pid },
         { name: 'importer gateway', pid: importerGateway.workerPid },
         { name: 'exporter gateway', pid: exporterGateway.workerPid },
         { name: 'backend sidecar', pid: backend.pid },
+        // What meshpeer itself spends beside its engines (telemetry, per connection) counts too.
+        ...(frontend.controlPid ? [{ name: 'frontend sidecar meshpeer', pid: frontend.controlPid }] : []),
+        ...(backend.controlPid ? [{ name: 'backend sidecar meshpeer', pid: backend.controlPid }] : []),
       ],
       close,
     };

@@ -10,6 +10,9 @@
 // printed.
 //   npm run build && node dist/bench/dataplane-anchors.js
 //   MESHPEER_BENCH_ROUNDS=5 MESHPEER_BENCH_MB=256 node dist/bench/dataplane-anchors.js
+//   MESHPEER_BENCH_PATHS='nginx' ... measures only the paths whose names contain one of these
+//   comma-separated words (direct TCP always); MESHPEER_BENCH_SETUPS, MESHPEER_BENCH_REQUESTS set the
+//   number of new connections and of requests per round (100, 1,000).
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
@@ -20,8 +23,8 @@ import type { Endpoint } from '../src/dataplane/endpoint.js';
 import { DEFAULT_MESH_TLS } from '../src/dataplane/proxy/mesh-tls.js';
 import { leafFor } from '../src/dataplane/testing/two-clusters.js';
 import { connectionSetup, requestLatency, startMesh, throughputMBps } from './dataplane.js';
-import { startHaproxyGatewaysPath } from './dataplane-anchors-haproxy.js';
-import { type AnchorPath, installAnchors, startAnchorPath } from './support/anchor-proxies.js';
+import { haproxyGatewaysPathName, startHaproxyGatewaysPath } from './dataplane-anchors-haproxy.js';
+import { ANCHOR_NAMES, type AnchorPath, installAnchors, startAnchorPath } from './support/anchor-proxies.js';
 import { cpuTimeMs, runWhenInvokedDirectly } from './support/measure.js';
 
 const MB = 1024 * 1024;
@@ -65,12 +68,24 @@ export interface AnchorsBenchResult {
 }
 
 export async function main(
-  options: { rounds?: number; transferMB?: number; setups?: number; requests?: number } = {},
+  options: {
+    rounds?: number;
+    transferMB?: number;
+    setups?: number;
+    requests?: number;
+    /** Words naming the paths to measure (see above); default all. */
+    paths?: string;
+  } = {},
 ): Promise<AnchorsBenchResult> {
   const rounds = options.rounds ?? Number(process.env.MESHPEER_BENCH_ROUNDS ?? 5);
   const transferMB = options.transferMB ?? Number(process.env.MESHPEER_BENCH_MB ?? 256);
-  const setups = options.setups ?? 100;
-  const requests = options.requests ?? 1000;
+  const setups = options.setups ?? Number(process.env.MESHPEER_BENCH_SETUPS ?? 100);
+  const requests = options.requests ?? Number(process.env.MESHPEER_BENCH_REQUESTS ?? 1000);
+  const words = (options.paths ?? process.env.MESHPEER_BENCH_PATHS ?? '')
+    .split(',')
+    .map((w) => w.trim())
+    .filter(Boolean);
+  const wanted = (name: string): boolean => words.length === 0 || words.some((w) => name.includes(w));
   const loadBefore = loadavg();
   // Interrupted, it still runs its exit handlers, which stop the anchors' processes.
   const interrupted = (): void => process.exit(130);
@@ -98,20 +113,24 @@ export async function main(
         sni: mesh.backendSni,
       };
       for (const kind of ['nginx', 'haproxy'] as const) {
+        if (!wanted(ANCHOR_NAMES[kind])) continue;
         anchors.push(await startAnchorPath(installed, kind, certs, mesh.echo.address, dir, ANCHOR_TLS));
       }
       paths.push(...anchors);
     }
-    paths.push({
-      name: 'meshpeer',
-      entry: mesh.upstream,
-      hops: mesh.components.map((c) => ({ name: c.name, pid: c.child.pid })),
-    });
+    if (wanted('meshpeer')) {
+      paths.push({
+        name: 'meshpeer',
+        entry: mesh.upstream,
+        hops: mesh.components.map((c) => ({ name: c.name, pid: c.child.pid })),
+      });
+    }
     if (installed.ok) {
       // meshpeer's sidecars with `meshpeer gateway --engine haproxy` gateways; then the sidecars too as
       // `meshpeer proxy --engine haproxy` and `--engine nginx` run them (their upstream checks need the
       // backend's leaf to name its SNI name).
       for (const sidecars of ['node', 'haproxy', 'nginx'] as const) {
+        if (!wanted(haproxyGatewaysPathName(sidecars))) continue;
         const path = await startHaproxyGatewaysPath(
           mesh.exporter,
           mesh.importer,

@@ -52,6 +52,11 @@ export interface AnchorPath {
 
 export type SidecarKind = 'nginx' | 'haproxy';
 
+export const ANCHOR_NAMES: Record<SidecarKind, string> = {
+  nginx: 'nginx sidecars + HAProxy gateways',
+  haproxy: 'HAProxy everywhere',
+};
+
 /** Starts one anchor path to `app`: HAProxy gateways and `sidecars` sidecars, each hop its own process. */
 export async function startAnchorPath(
   installed: { haproxy: string; nginx: string },
@@ -114,7 +119,7 @@ export async function startAnchorPath(
         : run('haproxy', 'frontend-sidecar', haproxyOutbound(front, gwImporter, files, certs, outgoing));
     for (const port of [back, gwExporter, gwImporter, front]) await listening(port, started);
     return {
-      name: sidecars === 'nginx' ? 'nginx sidecars + HAProxy gateways' : 'HAProxy everywhere',
+      name: ANCHOR_NAMES[sidecars],
       entry: { host: '127.0.0.1', port: front },
       hops: [
         { name: 'frontend sidecar', pid: frontend.pid ?? 0 },
