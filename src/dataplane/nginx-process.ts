@@ -161,6 +161,12 @@ export class NginxProcess {
     this.options.logger.info({ worker: this.workerPid, previous }, 'nginx reloaded');
   }
 
+  /** Has the master and its workers reopen their log files (SIGUSR1); false when nginx is not running. */
+  reopenLogs(): boolean {
+    if (this.exited) return false;
+    return this.child.kill('SIGUSR1');
+  }
+
   /**
    * Graceful stop (no new connections; live ones continue) for up to `drainMs`, then fast stop of
    * what is left. Resolves once the master has exited.

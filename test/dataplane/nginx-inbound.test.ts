@@ -157,6 +157,8 @@ beforeAll(async () => {
     inbound: { listen: { host: '127.0.0.1', port: 0 }, app: echo.address },
     logger,
     connectTimeoutMs: 2_000,
+    // Allowed connections are counted from nginx's buffered file: flushed often here, to wait less.
+    connectionLogFlushMs: 100,
   });
   listen = (await sidecar.start()).inbound as Endpoint;
 });
@@ -495,5 +497,34 @@ describe('nginx sidecar inbound', () => {
       { leaf: p1Web.leaf, sni: localSni },
     ];
     await expectNodeVerdicts(variedConfigs(base), callers, apply, dial);
+  });
+
+  it('reads every form of SPIFFE ID as the Node sidecar does, odd paths included', async () => {
+    const td = ours.root.trustDomain;
+    const paths = [
+      'ns/default/dc/dc1/svc/web',
+      'ap/part1/ns/team/dc/dc1/svc/web',
+      'agent/server/dc/dc1',
+      'ns/../dc/dc1/svc/web',
+      'ap/./ns/default/dc/dc1/svc/web',
+      'ns/default/dc/-dc1/svc/web',
+      'ns/default/dc/dc1/svc/web/more',
+      'ns/default/dc/dc1/svc/',
+      'ap/part1/ns/default/dc/dc1/svc/..',
+      'ns/default/dc/dc1/service/web',
+    ];
+    const callers: Caller[] = [];
+    for (const path of paths) {
+      callers.push({ leaf: await craft(ours.root, { uris: [`spiffe://${td}/${path}`] }), sni: localSni });
+    }
+    const configs: ProxyConfig[] = [
+      { ...base, defaultIntentionAction: 'allow', intentions: [] },
+      {
+        ...base,
+        defaultIntentionAction: 'deny',
+        intentions: intentions({ Name: 'web', Partition: 'part1', Namespace: 'team', Action: 'allow' }),
+      },
+    ];
+    await expectNodeVerdicts(configs, callers, apply, dial);
   });
 });

@@ -67,7 +67,7 @@ export abstract class EngineSidecar<R extends EngineRendering, E extends EngineP
   /** A new private directory for the engine's files. */
   protected abstract makeDir(): SidecarDir;
   /** Anything the engine needs before its first rendering (e.g. where it sends its log lines). */
-  protected async prepare(): Promise<void> {}
+  protected async prepare(_dir: SidecarDir): Promise<void> {}
   /** The whole configuration for `config`, with the chosen ports and the private directory. */
   protected abstract render(
     config: ProxyConfig,
@@ -81,8 +81,8 @@ export abstract class EngineSidecar<R extends EngineRendering, E extends EngineP
   protected abstract same(a: R, b: R): boolean;
   /** Says what changed (default intention, leaf, routes), in the Node sidecar's words. */
   protected abstract logChanges(next: R, previous: R | undefined): void;
-  /** Releases what prepare() took. */
-  protected release(): void {}
+  /** Releases what prepare() took, once the engine has stopped (its directory is still there). */
+  protected async release(): Promise<void> {}
 
   /** The running engine process (for telemetry). */
   protected get engine(): E | undefined {
@@ -107,7 +107,7 @@ export abstract class EngineSidecar<R extends EngineRendering, E extends EngineP
         addresses.upstreams.push({ spec, address: await concrete(spec.bind) });
       }
       this.bound = addresses;
-      await this.prepare();
+      await this.prepare(this.dirOf());
       const rendering = await this.render(first, addresses, this.dirOf());
       this.logChanges(rendering, undefined);
       await this.write(rendering);
@@ -117,7 +117,7 @@ export abstract class EngineSidecar<R extends EngineRendering, E extends EngineP
     } catch (err) {
       this.bound = undefined;
       this.unsubscribe();
-      this.cleanup();
+      await this.cleanup();
       throw err;
     }
     this.logger.info(
@@ -171,7 +171,7 @@ export abstract class EngineSidecar<R extends EngineRendering, E extends EngineP
       this.logger.info(`sidecar (${this.engineName}) stopped`);
     }
     this.engineProcess = undefined;
-    this.cleanup();
+    await this.cleanup();
   }
 
   private async apply(config: ProxyConfig): Promise<void> {
@@ -218,10 +218,13 @@ export abstract class EngineSidecar<R extends EngineRendering, E extends EngineP
     return this.dir;
   }
 
-  private cleanup(): void {
-    this.release();
-    this.dir?.remove();
-    this.dir = undefined;
+  private async cleanup(): Promise<void> {
+    try {
+      await this.release();
+    } finally {
+      this.dir?.remove();
+      this.dir = undefined;
+    }
   }
 }
 

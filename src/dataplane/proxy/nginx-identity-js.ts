@@ -8,83 +8,99 @@
 // Written for njs 0.7 (Debian 12's): no destructuring, no for..of, no spread.
 export const IDENTITY_NJS = String.raw`
 var SEQ = 0x30, CTX_VERSION = 0xa0, CTX_EXTENSIONS = 0xa3, OID = 0x06, BOOLEAN = 0x01, OCTETS = 0x04, URI = 0x86, KEY_ID = 0x80;
-var SAN_OID = '551d11', BASIC_CONSTRAINTS_OID = '551d13', AKI_OID = '551d23';
+// The last byte of each extension OID read (2.5.29.x: 06 03 55 1d x).
+var SAN = 0x11, BASIC_CONSTRAINTS = 0x13, AKI = 0x23;
 
-// One DER TLV at pos, not past limit (exclusive): tag, first content byte, end (exclusive); or null.
+// The DER TLV read last by tlv(): its tag, first content byte and end (exclusive). Kept in variables
+// rather than returned as an object: this runs for every connection, and njs allocates slowly.
+var TAG = 0, FIRST = 0, END = 0;
+
+// Reads the TLV at pos, not past limit (exclusive), into TAG, FIRST, END; false if it does not fit.
 function tlv(b, pos, limit) {
-  if (pos + 2 > limit) return null;
-  var tag = b[pos], len = b[pos + 1], first = pos + 2;
+  if (pos + 2 > limit) return false;
+  var len = b[pos + 1], first = pos + 2;
   if (len >= 0x80) {
     var n = len - 0x80;
-    if (n < 1 || n > 4 || first + n > limit) return null;
+    if (n < 1 || n > 4 || first + n > limit) return false;
     len = 0;
     for (var i = 0; i < n; i++) len = len * 256 + b[first + i];
     first += n;
   }
-  var end = first + len;
-  if (end > limit) return null;
-  return { tag: tag, start: pos, first: first, end: end };
+  if (first + len > limit) return false;
+  TAG = b[pos];
+  FIRST = first;
+  END = first + len;
+  return true;
 }
 
 function fail(why) { throw new Error(why); }
 
 // The issuer name (hex of its DER), the URI SANs, the CA flag and the issuer key ID of a leaf.
 function leafFacts(der) {
-  var cert = tlv(der, 0, der.length);
-  if (!cert || cert.tag !== SEQ) fail('the client certificate is not DER');
-  var tbs = tlv(der, cert.first, cert.end);
-  if (!tbs || tbs.tag !== SEQ) fail('the client certificate has no TBSCertificate');
+  if (!tlv(der, 0, der.length) || TAG !== SEQ) fail('the client certificate is not DER');
+  if (!tlv(der, FIRST, END) || TAG !== SEQ) fail('the client certificate has no TBSCertificate');
   var facts = { issuer: null, uris: [], ca: false, issuerKey: null };
-  var pos = tbs.first, index = 0, first = true;
-  while (pos < tbs.end) {
-    var t = tlv(der, pos, tbs.end);
-    if (!t) fail('the client certificate is malformed');
-    if (first && t.tag === CTX_VERSION) { pos = t.end; first = false; continue; }
+  var pos = FIRST, tbsEnd = END, index = 0, first = true;
+  while (pos < tbsEnd) {
+    if (!tlv(der, pos, tbsEnd)) fail('the client certificate is malformed');
+    if (first && TAG === CTX_VERSION) { pos = END; first = false; continue; }
     first = false;
     // serial, signature algorithm, issuer, validity, subject, key: the issuer is the third.
-    if (index === 2) facts.issuer = der.toString('hex', t.start, t.end);
+    if (index === 2) facts.issuer = der.toString('hex', pos, END);
     index++;
-    if (t.tag === CTX_EXTENSIONS) extensions(der, t, facts);
-    pos = t.end;
+    if (TAG === CTX_EXTENSIONS) extensions(der, FIRST, END, facts);
+    pos = END;
   }
   if (facts.issuer === null) fail('the client certificate has no issuer');
   return facts;
 }
 
-function extensions(der, ctx, facts) {
-  var list = tlv(der, ctx.first, ctx.end);
-  if (!list || list.tag !== SEQ) fail("the client certificate's extensions are malformed");
-  var p = list.first;
-  while (p < list.end) {
-    var e = tlv(der, p, list.end);
-    if (!e || e.tag !== SEQ) fail('a client certificate extension is malformed');
-    var o = tlv(der, e.first, e.end);
-    if (!o || o.tag !== OID) fail('a client certificate extension has no OID');
-    var v = tlv(der, o.end, e.end);
-    if (v && v.tag === BOOLEAN) v = tlv(der, v.end, e.end);
-    if (!v || v.tag !== OCTETS) fail('a client certificate extension has no value');
-    var oid = der.toString('hex', o.first, o.end);
-    var inner = tlv(der, v.first, v.end);
-    if (oid === SAN_OID) {
-      if (!inner || inner.tag !== SEQ) fail("the client certificate's SAN is malformed");
-      var q = inner.first;
-      while (q < inner.end) {
-        var n = tlv(der, q, inner.end);
-        if (!n) fail("the client certificate's SAN is malformed");
-        if (n.tag === URI) facts.uris.push(der.toString('utf8', n.first, n.end));
-        q = n.end;
+function extensions(der, from, to, facts) {
+  if (!tlv(der, from, to) || TAG !== SEQ) fail("the client certificate's extensions are malformed");
+  var p = FIRST, listEnd = END;
+  while (p < listEnd) {
+    if (!tlv(der, p, listEnd) || TAG !== SEQ) fail('a client certificate extension is malformed');
+    var extEnd = END;
+    if (!tlv(der, FIRST, extEnd) || TAG !== OID) fail('a client certificate extension has no OID');
+    // Only 2.5.29.17, .19 and .35 are read; any other extension is skipped whole.
+    var which = END - FIRST === 3 && der[FIRST] === 0x55 && der[FIRST + 1] === 0x1d ? der[FIRST + 2] : -1;
+    if (which === SAN || which === BASIC_CONSTRAINTS || which === AKI) {
+      if (!tlv(der, END, extEnd)) fail('a client certificate extension has no value');
+      if (TAG === BOOLEAN && !tlv(der, END, extEnd)) fail('a client certificate extension has no value');
+      if (TAG !== OCTETS) fail('a client certificate extension has no value');
+      var valueEnd = END;
+      var inner = tlv(der, FIRST, valueEnd) && TAG === SEQ;
+      if (which === SAN) {
+        if (!inner) fail("the client certificate's SAN is malformed");
+        var q = FIRST, sanEnd = END;
+        while (q < sanEnd) {
+          if (!tlv(der, q, sanEnd)) fail("the client certificate's SAN is malformed");
+          if (TAG === URI) facts.uris.push(der.toString('utf8', FIRST, END));
+          q = END;
+        }
+      } else if (which === BASIC_CONSTRAINTS) {
+        if (!inner) fail("the client certificate's basic constraints are malformed");
+        if (FIRST < END && tlv(der, FIRST, END) && TAG === BOOLEAN && END === FIRST + 1 && der[FIRST] !== 0) facts.ca = true;
+      } else {
+        if (!inner) fail("the client certificate's authority key identifier is malformed");
+        if (FIRST < END && tlv(der, FIRST, END) && TAG === KEY_ID) facts.issuerKey = der.toString('hex', FIRST, END);
       }
-    } else if (oid === BASIC_CONSTRAINTS_OID) {
-      if (!inner || inner.tag !== SEQ) fail("the client certificate's basic constraints are malformed");
-      var c = inner.first < inner.end ? tlv(der, inner.first, inner.end) : null;
-      if (c && c.tag === BOOLEAN && c.end === c.first + 1 && der[c.first] !== 0) facts.ca = true;
-    } else if (oid === AKI_OID) {
-      if (!inner || inner.tag !== SEQ) fail("the client certificate's authority key identifier is malformed");
-      var k = inner.first < inner.end ? tlv(der, inner.first, inner.end) : null;
-      if (k && k.tag === KEY_ID) facts.issuerKey = der.toString('hex', k.first, k.end);
     }
-    p = e.end;
+    p = extEnd;
   }
+}
+
+// The DER of a PEM certificate (OpenSSL's: 64-character lines ending in '\n'): its base64 body without
+// the armour lines and line breaks. njs's base64 decoder stops at the first character outside the
+// alphabet, so a body that decoded short is cleaned of every such character and decoded again.
+function pemDer(pem) {
+  var body = pem.indexOf('\n') + 1;
+  var end = pem.lastIndexOf('-----END');
+  if (pem.slice(0, 10) !== '-----BEGIN' || body <= 0 || end < body) fail('the client certificate is not PEM');
+  var b64 = pem.slice(body, end).split('\n').join('');
+  var der = Buffer.from(b64, 'base64');
+  if (der.length * 4 < b64.length * 3 - 8) der = Buffer.from(b64.replace(/[^A-Za-z0-9+\/=]/g, ''), 'base64');
+  return der;
 }
 
 // Bounded, no control characters (and for one-word fields no spaces): the log cannot be forged.
@@ -97,6 +113,11 @@ function loggable(s, spaces) {
 var SEGMENT = /^[A-Za-z0-9._-]+$/;
 var DATACENTER = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 
+// A service's SPIFFE ID path: [ap/<partition>/]ns/<namespace>/dc/<datacenter>/svc/<service>.
+var SERVICE_PATH = /^(?:ap\/([A-Za-z0-9._-]+)\/)?ns\/([A-Za-z0-9._-]+)\/dc\/[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\/svc\/([A-Za-z0-9._-]+)$/;
+
+function dotted(segment) { return segment === '.' || segment === '..'; }
+
 // A SPIFFE ID of trust domain td as meshpeer issues them, or a thrown reason.
 function parseIdentity(uri, td) {
   var prefix = 'spiffe://' + td + '/';
@@ -105,9 +126,15 @@ function parseIdentity(uri, td) {
     if (named) fail('the certificate names trust domain ' + named[1] + ', not ' + td);
     fail("the certificate's URI SAN is not a SPIFFE ID");
   }
-  var segs = uri.slice(prefix.length).split('/');
+  var path = uri.slice(prefix.length);
+  // The usual case in one match; anything else is read segment by segment below, to say what is wrong.
+  var m = SERVICE_PATH.exec(path);
+  if (m && !(m[1] !== undefined && dotted(m[1])) && !dotted(m[2]) && !dotted(m[3])) {
+    return { kind: 'service', partition: m[1] === undefined ? 'default' : m[1], namespace: m[2], service: m[3] };
+  }
+  var segs = path.split('/');
   for (var i = 0; i < segs.length; i++) {
-    if (!SEGMENT.test(segs[i]) || segs[i] === '.' || segs[i] === '..') fail("the certificate's SPIFFE ID has an invalid path");
+    if (!SEGMENT.test(segs[i]) || dotted(segs[i])) fail("the certificate's SPIFFE ID has an invalid path");
   }
   if (segs.length === 4 && segs[0] === 'agent' && segs[1] === 'server' && segs[2] === 'dc' && DATACENTER.test(segs[3])) {
     return { kind: 'server' };
@@ -141,7 +168,7 @@ function decide(pem) {
   var der;
   var facts;
   try {
-    der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    der = pemDer(pem);
     facts = leafFacts(der);
   } catch (e) {
     return refused('untrusted-identity', e.message);
@@ -175,6 +202,12 @@ function decide(pem) {
   return refused('intention-deny', MESHPEER.defaultReason, uri, peer);
 }
 
+// Each trust set's peer name as the log writes it, worked out once when nginx loads this file.
+var PEER_LOG = Object.create(null);
+for (var p = 0; p < MESHPEER.sets.length; p++) {
+  if (MESHPEER.sets[p].peer !== null) PEER_LOG[MESHPEER.sets[p].peer] = loggable(MESHPEER.sets[p].peer);
+}
+
 function check(s) {
   var verdict;
   try {
@@ -184,7 +217,7 @@ function check(s) {
   }
   s.variables.meshpeer_reason = verdict.reason;
   s.variables.meshpeer_caller = verdict.allowed ? verdict.uri : loggable(verdict.uri || '-');
-  s.variables.meshpeer_peer = loggable(verdict.peer || '-');
+  s.variables.meshpeer_peer = verdict.peer === undefined ? '-' : PEER_LOG[verdict.peer] || loggable(verdict.peer);
   if (verdict.allowed) {
     s.allow();
     return;

@@ -17,7 +17,7 @@ const OPTIONS: NginxInboundOptions = {
   leafCertFile: '/run/meshpeer/sidecar-1/leaf-0123.crt',
   leafKeyFile: '/run/meshpeer/sidecar-1/leaf-0123.key',
   connectTimeoutMs: 5000,
-  logTarget: 'syslog:server=127.0.0.1:5140,tag=meshpeer,nohostname',
+  accessLogs: { file: '/run/sc/connections.log', flushMs: 1000, syslogPort: 5140 },
 };
 
 interface NjsData {
@@ -145,6 +145,13 @@ describe('renderNginxInbound', () => {
     expect(out.stream).toContain('js_path /run/meshpeer/sidecar-1;');
     expect(out.stream.find((l) => l.startsWith('js_import '))).toMatch(
       /^js_import meshpeer_inbound from inbound-[0-9a-f]{16}\.js;$/,
+    );
+    // Connections that ended well go to the buffered file, the rest at once to meshpeer's socket.
+    expect(block).toContain(
+      'access_log /run/sc/connections.log meshpeer_inbound buffer=64k flush=1000ms if=$meshpeer_log_batched;',
+    );
+    expect(block).toContain(
+      'access_log syslog:server=127.0.0.1:5140,tag=meshpeer,nohostname meshpeer_inbound if=$meshpeer_log_prompt;',
     );
     expect(out.notes).toEqual([]);
   });
@@ -275,6 +282,16 @@ describe('renderNginxInbound', () => {
     expect(() => renderNginxInbound(config(), { ...OPTIONS, connectTimeoutMs: 0 })).toThrow(
       /connect timeout/,
     );
+    const logs = OPTIONS.accessLogs;
+    expect(() =>
+      renderNginxInbound(config(), { ...OPTIONS, accessLogs: { ...logs, file: 'logs/x.log' } }),
+    ).toThrow(/connection log/);
+    expect(() => renderNginxInbound(config(), { ...OPTIONS, accessLogs: { ...logs, flushMs: 0.5 } })).toThrow(
+      /flush time/,
+    );
+    expect(() =>
+      renderNginxInbound(config(), { ...OPTIONS, accessLogs: { ...logs, syslogPort: 70000 } }),
+    ).toThrow(/log port/);
     // An exported-to peer whose name could not be part of an SNI name is an error, not a rendering.
     const odd = { peerName: 'p"1', trustDomain: p1.root.trustDomain, rootPems: [p1.root.certPem] };
     expect(() => renderNginxInbound(config({ inboundPeerBundles: [odd] }), OPTIONS)).toThrow(

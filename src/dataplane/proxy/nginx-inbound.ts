@@ -15,7 +15,13 @@ import { type InboundTrustSet, inboundTrust } from './haproxy-inbound.js';
 import { intentionRules } from './intentions.js';
 import { DEFAULT_MESH_TLS } from './mesh-tls.js';
 import { IDENTITY_NJS } from './nginx-identity-js.js';
-import { nginxAddress, nginxTlsDirectives, safePath } from './nginx-syntax.js';
+import {
+  accessLogDirectives,
+  type NginxAccessLogs,
+  nginxAddress,
+  nginxTlsDirectives,
+  safePath,
+} from './nginx-syntax.js';
 import { contentName } from './sidecar-dir.js';
 
 export interface NginxFragment {
@@ -37,7 +43,7 @@ export interface NginxInboundOptions {
   leafKeyFile: string;
   connectTimeoutMs: number;
   /** Where nginx writes its connection log lines (meshpeer reads them). */
-  logTarget: string;
+  accessLogs: NginxAccessLogs;
 }
 
 export const INBOUND_LOG_PREFIX = 'meshpeer-inbound';
@@ -138,7 +144,7 @@ export function renderNginxInbound(config: ProxyConfig, options: NginxInboundOpt
       `  proxy_connect_timeout ${options.connectTimeoutMs}ms;`,
       '  proxy_timeout 24d;',
       '  proxy_half_close on;',
-      `  access_log ${options.logTarget} meshpeer_inbound;`,
+      ...accessLogDirectives(options.accessLogs, 'meshpeer_inbound').map((line) => `  ${line}`),
       '}',
       '',
     ],

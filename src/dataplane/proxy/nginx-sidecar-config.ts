@@ -1,15 +1,16 @@
 // The nginx sidecar's whole configuration: the modules, one worker, and a stream block around the
 // inbound half (nginx-inbound.ts) and the upstreams (nginx-upstreams.ts); our leaf as a certificate and
-// a key file. Connection log lines (one per connection, in meshpeer's own format) go to meshpeer as
-// syslog datagrams on loopback (a child's stderr is a socket nginx cannot open as a log file, and a
-// datagram never blocks nginx when meshpeer is slow to read). Pure: configuration and paths in, text
-// and files out.
+// a key file. Connection log lines (one per connection, in meshpeer's own format) reach meshpeer two
+// ways (nginx-syntax.ts, accessLogDirectives): those of connections that ended well through a buffered
+// file, the rest at once as syslog datagrams on loopback (a child's stderr is a socket nginx cannot
+// open as a log file, and a datagram never blocks nginx when meshpeer is slow to read). Pure:
+// configuration and paths in, text and files out.
 import { join } from 'node:path';
 import type { Endpoint } from '../endpoint.js';
 import type { ProxyConfig, UpstreamSpec } from './config.js';
 import type { RenderedUpstream } from './haproxy-upstreams.js';
 import { renderNginxInbound } from './nginx-inbound.js';
-import { safePath } from './nginx-syntax.js';
+import { accessLogMaps, type NginxAccessLogs, safePath } from './nginx-syntax.js';
 import { renderNginxUpstreams } from './nginx-upstreams.js';
 import { contentName } from './sidecar-dir.js';
 
@@ -32,12 +33,14 @@ export interface NginxRenderOptions {
   connectTimeoutMs: number;
   /** Addresses of the host names the routes name (see hostNamesOf). */
   resolved: ReadonlyMap<string, readonly string[]>;
-  /** The loopback UDP port meshpeer reads connection log lines on. */
-  logPort: number;
+  /** Where connection log lines go. */
+  accessLogs: NginxAccessLogs;
 }
 
 export const NGINX_CONFIG_FILE = 'nginx.conf';
 export const NGINX_PID_FILE = 'nginx.pid';
+/** The buffered connection log in the sidecar's directory (nginx-connection-log.ts reads it). */
+export const NGINX_CONNECTION_LOG = 'connections.log';
 
 export function renderNginxSidecar(config: ProxyConfig, options: NginxRenderOptions): NginxRendering {
   const dir = safePath('dir', options.dir).replace(/\/+$/, '');
@@ -50,7 +53,7 @@ export function renderNginxSidecar(config: ProxyConfig, options: NginxRenderOpti
     leafCertFile: join(dir, leafCert),
     leafKeyFile: join(dir, leafKey),
     connectTimeoutMs: options.connectTimeoutMs,
-    logTarget: logTarget(options.logPort),
+    accessLogs: options.accessLogs,
   };
   const inbound = options.inbound
     ? renderNginxInbound(config, { ...common, ...options.inbound })
@@ -71,7 +74,7 @@ export function renderNginxSidecar(config: ProxyConfig, options: NginxRenderOpti
     '  worker_connections 4096;',
     '}',
     'stream {',
-    ...[...inbound.stream, ...upstreams.stream].map((line) => `  ${line}`),
+    ...[...accessLogMaps(), ...inbound.stream, ...upstreams.stream].map((line) => `  ${line}`),
     '',
     ...[...inbound.blocks, ...upstreams.blocks].map((line) => (line === '' ? '' : `  ${line}`)),
     '}',
@@ -83,11 +86,6 @@ export function renderNginxSidecar(config: ProxyConfig, options: NginxRenderOpti
     upstreams: upstreams.upstreams,
     notes: [...inbound.notes, ...upstreams.notes],
   };
-}
-
-function logTarget(port: number): string {
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`log port ${port} is not a port`);
-  return `syslog:server=127.0.0.1:${port},tag=meshpeer,nohostname`;
 }
 
 export function sameNginxRendering(a: NginxRendering, b: NginxRendering): boolean {

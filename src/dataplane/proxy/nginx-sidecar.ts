@@ -4,18 +4,22 @@
 // child process, carries the bytes. Any change of leaf, roots, bundles, exports, intentions, routes or
 // the addresses of the host names they name is a new rendering and a graceful reload: new connections
 // follow it, live ones stay on the worker they started on. Stopping drains: no new connections, live
-// ones get the drain time, then nginx stops. The lifecycle is engine-sidecar.ts's; nginx's connection
-// log lines arrive as syslog datagrams on a loopback socket of our own.
+// ones get the drain time, then nginx stops. The lifecycle is engine-sidecar.ts's. nginx's connection
+// log lines arrive through a buffered file for connections that ended well (nginx-connection-log.ts)
+// and as syslog datagrams on a loopback socket of our own for the rest, at once.
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { once } from 'node:events';
+import { chmod } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { checkNginxConfig, findNginx, type NginxInstall, NginxProcess } from '../nginx-process.js';
 import type { ProxyConfig } from './config.js';
 import { EngineSidecar } from './engine-sidecar.js';
 import type { ProxyMetrics } from './metrics.js';
+import { NginxConnectionLog } from './nginx-connection-log.js';
 import {
   NGINX_CONFIG_FILE,
+  NGINX_CONNECTION_LOG,
   NGINX_PID_FILE,
   type NginxRendering,
   renderNginxSidecar,
@@ -31,13 +35,22 @@ export interface NginxSidecarOptions extends SidecarOptions {
   nginx?: NginxInstall;
   /** Dial timeout (app and upstreams) unless the resolver or `Proxy.Config.connect_timeout_ms` says otherwise. */
   connectTimeoutMs?: number;
+  /**
+   * How long nginx may hold the lines of connections that ended well before writing them for meshpeer
+   * (default 1 s): what the metrics lag by, against one read per interval instead of one per connection.
+   */
+  connectionLogFlushMs?: number;
+  /** The size at which that file is rotated (default 16 MiB). */
+  connectionLogRotateBytes?: number;
 }
 
 export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
   private readonly telemetry: NginxSidecarTelemetry;
   private install: NginxInstall | undefined;
-  /** Where nginx sends its connection log lines (syslog datagrams on loopback). */
+  /** Where nginx sends the lines of refused and failed connections (syslog datagrams on loopback). */
   private logSocket: Socket | undefined;
+  /** The buffered file of connections that ended well. */
+  private connectionLog: NginxConnectionLog | undefined;
 
   constructor(private readonly options: NginxSidecarOptions) {
     super(options, 'nginx');
@@ -53,25 +66,49 @@ export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
   }
 
   protected makeDir(): SidecarDir {
-    return new SidecarDir(NGINX_CONFIG_FILE, [NGINX_PID_FILE]);
+    return new SidecarDir(NGINX_CONFIG_FILE, [
+      NGINX_PID_FILE,
+      NGINX_CONNECTION_LOG,
+      `${NGINX_CONNECTION_LOG}.old`,
+    ]);
   }
 
-  /** A loopback UDP socket taking nginx's connection log lines (syslog: "<pri>tag: line"). */
-  protected override async prepare(): Promise<void> {
-    const socket = createSocket('udp4');
-    socket.on('message', (message) => {
-      const text = message.toString('utf8');
+  /**
+   * The buffered connection log, and a loopback UDP socket taking the lines nginx sends at once
+   * (syslog: "<pri>tag: line").
+   */
+  protected override async prepare(dir: SidecarDir): Promise<void> {
+    // Started as root, nginx runs its workers as nobody, and each worker opens the log file again
+    // itself when told to reopen it (after a rotation): it must be able to pass through the directory.
+    // Every file in it stays 0600, readable by its owner alone.
+    if (process.getuid?.() === 0) await chmod(dir.path, 0o711);
+    const onLine = (text: string): void => {
       if (!this.telemetry.onLine(text)) this.logger.debug({ line: text }, 'nginx log line not understood');
+    };
+    this.connectionLog = new NginxConnectionLog({
+      dir: dir.path,
+      name: NGINX_CONNECTION_LOG,
+      onLine,
+      reopen: () => this.engine?.reopenLogs() ?? false,
+      logger: this.logger,
+      ...(this.options.connectionLogRotateBytes !== undefined
+        ? { rotateBytes: this.options.connectionLogRotateBytes }
+        : {}),
     });
+    await this.connectionLog.start();
+    const socket = createSocket('udp4');
+    socket.on('message', (message) => onLine(message.toString('utf8')));
     socket.on('error', (err) => this.logger.warn({ err: err.message }, 'nginx log socket failed'));
     socket.bind(0, '127.0.0.1');
     await once(socket, 'listening');
     this.logSocket = socket;
   }
 
-  protected override release(): void {
+  protected override async release(): Promise<void> {
     this.logSocket?.close();
     this.logSocket = undefined;
+    await this.connectionLog?.stop();
+    this.connectionLog = undefined;
   }
 
   /** The whole configuration for `config`, with the ports chosen at start and host names resolved now. */
@@ -104,7 +141,11 @@ export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
       upstreams: specs,
       connectTimeoutMs: this.options.connectTimeoutMs ?? 5_000,
       resolved,
-      logPort: this.logSocket?.address().port ?? 0,
+      accessLogs: {
+        file: this.connectionLogOf().path,
+        flushMs: this.options.connectionLogFlushMs ?? 1_000,
+        syslogPort: this.logSocket?.address().port ?? 0,
+      },
     });
   }
 
@@ -129,6 +170,11 @@ export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
 
   protected logChanges(next: NginxRendering, previous: NginxRendering | undefined): void {
     this.telemetry.logChanges(next, previous);
+  }
+
+  private connectionLogOf(): NginxConnectionLog {
+    if (!this.connectionLog) throw new Error('the sidecar has not started');
+    return this.connectionLog;
   }
 
   private installOf(): NginxInstall {

@@ -55,3 +55,50 @@ export function nginxTlsDirectives(prefix: 'ssl' | 'proxy_ssl', tls: TlsDirectio
   }
   return lines;
 }
+
+/**
+ * Where nginx writes its connection log lines: a connection that ended well (status 200) as a line in a
+ * buffered file meshpeer reads as it grows (nginx-connection-log.ts), any other at once as a syslog
+ * datagram to meshpeer's loopback socket, so refusals and failures are logged when they happen while
+ * the common case costs no wake-up of meshpeer per connection. The two conditions are the variables the
+ * stream block's maps set (accessLogMaps).
+ */
+export interface NginxAccessLogs {
+  /** Absolute path of the buffered file. */
+  file: string;
+  /** How long a line may wait in nginx's buffer. */
+  flushMs: number;
+  /** meshpeer's loopback UDP port for syslog datagrams. */
+  syslogPort: number;
+}
+
+const BATCHED = '$meshpeer_log_batched';
+const PROMPT = '$meshpeer_log_prompt';
+
+/** The stream-level maps the access_log conditions read. */
+export function accessLogMaps(): string[] {
+  return [
+    `map $status ${BATCHED} {`,
+    '  200 1;',
+    '  default 0;',
+    '}',
+    `map $status ${PROMPT} {`,
+    '  200 0;',
+    '  default 1;',
+    '}',
+  ];
+}
+
+/** A server's access_log directives for log format `format`. */
+export function accessLogDirectives(logs: NginxAccessLogs, format: string): string[] {
+  if (!Number.isInteger(logs.syslogPort) || logs.syslogPort <= 0 || logs.syslogPort > 65535) {
+    throw invalid(`log port ${logs.syslogPort} is not a port`);
+  }
+  if (!Number.isInteger(logs.flushMs) || logs.flushMs <= 0) {
+    throw invalid(`log flush time ${logs.flushMs} ms is not a positive whole number`);
+  }
+  return [
+    `access_log ${safePath('connection log', logs.file)} ${format} buffer=64k flush=${logs.flushMs}ms if=${BATCHED};`,
+    `access_log syslog:server=127.0.0.1:${logs.syslogPort},tag=meshpeer,nohostname ${format} if=${PROMPT};`,
+  ];
+}

@@ -21,7 +21,7 @@ const OPTIONS: NginxUpstreamOptions = {
   leafCertFile: '/run/sc/leaf-1.crt',
   leafKeyFile: '/run/sc/leaf-1.key',
   connectTimeoutMs: 5000,
-  logTarget: 'syslog:server=127.0.0.1:5140,tag=meshpeer,nohostname',
+  accessLogs: { file: '/run/sc/connections.log', flushMs: 1000, syslogPort: 5140 },
   resolved: new Map(),
 };
 const trimmed = (blocks: string[]) => blocks.map((l) => l.trim());

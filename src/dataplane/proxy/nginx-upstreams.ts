@@ -22,7 +22,13 @@ import {
 } from './haproxy-upstreams.js';
 import { DEFAULT_MESH_TLS } from './mesh-tls.js';
 import type { NginxFragment } from './nginx-inbound.js';
-import { nginxAddress, nginxTlsDirectives, safePath } from './nginx-syntax.js';
+import {
+  accessLogDirectives,
+  type NginxAccessLogs,
+  nginxAddress,
+  nginxTlsDirectives,
+  safePath,
+} from './nginx-syntax.js';
 import { contentName } from './sidecar-dir.js';
 import { routeUpstream } from './upstream-plan.js';
 
@@ -31,7 +37,7 @@ export interface NginxUpstreamOptions {
   leafCertFile: string;
   leafKeyFile: string;
   connectTimeoutMs: number;
-  logTarget: string;
+  accessLogs: NginxAccessLogs;
   /** The addresses of each host name the routes name (none: the host could not be resolved). */
   resolved: ReadonlyMap<string, readonly string[]>;
 }
@@ -157,7 +163,7 @@ function serverBlock(
     'server {',
     `  listen ${nginxAddress('bind', spec.bind)};`,
     `  set $meshpeer_proxy ${proxy};`,
-    `  access_log ${options.logTarget} meshpeer_upstream;`,
+    ...accessLogDirectives(options.accessLogs, 'meshpeer_upstream').map((line) => `  ${line}`),
   ];
   // No target can take a connection: it is closed at once, as the Node sidecar refuses it.
   if (servers.length === 0) return [...head, '  return "";', '}', ''];
