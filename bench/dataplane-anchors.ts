@@ -299,7 +299,10 @@ function print(
       lines.push(`| ${mesh.name} speed ÷ best anchor | ${best.map((b) => `${b.toFixed(2)}×`).join(' | ')} |`);
     }
   }
-  lines.push('', 'CPU ms per MB echoed, per hop (user + system, from /proc/<pid>/stat, bulk transfers):');
+  lines.push(
+    '',
+    'CPU ms per MB echoed, per hop (scheduler run time of each process’s threads, from /proc, bulk transfers):',
+  );
   for (const p of r.paths) {
     const entries = Object.entries(p.cpuMsPerMB);
     if (entries.length === 0) continue;
@@ -308,7 +311,7 @@ function print(
       `  ${p.name}: ${entries.map(([hop, ms]) => `${hop} ${ms.toFixed(2)}`).join(', ')}; path ${total.toFixed(2)}`,
     );
   }
-  lines.push('CPU ms per new connection, per hop (from /proc, connection-setup runs; clock ticks of 10 ms):');
+  lines.push('CPU ms per new connection, per hop (the same, connection-setup runs):');
   for (const p of r.paths) {
     const entries = Object.entries(p.cpuMsPerConnection);
     if (entries.length === 0) continue;
