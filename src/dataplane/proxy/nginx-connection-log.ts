@@ -36,6 +36,9 @@ interface Cursor {
 
 const CHUNK = 1024 * 1024;
 
+/** A rotated file's name is the log's with this after it. */
+export const RETIRED_SUFFIX = '.old';
+
 export class NginxConnectionLog {
   private current: Cursor;
   private retiring: (Cursor & { until: number }) | undefined;
@@ -103,15 +106,16 @@ export class NginxConnectionLog {
     this.watcher?.close();
     this.watcher = undefined;
     clearInterval(this.timer);
-    await this.reading;
+    // A read under way runs once more after itself.
     await this.read();
     if (this.retiring) await this.retire(this.retiring);
   }
 
   private async readOnce(): Promise<void> {
     if (this.retiring) {
-      await this.follow(this.retiring);
+      // Retiring reads the file to its end itself.
       if (Date.now() >= this.retiring.until) await this.retire(this.retiring);
+      else await this.follow(this.retiring);
     }
     await this.follow(this.current);
     if (!this.retiring && this.current.offset >= (this.options.rotateBytes ?? 16 * 1024 * 1024)) {
@@ -157,7 +161,7 @@ export class NginxConnectionLog {
   }
 
   private async rotate(): Promise<void> {
-    const retired = `${this.current.path}.old`;
+    const retired = `${this.current.path}${RETIRED_SUFFIX}`;
     await rename(this.current.path, retired);
     await writeFile(this.current.path, '', { mode: 0o600, flag: 'a' });
     const reopened = this.options.reopen();

@@ -16,7 +16,7 @@ import { checkNginxConfig, findNginx, type NginxInstall, NginxProcess } from '..
 import type { ProxyConfig } from './config.js';
 import { EngineSidecar } from './engine-sidecar.js';
 import type { ProxyMetrics } from './metrics.js';
-import { NginxConnectionLog } from './nginx-connection-log.js';
+import { NginxConnectionLog, RETIRED_SUFFIX } from './nginx-connection-log.js';
 import {
   NGINX_CONFIG_FILE,
   NGINX_CONNECTION_LOG,
@@ -69,7 +69,7 @@ export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
     return new SidecarDir(NGINX_CONFIG_FILE, [
       NGINX_PID_FILE,
       NGINX_CONNECTION_LOG,
-      `${NGINX_CONNECTION_LOG}.old`,
+      `${NGINX_CONNECTION_LOG}${RETIRED_SUFFIX}`,
     ]);
   }
 
