@@ -1,7 +1,6 @@
 // Unit tests of the nginx sidecar's inbound rendering: the root names it tells trust sets apart by, the
 // peers it leaves out when their roots' names collide with another set's, and the data and
 // configuration it renders for nginx and its njs check.
-import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRootCa, issueLeaf } from '../../ca/index.js';
 import * as x509 from '../../ca/x509.js';
@@ -61,14 +60,11 @@ function config(overrides: Partial<ProxyConfig> = {}): ProxyConfig {
   };
 }
 
-/** The njs file's MESHPEER object, read by running the generated line as JavaScript. */
+/** The MESHPEER object nginx preloads for the njs check: the one JSON data file, parsed. */
 function njsData(files: Record<string, string>): NjsData {
-  const [source] = Object.entries(files).filter(([name]) => /^inbound-[0-9a-f]{16}\.js$/.test(name));
-  expect(source).toBeDefined();
-  const text = (source as [string, string])[1];
-  const line = text.split('\n').find((l) => l.startsWith('var MESHPEER = '));
-  expect(line).toBeDefined();
-  return runInNewContext(`${line}\nMESHPEER`) as NjsData;
+  const found = Object.entries(files).filter(([name]) => /^inbound-data-[0-9a-f]{16}\.json$/.test(name));
+  expect(found).toHaveLength(1);
+  return JSON.parse((found[0] as [string, string])[1]) as NjsData;
 }
 
 function caFile(files: Record<string, string>): string {
@@ -131,6 +127,9 @@ describe('renderNginxInbound', () => {
     expect(block).toContain('ssl_verify_client on;');
     // No CA between a caller's leaf and the root that issued it.
     expect(block).toContain('ssl_verify_depth 0;');
+    // Sessions resumed from the worker's own cache, not from tickets carrying them.
+    expect(block).toContain('ssl_session_cache builtin:4096;');
+    expect(block).toContain('ssl_session_tickets off;');
     expect(block).toContain(`ssl_certificate ${OPTIONS.leafCertFile};`);
     expect(block).toContain(`ssl_certificate_key ${OPTIONS.leafKeyFile};`);
     expect(block.find((l) => l.startsWith('ssl_client_certificate '))).toMatch(
@@ -143,6 +142,13 @@ describe('renderNginxInbound', () => {
     expect(block).toContain('ssl_conf_command MinProtocol TLSv1.2;');
     expect(block).toContain('ssl_conf_command MaxProtocol TLSv1.3;');
     expect(out.stream).toContain('js_path /run/meshpeer/sidecar-1;');
+    // The data is preloaded before the module that reads it.
+    expect(out.stream.findIndex((l) => l.startsWith('js_preload_object '))).toBeLessThan(
+      out.stream.findIndex((l) => l.startsWith('js_import ')),
+    );
+    expect(out.stream.find((l) => l.startsWith('js_preload_object '))).toMatch(
+      /^js_preload_object MESHPEER from inbound-data-[0-9a-f]{16}\.json;$/,
+    );
     expect(out.stream.find((l) => l.startsWith('js_import '))).toMatch(
       /^js_import meshpeer_inbound from inbound-[0-9a-f]{16}\.js;$/,
     );
@@ -254,17 +260,21 @@ describe('renderNginxInbound', () => {
       },
     ]);
     expect(data.defaultAllow).toBe(true);
-    // The generated source is three lines of comment, data and the check: nothing escaped onto a line of its own.
-    const source = Object.entries(out.files).find(([n]) => n.endsWith('.js'))?.[1] ?? '';
-    expect(source.split('\n').filter((l) => l.includes('throw 1'))).toHaveLength(1);
-    expect(source).not.toMatch(/[\u2028\u2029]/);
+    // The data is one line of JSON and the check's source is the same whatever the rules say.
+    const data2 = Object.entries(out.files).find(([n]) => n.endsWith('.json'))?.[1] ?? '';
+    expect(data2.trimEnd().split('\n')).toHaveLength(1);
+    const sources = Object.entries(out.files).filter(([n]) => n.endsWith('.js'));
+    expect(sources.map(([, text]) => text)).toEqual([
+      Object.entries(renderNginxInbound(config(), OPTIONS).files).find(([n]) => n.endsWith('.js'))?.[1],
+    ]);
+    expect(sources[0]?.[1]).not.toContain('throw 1');
   });
 
   it('names its files by content, so a change of roots or rules is a new file', () => {
     const a = Object.keys(renderNginxInbound(config(), OPTIONS).files);
     const b = Object.keys(renderNginxInbound(config({ defaultIntentionAction: 'allow' }), OPTIONS).files);
     const c = Object.keys(renderNginxInbound(config({ peerBundles: [p1.bundle] }), OPTIONS).files);
-    expect(a.find((n) => n.endsWith('.js'))).not.toBe(b.find((n) => n.endsWith('.js')));
+    expect(a.find((n) => n.endsWith('.json'))).not.toBe(b.find((n) => n.endsWith('.json')));
     expect(a.find((n) => n.endsWith('.pem'))).toBe(b.find((n) => n.endsWith('.pem')));
     expect(a.find((n) => n.endsWith('.pem'))).not.toBe(c.find((n) => n.endsWith('.pem')));
   });
