@@ -139,6 +139,7 @@ describe('renderNginxInbound', () => {
       block.indexOf('proxy_pass 127.0.0.1:8080;'),
     );
     expect(block).toContain('proxy_connect_timeout 5000ms;');
+    expect(block).toContain('proxy_buffer_size 64k;');
     expect(block).toContain('ssl_conf_command MinProtocol TLSv1.2;');
     expect(block).toContain('ssl_conf_command MaxProtocol TLSv1.3;');
     expect(out.stream).toContain('js_path /run/meshpeer/sidecar-1;');

@@ -20,6 +20,7 @@ import {
   type NginxAccessLogs,
   nginxAddress,
   nginxTlsDirectives,
+  PROXY_BUFFER_DIRECTIVE,
   safePath,
 } from './nginx-syntax.js';
 import { contentName } from './sidecar-dir.js';
@@ -162,6 +163,7 @@ export function renderNginxInbound(config: ProxyConfig, options: NginxInboundOpt
       `  proxy_connect_timeout ${options.connectTimeoutMs}ms;`,
       '  proxy_timeout 24d;',
       '  proxy_half_close on;',
+      `  ${PROXY_BUFFER_DIRECTIVE}`,
       ...accessLogDirectives(options.accessLogs, 'meshpeer_inbound').map((line) => `  ${line}`),
       '}',
       '',

@@ -31,6 +31,15 @@ export function nginxAddress(what: string, endpoint: Endpoint): string {
 }
 
 /**
+ * The size of each of the two buffers nginx proxies a connection through (one per direction): 64 KiB
+ * instead of nginx's 16, as the HAProxy gateway's. A TLS record carries at most 16 KiB, so with nginx's
+ * default every record read is one write to the other side; with 64 KiB up to four are passed on at
+ * once (measured on one called sidecar carrying a 128 MB echo: 5–17 % less CPU per MB, the spread being
+ * the machine's). It costs 96 KiB more memory per open connection.
+ */
+export const PROXY_BUFFER_DIRECTIVE = 'proxy_buffer_size 64k;';
+
+/**
  * One direction's TLS settings as nginx directives; `prefix` is `ssl` or `proxy_ssl`. The range goes in
  * as OpenSSL configuration commands (MinProtocol, MaxProtocol) over nginx 1.22's own protocol list, which
  * leaves TLS 1.3 out: nginx 1.22 does not resume TLS 1.3 sessions to its upstreams (measured between

@@ -56,6 +56,7 @@ describe('renderNginxUpstreams', () => {
     expect(server).toContain('proxy_ssl_certificate /run/sc/leaf-1.crt;');
     expect(server).toContain('proxy_ssl_certificate_key /run/sc/leaf-1.key;');
     expect(server).toContain('proxy_connect_timeout 5000ms;');
+    expect(server).toContain('proxy_buffer_size 64k;');
     expect(out.stream).toEqual([expect.stringMatching(/^log_format meshpeer_upstream '/)]);
   });
 

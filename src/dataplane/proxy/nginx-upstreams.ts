@@ -27,6 +27,7 @@ import {
   type NginxAccessLogs,
   nginxAddress,
   nginxTlsDirectives,
+  PROXY_BUFFER_DIRECTIVE,
   safePath,
 } from './nginx-syntax.js';
 import { contentName } from './sidecar-dir.js';
@@ -197,6 +198,7 @@ function serverBlock(
     `  proxy_connect_timeout ${timeoutMs}ms;`,
     '  proxy_timeout 24d;',
     '  proxy_half_close on;',
+    `  ${PROXY_BUFFER_DIRECTIVE}`,
     '  proxy_ssl on;',
     `  proxy_ssl_certificate ${safePath('leafCertFile', options.leafCertFile)};`,
     `  proxy_ssl_certificate_key ${safePath('leafKeyFile', options.leafKeyFile)};`,
