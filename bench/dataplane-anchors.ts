@@ -3,9 +3,10 @@
 // --engine haproxy`: meshpeer's routes rendered into HAProxy child processes), with its sidecars on
 // HAProxy too (`meshpeer proxy --engine haproxy`) or on nginx (`--engine nginx`), beside the same topology
 // built from nginx stream sidecars with HAProxy gateways and from HAProxy alone, with certificates from
-// the same meshpeer CAs, and direct loopback TCP. Rounds are interleaved (each round measures every
-// path, in a rotating order) and the medians are printed, with each meshpeer path's speed relative to
-// each anchor per column and the CPU each hop spends per MB. The anchors come from
+// the same meshpeer CAs, and direct loopback TCP. Rounds are interleaved (each round takes each column's
+// measurement of every path in turn, in a rotating order) and the medians are printed, with each
+// meshpeer path's speed relative to each anchor per column, the same ratio round by round, and the CPU
+// each hop spends per MB and per new connection. The anchors come from
 // scripts/bench-anchors.sh; without them only meshpeer and direct TCP are measured and the reason is
 // printed.
 //   npm run build && node dist/bench/dataplane-anchors.js
@@ -22,10 +23,16 @@ import { issueLeaf } from '../src/ca/index.js';
 import type { Endpoint } from '../src/dataplane/endpoint.js';
 import { DEFAULT_MESH_TLS } from '../src/dataplane/proxy/mesh-tls.js';
 import { leafFor } from '../src/dataplane/testing/two-clusters.js';
-import { connectionSetup, requestLatency, startMesh, throughputMBps } from './dataplane.js';
+import {
+  connectionSetup,
+  newConnectionMs,
+  openRequestProbe,
+  startMesh,
+  throughputMBps,
+} from './dataplane.js';
 import { haproxyGatewaysPathName, startHaproxyGatewaysPath } from './dataplane-anchors-haproxy.js';
 import { ANCHOR_NAMES, type AnchorPath, installAnchors, startAnchorPath } from './support/anchor-proxies.js';
-import { cpuTimeMs, runWhenInvokedDirectly } from './support/measure.js';
+import { cpuTimeMs, percentile, runWhenInvokedDirectly } from './support/measure.js';
 
 const MB = 1024 * 1024;
 const COLUMNS = [
@@ -61,6 +68,8 @@ export interface AnchorsBenchResult {
   paths: {
     name: string;
     medians: number[];
+    /** Per column, one value per round, in round order. */
+    samples: number[][];
     cpuMsPerMB: Record<string, number>;
     cpuMsPerConnection: Record<string, number>;
   }[];
@@ -155,17 +164,43 @@ export async function main(
       ]),
     );
     for (let round = 0; round < rounds; round++) {
+      // Column by column, every path in a rotating order: the same measurement of two paths is taken
+      // seconds apart, not a whole path's measurements apart, so the machine's drift weighs on both alike.
       const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
       for (const path of order) {
         const s = samples.get(path.name)!;
         s.columns[0]!.push(await withCpu(path, s, transferMB, () => throughputMBps(path.entry, transferMB)));
+      }
+      for (const path of order) {
+        const s = samples.get(path.name)!;
         s.columns[1]!.push(await withCpu(path, s, transferMB, () => parallelMBps(path.entry, transferMB, 8)));
-        const before = path.hops.map((h) => cpuTimeMs(h.pid));
-        s.columns[2]!.push((await bounded(connectionSetup(path.entry, setups), path.name)).p50);
+      }
+      // New connections and requests one path after another, one at a time: each path's sample is
+      // taken within milliseconds of every other path's. The hops are distinct processes, so each
+      // path's CPU over the whole run is its own connections'.
+      const before = order.map((path) => path.hops.map((h) => cpuTimeMs(h.pid)));
+      const setupMs = await bounded(
+        interleaved(order, setups, (p) => newConnectionMs(p.entry)),
+        'new connections',
+      );
+      order.forEach((path, p) => {
+        const s = samples.get(path.name)!;
+        s.columns[2]!.push(percentile(setupMs[p]!, 0.5));
         path.hops.forEach((h, i) => {
-          s.cpuPerConnection[i]!.push((cpuTimeMs(h.pid) - before[i]!) / setups);
+          s.cpuPerConnection[i]!.push((cpuTimeMs(h.pid) - before[p]![i]!) / setups);
         });
-        s.columns[3]!.push((await bounded(requestLatency(path.entry, requests), path.name)).p50);
+      });
+      const probes = await Promise.all(order.map((path) => openRequestProbe(path.entry)));
+      try {
+        const requestMs = await bounded(
+          interleaved(order, requests, (_, p) => probes[p]!.roundTrip()),
+          '64 B requests',
+        );
+        order.forEach((path, p) => {
+          samples.get(path.name)!.columns[3]!.push(percentile(requestMs[p]!, 0.5));
+        });
+      } finally {
+        for (const probe of probes) probe.close();
       }
       process.stdout.write(`round ${round + 1}/${rounds} done\n`);
     }
@@ -175,6 +210,7 @@ export async function main(
         return {
           name: p.name,
           medians: s.columns.map(median),
+          samples: s.columns,
           cpuMsPerMB: Object.fromEntries(p.hops.map((h, i) => [h.name, median(s.cpu[i]!)])),
           cpuMsPerConnection: Object.fromEntries(
             p.hops.map((h, i) => [h.name, median(s.cpuPerConnection[i]!)]),
@@ -207,6 +243,19 @@ async function withCpu(
     s.cpu[i]!.push((cpuTimeMs(h.pid) - before[i]!) / megabytes);
   });
   return value;
+}
+
+/** `count` samples of `measure` per path, taken path after path, one sample at a time. */
+async function interleaved(
+  paths: Path[],
+  count: number,
+  measure: (path: Path, index: number) => Promise<number>,
+): Promise<number[][]> {
+  const out = paths.map(() => [] as number[]);
+  for (let i = 0; i < count; i++) {
+    for (let p = 0; p < paths.length; p++) out[p]!.push(await measure(paths[p]!, p));
+  }
+  return out;
 }
 
 /** One-way MB/s of `megabytes` echoed over `connections` parallel connections, split evenly. */
@@ -258,6 +307,26 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** A speed ratio: above 1 means meshpeer is faster than the anchor on that column. */
+function speed(m: number, a: number, column: number): number {
+  return HIGHER_IS_BETTER[column] ? m / a : a / m;
+}
+
+/** One column's round-by-round ratios of `mesh` to the best anchor of each round, summarized. */
+function roundRatios(
+  mesh: AnchorsBenchResult['paths'][number],
+  anchors: AnchorsBenchResult['paths'],
+  column: number,
+): string {
+  const ratios = (mesh.samples[column] ?? []).map((m, round) =>
+    Math.min(...anchors.map((a) => speed(m, a.samples[column]?.[round] ?? Number.NaN, column))),
+  );
+  const at = ratios.filter((r) => r >= 1).length;
+  const low = Math.min(...ratios);
+  const high = Math.max(...ratios);
+  return `${COLUMNS[column]} ${median(ratios).toFixed(2)}× (${low.toFixed(2)}–${high.toFixed(2)}), ${at}/${ratios.length}`;
+}
+
 function print(
   r: AnchorsBenchResult,
   run: {
@@ -283,8 +352,7 @@ function print(
   for (const p of r.paths) lines.push(`| ${p.name} | ${p.medians.map((m, i) => f(m, i)).join(' | ')} |`);
   const ours = r.paths.filter((p) => p.name.startsWith('meshpeer'));
   const anchors = r.paths.filter((p) => !p.name.startsWith('meshpeer') && p.name !== 'direct TCP');
-  // A speed ratio: above 1 means meshpeer is faster than the anchor on that column.
-  const speed = (m: number, a: number, i: number): number => (HIGHER_IS_BETTER[i] ? m / a : a / m);
+  const perRound: string[] = [];
   for (const mesh of ours) {
     for (const a of anchors) {
       lines.push(
@@ -297,7 +365,17 @@ function print(
         Math.min(...anchors.map((a) => speed(mesh.medians[i]!, a.medians[i]!, i))),
       );
       lines.push(`| ${mesh.name} speed ÷ best anchor | ${best.map((b) => `${b.toFixed(2)}×`).join(' | ')} |`);
+      perRound.push(`  ${mesh.name}: ${COLUMNS.map((_, i) => roundRatios(mesh, anchors, i)).join('; ')}`);
     }
+  }
+  if (perRound.length > 0) {
+    // Both measured in the same round, minutes apart at most: the machine's drift between rounds
+    // (other tenants, the load the bench itself leaves) cancels out of each ratio.
+    lines.push(
+      '',
+      'Speed ÷ best anchor round by round (each round measures every path once): median (lowest–highest), rounds at 1.0× or more:',
+      ...perRound,
+    );
   }
   lines.push(
     '',

@@ -247,41 +247,62 @@ export async function throughputMBps(endpoint: Endpoint, megabytes: number): Pro
 
 /** Round trips of a 64-byte request on one kept-open connection. */
 export async function requestLatency(endpoint: Endpoint, count: number): Promise<Percentiles> {
+  const probe = await openRequestProbe(endpoint);
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) samples.push(await probe.roundTrip());
+  } finally {
+    probe.close();
+  }
+  return percentiles(samples);
+}
+
+/** One kept-open connection sending 64-byte requests one at a time (after 100 unmeasured ones). */
+export interface RequestProbe {
+  /** One request's round trip, in ms. */
+  roundTrip(): Promise<number>;
+  close(): void;
+}
+
+export async function openRequestProbe(endpoint: Endpoint): Promise<RequestProbe> {
   const socket = net.connect({ ...endpoint, noDelay: true });
   await once(socket, 'connect');
   const request = Buffer.alloc(64, 7);
-  const samples: number[] = [];
   let pending = 0;
   let wake: () => void = () => {};
   socket.on('data', (chunk: Buffer) => {
     pending -= chunk.length;
     if (pending <= 0) wake();
   });
-  for (let i = 0; i < count + 100; i++) {
+  const roundTrip = async (): Promise<number> => {
     const started = process.hrtime.bigint();
     pending = request.length;
     await new Promise<void>((resolve) => {
       wake = resolve;
       socket.write(request);
     });
-    if (i >= 100) samples.push(Number(process.hrtime.bigint() - started) / 1e6);
-  }
-  socket.destroy();
-  return percentiles(samples);
+    return Number(process.hrtime.bigint() - started) / 1e6;
+  };
+  for (let i = 0; i < 100; i++) await roundTrip();
+  return { roundTrip, close: () => socket.destroy() };
 }
 
 /** From connect() to the first echoed byte on a new connection: TCP, and for the mesh, two TLS handshakes. */
 export async function connectionSetup(endpoint: Endpoint, count: number): Promise<Percentiles> {
   const samples: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const started = process.hrtime.bigint();
-    const socket = net.connect({ ...endpoint, noDelay: true });
-    socket.write('x');
-    await once(socket, 'data');
-    samples.push(Number(process.hrtime.bigint() - started) / 1e6);
-    socket.destroy();
-  }
+  for (let i = 0; i < count; i++) samples.push(await newConnectionMs(endpoint));
   return percentiles(samples);
+}
+
+/** One new connection's time to its first echoed byte, in ms. */
+export async function newConnectionMs(endpoint: Endpoint): Promise<number> {
+  const started = process.hrtime.bigint();
+  const socket = net.connect({ ...endpoint, noDelay: true });
+  socket.write('x');
+  await once(socket, 'data');
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  socket.destroy();
+  return ms;
 }
 
 /** RSS growth of the exporting gateway's process while it carries 1,000 more open mTLS connections. */
