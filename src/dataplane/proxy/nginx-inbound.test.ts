@@ -262,8 +262,8 @@ describe('renderNginxInbound', () => {
     ]);
     expect(data.defaultAllow).toBe(true);
     // The data is one line of JSON and the check's source is the same whatever the rules say.
-    const data2 = Object.entries(out.files).find(([n]) => n.endsWith('.json'))?.[1] ?? '';
-    expect(data2.trimEnd().split('\n')).toHaveLength(1);
+    const dataText = Object.entries(out.files).find(([n]) => n.endsWith('.json'))?.[1] ?? '';
+    expect(dataText.trimEnd().split('\n')).toHaveLength(1);
     const sources = Object.entries(out.files).filter(([n]) => n.endsWith('.js'));
     expect(sources.map(([, text]) => text)).toEqual([
       Object.entries(renderNginxInbound(config(), OPTIONS).files).find(([n]) => n.endsWith('.js'))?.[1],
