@@ -35,7 +35,9 @@ import {
 // dial with node:tls. Each verdict is also compared with the Node sidecar's (authenticateCaller +
 // authorize) for the same caller and configuration.
 
-type Outcome = { allowed: true } | { allowed: false; from: string };
+/** A refused connection: where it came from, and how many log lines there were before it was dialled. */
+type Refused = { allowed: false; from: string; since: number };
+type Outcome = { allowed: true } | Refused;
 
 type DialOptions = InboundDialOptions & {
   /** Receives the last session the server issued, and whether this one was resumed. */
@@ -93,10 +95,15 @@ class InboundHarness {
     await this.haproxy.reload();
   }
 
-  /** Waits for the log line of the connection from `from` (127.0.0.1:<port>): ours, or HAProxy's own. */
-  async logLine(from: string): Promise<string> {
+  /**
+   * Waits for the log line of the refused connection from `from` (127.0.0.1:<port>): ours, or HAProxy's
+   * own. Only lines logged since it was dialled count: an earlier connection may have had the same port.
+   */
+  async logLine({ from, since }: Refused): Promise<string> {
     for (let i = 0; i < 200; i++) {
-      const line = this.logs.find((l) => l.includes(`from=${from} `) || l.startsWith(`${from} [`));
+      const line = this.logs
+        .slice(since)
+        .find((l) => l.includes(`from=${from} `) || l.startsWith(`${from} [`));
       if (line) return line;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -141,19 +148,20 @@ function writeConfig(dir: string, config: ProxyConfig, listen: Endpoint, app: En
  */
 async function dial(caller: Partial<Caller> & { sni: string }, options: DialOptions = {}): Promise<Outcome> {
   const { sessions, ...dialOptions } = options;
+  const since = harness.logs.length;
   const dialled = await dialInbound(harness.listen, [ours.root.certPem], caller, dialOptions);
   if (sessions) {
     if (dialled.session) sessions.issued = dialled.session;
     sessions.reused = dialled.reused;
   }
-  return dialled.echoed ? { allowed: true } : { allowed: false, from: dialled.from };
+  return dialled.echoed ? { allowed: true } : { allowed: false, from: dialled.from, since };
 }
 
 async function expectRefused(caller: Partial<Caller> & { sni: string }, reason: string): Promise<string> {
   const outcome = await dial(caller);
   expect(outcome.allowed).toBe(false);
   if (outcome.allowed) return '';
-  const line = await harness.logLine(outcome.from);
+  const line = await harness.logLine(outcome);
   expect(line).toContain(`refused inbound connection reason=${reason} `);
   return line;
 }
@@ -166,7 +174,7 @@ async function expectHandshakeRefused(
   const outcome = await dial(caller, options);
   expect(outcome.allowed).toBe(false);
   if (outcome.allowed) return '';
-  const line = await harness.logLine(outcome.from);
+  const line = await harness.logLine(outcome);
   expect(line).toMatch(/ inbound\/1: SSL /);
   return line;
 }
@@ -247,7 +255,7 @@ describe('HAProxy sidecar inbound', () => {
     const outcome = await dial(p1Web);
     expect(outcome.allowed).toBe(false);
     if (outcome.allowed) return;
-    const line = await harness.logLine(outcome.from);
+    const line = await harness.logLine(outcome);
     expect(line).toMatch(
       new RegExp(
         `^allowed inbound connection failed reason=- caller=spiffe://${p1.root.trustDomain}/\\S+/svc/web peer=p1 .* state=SC`,
@@ -360,7 +368,7 @@ describe('HAProxy sidecar inbound', () => {
     // Spelled differently, the names still reach the callers they belong to, or nobody.
     for (const sni of [p1Sni.toUpperCase(), `${p1Sni}.`]) {
       const outcome = await dial({ ...p1Web, sni });
-      if (!outcome.allowed) expect(await harness.logLine(outcome.from)).toContain('SSL');
+      if (!outcome.allowed) expect(await harness.logLine(outcome)).toContain('SSL');
     }
     expect(await dial({ ...localWeb, sni: '' })).toEqual({ allowed: true });
   });

@@ -133,11 +133,21 @@ export function describeExportsRules(engine: SidecarEngine): void {
         Name: 'backend',
         Sources: [{ Name: 'frontend', Peer: 'cluster-02', Action: 'deny' }],
       });
-      // Applied once cluster-02's own route is refused.
-      await eventually(
-        async () => (await viaGateway(leaves.c2, sni('backend', 'cluster-02'))).data === '',
-        20_000,
-      );
+      // Applied once cluster-02's own route is refused by the intention, and stays refused. An empty
+      // answer alone proves nothing: a connection can fail for other reasons while the sidecar reloads.
+      const backend = sidecars.backend as DataplaneProcess;
+      const deniedByIntention = async (): Promise<boolean> => {
+        const denied = await sidecarRefusals(backend, 'intention-deny');
+        if ((await viaGateway(leaves.c2, sni('backend', 'cluster-02'))).data !== '') return false;
+        return await eventually(
+          async () => (await sidecarRefusals(backend, 'intention-deny')) > denied,
+          5_000,
+        ).then(
+          () => true,
+          () => false,
+        );
+      };
+      await eventually(async () => await holds(deniedByIntention), 20_000);
     });
 
     it("denies cluster-02's frontend even when it sends cluster-03's SNI name", async () => {
