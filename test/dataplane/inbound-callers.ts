@@ -220,6 +220,8 @@ export interface Dialled {
   reused: boolean;
   /** The last session the server issued on this connection. */
   session?: Buffer;
+  /** How many sessions (TLS 1.3 tickets) the server issued on this connection. */
+  sessions: number;
   /** The caller's address (127.0.0.1:<port>), as the sidecar logs it; '' if it never connected. */
   from: string;
 }
@@ -249,6 +251,7 @@ export async function dialInbound(
   });
   let received = '';
   let session: Buffer | undefined;
+  let sessions = 0;
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => {
     received += chunk;
@@ -256,6 +259,7 @@ export async function dialInbound(
   socket.on('error', () => {});
   socket.on('session', (s: Buffer) => {
     session = s;
+    sessions++;
   });
   let from = '';
   // Read on TCP connect: a handshake that fails may close the socket before it can be asked.
@@ -270,7 +274,14 @@ export async function dialInbound(
   const reused = socket.isSessionReused();
   if (handshake) socket.end('ping\n');
   await closed;
-  return { echoed: received === 'ping\n', handshake, reused, from, ...(session ? { session } : {}) };
+  return {
+    echoed: received === 'ping\n',
+    handshake,
+    reused,
+    from,
+    sessions,
+    ...(session ? { session } : {}),
+  };
 }
 
 /**

@@ -44,6 +44,8 @@ interface Outcome {
   resumed: boolean;
   /** The last session the server issued on this connection. */
   session?: Buffer;
+  /** How many sessions (TLS 1.3 tickets) it issued. */
+  sessions: number;
 }
 
 type DialOptions = Pick<InboundDialOptions, 'session' | 'maxVersion'>;
@@ -86,8 +88,14 @@ async function apply(config: ProxyConfig): Promise<void> {
  */
 async function dial(caller: Partial<Caller> & { sni: string }, options: DialOptions = {}): Promise<Outcome> {
   const dialled = await dialInbound(listen, [ours.root.certPem], caller, options);
-  const { echoed: allowed, handshake, session } = dialled;
-  return { allowed, handshake, resumed: handshake && dialled.reused, ...(session ? { session } : {}) };
+  const { echoed: allowed, handshake, session, sessions } = dialled;
+  return {
+    allowed,
+    handshake,
+    resumed: handshake && dialled.reused,
+    sessions,
+    ...(session ? { session } : {}),
+  };
 }
 
 const refusals = () => logs.filter((r) => r.msg.startsWith('refused inbound'));
@@ -474,6 +482,9 @@ describe('nginx sidecar inbound', () => {
     const first = await expectAllowed(localWeb);
     const again = await expectAllowed(localWeb, first.session ? { session: first.session } : {});
     expect(again.resumed).toBe(true);
+    // One ticket per connection, full or resumed: a caller keeps only its last session, so a second
+    // would only take a place in the worker's session cache.
+    expect([first.sessions, again.sessions]).toEqual([1, 1]);
     await apply({ ...base, tls: { incoming: only12, outgoing: only12, unknownCipherSuites: [] } });
     expect(await expectAllowed(localWeb, { maxVersion: 'TLSv1.2' })).toMatchObject({ allowed: true });
     await apply(base);

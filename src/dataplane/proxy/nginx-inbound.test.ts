@@ -7,7 +7,13 @@ import * as x509 from '../../ca/x509.js';
 import { serviceIntentionsSchema } from '../../config-entries/index.js';
 import { baseProxyConfig, type TestCluster, testCluster } from '../testing/two-clusters.js';
 import type { ProxyConfig } from './config.js';
-import { type NginxInboundOptions, renderNginxInbound, rootName, subjectDer } from './nginx-inbound.js';
+import {
+  type NginxInboundOptions,
+  renderNginxInbound,
+  rootName,
+  SESSION_CACHE,
+  subjectDer,
+} from './nginx-inbound.js';
 
 const OPTIONS: NginxInboundOptions = {
   dir: '/run/meshpeer/sidecar-1',
@@ -128,8 +134,9 @@ describe('renderNginxInbound', () => {
     // No CA between a caller's leaf and the root that issued it.
     expect(block).toContain('ssl_verify_depth 0;');
     // Sessions resumed from the worker's own cache, not from tickets carrying them.
-    expect(block).toContain('ssl_session_cache builtin:4096;');
+    expect(block).toContain(`ssl_session_cache builtin:${SESSION_CACHE};`);
     expect(block).toContain('ssl_session_tickets off;');
+    expect(block).toContain('ssl_conf_command NumTickets 1;');
     expect(block).toContain(`ssl_certificate ${OPTIONS.leafCertFile};`);
     expect(block).toContain(`ssl_certificate_key ${OPTIONS.leafKeyFile};`);
     expect(block.find((l) => l.startsWith('ssl_client_certificate '))).toMatch(
