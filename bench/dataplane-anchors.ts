@@ -169,11 +169,15 @@ export async function main(
       const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
       for (const path of order) {
         const s = samples.get(path.name)!;
-        s.columns[0]!.push(await withCpu(path, s, transferMB, () => throughputMBps(path.entry, transferMB)));
+        s.columns[0]!.push(
+          await withCpu(path, 0, s, transferMB, () => throughputMBps(path.entry, transferMB)),
+        );
       }
       for (const path of order) {
         const s = samples.get(path.name)!;
-        s.columns[1]!.push(await withCpu(path, s, transferMB, () => parallelMBps(path.entry, transferMB, 8)));
+        s.columns[1]!.push(
+          await withCpu(path, 1, s, transferMB, () => parallelMBps(path.entry, transferMB, 8)),
+        );
       }
       // New connections and requests one path after another, one at a time: each path's sample is
       // taken within milliseconds of every other path's. The hops are distinct processes, so each
@@ -233,12 +237,13 @@ export async function main(
 /** Runs a bulk transfer and records each hop's CPU ms per MB echoed during it. */
 async function withCpu(
   path: Path,
+  column: number,
   s: Samples,
   megabytes: number,
   run: () => Promise<number>,
 ): Promise<number> {
   const before = path.hops.map((h) => cpuTimeMs(h.pid));
-  const value = await bounded(run(), path.name);
+  const value = await bounded(run(), `${path.name}, ${COLUMNS[column]}`);
   path.hops.forEach((h, i) => {
     s.cpu[i]!.push((cpuTimeMs(h.pid) - before[i]!) / megabytes);
   });
@@ -272,6 +277,8 @@ async function parallelMBps(endpoint: Endpoint, megabytes: number, connections: 
         received += data.length;
       });
       const ended = once(socket, 'end');
+      // A reset while writing rejects both this and the write loop's wait: it is reported once, there.
+      ended.catch(() => {});
       for (let sent = 0; sent < perConnection; sent += chunk.length) {
         const part = Math.min(chunk.length, perConnection - sent);
         if (!socket.write(part === chunk.length ? chunk : chunk.subarray(0, part)))

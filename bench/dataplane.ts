@@ -234,6 +234,8 @@ export async function throughputMBps(endpoint: Endpoint, megabytes: number): Pro
     received += data.length;
   });
   const ended = once(socket, 'end');
+  // A reset while writing rejects both this and the write loop's wait: it is reported once, there.
+  ended.catch(() => {});
   for (let sent = 0; sent < total; sent += chunk.length) {
     if (!socket.write(chunk)) await once(socket, 'drain');
   }
