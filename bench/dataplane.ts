@@ -21,6 +21,7 @@ import {
   testCluster,
 } from '../src/dataplane/testing/two-clusters.js';
 import type { ChildReply, ChildRequest } from './dataplane-child.js';
+import { percentile } from './support/measure.js';
 
 const MB = 1024 * 1024;
 
@@ -354,10 +355,7 @@ async function cpuByComponent(mesh: BenchMesh): Promise<Record<string, number>> 
 }
 
 function percentiles(samples: number[]): Percentiles {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number): number =>
-    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-  return { p50: at(0.5), p99: at(0.99) };
+  return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) };
 }
 
 function print(
