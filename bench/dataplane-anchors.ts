@@ -4,7 +4,8 @@
 // HAProxy too (`meshpeer proxy --engine haproxy`) or on nginx (`--engine nginx`), beside the same topology
 // built from nginx stream sidecars with HAProxy gateways and from HAProxy alone, with certificates from
 // the same meshpeer CAs, and direct loopback TCP. Rounds are interleaved (each round takes each column's
-// measurement of every path in turn, in a rotating order) and the medians are printed, with each
+// measurement of every path in turn, in a new random order each round, and new connections and requests
+// one sample of every path at a time, in a new random order each time) and the medians are printed, with each
 // meshpeer path's speed relative to each anchor per column, the same ratio round by round, and the CPU
 // each hop spends per MB and per new connection. The anchors come from
 // scripts/bench-anchors.sh; without them only meshpeer and direct TCP are measured and the reason is
@@ -46,6 +47,9 @@ const COLUMNS = [
  * every sidecar of every path negotiates TLS 1.3.
  */
 const ANCHOR_TLS = DEFAULT_MESH_TLS.outgoing;
+
+/** Longer than any path defers work past a connection's end (the nginx sidecars' 1 s log flush). */
+const DEFERRED_WORK_MS = 1_500;
 
 /** Whether a larger number is better, per column. */
 const HIGHER_IS_BETTER = [true, true, false, false];
@@ -164,9 +168,10 @@ export async function main(
       ]),
     );
     for (let round = 0; round < rounds; round++) {
-      // Column by column, every path in a rotating order: the same measurement of two paths is taken
-      // seconds apart, not a whole path's measurements apart, so the machine's drift weighs on both alike.
-      const order = paths.map((_, i) => paths[(i + round) % paths.length]!);
+      // Column by column, every path in a new random order each round: the same measurement of two paths
+      // is taken seconds apart, not a whole path's measurements apart, so the machine's drift weighs on
+      // both alike, and no path always follows the same one (see interleaved()).
+      const order = shuffled(paths);
       for (const path of order) {
         const s = samples.get(path.name)!;
         s.columns[0]!.push(
@@ -187,6 +192,9 @@ export async function main(
         interleaved(order, setups, (p) => newConnectionMs(p.entry)),
         'new connections',
       );
+      // Work a path defers past its connections is theirs, and must not land in the requests measured
+      // next: the nginx sidecars write their connection log at most once a second, and meshpeer reads it.
+      await new Promise((resolve) => setTimeout(resolve, DEFERRED_WORK_MS));
       order.forEach((path, p) => {
         const s = samples.get(path.name)!;
         s.columns[2]!.push(percentile(setupMs[p]!, 0.5));
@@ -250,7 +258,7 @@ async function withCpu(
   return value;
 }
 
-/** `count` samples of `measure` per path, taken path after path, one sample at a time. */
+/** `count` samples of `measure` per path, taken one sample of every path at a time. */
 async function interleaved(
   paths: Path[],
   count: number,
@@ -258,7 +266,20 @@ async function interleaved(
 ): Promise<number[][]> {
   const out = paths.map(() => [] as number[]);
   for (let i = 0; i < count; i++) {
-    for (let p = 0; p < paths.length; p++) out[p]!.push(await measure(paths[p]!, p));
+    // A new order for every sample. In a fixed cycle (even one rotated every round) each path always
+    // runs right after the same other path, which leaves the shared caches to it: measured, a path run
+    // after direct TCP answered small requests up to 1 % faster than the same path run after an anchor.
+    for (const p of shuffled(paths.map((_, index) => index))) out[p]!.push(await measure(paths[p]!, p));
+  }
+  return out;
+}
+
+/** A copy of `items` in random order (Fisher–Yates). */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
   }
   return out;
 }
