@@ -13,6 +13,7 @@ import {
   type DataplaneProcess,
   freePort,
   logRecords,
+  newestLogRecord,
   sidecarRefusals,
   startDataplaneProcess,
 } from '../security/dataplane-processes.js';
@@ -254,12 +255,13 @@ describe('an upstream follows health and the service-resolver', () => {
       return (await sidecarRefusals(peerBackend, 'intention-deny')) > refusedBefore;
     }, 15_000);
     expect(peerApp.connections).toBe(appBefore);
-    const refusals = logRecords(peerBackend, /^refused inbound connection/);
-    expect(refusals.at(-1)).toMatchObject({
-      reason: 'intention-deny',
-      caller: expect.stringMatching(/\/svc\/frontend$/),
-    });
-    expect(String(refusals.at(-1)?.msg)).toMatch(/deny/);
+    const refusal = await newestLogRecord(
+      peerBackend,
+      /^refused inbound connection/,
+      (r) => r.reason === 'intention-deny',
+    );
+    expect(refusal).toMatchObject({ caller: expect.stringMatching(/\/svc\/frontend$/) });
+    expect(String(refusal.msg)).toMatch(/deny/);
   });
 
   it('redirects every connection to the peer, with the local backend passing', async () => {

@@ -6,7 +6,7 @@ import type { Endpoint } from '../../src/dataplane/endpoint.js';
 import type { ProxyLeaf } from '../../src/dataplane/proxy/index.js';
 import { freePort } from '../../src/shared/testing/free-port.js';
 import { metricValue } from '../server/support.js';
-import { api, CLI } from '../support/meshpeer-process.js';
+import { api, CLI, eventually } from '../support/meshpeer-process.js';
 
 export { freePort } from '../../src/shared/testing/free-port.js';
 
@@ -125,4 +125,20 @@ export function logRecords(p: DataplaneProcess, msg: RegExp): Record<string, unk
       return [];
     }
   });
+}
+
+/**
+ * The newest record whose msg matches, once it satisfies `ready`. Waits for it: the log comes through a
+ * pipe, and may arrive after the process's metrics already count what it reports.
+ */
+export async function newestLogRecord(
+  p: DataplaneProcess,
+  msg: RegExp,
+  ready: (record: Record<string, unknown>) => boolean = () => true,
+  timeoutMs = 10_000,
+): Promise<Record<string, unknown>> {
+  return await eventually(async () => {
+    const record = logRecords(p, msg).at(-1);
+    return record && ready(record) ? record : undefined;
+  }, timeoutMs);
 }

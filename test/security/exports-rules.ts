@@ -15,7 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EchoServer } from '../../src/dataplane/testing/traffic.js';
 import { tlsAttempt } from '../dataplane/helpers.js';
 import { eventually, type ServerProcess } from '../support/meshpeer-process.js';
-import { counter, type DataplaneProcess, logRecords, sidecarRefusals } from './dataplane-processes.js';
+import {
+  counter,
+  type DataplaneProcess,
+  logRecords,
+  newestLogRecord,
+  sidecarRefusals,
+} from './dataplane-processes.js';
 import { EXPORTS, type ExportsTopology, exportsOf, ok, startExportsTopology } from './exports-topology.js';
 
 export type SidecarEngine = 'node' | 'haproxy' | 'nginx';
@@ -168,11 +174,12 @@ export function describeExportsRules(engine: SidecarEngine): void {
           (await sidecarRefusals(backend, 'intention-deny')) === denied + byIntention &&
           (await sidecarRefusals(backend)) === refused + 2,
       );
-      const refusal = logRecords(backend, /refused inbound connection/).at(-1);
-      expect(refusal).toMatchObject({
-        reason: 'intention-deny',
-        caller: expect.stringContaining('/svc/frontend'),
-      });
+      const refusal = await newestLogRecord(
+        backend,
+        /refused inbound connection/,
+        (r) => r.reason === 'intention-deny',
+      );
+      expect(refusal).toMatchObject({ caller: expect.stringContaining('/svc/frontend') });
     });
 
     it("lets cluster-03's frontend in with its own SNI name; with another peer's, as the engine checks it", async () => {
