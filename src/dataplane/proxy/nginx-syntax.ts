@@ -41,10 +41,13 @@ export const PROXY_BUFFER_DIRECTIVE = 'proxy_buffer_size 64k;';
 
 // The listeners keep the kernel's own socket buffers, which it sizes as a connection goes. Measured on
 // the benchmark's path, with its anchor's nginx sidecars: a fixed 4 MiB receive buffer on their
-// listeners (`listen … rcvbuf=4m`) took 9–13 % off the path's CPU per MB in four runs, but nginx 1.22
-// then cut more half-closed transfers short (3 of 480 transfers of 32 MB, and 4 of 160 with 1 MiB,
-// against 0 of 480 as it is), and the kernel caps what a listener asks for at net.core.rmem_max
-// (208 KiB unless raised; one run with 208 KiB came out 6 % slower than the kernel's sizing).
+// listeners (`listen … rcvbuf=4m`) took 9–13 % off the path's CPU per MB in four runs (on a kernel that
+// lets a connection's buffer grow to 32 MiB); the gain is the calling sidecar's listener's, the app's
+// plain connections (on the called sidecar's alone: none). But there nginx 1.22 then cut half-closed
+// transfers short: 6 of 320 transfers of 32 MB with 4 MiB there, 3 of 480 with 4 MiB on both, 4 of 160
+// with 1 MiB on both, against 0 of 800 as it is (and 0 of 320 with 4 MiB on the called sidecar alone).
+// The kernel also caps what a listener asks for at net.core.rmem_max (208 KiB unless raised; one run
+// with 208 KiB came out 6 % slower).
 
 /**
  * One direction's TLS settings as nginx directives; `prefix` is `ssl` or `proxy_ssl`. The range goes in
