@@ -15,6 +15,9 @@
 //   MESHPEER_BENCH_PATHS='nginx' ... measures only the paths whose names contain one of these
 //   comma-separated words (direct TCP always); MESHPEER_BENCH_SETUPS, MESHPEER_BENCH_REQUESTS set the
 //   number of new connections and of requests per round (100, 1,000).
+//   MESHPEER_BENCH_CONTROL=1 also measures an unchanged second copy of the nginx anchor, as a path of its
+//   own, and prints its speed relative to the anchor: what two identical paths differ by in the same run,
+//   the floor under which a ratio says nothing. The copy is left out of "best anchor".
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
@@ -32,7 +35,13 @@ import {
   throughputMBps,
 } from './dataplane.js';
 import { haproxyGatewaysPathName, startHaproxyGatewaysPath } from './dataplane-anchors-haproxy.js';
-import { ANCHOR_NAMES, type AnchorPath, installAnchors, startAnchorPath } from './support/anchor-proxies.js';
+import {
+  ANCHOR_NAMES,
+  type AnchorPath,
+  controlName,
+  installAnchors,
+  startAnchorPath,
+} from './support/anchor-proxies.js';
 import { cpuTimeMs, percentile, runWhenInvokedDirectly } from './support/measure.js';
 
 const MB = 1024 * 1024;
@@ -88,6 +97,8 @@ export async function main(
     requests?: number;
     /** Words naming the paths to measure (see above); default all. */
     paths?: string;
+    /** Also measure an unchanged copy of the nginx anchor (see above). */
+    control?: boolean;
   } = {},
 ): Promise<AnchorsBenchResult> {
   const rounds = options.rounds ?? Number(process.env.MESHPEER_BENCH_ROUNDS ?? 5);
@@ -99,6 +110,7 @@ export async function main(
     .map((w) => w.trim())
     .filter(Boolean);
   const wanted = (name: string): boolean => words.length === 0 || words.some((w) => name.includes(w));
+  const control = options.control ?? process.env.MESHPEER_BENCH_CONTROL === '1';
   const loadBefore = loadavg();
   // Interrupted, it still runs its exit handlers, which stop the anchors' processes.
   const interrupted = (): void => process.exit(130);
@@ -128,6 +140,11 @@ export async function main(
       for (const kind of ['nginx', 'haproxy'] as const) {
         if (!wanted(ANCHOR_NAMES[kind])) continue;
         anchors.push(await startAnchorPath(installed, kind, certs, mesh.echo.address, dir, ANCHOR_TLS));
+      }
+      if (control && wanted(ANCHOR_NAMES.nginx)) {
+        anchors.push(
+          await startAnchorPath(installed, 'nginx', certs, mesh.echo.address, dir, ANCHOR_TLS, true),
+        );
       }
       paths.push(...anchors);
     }
@@ -379,7 +396,11 @@ function print(
   lines.push(`| path | ${COLUMNS.join(' | ')} |`, `|---|${COLUMNS.map(() => '---|').join('')}`);
   for (const p of r.paths) lines.push(`| ${p.name} | ${p.medians.map((m, i) => f(m, i)).join(' | ')} |`);
   const ours = r.paths.filter((p) => p.name.startsWith('meshpeer'));
-  const anchors = r.paths.filter((p) => !p.name.startsWith('meshpeer') && p.name !== 'direct TCP');
+  const copyName = controlName(ANCHOR_NAMES.nginx);
+  const copy = r.paths.find((p) => p.name === copyName);
+  const anchors = r.paths.filter(
+    (p) => !p.name.startsWith('meshpeer') && p.name !== 'direct TCP' && p.name !== copyName,
+  );
   const perRound: string[] = [];
   for (const mesh of ours) {
     for (const a of anchors) {
@@ -396,12 +417,21 @@ function print(
       perRound.push(`  ${mesh.name}: ${COLUMNS.map((_, i) => roundRatios(mesh, anchors, i)).join('; ')}`);
     }
   }
+  const original = anchors.find((p) => p.name === ANCHOR_NAMES.nginx);
+  if (copy && original) {
+    lines.push(
+      `| control: ${copy.name} speed ÷ ${original.name} | ${copy.medians.map((m, i) => `${speed(m, original.medians[i]!, i).toFixed(2)}×`).join(' | ')} |`,
+    );
+    perRound.push(
+      `  control, ${copy.name}: ${COLUMNS.map((_, i) => roundRatios(copy, [original], i)).join('; ')}`,
+    );
+  }
   if (perRound.length > 0) {
     // Both measured in the same round, minutes apart at most: the machine's drift between rounds
     // (other tenants, the load the bench itself leaves) cancels out of each ratio.
     lines.push(
       '',
-      'Speed ÷ best anchor round by round (each round measures every path once): median (lowest–highest), rounds at 1.0× or more:',
+      'Speed ÷ best anchor round by round (each round measures every path once; the control: the copy ÷ its anchor): median (lowest–highest), rounds at 1.0× or more:',
       ...perRound,
     );
   }

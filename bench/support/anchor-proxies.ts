@@ -57,6 +57,11 @@ export const ANCHOR_NAMES: Record<SidecarKind, string> = {
   haproxy: 'HAProxy everywhere',
 };
 
+/** The name of an anchor's unchanged second copy (the bench's control, see dataplane-anchors.ts). */
+export function controlName(anchor: string): string {
+  return `${anchor}, second copy`;
+}
+
 /** Starts one anchor path to `app`: HAProxy gateways and `sidecars` sidecars, each hop its own process. */
 export async function startAnchorPath(
   installed: { haproxy: string; nginx: string },
@@ -66,15 +71,17 @@ export async function startAnchorPath(
   dir: string,
   /** The TLS versions the calling sidecar offers, as meshpeer's sidecars are told by the mesh entry. */
   outgoing: TlsDirection,
+  /** A second, unchanged copy of the same anchor (its own processes and ports), named as such. */
+  copy = false,
 ): Promise<AnchorPath> {
-  const files = writeCerts(certs, dir, sidecars);
+  const tag = copy ? `${sidecars}-copy` : sidecars;
+  const files = writeCerts(certs, dir, tag);
   const [front, gwImporter, gwExporter, back] = await Promise.all([
     freePort(),
     freePort(),
     freePort(),
     freePort(),
   ]);
-  const tag = `${sidecars}`;
   const started: ChildProcess[] = [];
   const close = async (): Promise<void> => {
     await Promise.all(started.map(stopProcess));
@@ -119,7 +126,7 @@ export async function startAnchorPath(
         : run('haproxy', 'frontend-sidecar', haproxyOutbound(front, gwImporter, files, certs, outgoing));
     for (const port of [back, gwExporter, gwImporter, front]) await listening(port, started);
     return {
-      name: ANCHOR_NAMES[sidecars],
+      name: copy ? controlName(ANCHOR_NAMES[sidecars]) : ANCHOR_NAMES[sidecars],
       entry: { host: '127.0.0.1', port: front },
       hops: [
         { name: 'frontend sidecar', pid: frontend.pid ?? 0 },
