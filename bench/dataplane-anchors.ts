@@ -431,7 +431,7 @@ function print(
     // (other tenants, the load the bench itself leaves) cancels out of each ratio.
     lines.push(
       '',
-      'Speed ÷ best anchor round by round (each round measures every path once; the control: the copy ÷ its anchor): median (lowest–highest), rounds at 1.0× or more:',
+      `Speed ÷ best anchor round by round (each round measures every path once${copy && original ? '; the control: the copy ÷ its anchor' : ''}): median (lowest–highest), rounds at 1.0× or more:`,
       ...perRound,
     );
   }
