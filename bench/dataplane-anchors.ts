@@ -34,7 +34,11 @@ import {
   startMesh,
   throughputMBps,
 } from './dataplane.js';
-import { haproxyGatewaysPathName, startHaproxyGatewaysPath } from './dataplane-anchors-haproxy.js';
+import {
+  ENGINE_PATHS,
+  engineGatewaysPathName,
+  startEngineGatewaysPath,
+} from './dataplane-anchors-engines.js';
 import {
   ANCHOR_NAMES,
   type AnchorPath,
@@ -157,16 +161,16 @@ export async function main(
     }
     if (installed.ok) {
       // meshpeer's sidecars with `meshpeer gateway --engine haproxy` gateways; then the sidecars too as
-      // `meshpeer proxy --engine haproxy` and `--engine nginx` run them (their upstream checks need the
-      // backend's leaf to name its SNI name).
-      for (const sidecars of ['node', 'haproxy', 'nginx'] as const) {
-        if (!wanted(haproxyGatewaysPathName(sidecars))) continue;
-        const path = await startHaproxyGatewaysPath(
+      // `meshpeer proxy --engine haproxy` and `--engine nginx` run them, and nginx gateways with nginx
+      // sidecars (the engines' upstream checks need the backend's leaf to name its SNI name).
+      for (const [gateways, sidecars] of ENGINE_PATHS) {
+        if (!wanted(engineGatewaysPathName(gateways, sidecars))) continue;
+        const path = await startEngineGatewaysPath(
           mesh.exporter,
           mesh.importer,
           mesh.echo.address,
           mesh.backendSni,
-          sidecars,
+          { gateways, sidecars },
           sidecars === 'node' ? undefined : backendLeaf,
         );
         anchors.push(path); // closed with the anchors

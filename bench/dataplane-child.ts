@@ -1,6 +1,6 @@
 // One data-plane component (a mesh gateway or a sidecar) alone in its own process, as in production,
 // so the benchmark measures each on its own event loop and can read a gateway's memory on its own.
-// Driven over IPC by bench/dataplane.ts and bench/dataplane-anchors-haproxy.ts. A sidecar on the HAProxy or
+// Driven over IPC by bench/dataplane.ts and bench/dataplane-anchors-engines.ts. A sidecar on the HAProxy or
 // nginx engine runs its meshpeer half here (rendering, reloads, telemetry) and its engine as our child,
 // as `meshpeer proxy --engine ...` does: the benchmark's own event loop never carries a sidecar's work.
 import { StaticConfigSource } from '../src/dataplane/config-source.js';

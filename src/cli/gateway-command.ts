@@ -74,9 +74,9 @@ export function gatewayCommand(): Command {
     .addOption(
       new Option(
         '--engine <engine>',
-        'what carries the bytes: node (in this process) or haproxy (an HAProxy child process that meshpeer configures with the same routing decisions and updates live; needs haproxy 2.6+ on the PATH or in MESHPEER_HAPROXY)',
+        'what carries the bytes: node (in this process), haproxy (an HAProxy child process that meshpeer configures with the same routing decisions and updates live; needs haproxy 2.6+ on the PATH or in MESHPEER_HAPROXY) or nginx (an nginx child process given the same decisions, reloaded gracefully on every change; needs nginx 1.22+ with its stream module, on the PATH or in MESHPEER_NGINX)',
       )
-        .choices(['node', 'haproxy'])
+        .choices(['node', 'haproxy', 'nginx'])
         .default('node'),
     );
   withHealthTtlOption(command);

@@ -14,11 +14,15 @@ import { accessible, EngineChild, findExecutable, spawnEngine } from './engine-c
 export const NGINX_INSTALL_HINT =
   'install nginx 1.22 or later with its stream and njs modules (Debian/Ubuntu: apt-get install nginx ' +
   'libnginx-mod-stream libnginx-mod-stream-js; or name the binary in MESHPEER_NGINX and the module ' +
-  'directory in MESHPEER_NGINX_MODULES), or run the sidecar with --engine node';
+  'directory in MESHPEER_NGINX_MODULES), or run the sidecar or gateway with --engine node';
 
 /** Where Debian and Ubuntu put nginx's dynamic modules. */
 const DEFAULT_MODULE_DIRS = ['/usr/lib/nginx/modules', '/usr/lib64/nginx/modules', '/etc/nginx/modules'];
-const MODULES = ['ngx_stream_module.so', 'ngx_stream_js_module.so'];
+/** The dynamic modules each use needs: the sidecar's identity check runs in njs; the gateway only reads SNI. */
+const MODULES = {
+  sidecar: ['ngx_stream_module.so', 'ngx_stream_js_module.so'],
+  gateway: ['ngx_stream_module.so'],
+} as const;
 const CLOSE_CHATTER = /SSL_shutdown\(\) failed .*application data after close notify/;
 
 export interface NginxInstall {
@@ -27,18 +31,23 @@ export interface NginxInstall {
   modules: string[];
 }
 
-/** The nginx binary (MESHPEER_NGINX, else the PATH and sbin dirs) and the modules it needs. */
-export function findNginx(env: NodeJS.ProcessEnv = process.env): NginxInstall {
+/** The nginx binary (MESHPEER_NGINX, else the PATH and sbin dirs) and the modules `use` needs. */
+export function findNginx(
+  env: NodeJS.ProcessEnv = process.env,
+  use: keyof typeof MODULES = 'sidecar',
+): NginxInstall {
   const binary = findBinary(env);
+  const modules = MODULES[use];
   // Set but empty: the modules are built into nginx, as the user says; none is loaded.
   if (env.MESHPEER_NGINX_MODULES === '') return { binary, modules: [] };
   const dirs = env.MESHPEER_NGINX_MODULES ? [env.MESHPEER_NGINX_MODULES] : DEFAULT_MODULE_DIRS;
   for (const dir of dirs) {
-    const paths = MODULES.map((m) => join(dir, m));
+    const paths = modules.map((m) => join(dir, m));
     if (paths.every((path) => accessible(path, constants.R_OK))) return { binary, modules: paths };
   }
   throw unavailable(
-    `--engine nginx: the stream and njs modules (${MODULES.join(', ')}) are not in ${dirs.join(' or ')}: ` +
+    `--engine nginx: the ${use === 'sidecar' ? 'stream and njs modules' : 'stream module'} (${modules.join(', ')}) ` +
+      `are not in ${dirs.join(' or ')}: ` +
       `${NGINX_INSTALL_HINT} (set MESHPEER_NGINX_MODULES to an empty value if they are built into nginx)`,
   );
 }

@@ -1,14 +1,14 @@
 // A mesh gateway as a process runs it: configuration from the server over HTTP, optionally
 // registered as a `mesh-gateway` service, optionally serving /metrics; the bytes carried by this
-// process (engine node) or by an HAProxy child it configures (engine haproxy).
+// process (engine node) or by an HAProxy or nginx child it configures (engines haproxy, nginx).
 import type { Logger } from '../shared/logger.js';
 import { type RunningComponent, runComponent } from './component-process.js';
 import type { Endpoint } from './endpoint.js';
-import { HaproxyGateway, MeshGateway } from './gateway/index.js';
+import { HaproxyGateway, MeshGateway, NginxGateway } from './gateway/index.js';
 import { ConsulApi, HttpGatewayConfigSource } from './http-config-source.js';
 
-/** node: the gateway splices in this process; haproxy: it drives an HAProxy child process. */
-export type GatewayEngine = 'node' | 'haproxy';
+/** node: the gateway splices in this process; haproxy, nginx: it drives that engine as a child process. */
+export type GatewayEngine = 'node' | 'haproxy' | 'nginx';
 
 export interface GatewayProcessOptions {
   server: string;
@@ -38,22 +38,20 @@ export async function runGateway(options: GatewayProcessOptions): Promise<Runnin
   const datacenter =
     options.datacenter ?? (await askDatacenter(api, options.configTimeoutMs ?? 30_000, logger));
   const source = new HttpGatewayConfigSource({ api, datacenter, localServers, logger });
+  const common = {
+    config: source,
+    listen: options.listen,
+    logger,
+    configTimeoutMs: options.configTimeoutMs,
+  };
   return runComponent({
     api,
     component:
       options.engine === 'haproxy'
-        ? new HaproxyGateway({
-            config: source,
-            listen: options.listen,
-            logger,
-            configTimeoutMs: options.configTimeoutMs,
-          })
-        : new MeshGateway({
-            config: source,
-            listen: options.listen,
-            logger,
-            configTimeoutMs: options.configTimeoutMs,
-          }),
+        ? new HaproxyGateway(common)
+        : options.engine === 'nginx'
+          ? new NginxGateway(common)
+          : new MeshGateway(common),
     stopWatching: () => source.stop(),
     registration: (address) => {
       if (!register) return undefined;

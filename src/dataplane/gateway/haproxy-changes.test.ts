@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { changesBetween, runtimeCommandFailed } from './haproxy-changes.js';
-import type { HaproxyPlan } from './haproxy-plan.js';
+import type { RoutePlan } from './route-plan.js';
 
 const MAP = '/run/gw/names.map';
 
-function plan(overrides: Partial<HaproxyPlan> = {}): HaproxyPlan {
+function plan(overrides: Partial<RoutePlan> = {}): RoutePlan {
   return {
     backends: [{ name: 'service.web', kind: 'inbound', endpoints: [{ host: '10.0.0.1', port: 1 }] }],
     names: new Map([['web.default.default.p.external.td', 'service.web']]),
@@ -64,7 +64,7 @@ describe('changesBetween', () => {
 
   it('reloads for new destinations, peers, timeouts, host names and more endpoints than slots', () => {
     const endpoints = (n: number) => Array.from({ length: n }, (_, i) => ({ host: '10.0.1.1', port: i + 1 }));
-    const cases: [Partial<HaproxyPlan>, RegExp][] = [
+    const cases: [Partial<RoutePlan>, RegExp][] = [
       [{ connectTimeoutMs: 1000 }, /dial timeout/],
       [
         { backends: [...plan().backends, { name: 'service.api', kind: 'inbound', endpoints: [] }] },

@@ -4,7 +4,7 @@
 // a reload leaves them to the old worker. Pure: plans in, commands out.
 import { isIP } from 'node:net';
 import type { Endpoint } from '../endpoint.js';
-import type { HaproxyPlan } from './haproxy-plan.js';
+import type { RoutePlan } from './route-plan.js';
 
 export type PlanChange =
   | { kind: 'none' }
@@ -17,7 +17,7 @@ export interface RunningShape {
   namesMap: string;
 }
 
-export function changesBetween(running: HaproxyPlan, next: HaproxyPlan, shape: RunningShape): PlanChange {
+export function changesBetween(running: RoutePlan, next: RoutePlan, shape: RunningShape): PlanChange {
   if (running.connectTimeoutMs !== next.connectTimeoutMs) return reload('the dial timeout changed');
   const before = new Map(running.backends.map((b) => [b.name, b]));
   const after = new Map(next.backends.map((b) => [b.name, b]));

@@ -20,9 +20,9 @@ import { DEFAULT_CLIENT_HELLO_TIMEOUT_MS } from '../sni-peek.js';
 import type { GatewayConfig } from './config.js';
 import { changesBetween, runtimeCommandFailed } from './haproxy-changes.js';
 import { type HaproxyConfigOptions, renderHaproxy, slotsFor } from './haproxy-config.js';
-import { type HaproxyPlan, planFor } from './haproxy-plan.js';
 import { countsFromStats, type HaproxyCounts } from './haproxy-stats.js';
 import { GatewayMetrics } from './metrics.js';
+import { planFor, type RoutePlan } from './route-plan.js';
 
 export interface HaproxyGatewayOptions {
   config: ConfigSource<GatewayConfig>;
@@ -49,8 +49,8 @@ export class HaproxyGateway {
   private unsubscribe: Unsubscribe | undefined;
   private bound: Endpoint | undefined;
   /** What HAProxy serves now, and the newest routes (differ while an update fails or HAProxy is down). */
-  private running: HaproxyPlan | undefined;
-  private wanted: HaproxyPlan | undefined;
+  private running: RoutePlan | undefined;
+  private wanted: RoutePlan | undefined;
   private slots = new Map<string, number>();
   /** Snapshots are applied one at a time, newest wins; restarts take their turn in the same line. */
   private readonly updates = new NewestFirst<GatewayConfig>(
@@ -241,12 +241,12 @@ export class HaproxyGateway {
   }
 
   /** Writes the configuration and maps for `plan`, and remembers its server slots for later changes. */
-  private async write(plan: HaproxyPlan, listen: Endpoint): Promise<void> {
+  private async write(plan: RoutePlan, listen: Endpoint): Promise<void> {
     this.writeFiles(plan, listen, true);
     this.slots = new Map(plan.backends.map((b) => [b.name, slotsFor(b.endpoints.length)]));
   }
 
-  private writeFiles(plan: HaproxyPlan, listen: Endpoint, withConfig: boolean): void {
+  private writeFiles(plan: RoutePlan, listen: Endpoint, withConfig: boolean): void {
     const paths: HaproxyConfigOptions = {
       listen,
       namesMap: this.file('names.map'),

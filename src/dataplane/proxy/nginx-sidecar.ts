@@ -7,16 +7,14 @@
 // ones get the drain time, then nginx stops. The lifecycle is engine-sidecar.ts's. nginx's connection
 // log lines arrive through a buffered file for connections that ended well (nginx-connection-log.ts)
 // and as syslog datagrams on a loopback socket of our own for the rest, at once.
-import { createSocket, type Socket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
-import { once } from 'node:events';
-import { chmod } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { NginxLogIntake } from '../nginx-log-intake.js';
 import { checkNginxConfig, findNginx, type NginxInstall, NginxProcess } from '../nginx-process.js';
+import { resolveHosts } from '../resolve-hosts.js';
 import type { ProxyConfig } from './config.js';
 import { EngineSidecar } from './engine-sidecar.js';
 import type { ProxyMetrics } from './metrics.js';
-import { NginxConnectionLog, RETIRED_SUFFIX } from './nginx-connection-log.js';
+import { RETIRED_SUFFIX } from './nginx-connection-log.js';
 import {
   NGINX_CONFIG_FILE,
   NGINX_CONNECTION_LOG,
@@ -26,6 +24,7 @@ import {
   sameNginxRendering,
 } from './nginx-sidecar-config.js';
 import { NginxSidecarTelemetry } from './nginx-sidecar-telemetry.js';
+import type { NginxAccessLogs } from './nginx-syntax.js';
 import { hostNamesOf } from './nginx-upstreams.js';
 import type { SidecarAddresses, SidecarOptions } from './sidecar.js';
 import { SidecarDir } from './sidecar-dir.js';
@@ -47,10 +46,9 @@ export interface NginxSidecarOptions extends SidecarOptions {
 export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
   private readonly telemetry: NginxSidecarTelemetry;
   private install: NginxInstall | undefined;
-  /** Where nginx sends the lines of refused and failed connections (syslog datagrams on loopback). */
-  private logSocket: Socket | undefined;
-  /** The buffered file of connections that ended well. */
-  private connectionLog: NginxConnectionLog | undefined;
+  private intake: NginxLogIntake | undefined;
+  /** Where nginx writes its connection log lines, once prepared. */
+  private accessLogs: NginxAccessLogs | undefined;
 
   constructor(private readonly options: NginxSidecarOptions) {
     super(options, 'nginx');
@@ -73,42 +71,29 @@ export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
     ]);
   }
 
-  /**
-   * The buffered connection log, and a loopback UDP socket taking the lines nginx sends at once
-   * (syslog: "<pri>tag: line").
-   */
+  /** Where nginx's connection log lines come in (nginx-log-intake.ts). */
   protected override async prepare(dir: SidecarDir): Promise<void> {
-    // Started as root, nginx runs its workers as nobody, and each worker opens the log file again
-    // itself when told to reopen it (after a rotation): it must be able to pass through the directory.
-    // Every file in it stays 0600, readable by its owner alone.
-    if (process.getuid?.() === 0) await chmod(dir.path, 0o711);
-    const onLine = (text: string): void => {
-      if (!this.telemetry.onLine(text)) this.logger.debug({ line: text }, 'nginx log line not understood');
-    };
-    this.connectionLog = new NginxConnectionLog({
+    this.intake = new NginxLogIntake({
       dir: dir.path,
       name: NGINX_CONNECTION_LOG,
-      onLine,
+      onLine: (text) => {
+        if (!this.telemetry.onLine(text)) this.logger.debug({ line: text }, 'nginx log line not understood');
+      },
       reopen: () => this.engine?.reopenLogs() ?? false,
       logger: this.logger,
+      ...(this.options.connectionLogFlushMs !== undefined
+        ? { flushMs: this.options.connectionLogFlushMs }
+        : {}),
       ...(this.options.connectionLogRotateBytes !== undefined
         ? { rotateBytes: this.options.connectionLogRotateBytes }
         : {}),
     });
-    await this.connectionLog.start();
-    const socket = createSocket('udp4');
-    socket.on('message', (message) => onLine(message.toString('utf8')));
-    socket.on('error', (err) => this.logger.warn({ err: err.message }, 'nginx log socket failed'));
-    socket.bind(0, '127.0.0.1');
-    await once(socket, 'listening');
-    this.logSocket = socket;
+    this.accessLogs = await this.intake.start();
   }
 
   protected override async release(): Promise<void> {
-    this.logSocket?.close();
-    this.logSocket = undefined;
-    await this.connectionLog?.stop();
-    this.connectionLog = undefined;
+    await this.intake?.stop();
+    this.intake = undefined;
   }
 
   /** The whole configuration for `config`, with the ports chosen at start and host names resolved now. */
@@ -120,20 +105,7 @@ export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
     const { inbound, upstreams } = addresses;
     const app = this.options.inbound?.app;
     const specs = upstreams.map(({ spec, address }) => ({ ...spec, bind: address }));
-    const resolved = new Map<string, string[]>();
-    for (const host of hostNamesOf(config, specs)) {
-      try {
-        resolved.set(
-          host,
-          (await lookup(host, { all: true })).map((a) => a.address),
-        );
-      } catch (err) {
-        this.logger.warn(
-          { host, err: (err as Error).message },
-          `could not resolve ${host}; its endpoints are left out`,
-        );
-      }
-    }
+    const resolved = await resolveHosts(hostNamesOf(config, specs), this.logger);
     return renderNginxSidecar(config, {
       dir: dir.path,
       modules: this.installOf().modules,
@@ -141,11 +113,7 @@ export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
       upstreams: specs,
       connectTimeoutMs: this.options.connectTimeoutMs ?? 5_000,
       resolved,
-      accessLogs: {
-        file: this.connectionLogOf().path,
-        flushMs: this.options.connectionLogFlushMs ?? 1_000,
-        syslogPort: this.logSocket?.address().port ?? 0,
-      },
+      accessLogs: this.accessLogsOf(),
     });
   }
 
@@ -172,9 +140,9 @@ export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
     this.telemetry.logChanges(next, previous);
   }
 
-  private connectionLogOf(): NginxConnectionLog {
-    if (!this.connectionLog) throw new Error('the sidecar has not started');
-    return this.connectionLog;
+  private accessLogsOf(): NginxAccessLogs {
+    if (!this.accessLogs) throw new Error('the sidecar has not started');
+    return this.accessLogs;
   }
 
   private installOf(): NginxInstall {

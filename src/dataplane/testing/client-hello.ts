@@ -38,7 +38,8 @@ export async function sendAndHalfClose(
   socket.on('error', () => {
     reset = true;
   });
-  const closed = once(socket, 'close');
+  // Not events.once: it would reject on the 'error' a reset brings, which is an answer here.
+  const closed = new Promise((resolve) => socket.once('close', resolve));
   socket.end(payload);
   await closed;
   return { received: Buffer.concat(chunks), reset };

@@ -1,15 +1,15 @@
-// The meshpeer paths of the data-plane anchors benchmark that run HAProxy: both mesh gateways as
-// `gateway --engine haproxy` runs them (HaproxyGateway rendering meshpeer's routes into HAProxy child
-// processes), with either meshpeer's Node sidecars (each a Node process, as in bench/dataplane.ts) or
-// sidecars as `proxy --engine haproxy` runs them (HaproxySidecar: meshpeer's identity, intention and
-// upstream decisions rendered into HAProxy). The hops measured are the processes that carry the bytes:
-// Node sidecar processes or HAProxy workers.
+// The meshpeer paths of the data-plane anchors benchmark that run engines: both mesh gateways as
+// `gateway --engine haproxy` or `--engine nginx` runs them (HaproxyGateway, NginxGateway rendering
+// meshpeer's routes into HAProxy or nginx child processes), with either meshpeer's Node sidecars (each a
+// Node process, as in bench/dataplane.ts) or sidecars as `proxy --engine haproxy` or `--engine nginx`
+// runs them (meshpeer's identity, intention and upstream decisions rendered into the engine). The hops
+// measured are the processes that carry the bytes: Node sidecar processes or engine workers.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { StaticConfigSource } from '../src/dataplane/config-source.js';
 import type { Endpoint } from '../src/dataplane/endpoint.js';
-import { type GatewayConfig, HaproxyGateway } from '../src/dataplane/gateway/index.js';
+import { type GatewayConfig, HaproxyGateway, NginxGateway } from '../src/dataplane/gateway/index.js';
 import type { ProxyConfig, ProxyLeaf, UpstreamSpec } from '../src/dataplane/proxy/config.js';
 import {
   baseGatewayConfig,
@@ -81,26 +81,40 @@ async function startSidecar(
   };
 }
 
-export function haproxyGatewaysPathName(sidecars: SidecarEngine): string {
+export type GatewayEngine = 'haproxy' | 'nginx';
+
+/** The meshpeer paths with engines the bench measures: gateways' engine, sidecars' engine. */
+export const ENGINE_PATHS: readonly [GatewayEngine, SidecarEngine][] = [
+  ['haproxy', 'node'],
+  ['haproxy', 'haproxy'],
+  ['haproxy', 'nginx'],
+  ['nginx', 'nginx'],
+];
+
+export function engineGatewaysPathName(gateways: GatewayEngine, sidecars: SidecarEngine): string {
+  if (gateways === sidecars) return `meshpeer (${gateways} engines)`;
   return sidecars === 'node'
-    ? 'meshpeer (haproxy gateways)'
-    : sidecars === 'haproxy'
-      ? 'meshpeer (haproxy engines)'
-      : 'meshpeer (haproxy gateways, nginx sidecars)';
+    ? `meshpeer (${gateways} gateways)`
+    : `meshpeer (${gateways} gateways, ${sidecars} sidecars)`;
 }
 
 /**
  * Starts the path to `app`, with the same clusters (CAs, names) as meshpeer's Node path. The backend's
  * leaf must name `backendSni` (as the leaf route gives it to an exported service) for HAProxy sidecars.
  */
-export async function startHaproxyGatewaysPath(
+export async function startEngineGatewaysPath(
   exporter: TestCluster,
   importer: TestCluster,
   app: Endpoint,
   backendSni: string,
-  sidecars: SidecarEngine = 'node',
+  engines: { gateways: GatewayEngine; sidecars: SidecarEngine },
   backendLeaf?: ProxyLeaf,
 ): Promise<AnchorPath> {
+  const { gateways, sidecars } = engines;
+  const gateway = (config: GatewayConfig): HaproxyGateway | NginxGateway =>
+    gateways === 'haproxy'
+      ? new HaproxyGateway({ config: new StaticConfigSource(config), listen: LOOPBACK })
+      : new NginxGateway({ config: new StaticConfigSource(config), listen: LOOPBACK });
   const stoppers: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
     for (const stop of stoppers.reverse()) await stop();
@@ -116,22 +130,14 @@ export async function startHaproxyGatewaysPath(
       stoppers,
       { app, upstreams: [] },
     );
-    const exporterGateway = new HaproxyGateway({
-      config: new StaticConfigSource<GatewayConfig>({
-        ...baseGatewayConfig(exporter),
-        exportedServices: exportsTo('backend', importer.peerName),
-        localServices: new Map([['backend', [backend.inbound as Endpoint]]]),
-      }),
-      listen: LOOPBACK,
+    const exporterGateway = gateway({
+      ...baseGatewayConfig(exporter),
+      exportedServices: exportsTo('backend', importer.peerName),
+      localServices: new Map([['backend', [backend.inbound as Endpoint]]]),
     });
     const exporterAddress = await exporterGateway.start();
     stoppers.push(() => exporterGateway.stop());
-    const importerGateway = new HaproxyGateway({
-      config: new StaticConfigSource<GatewayConfig>({
-        ...importerGatewayConfig(importer, exporter, [exporterAddress]),
-      }),
-      listen: LOOPBACK,
-    });
+    const importerGateway = gateway(importerGatewayConfig(importer, exporter, [exporterAddress]));
     const importerAddress = await importerGateway.start();
     stoppers.push(() => importerGateway.stop());
     const frontend = await startSidecar(
@@ -149,7 +155,7 @@ export async function startHaproxyGatewaysPath(
       { upstreams: [{ name: 'backend', peer: exporter.peerName, bind: LOOPBACK }] },
     );
     return {
-      name: haproxyGatewaysPathName(sidecars),
+      name: engineGatewaysPathName(gateways, sidecars),
       entry: frontend.upstream as Endpoint,
       hops: [
         { name: 'frontend sidecar', pid: frontend.pid },

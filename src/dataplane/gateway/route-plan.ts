@@ -1,10 +1,10 @@
-// What an HAProxy-driven mesh gateway must do, decided by routeFor exactly as the Node gateway decides
-// it: every SNI name this gateway accepts, mapped to a backend (one per destination: a local service,
+// What a mesh gateway driving a proxy engine (HAProxy or nginx) must do, decided by routeFor exactly as
+// the Node gateway decides it: every SNI name this gateway accepts, mapped to a backend (one per destination: a local service,
 // the local peering servers, a peer's gateways or a peer's servers) with its endpoints. Names for local
 // services are enumerated (each local service × each consumer peer, plus the local peering-server name)
 // and kept only where routeFor routes them; names for peers are open-ended (any service of theirs), so
 // each peer's names become one pattern that mirrors parseSni, and the destination is what routeFor
-// answers for a name of that pattern. Pure: no HAProxy, no files, no sockets.
+// answers for a name of that pattern. Pure: no engine, no files, no sockets.
 import { consumerPeers } from '../../config-entries/index.js';
 import type { Endpoint } from '../endpoint.js';
 import { peeredServiceSni, peeringServerName } from '../sni.js';
@@ -12,13 +12,13 @@ import type { GatewayConfig } from './config.js';
 import { type RouteKind, routeFor } from './routes.js';
 
 export interface PlanBackend {
-  /** An HAProxy proxy name, stable for the same destination across snapshots. */
+  /** A name for the destination (an HAProxy backend, an nginx upstream), stable across snapshots. */
   name: string;
   kind: RouteKind;
   endpoints: readonly Endpoint[];
 }
 
-export interface HaproxyPlan {
+export interface RoutePlan {
   backends: PlanBackend[];
   /** Exact SNI name (lower case) → backend name. */
   names: Map<string, string>;
@@ -31,7 +31,7 @@ export interface HaproxyPlan {
 // One DNS label, as parseSni checks it.
 const LABEL = '[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?';
 
-export function planFor(config: GatewayConfig, defaultConnectTimeoutMs: number): HaproxyPlan {
+export function planFor(config: GatewayConfig, defaultConnectTimeoutMs: number): RoutePlan {
   const backends = new Map<string, PlanBackend>();
   const names = new Map<string, string>();
   const patterns: { regex: string; backend: string }[] = [];

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSni, peeredServiceSni, peeringServerName } from '../sni.js';
 import type { GatewayConfig } from './config.js';
 import { renderHaproxy, slotsFor } from './haproxy-config.js';
-import { type HaproxyPlan, planFor } from './haproxy-plan.js';
+import { planFor, type RoutePlan } from './route-plan.js';
 import { routeFor } from './routes.js';
 
 const OURS = 'aaaa.consul';
@@ -39,14 +39,14 @@ function config(overrides: Partial<GatewayConfig> = {}): GatewayConfig {
 }
 
 /** Where the plan sends `name`, reading it as HAProxy does: exact names first, then patterns in order. */
-function lookup(plan: HaproxyPlan, name: string): string | undefined {
+function lookup(plan: RoutePlan, name: string): string | undefined {
   const lower = name.toLowerCase();
   return (
     plan.names.get(lower) ?? plan.patterns.find((p) => new RegExp(p.regex).test(lower))?.backend ?? undefined
   );
 }
 
-function endpointsOf(plan: HaproxyPlan, backend: string | undefined) {
+function endpointsOf(plan: RoutePlan, backend: string | undefined) {
   return plan.backends.find((b) => b.name === backend)?.endpoints;
 }
 
