@@ -1,0 +1,3 @@
+import { exportsSuite } from './engine-exports.js';
+
+exportsSuite('nginx');
