@@ -6,9 +6,9 @@
 # its production dependencies, that stage's Node 20 and the shared libraries it loads, /usr/bin/env,
 # passwd/group with the unprivileged user meshpeer (10001), Debian's HAProxy with its libraries (for
 # `meshpeer gateway --engine haproxy` and `meshpeer proxy --engine haproxy`) and Debian's nginx with its
-# stream and njs modules and their libraries (for `meshpeer proxy --engine nginx`; the modules in
-# /usr/lib/nginx/modules, where meshpeer looks by default). Stage 2 is that directory and nothing else:
-# no shell, no package manager. The same script builds the same tree without Docker (test/image runs
+# stream and njs modules and their libraries (for `meshpeer proxy --engine nginx` and `meshpeer gateway
+# --engine nginx`; the modules in /usr/lib/nginx/modules, where meshpeer looks by default). Stage 2 is
+# that directory and nothing else: no shell, no package manager. The same script builds the same tree without Docker (test/image runs
 # `meshpeer --version` and a server from it).
 ARG NODE_IMAGE=node:20-bookworm-slim
 

@@ -122,10 +122,12 @@ describe('meshGateway.wanAddress.source', () => {
 });
 
 describe('meshGateway.engine', () => {
-  it('runs the gateway on HAProxy with "haproxy", and as before by default', () => {
+  it('runs the gateway on HAProxy with "haproxy", on nginx with "nginx", and as before by default', () => {
     expect(commandOf(gateway(render(seedValues)))).not.toContain('--engine');
-    const command = commandOf(gateway(render(withGateway({ engine: 'haproxy' }))));
-    expect(flag(command, '--engine')).toBe('haproxy');
+    for (const engine of ['haproxy', 'nginx']) {
+      const command = commandOf(gateway(render(withGateway({ engine }))));
+      expect(flag(command, '--engine')).toBe(engine);
+    }
   });
 
   it('rejects an unknown engine', () => {
