@@ -60,6 +60,15 @@ describe('renderNginxGateway', () => {
     expect(text.indexOf('map_hash_bucket_size')).toBeLessThan(text.indexOf('  map '));
   });
 
+  it('takes as many connections as the open-file limit allows, up to its maximum', () => {
+    const at = (openFileLimit?: number) => renderNginxGateway(plan(), { ...options, openFileLimit }).text;
+    expect(at()).toContain('worker_rlimit_nofile 32832;\n');
+    expect(at()).toContain('  worker_connections 32768;\n');
+    expect(at(20_000)).toContain('worker_rlimit_nofile 20000;\n');
+    expect(at(20_000)).toContain('  worker_connections 19936;\n');
+    expect(() => at(100)).toThrow(/no room/);
+  });
+
   it('leaves out an endpoint whose host did not resolve, saying so', () => {
     const { text, notes } = renderNginxGateway(plan(), { ...options, resolved: new Map() });
     expect(text).toContain('  upstream peer.east.gateways {\n    server 127.0.0.1:1 down;\n  }');

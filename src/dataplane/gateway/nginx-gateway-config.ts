@@ -30,6 +30,8 @@ export interface NginxGatewayOptions {
   /** Addresses of the host names the plan's endpoints name; a name missing here is left out. */
   resolved: ReadonlyMap<string, readonly string[]>;
   accessLogs: NginxAccessLogs;
+  /** The most open files nginx may have (this process's hard limit); default 65,536. */
+  openFileLimit?: number;
 }
 
 export interface RenderedNginxGateway {
@@ -48,6 +50,10 @@ const FORMAT =
 /** nginx's own buffer per direction: 64 KiB, as the HAProxy engine's (fewer reads and writes per MB). */
 const BUFFER = '64k';
 const IDLE_FOREVER = '24d';
+/** Forwarded connections one gateway carries at most, when the open-file limit allows. */
+export const MAX_CONNECTIONS = 16_384;
+/** Files nginx keeps for itself (listener, logs, configuration). */
+const RESERVED_FILES = 64;
 // Upstream names and map values: what the plan makes of service and peer names.
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
@@ -60,6 +66,11 @@ export function renderNginxGateway(plan: RoutePlan, options: NginxGatewayOptions
   ] as const) {
     if (!Number.isInteger(ms) || ms <= 0) throw invalid(`${what} ${ms} is not a positive whole number`);
   }
+  const limit = options.openFileLimit ?? 65_536;
+  if (!Number.isInteger(limit) || limit < 2 * RESERVED_FILES) {
+    throw invalid(`open-file limit ${limit} leaves nginx no room for connections`);
+  }
+  const files = Math.min(limit, 2 * MAX_CONNECTIONS + RESERVED_FILES);
   const notes: string[] = [];
   const map = [`map $ssl_preread_server_name ${ROUTE} {`, `  default ${REFUSED_UPSTREAM};`];
   for (const [name, backend] of plan.names) {
@@ -102,10 +113,13 @@ export function renderNginxGateway(plan: RoutePlan, options: NginxGatewayOptions
     'daemon off;',
     'master_process on;',
     'worker_processes 1;',
+    // Two connections (two files) per forwarded connection: MAX_CONNECTIONS of them, as far as the
+    // open-file limit allows (each connection nginx is ready for costs about 0.5 KiB up front).
+    `worker_rlimit_nofile ${files};`,
     `pid ${dir}/nginx.pid;`,
     'error_log stderr notice;',
     'events {',
-    '  worker_connections 4096;',
+    `  worker_connections ${files - RESERVED_FILES};`,
     '}',
     'stream {',
     // SNI names run to 253 characters, past what nginx's default buckets (64 bytes) hold; and room for

@@ -6,7 +6,7 @@
 // the drain time, then nginx stops. nginx's connection log lines come back to meshpeer
 // (nginx-log-intake.ts) and are counted into the gateway's metrics; refusals are logged with the reason
 // routeFor gives for the name.
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +47,17 @@ export interface NginxGatewayOptions {
 }
 
 const CONFIG_FILE = 'nginx.conf';
+
+/** This process's hard limit on open files (nginx, its child, may raise its own up to it), if known. */
+function openFileLimit(): number | undefined {
+  try {
+    const row = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (!row) return undefined;
+    return row[1] === 'unlimited' ? undefined : Number(row[1]);
+  } catch {
+    return undefined;
+  }
+}
 const CONNECTION_LOG = 'connections.log';
 
 export class NginxGateway {
@@ -225,6 +236,7 @@ export class NginxGateway {
       maxClientHelloBytes: DEFAULT_MAX_CLIENT_HELLO_BYTES,
       resolved: await resolveHosts(new Set(hosts.filter((h) => isIP(h) === 0)), this.logger),
       accessLogs: this.accessLogsOf(),
+      openFileLimit: openFileLimit(),
     });
     for (const note of rendered.notes) this.logger.warn(note);
     return rendered.text;
