@@ -1,7 +1,7 @@
 // Listening and closing with promises, and waiting for live connections to drain, shared by the
 // gateway and the sidecar.
 import { once } from 'node:events';
-import type { AddressInfo, Server, Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { Endpoint } from './endpoint.js';
 
 export async function listenOn(server: Server, endpoint: Endpoint): Promise<Endpoint> {
@@ -9,6 +9,18 @@ export async function listenOn(server: Server, endpoint: Endpoint): Promise<Endp
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err))]);
   const address = server.address() as AddressInfo;
   return { host: endpoint.host, port: address.port };
+}
+
+/** A free port on `host`, for an engine's listener asked to bind port 0 (the engine cannot report one it picked). */
+export async function ephemeralPort(listen: Endpoint): Promise<Endpoint> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, listen.host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return { host: listen.host, port };
 }
 
 /** The live connections of a listener, so stopping can drain or cut them. */

@@ -9,6 +9,23 @@ import type { Logger } from '../shared/logger.js';
 import { NginxConnectionLog } from './proxy/nginx-connection-log.js';
 import type { NginxAccessLogs } from './proxy/nginx-syntax.js';
 
+/**
+ * A logger for what nginx prints, as NginxProcess passes it on: a connection log line is handed to
+ * `onLine` (which says whether it was one) instead of the log; a line matching `quiet` goes to debug.
+ */
+export function nginxRelayLogger(base: Logger, onLine: (line: string) => boolean, quiet?: RegExp): Logger {
+  const relay = (level: 'info' | 'warn' | 'error') => (fields: object, msg?: string) => {
+    if (typeof msg === 'string' && onLine(msg)) return;
+    if (typeof msg === 'string' && quiet?.test(msg)) return base.debug(fields, msg);
+    base[level](fields, msg);
+  };
+  return Object.assign(Object.create(base) as Logger, {
+    info: relay('info'),
+    warn: relay('warn'),
+    error: relay('error'),
+  });
+}
+
 export interface NginxLogIntakeOptions {
   /** The engine's private directory, and the file's name in it. */
   dir: string;

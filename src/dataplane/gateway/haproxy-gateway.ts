@@ -1,33 +1,26 @@
 // The mesh gateway with HAProxy on its hot path (`meshpeer gateway --engine haproxy`): meshpeer keeps
-// every routing decision (haproxy-plan.ts, from routeFor), renders it as HAProxy configuration and runs
+// every routing decision (route-plan.ts, from routeFor), renders it as HAProxy configuration and runs
 // HAProxy as a child process to carry the bytes. Each new snapshot is applied without dropping live
 // connections: through HAProxy's runtime API when only names or endpoints changed, by a seamless reload
-// when the shape did (or when a runtime command fails). Stopping drains: no new connections, live ones
-// get the drain time, then HAProxy stops.
+// when the shape did (or when a runtime command fails). The lifecycle (first snapshot, restarts, the
+// drain on stop) is engine-gateway.ts's.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { type Logger, silentLogger } from '../../shared/logger.js';
-import type { ConfigSource, Unsubscribe } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
 import { checkHaproxyConfig, findHaproxy, HaproxyProcess } from '../haproxy-process.js';
-import { HaproxyRestarts } from '../haproxy-restarts.js';
 import { grew, HaproxyScrape } from '../haproxy-scrape.js';
-import { NewestFirst } from '../newest-first.js';
 import { DEFAULT_CLIENT_HELLO_TIMEOUT_MS } from '../sni-peek.js';
 import type { GatewayConfig } from './config.js';
+import { EngineGateway, type EngineGatewayOptions } from './engine-gateway.js';
 import { changesBetween, runtimeCommandFailed } from './haproxy-changes.js';
 import { type HaproxyConfigOptions, renderHaproxy, slotsFor } from './haproxy-config.js';
 import { countsFromStats, type HaproxyCounts } from './haproxy-stats.js';
 import { GatewayMetrics } from './metrics.js';
 import { planFor, type RoutePlan } from './route-plan.js';
 
-export interface HaproxyGatewayOptions {
-  config: ConfigSource<GatewayConfig>;
-  listen: Endpoint;
-  logger?: Logger;
+export interface HaproxyGatewayOptions extends EngineGatewayOptions {
   metrics?: GatewayMetrics;
   /** The haproxy binary; default: findHaproxy() (MESHPEER_HAPROXY, else the PATH). */
   haproxy?: string;
@@ -35,37 +28,21 @@ export interface HaproxyGatewayOptions {
   clientHelloTimeoutMs?: number;
   /** Dial timeout per destination, unless `Proxy.Config.connect_timeout_ms` says otherwise. Default 5 s. */
   connectTimeoutMs?: number;
-  /** How long start() waits for the first configuration. Default 30 s. */
-  configTimeoutMs?: number;
   /** HAProxy worker threads. Default 1. */
   threads?: number;
 }
 
-export class HaproxyGateway {
+export class HaproxyGateway extends EngineGateway<HaproxyProcess> {
   readonly metrics: GatewayMetrics;
-  private readonly logger: Logger;
   private dir: string | undefined;
-  private haproxy: HaproxyProcess | undefined;
-  private unsubscribe: Unsubscribe | undefined;
-  private bound: Endpoint | undefined;
   /** What HAProxy serves now, and the newest routes (differ while an update fails or HAProxy is down). */
   private running: RoutePlan | undefined;
   private wanted: RoutePlan | undefined;
   private slots = new Map<string, number>();
-  /** Snapshots are applied one at a time, newest wins; restarts take their turn in the same line. */
-  private readonly updates = new NewestFirst<GatewayConfig>(
-    (snapshot) => (this.stopped ? Promise.resolve() : this.apply(snapshot)),
-    (err) =>
-      this.logger.error(
-        { err: err.message },
-        'could not apply the new routes to haproxy; it keeps serving the previous ones',
-      ),
-  );
-  private stopped = false;
   private binary = '';
-  private readonly restarts: HaproxyRestarts;
 
   constructor(private readonly options: HaproxyGatewayOptions) {
+    super(options, 'haproxy');
     const registry = options.metrics?.registry ?? new Registry();
     // Each scrape first reads HAProxy's counters into the gateway's metrics (one read per scrape).
     const { refresh } = new HaproxyScrape({
@@ -74,90 +51,42 @@ export class HaproxyGateway {
         name: 'meshpeer_gateway_haproxy_up',
         help: "Whether the HAProxy that carries this mesh gateway's connections answers (1) or not (0)",
       },
-      current: () => ({ haproxy: this.haproxy, running: this.running }),
+      current: () => ({ haproxy: this.engine, running: this.running }),
       parse: (csv, running) => countsFromStats(csv, new Map(running.backends.map((b) => [b.name, b.kind]))),
       record: (counts, before) => this.recordCounts(counts, before),
     });
     this.metrics = options.metrics ?? new GatewayMetrics(registry, refresh);
-    this.logger = options.logger ?? silentLogger();
-    this.restarts = new HaproxyRestarts(
-      this.updates,
-      this.logger,
-      () => !this.stopped,
-      () => this.restart(),
-    );
   }
 
-  /** Waits for the first routing snapshot, starts HAProxy on it; resolves with the bound address. */
-  async start(): Promise<Endpoint> {
-    const binary = findHaproxy(
+  protected locate(): void {
+    this.binary = findHaproxy(
       this.options.haproxy ? { MESHPEER_HAPROXY: this.options.haproxy } : process.env,
     );
-    const { first, unsubscribe, open } = await this.updates.follow(this.options.config, {
-      timeoutMs: this.options.configTimeoutMs ?? 30_000,
-      what: 'mesh gateway',
-    });
-    this.unsubscribe = unsubscribe;
-    try {
-      this.dir = mkdtempSync(join(tmpdir(), 'meshpeer-haproxy-'));
-      const listen =
-        this.options.listen.port === 0 ? await ephemeralPort(this.options.listen) : this.options.listen;
-      const plan = planFor(first, this.options.connectTimeoutMs ?? 5_000);
-      await this.write(plan, listen);
-      await checkHaproxyConfig(binary, this.file('haproxy.cfg'));
-      this.binary = binary;
-      this.haproxy = await this.startHaproxy();
-      this.running = plan;
-      this.wanted = plan;
-      this.bound = listen;
-      this.logger.info(
-        {
-          address: listen,
-          names: plan.names.size,
-          peers: plan.patterns.length,
-          backends: plan.backends.length,
-        },
-        'mesh gateway (haproxy) listening',
-      );
-      // A snapshot that arrived while HAProxy was starting is applied now.
-      open();
-      return listen;
-    } catch (err) {
-      this.unsubscribe();
-      this.cleanup();
-      throw err;
-    }
   }
 
-  get address(): Endpoint {
-    if (!this.bound) throw new Error('the mesh gateway is not listening');
-    return this.bound;
+  protected async startOn(first: GatewayConfig): Promise<HaproxyProcess> {
+    this.dir = mkdtempSync(join(tmpdir(), 'meshpeer-haproxy-'));
+    const listen = this.address;
+    const plan = planFor(first, this.options.connectTimeoutMs ?? 5_000);
+    await this.write(plan, listen);
+    await checkHaproxyConfig(this.binary, this.file('haproxy.cfg'));
+    const haproxy = await this.startHaproxy();
+    this.running = plan;
+    this.wanted = plan;
+    this.logger.info(
+      {
+        address: listen,
+        names: plan.names.size,
+        peers: plan.patterns.length,
+        backends: plan.backends.length,
+      },
+      'mesh gateway (haproxy) listening',
+    );
+    return haproxy;
   }
 
-  /** The HAProxy worker that serves new connections (for measurements). */
-  get workerPid(): number {
-    return this.haproxy?.currentWorkerPid ?? 0;
-  }
-
-  /** Resolves once every snapshot received so far has been applied (or found unusable). */
-  settled(): Promise<void> {
-    return this.updates.settled();
-  }
-
-  /** Stops accepting, gives live connections `drainMs` to finish, then stops HAProxy. */
-  async stop(drainMs = 0): Promise<void> {
-    this.stopped = true;
-    this.restarts.cancel();
-    this.unsubscribe?.();
-    await this.updates.settled();
-    this.logger.info({ drainMs }, 'mesh gateway (haproxy) draining');
-    await this.haproxy?.stop(drainMs);
-    this.logger.info('mesh gateway (haproxy) stopped');
-    this.cleanup();
-  }
-
-  private async apply(snapshot: GatewayConfig): Promise<void> {
-    const haproxy = this.haproxy;
+  protected async apply(snapshot: GatewayConfig): Promise<void> {
+    const haproxy = this.engine;
     const running = this.running;
     if (!running || !this.bound) return;
     const next = planFor(snapshot, this.options.connectTimeoutMs ?? 5_000);
@@ -207,21 +136,18 @@ export class HaproxyGateway {
       adminSocket: this.file('admin.sock'),
       masterSocket: this.file('master.sock'),
       logger: this.logger,
-      onUnexpectedExit: () => {
-        this.haproxy = undefined;
-        this.restarts.schedule();
-      },
+      onUnexpectedExit: this.engineDied,
     });
   }
 
   /** Starts HAProxy again on the current routes, after it died unasked (HaproxyRestarts backs off). */
-  private async restart(): Promise<number | undefined> {
+  protected async restart(): Promise<number | undefined> {
     const plan = this.wanted;
     if (!plan || !this.bound) return undefined;
     await this.write(plan, this.bound);
-    this.haproxy = await this.startHaproxy();
+    this.engine = await this.startHaproxy();
     this.running = plan;
-    return this.haproxy.currentWorkerPid;
+    return this.engine.currentWorkerPid;
   }
 
   private async runCommands(
@@ -266,20 +192,8 @@ export class HaproxyGateway {
     return join(this.dir, name);
   }
 
-  private cleanup(): void {
+  protected cleanup(): void {
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
     this.dir = undefined;
   }
-}
-
-/** A free port on `host`, for a listener asked to bind port 0 (HAProxy cannot report one it picked). */
-export async function ephemeralPort(listen: Endpoint): Promise<Endpoint> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, listen.host, resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return { host: listen.host, port };
 }

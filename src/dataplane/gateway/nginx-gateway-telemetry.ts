@@ -8,6 +8,7 @@
 // parseGatewayLine; the rest records.
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../../shared/logger.js';
+import { nginxRelayLogger } from '../nginx-log-intake.js';
 import type { GatewayConfig } from './config.js';
 import type { GatewayMetrics } from './metrics.js';
 import { NGINX_GATEWAY_LOG_PREFIX, REFUSED_UPSTREAM } from './nginx-gateway-config.js';
@@ -58,17 +59,7 @@ export class NginxGatewayTelemetry {
 
   /** A logger for nginx's own output: connection lines are counted, expected refusals kept quiet. */
   relayLogger(): Logger {
-    const base = this.options.logger;
-    const relay = (level: 'info' | 'warn' | 'error') => (fields: object, msg?: string) => {
-      if (typeof msg === 'string' && this.onLine(msg)) return;
-      if (typeof msg === 'string' && EXPECTED.test(msg)) return base.debug(fields, msg);
-      base[level](fields, msg);
-    };
-    return Object.assign(Object.create(base) as Logger, {
-      info: relay('info'),
-      warn: relay('warn'),
-      error: relay('error'),
-    });
+    return nginxRelayLogger(this.options.logger, (line) => this.onLine(line), EXPECTED);
   }
 
   /** True when `line` was about one connection (and has been counted). */

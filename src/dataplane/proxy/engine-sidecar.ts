@@ -8,8 +8,8 @@
 import { type Logger, silentLogger } from '../../shared/logger.js';
 import type { Unsubscribe } from '../config-source.js';
 import type { Endpoint } from '../endpoint.js';
-import { ephemeralPort } from '../gateway/haproxy-gateway.js';
 import { HaproxyRestarts } from '../haproxy-restarts.js';
+import { ephemeralPort } from '../listen.js';
 import { NewestFirst } from '../newest-first.js';
 import type { ProxyConfig } from './config.js';
 import { type SidecarAddresses, type SidecarOptions, upstreamAddressIn } from './sidecar.js';

@@ -5,6 +5,7 @@
 // go to our logger at their level. Pure parsing in parseNginxLine; the rest records.
 import type { Logger } from '../../shared/logger.js';
 import { formatEndpoint } from '../endpoint.js';
+import { nginxRelayLogger } from '../nginx-log-intake.js';
 import { ProxyMetrics } from './metrics.js';
 import { INBOUND_LOG_PREFIX } from './nginx-inbound.js';
 import { UPSTREAM_LOG_PREFIX } from './nginx-upstreams.js';
@@ -92,16 +93,7 @@ export class NginxSidecarTelemetry {
 
   /** A logger for nginx's output: connection lines are counted (and refusals logged), the rest relayed. */
   relayLogger(): Logger {
-    const base = this.logger;
-    const relay = (level: 'info' | 'warn' | 'error') => (fields: object, msg?: string) => {
-      if (typeof msg === 'string' && this.onLine(msg)) return;
-      base[level](fields, msg);
-    };
-    return Object.assign(Object.create(base) as Logger, {
-      info: relay('info'),
-      warn: relay('warn'),
-      error: relay('error'),
-    });
+    return nginxRelayLogger(this.logger, (line) => this.onLine(line));
   }
 
   /** True when `line` was about one connection (and has been counted). */
