@@ -11,6 +11,7 @@ import { ephemeralPort } from '../listen.js';
 import { NewestFirst } from '../newest-first.js';
 import type { GatewayConfig } from './config.js';
 import type { GatewayMetrics } from './metrics.js';
+import { planFor } from './route-plan.js';
 
 export interface EngineGatewayOptions {
   config: ConfigSource<GatewayConfig>;
@@ -18,6 +19,8 @@ export interface EngineGatewayOptions {
   logger?: Logger;
   /** How long start() waits for the first configuration. Default 30 s. */
   configTimeoutMs?: number;
+  /** Dial timeout per destination, unless `Proxy.Config.connect_timeout_ms` says otherwise. Default 5 s. */
+  connectTimeoutMs?: number;
 }
 
 /** The engine's processes as the gateway sees them. */
@@ -75,6 +78,16 @@ export abstract class EngineGateway<E extends EngineProcess> {
       const listen = this.base.listen.port === 0 ? await ephemeralPort(this.base.listen) : this.base.listen;
       this.bound = listen;
       this.engine = await this.startOn(first);
+      const plan = planFor(first, this.base.connectTimeoutMs ?? 5_000);
+      this.logger.info(
+        {
+          address: listen,
+          names: plan.names.size,
+          peers: plan.patterns.length,
+          backends: plan.backends.length,
+        },
+        `mesh gateway (${this.engineName}) listening`,
+      );
       // A snapshot that arrived while the engine was starting is applied now.
       open();
       return listen;

@@ -26,8 +26,6 @@ export interface HaproxyGatewayOptions extends EngineGatewayOptions {
   haproxy?: string;
   /** How long a client has to send its ClientHello. Default 10 s, as the Node gateway. */
   clientHelloTimeoutMs?: number;
-  /** Dial timeout per destination, unless `Proxy.Config.connect_timeout_ms` says otherwise. Default 5 s. */
-  connectTimeoutMs?: number;
   /** HAProxy worker threads. Default 1. */
   threads?: number;
 }
@@ -73,15 +71,6 @@ export class HaproxyGateway extends EngineGateway<HaproxyProcess> {
     const haproxy = await this.startHaproxy();
     this.running = plan;
     this.wanted = plan;
-    this.logger.info(
-      {
-        address: listen,
-        names: plan.names.size,
-        peers: plan.patterns.length,
-        backends: plan.backends.length,
-      },
-      'mesh gateway (haproxy) listening',
-    );
     return haproxy;
   }
 

@@ -30,8 +30,6 @@ export interface NginxGatewayOptions extends EngineGatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** How long a client has to send its ClientHello. Default 10 s, as the Node gateway. */
   clientHelloTimeoutMs?: number;
-  /** Dial timeout per destination, unless `Proxy.Config.connect_timeout_ms` says otherwise. Default 5 s. */
-  connectTimeoutMs?: number;
   /** How long nginx may hold the lines of connections that ended well (default 1 s). */
   connectionLogFlushMs?: number;
 }
@@ -97,16 +95,6 @@ export class NginxGateway extends EngineGateway<NginxProcess> {
     const text = await this.write(first);
     const nginx = await this.launch();
     this.runningText = text;
-    const plan = planFor(first, this.options.connectTimeoutMs ?? 5_000);
-    this.logger.info(
-      {
-        address: this.address,
-        names: plan.names.size,
-        peers: plan.patterns.length,
-        backends: plan.backends.length,
-      },
-      'mesh gateway (nginx) listening',
-    );
     return nginx;
   }
 
