@@ -8,7 +8,7 @@
 // parseGatewayLine; the rest records.
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../../shared/logger.js';
-import { nginxRelayLogger } from '../nginx-log-intake.js';
+import { nginxRelayLogger } from '../proxy/nginx-log-intake.js';
 import type { GatewayConfig } from './config.js';
 import type { GatewayMetrics } from './metrics.js';
 import { NGINX_GATEWAY_LOG_PREFIX, REFUSED_UPSTREAM } from './nginx-gateway-config.js';

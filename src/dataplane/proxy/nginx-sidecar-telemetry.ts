@@ -5,9 +5,9 @@
 // go to our logger at their level. Pure parsing in parseNginxLine; the rest records.
 import type { Logger } from '../../shared/logger.js';
 import { formatEndpoint } from '../endpoint.js';
-import { nginxRelayLogger } from '../nginx-log-intake.js';
 import { ProxyMetrics } from './metrics.js';
 import { INBOUND_LOG_PREFIX } from './nginx-inbound.js';
+import { nginxRelayLogger } from './nginx-log-intake.js';
 import { UPSTREAM_LOG_PREFIX } from './nginx-upstreams.js';
 import { type RenderedSidecar, SidecarChangeLog } from './sidecar-change-log.js';
 

@@ -8,13 +8,13 @@
 // log lines arrive through a buffered file for connections that ended well (nginx-connection-log.ts)
 // and as syslog datagrams on a loopback socket of our own for the rest, at once.
 import { dirname } from 'node:path';
-import { NginxLogIntake } from '../nginx-log-intake.js';
 import { checkNginxConfig, findNginx, type NginxInstall, NginxProcess } from '../nginx-process.js';
 import { resolveHosts } from '../resolve-hosts.js';
 import type { ProxyConfig } from './config.js';
 import { EngineSidecar } from './engine-sidecar.js';
 import type { ProxyMetrics } from './metrics.js';
 import { RETIRED_SUFFIX } from './nginx-connection-log.js';
+import { NginxLogIntake } from './nginx-log-intake.js';
 import {
   NGINX_CONFIG_FILE,
   NGINX_CONNECTION_LOG,

@@ -5,9 +5,9 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { chmod } from 'node:fs/promises';
-import type { Logger } from '../shared/logger.js';
-import { NginxConnectionLog } from './proxy/nginx-connection-log.js';
-import type { NginxAccessLogs } from './proxy/nginx-syntax.js';
+import type { Logger } from '../../shared/logger.js';
+import { NginxConnectionLog } from './nginx-connection-log.js';
+import type { NginxAccessLogs } from './nginx-syntax.js';
 
 /**
  * A logger for what nginx prints, as NginxProcess passes it on: a connection log line is handed to
