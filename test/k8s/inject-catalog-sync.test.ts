@@ -423,10 +423,19 @@ describe('catalog sync', () => {
       (ids) => ids.length === 2 && !ids.includes(`${pod.name}-backend`),
       'unready pod not passing',
     );
-    const proxies = await api<{ Service: { ID: string } }[]>(
-      `${server?.url}/v1/health/service/backend-sidecar-proxy?passing=true`,
+    // The controller registers a pod's service and its sidecar proxy one after the other: the proxy's
+    // turn may come just after.
+    const proxies = async () =>
+      (
+        await api<{ Service: { ID: string } }[]>(
+          `${server?.url}/v1/health/service/backend-sidecar-proxy?passing=true`,
+        )
+      ).body.map((e) => e.Service.ID);
+    await until(
+      proxies,
+      (ids) => !ids.includes(`${pod.name}-backend-sidecar-proxy`),
+      'unready pod sidecar proxy not passing',
     );
-    expect(proxies.body.map((e) => e.Service.ID)).not.toContain(`${pod.name}-backend-sidecar-proxy`);
     await setReady('True');
     await until(passing, (ids) => ids.length === 3, 'ready again');
   });
