@@ -129,6 +129,7 @@ export class NginxGateway extends EngineGateway<NginxProcess> {
       onUnexpectedExit: this.engineDied,
     });
   }
+
   /** The configuration for `snapshot`, with the host names its endpoints name resolved now. */
   private async render(snapshot: GatewayConfig): Promise<string> {
     const plan = planFor(snapshot, this.options.connectTimeoutMs ?? 5_000);
