@@ -129,7 +129,7 @@ export class HaproxyGateway extends EngineGateway<HaproxyProcess> {
     });
   }
 
-  /** Starts HAProxy again on the current routes, after it died unasked (HaproxyRestarts backs off). */
+  /** Starts HAProxy again on the current routes, after it died unasked (EngineRestarts backs off). */
   protected async restart(): Promise<number | undefined> {
     const plan = this.wanted;
     if (!plan || !this.bound) return undefined;

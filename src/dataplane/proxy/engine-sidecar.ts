@@ -1,65 +1,42 @@
 // What the HAProxy and nginx sidecars share: a sidecar whose bytes a child process (the engine) carries
 // while meshpeer makes every decision. It waits for the first configuration, picks concrete ports (an
 // engine cannot report a port it chose), renders the configuration into its private directory, starts
-// the engine, and from then on applies each snapshot (newest first, one at a time) as a checked
-// re-render and a reload. If the engine dies it is started again on the newest rendering, with backoff.
-// Stopping drains. Each engine says how to render, check, start and compare (haproxy-sidecar.ts,
+// the engine, and from then on applies each snapshot as a checked re-render and a reload; the rest of
+// the lifecycle (newest first, one at a time; restarts with backoff; the drain on stop) is
+// engine-lifecycle.ts's. Each engine says how to render, check, start and compare (haproxy-sidecar.ts,
 // nginx-sidecar.ts).
-import { type Logger, silentLogger } from '../../shared/logger.js';
-import type { Unsubscribe } from '../config-source.js';
+import { silentLogger } from '../../shared/logger.js';
 import type { Endpoint } from '../endpoint.js';
-import { HaproxyRestarts } from '../haproxy-restarts.js';
+import { type EngineHandle, EngineLifecycle } from '../engine-lifecycle.js';
 import { ephemeralPort } from '../listen.js';
-import { NewestFirst } from '../newest-first.js';
 import type { ProxyConfig } from './config.js';
 import { type SidecarAddresses, type SidecarOptions, upstreamAddressIn } from './sidecar.js';
 import type { DirRendering, SidecarDir } from './sidecar-dir.js';
 
 /** The engine's master process as the sidecar drives it. */
-export interface EngineProcess {
-  readonly currentWorkerPid: number;
-  readonly masterPid: number;
+export interface EngineProcess extends EngineHandle {
   reload(): Promise<void>;
-  stop(drainMs: number): Promise<void>;
 }
 
 export interface EngineRendering extends DirRendering {
   config: ProxyConfig;
 }
 
-export abstract class EngineSidecar<R extends EngineRendering, E extends EngineProcess> {
-  protected readonly logger: Logger;
+export abstract class EngineSidecar<
+  R extends EngineRendering,
+  E extends EngineProcess,
+> extends EngineLifecycle<ProxyConfig, E> {
   private dir: SidecarDir | undefined;
-  private engineProcess: E | undefined;
-  private unsubscribe: Unsubscribe | undefined;
   private bound: SidecarAddresses | undefined;
   /** What the engine serves now, and the newest rendering (they differ while the engine is down). */
   protected running: R | undefined;
   private wanted: R | undefined;
-  /** Snapshots are applied one at a time, newest wins; restarts take their turn in the same line. */
-  private readonly updates = new NewestFirst<ProxyConfig>(
-    (snapshot) => (this.stopped ? Promise.resolve() : this.apply(snapshot)),
-    (err) =>
-      this.logger.error(
-        { err: err.message },
-        `could not apply the new configuration to ${this.engineName}; it keeps serving the previous one`,
-      ),
-  );
-  private stopped = false;
-  private readonly restarts: HaproxyRestarts;
 
   constructor(
     protected readonly sidecarOptions: SidecarOptions,
-    private readonly engineName: string,
+    engineName: string,
   ) {
-    this.logger = sidecarOptions.logger ?? silentLogger();
-    this.restarts = new HaproxyRestarts(
-      this.updates,
-      this.logger,
-      () => !this.stopped,
-      () => this.restart(),
-      engineName,
-    );
+    super(sidecarOptions.logger ?? silentLogger(), `sidecar (${engineName})`, engineName);
   }
 
   /** Finds the engine (binary, modules) before anything else; throws, saying how to install it. */
@@ -84,19 +61,14 @@ export abstract class EngineSidecar<R extends EngineRendering, E extends EngineP
   /** Releases what prepare() took, once the engine has stopped (its directory is still there). */
   protected async release(): Promise<void> {}
 
-  /** The running engine process (for telemetry). */
-  protected get engine(): E | undefined {
-    return this.engineProcess;
-  }
-
   /** Waits for the first configuration, starts the engine on it; resolves with the bound addresses. */
   async start(): Promise<SidecarAddresses> {
     this.locate();
-    const { first, unsubscribe, open } = await this.updates.follow(this.sidecarOptions.config, {
-      timeoutMs: this.sidecarOptions.configTimeoutMs ?? 30_000,
-      what: 'sidecar',
-    });
-    this.unsubscribe = unsubscribe;
+    const { first, open } = await this.follow(
+      this.sidecarOptions.config,
+      this.sidecarOptions.configTimeoutMs ?? 30_000,
+      'sidecar',
+    );
     let engine: E;
     try {
       this.dir = this.makeDir();
@@ -116,13 +88,13 @@ export abstract class EngineSidecar<R extends EngineRendering, E extends EngineP
       this.wanted = rendering;
     } catch (err) {
       this.bound = undefined;
-      this.unsubscribe();
+      this.unfollow();
       await this.cleanup();
       throw err;
     }
     this.logger.info(
       { service: first.service, addresses: this.bound, worker: engine.currentWorkerPid },
-      `sidecar (${this.engineName}) listening`,
+      `${this.label} listening`,
     );
     // A snapshot that arrived while the engine was starting is applied now.
     open();
@@ -144,41 +116,11 @@ export abstract class EngineSidecar<R extends EngineRendering, E extends EngineP
     return this.running?.config.leaf.serialNumber;
   }
 
-  /** The worker that takes new connections (for tests and measurements). */
-  get workerPid(): number {
-    return this.engineProcess?.currentWorkerPid ?? 0;
-  }
-
-  /** The engine's master process (for tests). */
-  get masterPid(): number {
-    return this.engineProcess?.masterPid ?? 0;
-  }
-
-  /** Resolves once every snapshot received so far has been applied (or found unusable). */
-  settled(): Promise<void> {
-    return this.updates.settled();
-  }
-
-  /** Stops accepting, gives live connections `drainMs` to finish, then stops the engine. */
-  async stop(drainMs = 0): Promise<void> {
-    this.stopped = true;
-    this.restarts.cancel();
-    this.unsubscribe?.();
-    await this.updates.settled();
-    if (this.engineProcess) {
-      this.logger.info({ drainMs }, `sidecar (${this.engineName}) draining`);
-      await this.engineProcess.stop(drainMs);
-      this.logger.info(`sidecar (${this.engineName}) stopped`);
-    }
-    this.engineProcess = undefined;
-    await this.cleanup();
-  }
-
-  private async apply(config: ProxyConfig): Promise<void> {
+  protected async apply(config: ProxyConfig): Promise<void> {
     const rendering = await this.render(config, this.addresses, this.dirOf());
     this.logChanges(rendering, this.wanted);
     this.wanted = rendering;
-    const engine = this.engineProcess;
+    const engine = this.engine;
     if (!engine) return; // the engine is down: it restarts on the newest rendering
     if (this.running && this.same(this.running, rendering)) {
       this.running = rendering;
@@ -191,16 +133,13 @@ export abstract class EngineSidecar<R extends EngineRendering, E extends EngineP
   }
 
   private async startEngine(): Promise<E> {
-    const engine = await this.launch(this.dirOf(), () => {
-      this.engineProcess = undefined;
-      this.restarts.schedule();
-    });
-    this.engineProcess = engine;
+    const engine = await this.launch(this.dirOf(), this.engineDied);
+    this.engine = engine;
     return engine;
   }
 
-  /** Starts the engine again on the newest rendering, after it died unasked (HaproxyRestarts backs off). */
-  private async restart(): Promise<number | undefined> {
+  /** Starts the engine again on the newest rendering, after it died unasked (EngineRestarts backs off). */
+  protected async restart(): Promise<number | undefined> {
     const rendering = this.wanted;
     if (!rendering) return undefined;
     await this.write(rendering);
@@ -218,7 +157,7 @@ export abstract class EngineSidecar<R extends EngineRendering, E extends EngineP
     return this.dir;
   }
 
-  private async cleanup(): Promise<void> {
+  protected async cleanup(): Promise<void> {
     try {
       await this.release();
     } finally {

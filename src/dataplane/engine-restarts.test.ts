@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../shared/logger.js';
-import { HaproxyRestarts } from './haproxy-restarts.js';
+import { EngineRestarts } from './engine-restarts.js';
 import { NewestFirst } from './newest-first.js';
 
 afterEach(() => {
   vi.useRealTimers();
 });
 
-describe('HaproxyRestarts', () => {
+describe('EngineRestarts', () => {
   it('retries after 1, 2, 4 … s while starting fails, and stops retrying once it works', async () => {
     vi.useFakeTimers();
     const line = new NewestFirst<void>(
@@ -15,7 +15,7 @@ describe('HaproxyRestarts', () => {
       () => {},
     );
     const attempts: number[] = [];
-    const restarts = new HaproxyRestarts(
+    const restarts = new EngineRestarts(
       line,
       silentLogger(),
       () => true,
@@ -42,7 +42,7 @@ describe('HaproxyRestarts', () => {
     );
     let active = true;
     let attempts = 0;
-    const restarts = new HaproxyRestarts(
+    const restarts = new EngineRestarts(
       line,
       silentLogger(),
       () => active,

@@ -1,12 +1,12 @@
-// Starting HAProxy (or nginx) again after it died without being asked to, for the HAProxy and nginx engines: in the apply
-// line's turn (never beside an apply or a reload), after a delay that doubles, up to 30 s, while starting
-// it fails.
+// Starting an engine (HAProxy, nginx) again after it died without being asked to: in the apply line's
+// turn (never beside an apply or a reload), after a delay that doubles, up to 30 s, while starting it
+// fails.
 import type { Logger } from '../shared/logger.js';
 
 const FIRST_DELAY_MS = 1_000;
 const MAX_DELAY_MS = 30_000;
 
-export class HaproxyRestarts {
+export class EngineRestarts {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -15,7 +15,7 @@ export class HaproxyRestarts {
     /** Whether the engine still runs (false once it is stopping). */
     private readonly active: () => boolean,
     /**
-     * Starts HAProxy on the newest configuration; resolves with the new worker's pid, or undefined when
+     * Starts the engine on the newest configuration; resolves with the new worker's pid, or undefined when
      * there is nothing to start on. Throws when it could not.
      */
     private readonly restart: () => Promise<number | undefined>,
@@ -23,7 +23,7 @@ export class HaproxyRestarts {
     private readonly engine: string = 'haproxy',
   ) {}
 
-  /** HAProxy is down: start it again `delayMs` from now. */
+  /** The engine is down: start it again `delayMs` from now. */
   schedule(delayMs = FIRST_DELAY_MS): void {
     if (!this.active()) return;
     this.logger.error({ inMs: delayMs }, `${this.engine} is down: restarting it`);
