@@ -9,7 +9,7 @@ import { type EngineHandle, EngineLifecycle } from '../engine-lifecycle.js';
 import { ephemeralPort } from '../listen.js';
 import type { GatewayConfig } from './config.js';
 import type { GatewayMetrics } from './metrics.js';
-import { planFor } from './route-plan.js';
+import { planFor, type RoutePlan } from './route-plan.js';
 
 export interface EngineGatewayOptions {
   config: ConfigSource<GatewayConfig>;
@@ -44,8 +44,8 @@ export abstract class EngineGateway<E extends EngineHandle> extends EngineLifecy
     try {
       const listen = this.base.listen.port === 0 ? await ephemeralPort(this.base.listen) : this.base.listen;
       this.bound = listen;
-      this.engine = await this.startOn(first);
-      const plan = planFor(first, this.base.connectTimeoutMs ?? 5_000);
+      const plan = this.planOf(first);
+      this.engine = await this.startOn(first, plan);
       this.logger.info(
         {
           address: listen,
@@ -71,8 +71,13 @@ export abstract class EngineGateway<E extends EngineHandle> extends EngineLifecy
     return this.bound;
   }
 
+  /** What `snapshot` asks of the engine, with this gateway's default dial timeout. */
+  protected planOf(snapshot: GatewayConfig): RoutePlan {
+    return planFor(snapshot, this.base.connectTimeoutMs ?? 5_000);
+  }
+
   /** Finds the engine's binary; throws, saying how to install it, when there is none. */
   protected abstract locate(): void;
-  /** Prepares what the engine needs and starts it on the first snapshot (`bound` is set). */
-  protected abstract startOn(first: GatewayConfig): Promise<E>;
+  /** Prepares what the engine needs and starts it on the first snapshot's plan (`bound` is set). */
+  protected abstract startOn(first: GatewayConfig, plan: RoutePlan): Promise<E>;
 }

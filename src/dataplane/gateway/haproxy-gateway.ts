@@ -18,7 +18,7 @@ import { changesBetween, runtimeCommandFailed } from './haproxy-changes.js';
 import { type HaproxyConfigOptions, renderHaproxy, slotsFor } from './haproxy-config.js';
 import { countsFromStats, type HaproxyCounts } from './haproxy-stats.js';
 import { GatewayMetrics } from './metrics.js';
-import { planFor, type RoutePlan } from './route-plan.js';
+import type { RoutePlan } from './route-plan.js';
 
 export interface HaproxyGatewayOptions extends EngineGatewayOptions {
   metrics?: GatewayMetrics;
@@ -62,10 +62,9 @@ export class HaproxyGateway extends EngineGateway<HaproxyProcess> {
     );
   }
 
-  protected async startOn(first: GatewayConfig): Promise<HaproxyProcess> {
+  protected async startOn(_first: GatewayConfig, plan: RoutePlan): Promise<HaproxyProcess> {
     this.dir = mkdtempSync(join(tmpdir(), 'meshpeer-haproxy-'));
     const listen = this.address;
-    const plan = planFor(first, this.options.connectTimeoutMs ?? 5_000);
     await this.write(plan, listen);
     await checkHaproxyConfig(this.binary, this.file('haproxy.cfg'));
     const haproxy = await this.startHaproxy();
@@ -78,7 +77,7 @@ export class HaproxyGateway extends EngineGateway<HaproxyProcess> {
     const haproxy = this.engine;
     const running = this.running;
     if (!running || !this.bound) return;
-    const next = planFor(snapshot, this.options.connectTimeoutMs ?? 5_000);
+    const next = this.planOf(snapshot);
     this.wanted = next;
     if (!haproxy) return; // HAProxy is down: it restarts on the newest routes
     const change = changesBetween(running, next, { slots: this.slots, namesMap: this.file('names.map') });

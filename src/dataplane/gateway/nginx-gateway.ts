@@ -22,7 +22,7 @@ import { EngineGateway, type EngineGatewayOptions } from './engine-gateway.js';
 import { GatewayMetrics } from './metrics.js';
 import { renderNginxGateway } from './nginx-gateway-config.js';
 import { NginxGatewayTelemetry } from './nginx-gateway-telemetry.js';
-import { planFor } from './route-plan.js';
+import type { RoutePlan } from './route-plan.js';
 
 export interface NginxGatewayOptions extends EngineGatewayOptions {
   metrics?: GatewayMetrics;
@@ -58,6 +58,8 @@ export class NginxGateway extends EngineGateway<NginxProcess> {
   /** The configuration text nginx runs, and the newest snapshot (they differ while nginx is down). */
   private runningText: string | undefined;
   private wanted: GatewayConfig | undefined;
+  /** This process's open-file limit, read once: nginx, its child, inherits it. */
+  private openFiles: number | undefined;
 
   constructor(private readonly options: NginxGatewayOptions) {
     super(options, 'nginx');
@@ -74,9 +76,10 @@ export class NginxGateway extends EngineGateway<NginxProcess> {
 
   protected locate(): void {
     this.install = findNginx(this.options.env ?? process.env, 'gateway');
+    this.openFiles = openFileLimit();
   }
 
-  protected async startOn(first: GatewayConfig): Promise<NginxProcess> {
+  protected async startOn(first: GatewayConfig, plan: RoutePlan): Promise<NginxProcess> {
     this.dir = mkdtempSync(join(tmpdir(), 'meshpeer-nginx-gateway-'));
     this.intake = new NginxLogIntake({
       dir: this.dir,
@@ -92,7 +95,7 @@ export class NginxGateway extends EngineGateway<NginxProcess> {
     });
     this.accessLogs = await this.intake.start();
     this.wanted = first;
-    const text = await this.write(first);
+    const text = await this.write(plan);
     const nginx = await this.launch();
     this.runningText = text;
     return nginx;
@@ -102,7 +105,7 @@ export class NginxGateway extends EngineGateway<NginxProcess> {
     this.wanted = snapshot;
     const nginx = this.engine;
     if (!nginx || !this.bound) return; // nginx is down: it restarts on the newest routes
-    const text = await this.render(snapshot);
+    const text = await this.render(this.planOf(snapshot));
     if (text === this.runningText) return;
     this.logger.info('routes changed: reloading nginx');
     await this.writeChecked(text);
@@ -113,7 +116,7 @@ export class NginxGateway extends EngineGateway<NginxProcess> {
   protected async restart(): Promise<number | undefined> {
     const snapshot = this.wanted;
     if (!snapshot || !this.bound) return undefined;
-    const text = await this.write(snapshot);
+    const text = await this.write(this.planOf(snapshot));
     this.engine = await this.launch();
     this.runningText = text;
     return this.engine.currentWorkerPid;
@@ -130,9 +133,8 @@ export class NginxGateway extends EngineGateway<NginxProcess> {
     });
   }
 
-  /** The configuration for `snapshot`, with the host names its endpoints name resolved now. */
-  private async render(snapshot: GatewayConfig): Promise<string> {
-    const plan = planFor(snapshot, this.options.connectTimeoutMs ?? 5_000);
+  /** The configuration for `plan`, with the host names its endpoints name resolved now. */
+  private async render(plan: RoutePlan): Promise<string> {
     const hosts = plan.backends.flatMap((b) => b.endpoints.map((e) => e.host));
     const rendered = renderNginxGateway(plan, {
       dir: this.dirOf(),
@@ -142,15 +144,15 @@ export class NginxGateway extends EngineGateway<NginxProcess> {
       maxClientHelloBytes: DEFAULT_MAX_CLIENT_HELLO_BYTES,
       resolved: await resolveHosts(new Set(hosts.filter((h) => isIP(h) === 0)), this.logger),
       accessLogs: this.accessLogsOf(),
-      openFileLimit: openFileLimit(),
+      openFileLimit: this.openFiles,
     });
     for (const note of rendered.notes) this.logger.warn(note);
     return rendered.text;
   }
 
-  /** Renders `snapshot`, checks it with `nginx -t` and puts it in place; resolves with its text. */
-  private async write(snapshot: GatewayConfig): Promise<string> {
-    const text = await this.render(snapshot);
+  /** Renders `plan`, checks it with `nginx -t` and puts it in place; resolves with its text. */
+  private async write(plan: RoutePlan): Promise<string> {
+    const text = await this.render(plan);
     await this.writeChecked(text);
     return text;
   }
