@@ -5,12 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/logger.js';
 import type { GatewayConfig } from './config.js';
 import { GatewayMetrics } from './metrics.js';
-import {
-  establishedOn,
-  NginxGatewayTelemetry,
-  parseGatewayLine,
-  routeKindOf,
-} from './nginx-gateway-telemetry.js';
+import { establishedOn, NginxGatewayTelemetry, parseGatewayLine } from './nginx-gateway-telemetry.js';
 
 const config: GatewayConfig = {
   trustDomain: 'td1.consul',
@@ -55,14 +50,6 @@ describe('the nginx gateway telemetry', () => {
       from: '127.0.0.1:5000',
     });
     expect(parseGatewayLine('2026/12/02 [notice] 1#1: start worker process 2')).toBeUndefined();
-  });
-
-  it('tells the kind of a destination from its name', () => {
-    expect(routeKindOf('service.web')).toBe('inbound');
-    expect(routeKindOf('local.servers')).toBe('peering-inbound');
-    expect(routeKindOf('peer.east.servers')).toBe('peering-outbound');
-    expect(routeKindOf('peer.east.gateways')).toBe('outbound');
-    expect(routeKindOf('meshpeer_refused')).toBeUndefined();
   });
 
   it("counts forwarded connections by kind, and refusals by routeFor's reason for the name", async () => {

@@ -12,7 +12,8 @@ import { nginxRelayLogger } from '../proxy/nginx-log-intake.js';
 import type { GatewayConfig } from './config.js';
 import type { GatewayMetrics } from './metrics.js';
 import { NGINX_GATEWAY_LOG_PREFIX, REFUSED_UPSTREAM } from './nginx-gateway-config.js';
-import { type RouteKind, routeFor } from './routes.js';
+import { routeKindOf } from './route-plan.js';
+import { routeFor } from './routes.js';
 
 export interface GatewayLine {
   status: number;
@@ -23,9 +24,10 @@ export interface GatewayLine {
 
 const LINE = new RegExp(`${NGINX_GATEWAY_LOG_PREFIX} status=(\\d+) route=(\\S*) sni=(\\S*) from=(\\S*) to=`);
 // nginx's own error lines for a connection sent to the refusing upstream, or refused while reading the
-// ClientHello: counted and logged by us.
+// ClientHello (its buffer full; a ClientHello that never came ends the session without a message):
+// counted and logged by us.
 const EXPECTED = new RegExp(
-  `no live upstreams while connecting to upstream.*upstream: "${REFUSED_UPSTREAM}"|preread buffer full|preread timed out`,
+  `no live upstreams while connecting to upstream.*upstream: "${REFUSED_UPSTREAM}"|preread buffer full`,
 );
 
 /** One of the gateway's connection log lines, read; undefined for any other line. */
@@ -34,15 +36,6 @@ export function parseGatewayLine(line: string): GatewayLine | undefined {
   if (!m) return undefined;
   const known = (v: string | undefined): string => (v === undefined || v === '-' ? '' : v);
   return { status: Number(m[1]), route: known(m[2]), sni: known(m[3]), from: known(m[4]) };
-}
-
-/** The kind of a plan's destination, from its name (route-plan.ts names them). */
-export function routeKindOf(destination: string): RouteKind | undefined {
-  if (destination.startsWith('service.')) return 'inbound';
-  if (destination === 'local.servers') return 'peering-inbound';
-  if (/^peer\..*\.servers$/.test(destination)) return 'peering-outbound';
-  if (/^peer\..*\.gateways$/.test(destination)) return 'outbound';
-  return undefined;
 }
 
 export interface NginxGatewayTelemetryOptions {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSni, peeredServiceSni, peeringServerName } from '../sni.js';
 import type { GatewayConfig } from './config.js';
 import { renderHaproxy, slotsFor } from './haproxy-config.js';
-import { planFor, type RoutePlan } from './route-plan.js';
+import { planFor, type RoutePlan, routeKindOf } from './route-plan.js';
 import { routeFor } from './routes.js';
 
 const OURS = 'aaaa.consul';
@@ -90,6 +90,15 @@ describe('planFor', () => {
     expect(lookup(plan, names[7]!)).toBe('peer.cluster-02.gateways');
     expect(lookup(plan, names[11]!)).toBe('peer.cluster-02.servers');
     expect(lookup(plan, names[9]!)).toBe('local.servers');
+  });
+
+  it("tells each destination's kind back from its name, as an engine's log line gives it", () => {
+    const plan = planFor(config(), 5000);
+    expect(new Set(plan.backends.map((b) => b.kind))).toEqual(
+      new Set(['inbound', 'peering-inbound', 'peering-outbound', 'outbound']),
+    );
+    for (const backend of plan.backends) expect(routeKindOf(backend.name), backend.name).toBe(backend.kind);
+    expect(routeKindOf('meshpeer_refused')).toBeUndefined();
   });
 
   it('follows wildcard exports and leaves out services without instances', () => {

@@ -1,10 +1,11 @@
-// What a mesh gateway driving a proxy engine (HAProxy or nginx) must do, decided by routeFor exactly as
-// the Node gateway decides it: every SNI name this gateway accepts, mapped to a backend (one per destination: a local service,
-// the local peering servers, a peer's gateways or a peer's servers) with its endpoints. Names for local
-// services are enumerated (each local service × each consumer peer, plus the local peering-server name)
-// and kept only where routeFor routes them; names for peers are open-ended (any service of theirs), so
-// each peer's names become one pattern that mirrors parseSni, and the destination is what routeFor
-// answers for a name of that pattern. Pure: no engine, no files, no sockets.
+// What a mesh gateway driving a proxy engine (HAProxy or nginx) must do, decided by routeFor exactly
+// as the Node gateway decides it: every SNI name this gateway accepts, mapped to a backend (one per
+// destination: a local service, the local peering servers, a peer's gateways or a peer's servers)
+// with its endpoints. Names for local services are enumerated (each local service × each consumer
+// peer, plus the local peering-server name) and kept only where routeFor routes them; names for peers
+// are open-ended (any service of theirs), so each peer's names become one pattern that mirrors
+// parseSni, and the destination is what routeFor answers for a name of that pattern. Pure: no engine,
+// no files, no sockets.
 import { consumerPeers } from '../../config-entries/index.js';
 import type { Endpoint } from '../endpoint.js';
 import { peeredServiceSni, peeringServerName } from '../sni.js';
@@ -96,6 +97,18 @@ export function planFor(config: GatewayConfig, defaultConnectTimeoutMs: number):
     patterns,
     connectTimeoutMs: connectTimeoutOf(config, defaultConnectTimeoutMs),
   };
+}
+
+/**
+ * The kind of a destination, from the name planFor gives it: for an engine's connection log lines,
+ * which name the destination and may come from a worker still running an earlier plan.
+ */
+export function routeKindOf(destination: string): RouteKind | undefined {
+  if (destination.startsWith('service.')) return 'inbound';
+  if (destination === 'local.servers') return 'peering-inbound';
+  if (/^peer\..*\.servers$/.test(destination)) return 'peering-outbound';
+  if (/^peer\..*\.gateways$/.test(destination)) return 'outbound';
+  return undefined;
 }
 
 function connectTimeoutOf(config: GatewayConfig, fallbackMs: number): number {
