@@ -3,7 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StaticConfigSource } from '../../src/dataplane/config-source.js';
 import { type GatewayConfig, MeshGateway } from '../../src/dataplane/gateway/index.js';
 import { DEFAULT_MAX_CLIENT_HELLO_BYTES, peeredServiceSni } from '../../src/dataplane/sni.js';
-import { captureClientHello, sendAndHalfClose } from '../../src/dataplane/testing/client-hello.js';
+import {
+  captureClientHello,
+  sendAndHalfClose,
+  unfinishedClientHello,
+} from '../../src/dataplane/testing/client-hello.js';
 import { type EchoServer, startEchoServer } from '../../src/dataplane/testing/traffic.js';
 import {
   baseGatewayConfig,
@@ -64,17 +68,7 @@ describe('a mesh gateway and a ClientHello followed at once by more bytes', () =
   });
 
   it('still refuses a ClientHello that is incomplete past the cap, without dialing the instance', async () => {
-    // A ClientHello announcing 60,000 bytes, sent as full 16 KiB handshake records that never finish it.
-    const records: Buffer[] = [];
-    const body = Buffer.alloc(16_384, 0x41);
-    body[0] = 0x01; // ClientHello
-    body.writeUIntBE(60_000, 1, 3);
-    for (let i = 0; i < 3; i++) {
-      const header = Buffer.from([0x16, 0x03, 0x01, 0, 0]);
-      header.writeUInt16BE(16_384, 3);
-      records.push(header, i === 0 ? body : Buffer.alloc(16_384, 0x41));
-    }
-    const payload = Buffer.concat(records);
+    const payload = unfinishedClientHello();
     const connectionsBefore = echo.connections;
     const refusedBefore = await refusedFor('client-hello-too-large');
 

@@ -7,7 +7,11 @@ import type { Endpoint } from '../../src/dataplane/endpoint.js';
 import type { GatewayConfig, GatewayMetrics } from '../../src/dataplane/gateway/index.js';
 import { type ProxyConfig, Sidecar } from '../../src/dataplane/proxy/index.js';
 import { DEFAULT_MAX_CLIENT_HELLO_BYTES, peeredServiceSni } from '../../src/dataplane/sni.js';
-import { captureClientHello, sendAndHalfClose } from '../../src/dataplane/testing/client-hello.js';
+import {
+  captureClientHello,
+  sendAndHalfClose,
+  unfinishedClientHello,
+} from '../../src/dataplane/testing/client-hello.js';
 import {
   type EchoServer,
   echoTransfer,
@@ -76,6 +80,15 @@ export function engineSuite(engine: EngineUnderTest): void {
       Name: 'default',
       Services: services.map((Name) => ({ Name, Consumers: [{ Peer: 'cluster-02' }] })),
     };
+  }
+
+  /** A gateway's routes with only `raw` exported, for the gateways a test starts of its own. */
+  function rawOnly(): StaticConfigSource<GatewayConfig> {
+    return new StaticConfigSource<GatewayConfig>({
+      ...baseGatewayConfig(exporter),
+      exportedServices: exports('raw'),
+      localServices: new Map([['raw', [raw.address]]]),
+    });
   }
 
   beforeAll(async () => {
@@ -316,18 +329,8 @@ export function engineSuite(engine: EngineUnderTest): void {
     });
 
     it('refuses a ClientHello still incomplete past its buffer, without dialing the instance', async () => {
-      // A ClientHello announcing 60,000 bytes, sent as full 16 KiB handshake records that never finish it.
-      const records: Buffer[] = [];
-      const body = Buffer.alloc(16_384, 0x41);
-      body[0] = 0x01; // ClientHello
-      body.writeUIntBE(60_000, 1, 3);
-      for (let i = 0; i < 3; i++) {
-        const header = Buffer.from([0x16, 0x03, 0x01, 0, 0]);
-        header.writeUInt16BE(16_384, 3);
-        records.push(header, i === 0 ? body : Buffer.alloc(16_384, 0x41));
-      }
       const before = raw.connections;
-      expect(await sendAll(exporterGateway.address, Buffer.concat(records))).toHaveLength(0);
+      expect(await sendAll(exporterGateway.address, unfinishedClientHello())).toHaveLength(0);
       expect(raw.connections).toBe(before);
     });
 
@@ -396,11 +399,7 @@ export function engineSuite(engine: EngineUnderTest): void {
 
     it(`drains on stop: stops accepting at once, lets a live connection finish, then stops ${engine.name}`, async () => {
       const gateway = engine.make({
-        config: new StaticConfigSource<GatewayConfig>({
-          ...baseGatewayConfig(exporter),
-          exportedServices: exports('raw'),
-          localServices: new Map([['raw', [raw.address]]]),
-        }),
+        config: rawOnly(),
         listen: LOOPBACK,
       });
       const address = await gateway.start();
@@ -422,11 +421,7 @@ export function engineSuite(engine: EngineUnderTest): void {
 
     it('cuts what is still live when the drain time is up', async () => {
       const gateway = engine.make({
-        config: new StaticConfigSource<GatewayConfig>({
-          ...baseGatewayConfig(exporter),
-          exportedServices: exports('raw'),
-          localServices: new Map([['raw', [raw.address]]]),
-        }),
+        config: rawOnly(),
         listen: LOOPBACK,
       });
       const address = await gateway.start();
@@ -439,11 +434,7 @@ export function engineSuite(engine: EngineUnderTest): void {
     });
 
     it(`starts ${engine.name} again, on the current routes, when it dies`, async () => {
-      const source = new StaticConfigSource<GatewayConfig>({
-        ...baseGatewayConfig(exporter),
-        exportedServices: exports('raw'),
-        localServices: new Map([['raw', [raw.address]]]),
-      });
+      const source = rawOnly();
       const gateway = engine.make({ config: source, listen: LOOPBACK });
       const address = await gateway.start();
       try {

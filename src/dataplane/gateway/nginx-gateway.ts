@@ -84,9 +84,7 @@ export class NginxGateway extends EngineGateway<NginxProcess> {
     this.intake = new NginxLogIntake({
       dir: this.dir,
       name: CONNECTION_LOG,
-      onLine: (line) => {
-        if (!this.telemetry.onLine(line)) this.logger.debug({ line }, 'nginx log line not understood');
-      },
+      onLine: (line) => this.telemetry.onLine(line),
       reopen: () => this.engine?.reopenLogs() ?? false,
       logger: this.logger,
       ...(this.options.connectionLogFlushMs !== undefined

@@ -30,8 +30,8 @@ export interface NginxLogIntakeOptions {
   /** The engine's private directory, and the file's name in it. */
   dir: string;
   name: string;
-  /** Each line, from either way in. */
-  onLine(line: string): void;
+  /** Each line, from either way in; false when it was not a connection line (logged at debug). */
+  onLine(line: string): boolean;
   /** Asks nginx to reopen its log files (after a rotation); false when it is not running. */
   reopen(): boolean;
   logger: Logger;
@@ -49,7 +49,10 @@ export class NginxLogIntake {
 
   /** Creates the file, opens the socket; resolves with what nginx's access_log directives need. */
   async start(): Promise<NginxAccessLogs> {
-    const { dir, name, onLine, reopen, logger } = this.options;
+    const { dir, name, reopen, logger } = this.options;
+    const onLine = (line: string): void => {
+      if (!this.options.onLine(line)) logger.debug({ line }, 'nginx log line not understood');
+    };
     // Started as root, nginx runs its workers as nobody, and each worker opens the log file again
     // itself when told to reopen it (after a rotation): it must be able to pass through the directory.
     // Every file in it stays 0600, readable by its owner alone.

@@ -76,9 +76,7 @@ export class NginxSidecar extends EngineSidecar<NginxRendering, NginxProcess> {
     this.intake = new NginxLogIntake({
       dir: dir.path,
       name: NGINX_CONNECTION_LOG,
-      onLine: (text) => {
-        if (!this.telemetry.onLine(text)) this.logger.debug({ line: text }, 'nginx log line not understood');
-      },
+      onLine: (text) => this.telemetry.onLine(text),
       reopen: () => this.engine?.reopenLogs() ?? false,
       logger: this.logger,
       ...(this.options.connectionLogFlushMs !== undefined

@@ -44,3 +44,20 @@ export async function sendAndHalfClose(
   await closed;
   return { received: Buffer.concat(chunks), reset };
 }
+
+/**
+ * A ClientHello that never finishes: it announces 60,000 bytes and comes as three full 16 KiB handshake
+ * records, past what any gateway buffers for one.
+ */
+export function unfinishedClientHello(): Buffer {
+  const records: Buffer[] = [];
+  const body = Buffer.alloc(16_384, 0x41);
+  body[0] = 0x01; // ClientHello
+  body.writeUIntBE(60_000, 1, 3);
+  for (let i = 0; i < 3; i++) {
+    const header = Buffer.from([0x16, 0x03, 0x01, 0, 0]);
+    header.writeUInt16BE(16_384, 3);
+    records.push(header, i === 0 ? body : Buffer.alloc(16_384, 0x41));
+  }
+  return Buffer.concat(records);
+}
