@@ -19,6 +19,31 @@ export function safePath(what: string, path: string): string {
   return path;
 }
 
+/**
+ * nginx's main context as meshpeer runs it: the dynamic modules, in the foreground under a master with
+ * one worker, its pid file, its own messages to stderr (meshpeer relays them), and how many connections
+ * the worker takes (with the open-file limit it raises itself to, when given).
+ */
+export function nginxMainContext(options: {
+  modules: readonly string[];
+  pidFile: string;
+  workerConnections: number;
+  openFiles?: number;
+}): string[] {
+  return [
+    ...options.modules.map((m) => `load_module ${safePath('module', m)};`),
+    'daemon off;',
+    'master_process on;',
+    'worker_processes 1;',
+    ...(options.openFiles !== undefined ? [`worker_rlimit_nofile ${options.openFiles};`] : []),
+    `pid ${options.pidFile};`,
+    'error_log stderr notice;',
+    'events {',
+    `  worker_connections ${options.workerConnections};`,
+    '}',
+  ];
+}
+
 /** host:port as nginx reads it (IPv6 in brackets); throws for anything else. */
 export function nginxAddress(what: string, endpoint: Endpoint): string {
   if (!HOST.test(endpoint.host) || (endpoint.host.includes(':') && isIP(endpoint.host) !== 6)) {
